@@ -1,0 +1,25 @@
+"""Compiler flags shared by every target of the project."""
+
+# C code: warnings are errors; -Wshadow and -Wmissing-prototypes are cheap and catch real bugs.
+HPC_COPTS = [
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Wshadow",
+    "-Wmissing-prototypes",
+    "-Wstrict-prototypes",
+    "-Wno-unused-parameter",
+    "-D_GNU_SOURCE",
+]
+
+# C++ test harness.
+HPC_CXXOPTS = [
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Wno-unused-parameter",
+    "-Wno-missing-field-initializers",
+    "-D_GNU_SOURCE",
+]
+
+GTEST_LINKOPTS = ["-lgtest", "-lgtest_main", "-lpthread"]

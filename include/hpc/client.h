@@ -1,0 +1,145 @@
+/*
+ * hpc/client.h - libhpc, the client library of hpcd.
+ *
+ * A client connects to the daemon's socket and receives a shared region: the
+ * operand arena plus a submission and a completion ring. It places operands in
+ * the arena (hpc_alloc), submits jobs that refer to them, and collects
+ * completions. Operands are never copied between client and daemon.
+ *
+ *   struct hpc_client *c;
+ *   int rc = hpc_connect(NULL, 3 * n * n * sizeof(double), &c);
+ *   double *A = hpc_alloc(c, m * n * sizeof(double));  ... fill A, x ...
+ *   struct hpc_request r = { .op = HPC_OP_MATVEC, .m = m, .n = n,
+ *                            .a = A, .b = x, .out = y };
+ *   rc = hpc_run(c, &r, NULL);    // or hpc_submit() + hpc_wait()
+ *   hpc_close(c);
+ *
+ * Every function returns 0 (or a count) on success and a negative errno on
+ * failure. A handle is not thread-safe: use one per thread.
+ */
+#ifndef HPC_CLIENT_H
+#define HPC_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hpc/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct hpc_client;
+
+/* A job to submit. Pointers must point into this client's arena. */
+struct hpc_request {
+	uint32_t op;    /* enum hpc_op */
+	uint32_t dtype; /* enum hpc_dtype; 0 = f64 */
+	uint64_t m, n, k;
+	const void *a;  /* first input (see hpc/types.h for the roles) */
+	const void *b;  /* second input, or NULL */
+	void *out;      /* output vector/matrix, or NULL for dot and sum */
+	double alpha;   /* axpy */
+	const char *backend; /* instance name, or NULL for the default */
+	uint64_t a_gen, b_gen; /* operand generations, see hpc/wire.h; 0 = unknown */
+	uint64_t user_data;    /* returned in the completion */
+};
+
+/* The outcome of one job. */
+struct hpc_completion {
+	uint64_t user_data;
+	int status;      /* 0 or a negative errno */
+	uint32_t detail; /* enum hpc_err_detail (hpc/wire.h) */
+	double result;   /* dot and sum */
+	uint64_t t_start_ns, t_end_ns; /* daemon's CLOCK_MONOTONIC */
+};
+
+/* Options for hpc_connect_opts(); zero fields take defaults. */
+struct hpc_connect_opts {
+	uint32_t sq_entries;
+	uint32_t cq_entries;
+	uint32_t spin_us; /* how long a waiter spins before sleeping; default 50 */
+};
+
+/*
+ * Connect to the daemon at socket_path (NULL: $HPCD_SOCKET, else
+ * HPC_DEFAULT_SOCKET) and obtain a region with at least arena_bytes of operand
+ * space. On success *out owns the connection; free it with hpc_close().
+ */
+int hpc_connect(const char *socket_path, size_t arena_bytes, struct hpc_client **out);
+int hpc_connect_opts(const char *socket_path, size_t arena_bytes,
+		     const struct hpc_connect_opts *opts, struct hpc_client **out);
+
+/*
+ * Close the connection and unmap the region. Jobs still in flight are
+ * abandoned: the daemon finishes or drops them and frees the region.
+ */
+void hpc_close(struct hpc_client *c);
+
+/*
+ * Allocate bytes in the arena, aligned to 64 bytes. Returns NULL when the
+ * arena has no such space. hpc_free() returns it; freeing memory that an
+ * unfinished job still uses is the caller's error.
+ */
+void *hpc_alloc(struct hpc_client *c, size_t bytes);
+void hpc_free(struct hpc_client *c, void *p);
+
+/* The arena's base and size (for clients that manage it themselves). */
+void *hpc_arena(struct hpc_client *c, size_t *size);
+
+/*
+ * Queue up to n jobs. Blocks while the submission ring is full (back-pressure)
+ * until at least one can be queued, then returns how many were queued
+ * (1..n), or a negative errno: -EINVAL for a request that cannot be encoded
+ * (pointer outside the arena, name too long), -EPIPE when the daemon is gone.
+ * Jobs are validated again by the daemon; a bad job completes with an error.
+ */
+int hpc_submit(struct hpc_client *c, const struct hpc_request *reqs, unsigned n);
+
+/*
+ * Collect between min and max completions into out. Spins briefly, then
+ * sleeps. timeout_ms < 0 waits forever. Returns the count (possibly fewer than
+ * min on timeout), or a negative errno: -EPIPE when the daemon went away with
+ * jobs still outstanding.
+ */
+int hpc_wait(struct hpc_client *c, struct hpc_completion *out, unsigned min,
+	     unsigned max, int timeout_ms);
+
+/* hpc_wait() with min = 0 and no waiting. */
+int hpc_poll(struct hpc_client *c, struct hpc_completion *out, unsigned max);
+
+/* Jobs submitted and not yet collected. */
+unsigned hpc_inflight(const struct hpc_client *c);
+
+/*
+ * Submit one job and wait for it. Returns its status; *done (may be NULL)
+ * receives the completion. Must not be mixed with outstanding hpc_submit()
+ * jobs whose completions the caller still wants (they are discarded).
+ */
+int hpc_run(struct hpc_client *c, const struct hpc_request *req,
+	    struct hpc_completion *done);
+
+/*
+ * Control requests, answered by the daemon as text. They need no region:
+ * hpc_control() opens its own short connection. On success the daemon's text
+ * is in buf (NUL-terminated, truncated to len) and 0 is returned; when the
+ * daemon refuses (reload of a bad config), its reason is in buf and its
+ * negative errno is returned. -ECONNREFUSED / -ENOENT: no daemon there.
+ */
+enum hpc_control { HPC_CTL_STATUS = 3, HPC_CTL_BACKENDS = 4, HPC_CTL_RELOAD = 5 };
+int hpc_control(const char *socket_path, enum hpc_control what, char *buf, size_t len);
+
+/*
+ * One sentence describing a failed completion (status and detail), for
+ * messages to users. Never NULL.
+ */
+const char *hpc_strerror(int status, uint32_t detail);
+
+/* The socket path hpc_connect(NULL, ...) would use. */
+const char *hpc_default_socket(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HPC_CLIENT_H */

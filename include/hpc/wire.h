@@ -1,0 +1,200 @@
+/*
+ * hpc/wire.h - the wire format between clients and the daemon.
+ *
+ * Two channels:
+ *  - a Unix SOCK_SEQPACKET socket for the handshake and control requests
+ *    (status, backends, reload); one message per packet, struct hpc_msg first;
+ *  - a shared region (a sealed memfd created by the daemon and passed with
+ *    SCM_RIGHTS in the reply to HPC_MSG_HELLO) holding a submission ring, a
+ *    completion ring and the operand arena.
+ *
+ * Every struct here is plain data: fixed-width fields, no pointers, explicit
+ * padding, and a static assertion on its size. Offsets of the region's parts
+ * are described by the region itself (struct hpc_region_hdr), so a later
+ * version can move them without breaking clients that compute pointers from
+ * the header.
+ *
+ * Trust: the daemon never trusts anything the client can write. It keeps its
+ * own copy of the layout, its own consumer index for the submission ring and
+ * its own producer index for the completion ring, copies each descriptor out
+ * of shared memory before validating it, and masks every slot index.
+ */
+#ifndef HPC_WIRE_H
+#define HPC_WIRE_H
+
+#include <stdint.h>
+
+#include "hpc/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__cplusplus)
+#define HPC_STATIC_ASSERT(c, m) static_assert(c, m)
+#else
+#define HPC_STATIC_ASSERT(c, m) _Static_assert(c, m)
+#endif
+
+#define HPC_WIRE_VERSION 1
+#define HPC_DEFAULT_SOCKET "/tmp/hpcd.sock"
+#define HPC_CACHELINE 64
+
+/* ---- Control socket messages ------------------------------------------ */
+
+#define HPC_MSG_MAGIC 0x48504331u /* "HPC1" */
+#define HPC_MSG_MAX 65536         /* largest packet either side sends */
+
+enum hpc_msg_type {
+	HPC_MSG_HELLO = 1,        /* c->d: struct hpc_hello; reply carries the region fd */
+	HPC_MSG_HELLO_REPLY = 2,  /* d->c: struct hpc_hello_reply + SCM_RIGHTS fd */
+	HPC_MSG_STATUS = 3,       /* c->d: empty; reply: text */
+	HPC_MSG_BACKENDS = 4,     /* c->d: empty; reply: text */
+	HPC_MSG_RELOAD = 5,       /* c->d: empty; reply: text (the reason when refused) */
+	HPC_MSG_REPLY = 6,        /* d->c: status + text payload */
+};
+
+/* Header of every packet. len counts the payload bytes after the header. */
+struct hpc_msg {
+	uint32_t magic;
+	uint16_t type;
+	uint16_t version; /* HPC_WIRE_VERSION */
+	uint32_t len;
+	int32_t status;   /* replies: 0 or a negative errno */
+};
+HPC_STATIC_ASSERT(sizeof(struct hpc_msg) == 16, "hpc_msg is 16 bytes");
+
+/* Client's request for a region. Zero fields ask for the daemon's defaults. */
+struct hpc_hello {
+	uint64_t arena_bytes; /* operand space the client needs */
+	uint32_t sq_entries;  /* rounded up to a power of two by the daemon */
+	uint32_t cq_entries;  /* >= sq_entries; rounded up likewise */
+	uint64_t flags;       /* none defined; must be 0 */
+	uint64_t reserved[3]; /* must be 0 */
+};
+HPC_STATIC_ASSERT(sizeof(struct hpc_hello) == 48, "hpc_hello is 48 bytes");
+
+/* ---- Shared region ------------------------------------------------------ */
+
+#define HPC_REGION_MAGIC 0x52435048u /* "HPCR" little-endian */
+
+/*
+ * Control words of one single-producer single-consumer ring.
+ *
+ * head: next slot the consumer will read; written by the consumer only.
+ * tail: next slot the producer will write; written by the producer only.
+ * Both only increase (mod 2^32); occupancy is (tail - head) in unsigned
+ * arithmetic, which stays right across wrap-around because the capacity is a
+ * power of two far below 2^32.
+ *
+ * The *_sleepers words say that a side is about to sleep on the futex of the
+ * other side's index, so that the other side knows it must wake it. They sit
+ * on the cache line of the index they wait on. See ipc/ring.h for the exact
+ * orderings.
+ */
+struct hpc_ring_ctl {
+	uint32_t head;
+	uint32_t head_sleepers; /* producers waiting for space (futex on head) */
+	uint8_t pad0[HPC_CACHELINE - 8];
+	uint32_t tail;
+	uint32_t tail_sleepers; /* consumers waiting for entries (futex on tail) */
+	uint8_t pad1[HPC_CACHELINE - 8];
+};
+HPC_STATIC_ASSERT(sizeof(struct hpc_ring_ctl) == 2 * HPC_CACHELINE,
+		  "head and tail on separate cache lines");
+
+/*
+ * The first bytes of the region. Written by the daemon once before the fd is
+ * handed over; clients compute every pointer from it. The daemon never reads
+ * it back.
+ */
+struct hpc_region_hdr {
+	uint32_t magic;        /* HPC_REGION_MAGIC */
+	uint32_t version;      /* HPC_WIRE_VERSION */
+	uint64_t features;     /* none defined yet */
+	uint64_t region_size;  /* bytes of the whole memfd */
+	uint64_t sq_ctl_off;   /* struct hpc_ring_ctl */
+	uint64_t sq_ring_off;  /* struct hpc_sqe[sq_entries] */
+	uint64_t cq_ctl_off;   /* struct hpc_ring_ctl */
+	uint64_t cq_ring_off;  /* struct hpc_cqe[cq_entries] */
+	uint64_t arena_off;    /* operand arena, page aligned */
+	uint64_t arena_size;
+	uint32_t sq_entries;   /* power of two */
+	uint32_t cq_entries;   /* power of two, >= sq_entries */
+	uint64_t reserved[6];
+};
+HPC_STATIC_ASSERT(sizeof(struct hpc_region_hdr) == 128, "hpc_region_hdr is 128 bytes");
+
+/* Reply to HPC_MSG_HELLO: the layout again (so a client need not trust the header). */
+struct hpc_hello_reply {
+	struct hpc_region_hdr layout;
+	uint64_t client_id; /* the daemon's number for this connection, for logs */
+	uint64_t reserved[3];
+};
+HPC_STATIC_ASSERT(sizeof(struct hpc_hello_reply) == 160, "hpc_hello_reply is 160 bytes");
+
+/* ---- Descriptors ---------------------------------------------------------- */
+
+/*
+ * Submission queue entry: one job. Offsets are byte offsets into the arena,
+ * aligned to the element size. Operand roles per op are in hpc/types.h.
+ * Unused operand fields and every reserved field must be zero.
+ *
+ * a_gen / b_gen: the client's generation number for operand a / b. 0 means
+ * "unknown, may have changed". A backend that caches operands (mpi, opencl)
+ * may reuse what it holds for the same (offset, size, gen) with gen != 0; a
+ * client that changes an operand's contents must give it a new generation.
+ */
+struct hpc_sqe {
+	uint64_t user_data; /* echoed in the completion */
+	uint16_t op;        /* enum hpc_op */
+	uint8_t dtype;      /* enum hpc_dtype */
+	uint8_t flags;      /* none defined; must be 0 */
+	uint32_t reserved0;
+	uint64_t m, n, k;
+	uint64_t a_off, b_off, out_off;
+	double alpha;
+	char backend[HPC_BACKEND_NAME_MAX + 1]; /* NUL-terminated; "" = default */
+	uint64_t a_gen, b_gen;
+	uint64_t reserved[2];
+};
+HPC_STATIC_ASSERT(sizeof(struct hpc_sqe) == 128, "hpc_sqe is 128 bytes");
+
+/*
+ * Why a job failed, beyond its errno. Lets a client say exactly what was wrong
+ * without a string travelling through shared memory.
+ */
+enum hpc_err_detail {
+	HPC_E_NONE = 0,
+	HPC_E_BAD_OP,          /* -EINVAL: unknown op */
+	HPC_E_BAD_DTYPE,       /* -EINVAL: unknown element type */
+	HPC_E_BAD_FIELD,       /* -EINVAL: flags or reserved fields not zero, unused operand set */
+	HPC_E_BAD_NAME,        /* -EINVAL: backend name not NUL-terminated */
+	HPC_E_SIZE_OVERFLOW,   /* -EOVERFLOW: operand size overflows */
+	HPC_E_OUT_OF_REGION,   /* -ERANGE: an operand lies outside the arena */
+	HPC_E_MISALIGNED,      /* -EINVAL: operand offset not aligned to its element */
+	HPC_E_OVERLAP,         /* -EINVAL: output overlaps an input */
+	HPC_E_NO_BACKEND,      /* -ENOENT: no backend of that name (or no default) */
+	HPC_E_UNSUPPORTED,     /* -EOPNOTSUPP: backend lacks this op or type */
+	HPC_E_BACKEND_FAILED,  /* backend returned an error (status says which) */
+	HPC_E_SHUTDOWN,        /* -ESHUTDOWN: daemon stopping, job not run */
+	HPC_E__COUNT
+};
+
+/* Completion queue entry. */
+struct hpc_cqe {
+	uint64_t user_data;
+	int32_t status;    /* 0 or a negative errno */
+	uint32_t detail;   /* enum hpc_err_detail */
+	double result;     /* dot and sum; 0 otherwise */
+	uint64_t t_start_ns; /* CLOCK_MONOTONIC, when the backend started the job */
+	uint64_t t_end_ns;   /* ... and when it finished */
+	uint64_t reserved[3];
+};
+HPC_STATIC_ASSERT(sizeof(struct hpc_cqe) == 64, "hpc_cqe is 64 bytes");
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HPC_WIRE_H */
