@@ -1,0 +1,90 @@
+/*
+ * daemon/server.h - the daemon's life cycle: the listening socket, the event
+ * loop (connections, control requests, signals), the current world of
+ * backends, and the client sessions.
+ *
+ * Threads: one event-loop thread (the caller of hpcd_server_run) owns the
+ * sockets, the config and every reload; each client that asked for a region
+ * has a session thread that consumes its submission ring and runs its jobs
+ * (daemon/session.h). They meet in three places: the world pointer (swapped
+ * under world_lock, read by sessions when world_gen moves), a session's
+ * cancel/drain flags, and the reap eventfd a finished session writes.
+ */
+#ifndef HPCD_SERVER_H
+#define HPCD_SERVER_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "daemon/config.h"
+#include "daemon/world.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct hpcd_session;
+struct hpcd_conn;
+
+struct hpcd_server {
+	struct hpcd_config *cfg;
+	const char *config_arg;    /* the -c argument, for reloads and messages */
+	const char *socket_override; /* -s or $HPCD_SOCKET, or NULL */
+	char socket_path[108];
+
+	int listen_fd;
+	int epoll_fd;
+	int signal_fd;
+	int reap_fd; /* eventfd: a session thread has finished */
+
+	/* The backends now serving. Sessions take a reference when world_gen
+	 * differs from theirs; the pointer only changes under world_lock. */
+	pthread_mutex_t world_lock;
+	struct hpcd_world *world;
+	uint64_t world_gen; /* atomic */
+
+	struct hpcd_conn *conns; /* every open connection; event loop only */
+	pthread_mutex_t sessions_lock; /* guards the session list, for status */
+	struct hpcd_session *sessions;
+	unsigned nsessions;
+	uint64_t next_client_id;
+
+	/* Totals of sessions already reaped (live ones are summed on demand). */
+	uint64_t jobs_done_reaped, jobs_failed_reaped;
+	uint64_t clients_total;
+	uint64_t reloads_ok, reloads_failed;
+	uint64_t started_ns;
+
+	int stopping;
+};
+
+/*
+ * Build the server for a parsed config whose world is already open: take
+ * ownership of both, bind the socket (refusing to steal one a live daemon
+ * answers on), block and route SIGTERM, SIGINT and SIGHUP. Returns 0 or a
+ * negative errno with a sentence in err.
+ */
+int hpcd_server_init(struct hpcd_server *srv, struct hpcd_config *cfg, struct hpcd_world *world,
+		     const char *config_arg, const char *socket_override, char *err, size_t errlen);
+
+/* Serve until SIGTERM or SIGINT, then stop gracefully. Returns 0. */
+int hpcd_server_run(struct hpcd_server *srv);
+
+/* Free everything; removes the socket file. */
+void hpcd_server_fini(struct hpcd_server *srv);
+
+/*
+ * Re-read the config and switch to it whole, or not at all. Returns 0, or a
+ * negative errno with the reason in msg.
+ */
+int hpcd_server_reload(struct hpcd_server *srv, char *msg, size_t len);
+
+/* Take a reference to the world now serving, and its generation. */
+struct hpcd_world *hpcd_server_world(struct hpcd_server *srv, uint64_t *gen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HPCD_SERVER_H */

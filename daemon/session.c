@@ -1,0 +1,242 @@
+#include "daemon/session.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "daemon/log.h"
+#include "daemon/server.h"
+#include "daemon/validate.h"
+#include "daemon/world.h"
+
+/* Sleep slices: a session re-checks its flags at least this often even if a
+ * wake-up were lost. */
+#define SESSION_SLICE_NS 1000000000ll
+/* How long a draining session waits for a client to make room in its
+ * completion ring before giving up on it. */
+#define DRAIN_CQ_PATIENCE_NS 5000000000ull
+
+static int flag(const int *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static void refresh_world(struct hpcd_session *s)
+{
+	/* Acquire pairs with the release store of world_gen in hpcd_server_reload. */
+	uint64_t g = __atomic_load_n(&s->srv->world_gen, __ATOMIC_ACQUIRE);
+	if (g == s->world_gen)
+		return;
+	struct hpcd_world *old = s->world;
+	s->world = hpcd_server_world(s->srv, &s->world_gen);
+	hpcd_world_put(old);
+}
+
+static void fail_job(struct hpc_cqe *c, int status, uint32_t detail)
+{
+	c->status = status;
+	c->detail = detail;
+}
+
+/*
+ * Run one job from a private copy of its descriptor. refuse: the daemon is
+ * stopping and this job came after the ones it promised to finish.
+ */
+static void run_job(struct hpcd_session *s, const struct hpc_sqe *d, struct hpc_cqe *c, int refuse)
+{
+	memset(c, 0, sizeof(*c));
+	c->user_data = d->user_data;
+	if (refuse) {
+		fail_job(c, -ESHUTDOWN, HPC_E_SHUTDOWN);
+		return;
+	}
+	struct hpcd_span span;
+	uint32_t detail;
+	int rc = hpcd_validate(d, s->region.layout.arena_size, &span, &detail);
+	if (rc < 0) {
+		fail_job(c, rc, detail);
+		return;
+	}
+	struct hpcd_backend *b = hpcd_world_lookup(s->world, d->backend);
+	if (!b) {
+		fail_job(c, -ENOENT, HPC_E_NO_BACKEND);
+		return;
+	}
+	unsigned char *arena = s->region.arena;
+	struct hpc_job job = {
+		.op = d->op,
+		.dtype = d->dtype,
+		.m = d->m,
+		.n = d->n,
+		.k = d->k,
+		.a = arena + d->a_off,
+		.b = span.has_b ? arena + d->b_off : NULL,
+		.out = span.has_out ? arena + d->out_off : NULL,
+		.alpha = d->alpha,
+		.region_fd = s->region.fd,
+		.region_id = s->id,
+		.arena_off = s->region.layout.arena_off,
+		.a_off = d->a_off,
+		.b_off = d->b_off,
+		.out_off = d->out_off,
+		.a_gen = d->a_gen,
+		.b_gen = d->b_gen,
+	};
+	c->t_start_ns = hpc_now_ns();
+	rc = hpcd_backend_run(b, &job);
+	c->t_end_ns = hpc_now_ns();
+	if (rc == -EOPNOTSUPP)
+		fail_job(c, rc, HPC_E_UNSUPPORTED);
+	else if (rc < 0)
+		fail_job(c, rc, HPC_E_BACKEND_FAILED);
+	else
+		c->result = job.result;
+}
+
+/* Serve the rings until cancelled, drained, or the client breaks the protocol. */
+static const char *serve(struct hpcd_session *s)
+{
+	int drain_set = 0;
+	uint32_t drain_tail = 0;
+	uint64_t cq_wait_start = 0;
+
+	for (;;) {
+		if (flag(&s->cancel))
+			return "client gone";
+		refresh_world(s);
+		int draining = flag(&s->draining);
+		if (draining && !drain_set) {
+			/* Jobs published up to now were accepted before the stop: they
+			 * run. Acquire pairs with the client's release of the tail. */
+			drain_tail = __atomic_load_n(&s->sq.ctl->tail, __ATOMIC_ACQUIRE);
+			drain_set = 1;
+		}
+
+		int64_t avail = hpc_ring_avail(&s->sq);
+		int64_t space = hpc_ring_free(&s->cq);
+		if (avail < 0 || space < 0)
+			return "protocol violation: ring index out of range";
+
+		if (avail == 0) {
+			if (draining)
+				return "drained";
+			/* Both cancel and drain set stop and wake the submission tail. */
+			hpc_ring_wait_avail(&s->sq, s->spin_ns, SESSION_SLICE_NS, &s->stop);
+			continue;
+		}
+		if (space == 0) {
+			/* The client is not reading completions: wait for it, never
+			 * overwrite an unread one. */
+			if (!cq_wait_start)
+				cq_wait_start = hpc_now_ns();
+			if (draining && hpc_now_ns() - cq_wait_start > DRAIN_CQ_PATIENCE_NS)
+				return "client stopped reading completions during shutdown";
+			hpc_ring_wait_change(&s->cq.ctl->head, &s->cq.ctl->head_sleepers,
+					     s->cq.pos - hpc_ring_capacity(&s->cq), s->spin_ns,
+					     SESSION_SLICE_NS / 10, &s->cancel);
+			continue;
+		}
+		cq_wait_start = 0;
+
+		uint32_t n = (uint32_t)(avail < space ? avail : space);
+		for (uint32_t i = 0; i < n; i++) {
+			if (flag(&s->cancel))
+				return "client gone";
+			struct hpc_sqe d;
+			memcpy(&d, hpc_ring_slot(&s->sq, 0), sizeof(d));
+			/* The copy is what we validate and use: forbid the compiler from
+			 * re-reading shared memory the client may be changing. */
+			__asm__ __volatile__("" ::: "memory");
+			int refuse = drain_set && (int32_t)(s->sq.pos - drain_tail) >= 0;
+			hpc_ring_release(&s->sq, 1);
+
+			struct hpc_cqe c;
+			run_job(s, &d, &c, refuse);
+			memcpy(hpc_ring_slot(&s->cq, 0), &c, sizeof(c));
+			hpc_ring_publish(&s->cq, 1);
+			__atomic_fetch_add(c.status ? &s->jobs_failed : &s->jobs_done, 1,
+					   __ATOMIC_RELAXED);
+		}
+	}
+}
+
+static void *session_main(void *arg)
+{
+	struct hpcd_session *s = arg;
+	const char *why = serve(s);
+	s->exit_reason = why;
+	hpcd_world_put(s->world);
+	s->world = NULL;
+	/* Release pairs with the acquire in the reaper's check of finished. */
+	__atomic_store_n(&s->finished, 1, __ATOMIC_RELEASE);
+	uint64_t one = 1;
+	ssize_t w = write(s->srv->reap_fd, &one, sizeof(one));
+	(void)w; /* an eventfd write of 1 cannot fail short of overflow */
+	return NULL;
+}
+
+int hpcd_session_start(struct hpcd_server *srv, uid_t uid, pid_t pid, uint64_t id,
+		       uint64_t arena_bytes, uint32_t sq_entries, uint32_t cq_entries,
+		       struct hpcd_session **out)
+{
+	struct hpcd_session *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->srv = srv;
+	s->id = id;
+	s->pid = pid;
+	s->uid = uid;
+	s->spin_ns = (uint64_t)srv->cfg->spin_us * 1000u;
+
+	struct hpc_region_hdr layout;
+	int rc = hpc_region_layout(arena_bytes, sq_entries, cq_entries, &layout);
+	if (rc < 0)
+		goto fail;
+	char name[64];
+	snprintf(name, sizeof(name), "hpcd-client-%llu", (unsigned long long)id);
+	rc = hpc_region_create(&layout, name, 1, &s->region);
+	if (rc < 0)
+		goto fail;
+	hpc_region_sq(&s->region, &s->sq);
+	hpc_region_cq(&s->region, &s->cq);
+	s->world = hpcd_server_world(srv, &s->world_gen);
+
+	rc = -pthread_create(&s->thread, NULL, session_main, s);
+	if (rc < 0) {
+		hpcd_world_put(s->world);
+		hpc_region_unmap(&s->region);
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	free(s);
+	return rc;
+}
+
+void hpcd_session_cancel(struct hpcd_session *s)
+{
+	__atomic_store_n(&s->cancel, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
+	hpc_ring_wake_all(&s->sq.ctl->tail);
+	hpc_ring_wake_all(&s->cq.ctl->head);
+}
+
+void hpcd_session_drain(struct hpcd_session *s)
+{
+	__atomic_store_n(&s->draining, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
+	/* The thread may sleep on the submission tail or the completion head. */
+	hpc_ring_wake_all(&s->sq.ctl->tail);
+	hpc_ring_wake_all(&s->cq.ctl->head);
+}
+
+void hpcd_session_free(struct hpcd_session *s)
+{
+	pthread_join(s->thread, NULL);
+	hpc_region_unmap(&s->region);
+	free(s);
+}

@@ -1,0 +1,77 @@
+/*
+ * daemon/session.h - one client's region and the thread that serves it.
+ *
+ * The session thread consumes the submission ring, validates a private copy
+ * of each descriptor, runs it on the backend it names and posts the
+ * completion. It takes a new job only when the completion ring has room for
+ * its answer, so a client that stops reading completions only stalls itself.
+ * It spins briefly when idle (back-to-back jobs are caught in well under a
+ * microsecond) and then sleeps on the submission ring's futex.
+ */
+#ifndef HPCD_SESSION_H
+#define HPCD_SESSION_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ipc/region.h"
+#include "ipc/ring.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct hpcd_server;
+struct hpcd_world;
+struct hpcd_conn;
+
+struct hpcd_session {
+	struct hpcd_server *srv;
+	struct hpcd_session *next; /* in srv->sessions */
+	uint64_t id;
+	pid_t pid;
+	uid_t uid;
+	struct hpcd_conn *conn; /* its connection, or NULL once closed; event loop only */
+
+	struct hpc_region region;
+	struct hpc_ring sq, cq; /* sq: we consume; cq: we produce */
+	uint64_t spin_ns;
+
+	pthread_t thread;
+	int cancel;   /* atomic: client gone; drop queued jobs and exit */
+	int draining; /* atomic: daemon stopping; finish queued jobs, refuse later ones */
+	int stop;     /* atomic: cancel or draining; ends the idle wait */
+	int finished; /* atomic: the thread has exited */
+	const char *exit_reason; /* set by the thread before finishing */
+
+	struct hpcd_world *world; /* the session thread's reference */
+	uint64_t world_gen;
+
+	uint64_t jobs_done;   /* atomic, relaxed: read for status */
+	uint64_t jobs_failed; /* atomic, relaxed */
+};
+
+/*
+ * Create the region for a client that asked for arena_bytes (already checked
+ * against the config's limit) and ring sizes, and start its thread. Returns 0
+ * or a negative errno.
+ */
+int hpcd_session_start(struct hpcd_server *srv, uid_t uid, pid_t pid, uint64_t id,
+		       uint64_t arena_bytes, uint32_t sq_entries, uint32_t cq_entries,
+		       struct hpcd_session **out);
+
+/* Ask the thread to exit soon (client gone): queued jobs are dropped. */
+void hpcd_session_cancel(struct hpcd_session *s);
+
+/* Ask the thread to finish the jobs queued now, refuse later ones, and exit. */
+void hpcd_session_drain(struct hpcd_session *s);
+
+/* Join the (finished or cancelled) thread and free everything. */
+void hpcd_session_free(struct hpcd_session *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HPCD_SESSION_H */

@@ -1,0 +1,106 @@
+#include "daemon/validate.h"
+
+#include <errno.h>
+#include <string.h>
+
+static int fail(uint32_t *detail, uint32_t why, int err)
+{
+	*detail = why;
+	return err;
+}
+
+/* bytes = a * b * esize, or -EOVERFLOW. */
+static int extent(uint64_t a, uint64_t b, uint64_t esize, uint64_t *bytes)
+{
+	uint64_t elems;
+	if (__builtin_mul_overflow(a, b, &elems) || __builtin_mul_overflow(elems, esize, bytes))
+		return -EOVERFLOW;
+	return 0;
+}
+
+/* The operand [off, off + len) lies inside [0, arena) and is aligned. */
+static int in_arena(uint64_t off, uint64_t len, uint64_t esize, uint64_t arena, uint32_t *detail)
+{
+	uint64_t end;
+	if (__builtin_add_overflow(off, len, &end))
+		return fail(detail, HPC_E_SIZE_OVERFLOW, -EOVERFLOW);
+	if (end > arena)
+		return fail(detail, HPC_E_OUT_OF_REGION, -ERANGE);
+	if (off % esize)
+		return fail(detail, HPC_E_MISALIGNED, -EINVAL);
+	return 0;
+}
+
+static int overlap(uint64_t o1, uint64_t l1, uint64_t o2, uint64_t l2)
+{
+	/* Both ranges are inside the arena, so the sums cannot overflow. */
+	return l1 && l2 && o1 < o2 + l2 && o2 < o1 + l1;
+}
+
+int hpcd_validate(const struct hpc_sqe *sqe, uint64_t arena_size, struct hpcd_span *span,
+		  uint32_t *detail)
+{
+	*detail = HPC_E_NONE;
+	memset(span, 0, sizeof(*span));
+
+	if (sqe->op == HPC_OP_NONE || sqe->op >= HPC_OP__COUNT)
+		return fail(detail, HPC_E_BAD_OP, -EINVAL);
+	uint64_t es = hpc_dtype_size(sqe->dtype);
+	if (!es)
+		return fail(detail, HPC_E_BAD_DTYPE, -EINVAL);
+	if (memchr(sqe->backend, '\0', sizeof(sqe->backend)) == NULL)
+		return fail(detail, HPC_E_BAD_NAME, -EINVAL);
+	if (sqe->flags || sqe->reserved0 || sqe->reserved[0] || sqe->reserved[1])
+		return fail(detail, HPC_E_BAD_FIELD, -EINVAL);
+
+	uint64_t m = sqe->m, n = sqe->n, k = sqe->k;
+	int rc = 0;
+	/* Which operands an op uses, and which dimensions must be zero. */
+	int uses_b = 1, uses_out = 1, uses_k = 0, uses_m = 1;
+	switch (sqe->op) {
+	case HPC_OP_MATVEC:
+		rc = rc ? rc : extent(m, n, es, &span->a_len);
+		rc = rc ? rc : extent(n, 1, es, &span->b_len);
+		rc = rc ? rc : extent(m, 1, es, &span->out_len);
+		break;
+	case HPC_OP_MATMUL:
+		uses_k = 1;
+		rc = rc ? rc : extent(m, k, es, &span->a_len);
+		rc = rc ? rc : extent(k, n, es, &span->b_len);
+		rc = rc ? rc : extent(m, n, es, &span->out_len);
+		break;
+	case HPC_OP_DOT:
+		uses_out = 0;
+		uses_m = 0;
+		rc = rc ? rc : extent(n, 1, es, &span->a_len);
+		rc = rc ? rc : extent(n, 1, es, &span->b_len);
+		break;
+	case HPC_OP_SUM:
+		uses_b = uses_out = uses_m = 0;
+		rc = extent(n, 1, es, &span->a_len);
+		break;
+	case HPC_OP_AXPY:
+		uses_b = uses_m = 0;
+		rc = rc ? rc : extent(n, 1, es, &span->a_len);
+		rc = rc ? rc : extent(n, 1, es, &span->out_len);
+		break;
+	}
+	if (rc < 0)
+		return fail(detail, HPC_E_SIZE_OVERFLOW, rc);
+	if ((!uses_k && k) || (!uses_m && m) || (!uses_b && (sqe->b_off || sqe->b_gen)) ||
+	    (!uses_out && sqe->out_off) || (sqe->op != HPC_OP_AXPY && sqe->alpha != 0.0))
+		return fail(detail, HPC_E_BAD_FIELD, -EINVAL);
+
+	span->has_b = uses_b;
+	span->has_out = uses_out;
+	if ((rc = in_arena(sqe->a_off, span->a_len, es, arena_size, detail)) < 0)
+		return rc;
+	if (uses_b && (rc = in_arena(sqe->b_off, span->b_len, es, arena_size, detail)) < 0)
+		return rc;
+	if (uses_out && (rc = in_arena(sqe->out_off, span->out_len, es, arena_size, detail)) < 0)
+		return rc;
+	if (uses_out && (overlap(sqe->out_off, span->out_len, sqe->a_off, span->a_len) ||
+			 (uses_b && overlap(sqe->out_off, span->out_len, sqe->b_off, span->b_len))))
+		return fail(detail, HPC_E_OVERLAP, -EINVAL);
+	return 0;
+}

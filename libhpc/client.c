@@ -1,0 +1,447 @@
+/*
+ * libhpc: the client side of the job path. See include/hpc/client.h.
+ */
+#include "hpc/client.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "hpc/wire.h"
+#include "ipc/region.h"
+#include "ipc/ring.h"
+#include "ipc/sock.h"
+
+#define ALLOC_ALIGN 64u
+#define DEFAULT_SPIN_US 50u
+/* A sleeping waiter looks at the socket this often, to notice a dead daemon. */
+#define LIVENESS_SLICE_NS 50000000ll
+
+/* One block of the arena: free or in use. Kept sorted by offset. */
+struct block {
+	uint64_t off, size;
+	int used;
+	struct block *next;
+};
+
+struct hpc_client {
+	int sock;
+	int dead; /* the daemon closed the connection */
+	struct hpc_region region;
+	struct hpc_ring sq; /* we produce */
+	struct hpc_ring cq; /* we consume */
+	uint64_t spin_ns;
+	unsigned inflight;
+	uint64_t run_seq; /* tags hpc_run's jobs */
+	struct block *blocks;
+};
+
+const char *hpc_default_socket(void)
+{
+	const char *env = getenv("HPCD_SOCKET");
+	return env && *env ? env : HPC_DEFAULT_SOCKET;
+}
+
+/* ---- Connection ------------------------------------------------------------- */
+
+int hpc_connect(const char *socket_path, size_t arena_bytes, struct hpc_client **out)
+{
+	return hpc_connect_opts(socket_path, arena_bytes, NULL, out);
+}
+
+int hpc_connect_opts(const char *socket_path, size_t arena_bytes,
+		     const struct hpc_connect_opts *opts, struct hpc_client **out)
+{
+	*out = NULL;
+	struct hpc_client *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->region.fd = -1;
+	c->spin_ns = (uint64_t)(opts && opts->spin_us ? opts->spin_us : DEFAULT_SPIN_US) * 1000u;
+
+	int rc = hpc_sock_connect(socket_path ? socket_path : hpc_default_socket());
+	if (rc < 0)
+		goto fail;
+	c->sock = rc;
+
+	struct hpc_hello hello;
+	memset(&hello, 0, sizeof(hello));
+	hello.arena_bytes = arena_bytes;
+	hello.sq_entries = opts ? opts->sq_entries : 0;
+	hello.cq_entries = opts ? opts->cq_entries : 0;
+	rc = hpc_sock_send(c->sock, HPC_MSG_HELLO, 0, &hello, sizeof(hello), -1);
+	if (rc < 0)
+		goto fail_sock;
+
+	struct hpc_hello_reply reply;
+	struct hpc_msg hdr;
+	int fd;
+	ssize_t n = hpc_sock_recv(c->sock, &hdr, &reply, sizeof(reply), &fd);
+	if (n < 0) {
+		rc = n == -ECONNRESET ? -ECONNREFUSED : (int)n;
+		goto fail_sock;
+	}
+	if (hdr.type != HPC_MSG_HELLO_REPLY || hdr.status > 0) {
+		rc = -EPROTO;
+		goto fail_fd;
+	}
+	if (hdr.status < 0) {
+		rc = hdr.status;
+		goto fail_fd;
+	}
+	if (n != sizeof(reply) || fd < 0) {
+		rc = -EPROTO;
+		goto fail_fd;
+	}
+	/* Pre-fault our side too: the client writes operands first. */
+	rc = hpc_region_map(fd, &reply.layout, 1, &c->region);
+	if (rc < 0)
+		goto fail_sock; /* hpc_region_map closed fd */
+	hpc_region_sq(&c->region, &c->sq);
+	hpc_region_cq(&c->region, &c->cq);
+
+	if (c->region.layout.arena_size) {
+		c->blocks = calloc(1, sizeof(*c->blocks));
+		if (!c->blocks) {
+			rc = -ENOMEM;
+			hpc_region_unmap(&c->region);
+			goto fail_sock;
+		}
+		c->blocks->size = c->region.layout.arena_size;
+	}
+	*out = c;
+	return 0;
+
+fail_fd:
+	if (fd >= 0)
+		close(fd);
+fail_sock:
+	close(c->sock);
+fail:
+	free(c);
+	return rc;
+}
+
+void hpc_close(struct hpc_client *c)
+{
+	if (!c)
+		return;
+	/* Closing the socket is what tells the daemon; it frees the region. */
+	close(c->sock);
+	hpc_region_unmap(&c->region);
+	for (struct block *b = c->blocks, *next; b; b = next) {
+		next = b->next;
+		free(b);
+	}
+	free(c);
+}
+
+/* ---- Arena allocator ------------------------------------------------------------
+ * First fit over a sorted list of blocks, in private memory: nothing the
+ * allocator relies on lives where the daemon (or a bug writing operands) could
+ * change it. */
+
+void *hpc_arena(struct hpc_client *c, size_t *size)
+{
+	if (size)
+		*size = c->region.layout.arena_size;
+	return c->region.arena;
+}
+
+void *hpc_alloc(struct hpc_client *c, size_t bytes)
+{
+	if (bytes == 0)
+		bytes = 1;
+	if (bytes > c->region.layout.arena_size)
+		return NULL;
+	uint64_t want = ((uint64_t)bytes + ALLOC_ALIGN - 1) & ~(uint64_t)(ALLOC_ALIGN - 1);
+	for (struct block *b = c->blocks; b; b = b->next) {
+		if (b->used || b->size < want)
+			continue;
+		if (b->size > want) {
+			struct block *rest = malloc(sizeof(*rest));
+			if (!rest)
+				return NULL;
+			rest->off = b->off + want;
+			rest->size = b->size - want;
+			rest->used = 0;
+			rest->next = b->next;
+			b->next = rest;
+			b->size = want;
+		}
+		b->used = 1;
+		return c->region.arena + b->off;
+	}
+	return NULL;
+}
+
+void hpc_free(struct hpc_client *c, void *p)
+{
+	if (!p)
+		return;
+	uint64_t off = (uint64_t)((unsigned char *)p - c->region.arena);
+	struct block *prev = NULL;
+	for (struct block *b = c->blocks; b; prev = b, b = b->next) {
+		if (b->off != off || !b->used)
+			continue;
+		b->used = 0;
+		/* Merge with free neighbours so large blocks come back whole. */
+		struct block *n = b->next;
+		if (n && !n->used) {
+			b->size += n->size;
+			b->next = n->next;
+			free(n);
+		}
+		if (prev && !prev->used) {
+			prev->size += b->size;
+			prev->next = b->next;
+			free(b);
+		}
+		return;
+	}
+}
+
+/* ---- Jobs -------------------------------------------------------------------------- */
+
+/* Offset of p in the arena, or -EINVAL when it lies outside. */
+static int arena_off(const struct hpc_client *c, const void *p, uint64_t *off)
+{
+	const unsigned char *q = p;
+	if (q < c->region.arena || q > c->region.arena + c->region.layout.arena_size)
+		return -EINVAL;
+	*off = (uint64_t)(q - c->region.arena);
+	return 0;
+}
+
+static int encode(const struct hpc_client *c, const struct hpc_request *r, struct hpc_sqe *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->user_data = r->user_data;
+	e->op = (uint16_t)r->op;
+	e->dtype = (uint8_t)r->dtype;
+	e->m = r->m;
+	e->n = r->n;
+	e->k = r->k;
+	e->a_gen = r->a_gen;
+	e->b_gen = r->b_gen;
+	if (r->op == HPC_OP_AXPY)
+		e->alpha = r->alpha;
+	if (r->op >= HPC_OP__COUNT || r->dtype >= HPC_DTYPE__COUNT)
+		return -EINVAL;
+	if (r->backend) {
+		size_t len = strlen(r->backend);
+		if (len > HPC_BACKEND_NAME_MAX)
+			return -EINVAL;
+		memcpy(e->backend, r->backend, len);
+	}
+	int rc = 0;
+	if (r->a)
+		rc = arena_off(c, r->a, &e->a_off);
+	if (!rc && r->b)
+		rc = arena_off(c, r->b, &e->b_off);
+	if (!rc && r->out)
+		rc = arena_off(c, r->out, &e->out_off);
+	return rc;
+}
+
+/* Has the daemon closed our connection? Checked only when about to sleep. */
+static int daemon_gone(struct hpc_client *c)
+{
+	if (c->dead)
+		return 1;
+	struct pollfd p = {.fd = c->sock, .events = POLLIN};
+	if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLIN))) {
+		char b;
+		ssize_t n = recv(c->sock, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n <= 0 || (p.revents & (POLLHUP | POLLERR)))
+			c->dead = 1;
+	}
+	return c->dead;
+}
+
+int hpc_submit(struct hpc_client *c, const struct hpc_request *reqs, unsigned n)
+{
+	if (n == 0)
+		return 0;
+	for (;;) {
+		if (c->dead)
+			return -EPIPE;
+		int64_t space = hpc_ring_free(&c->sq);
+		if (space < 0)
+			return -EPROTO;
+		if (space > 0) {
+			unsigned k = n < space ? n : (unsigned)space;
+			for (unsigned i = 0; i < k; i++) {
+				int rc = encode(c, &reqs[i], hpc_ring_slot(&c->sq, i));
+				if (rc < 0) {
+					/* Queue the good ones before it; report the bad one
+					 * when it is first. */
+					if (i == 0)
+						return rc;
+					k = i;
+					break;
+				}
+			}
+			hpc_ring_publish(&c->sq, k);
+			c->inflight += k;
+			return (int)k;
+		}
+		/* Back-pressure: the daemon has n jobs of ours queued. */
+		int rc = hpc_ring_wait_free(&c->sq, c->spin_ns, LIVENESS_SLICE_NS, NULL);
+		if (rc == -ETIMEDOUT && daemon_gone(c))
+			return -EPIPE;
+	}
+}
+
+static void decode(const struct hpc_cqe *e, struct hpc_completion *out)
+{
+	out->user_data = e->user_data;
+	out->status = e->status;
+	out->detail = e->detail;
+	out->result = e->result;
+	out->t_start_ns = e->t_start_ns;
+	out->t_end_ns = e->t_end_ns;
+}
+
+int hpc_wait(struct hpc_client *c, struct hpc_completion *out, unsigned min, unsigned max,
+	     int timeout_ms)
+{
+	unsigned got = 0;
+	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
+					   : hpc_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	if (min > max)
+		min = max;
+	for (;;) {
+		int64_t avail = hpc_ring_avail(&c->cq);
+		if (avail < 0)
+			return -EPROTO;
+		unsigned k = (unsigned)avail;
+		if (k > max - got)
+			k = max - got;
+		for (unsigned i = 0; i < k; i++) {
+			struct hpc_cqe e;
+			memcpy(&e, hpc_ring_slot(&c->cq, i), sizeof(e));
+			decode(&e, &out[got + i]);
+		}
+		if (k) {
+			hpc_ring_release(&c->cq, k);
+			got += k;
+			c->inflight -= k < c->inflight ? k : c->inflight;
+		}
+		if (got >= min || got == max)
+			return (int)got;
+		uint64_t now = hpc_now_ns();
+		if (now >= deadline)
+			return (int)got;
+		if (c->dead)
+			return got ? (int)got : -EPIPE;
+		uint64_t left = deadline - now;
+		int64_t slice = left < (uint64_t)LIVENESS_SLICE_NS ? (int64_t)left : LIVENESS_SLICE_NS;
+		int rc = hpc_ring_wait_avail(&c->cq, c->spin_ns, slice, NULL);
+		if (rc == -ETIMEDOUT && daemon_gone(c) && hpc_ring_avail(&c->cq) == 0)
+			return got ? (int)got : -EPIPE;
+	}
+}
+
+int hpc_poll(struct hpc_client *c, struct hpc_completion *out, unsigned max)
+{
+	return hpc_wait(c, out, 0, max, 0);
+}
+
+unsigned hpc_inflight(const struct hpc_client *c)
+{
+	return c->inflight;
+}
+
+int hpc_run(struct hpc_client *c, const struct hpc_request *req, struct hpc_completion *done)
+{
+	struct hpc_request r = *req;
+	/* A tag of our own tells its completion from those of earlier jobs. */
+	r.user_data = 0x6870637275000000ull + ++c->run_seq;
+	int rc = hpc_submit(c, &r, 1);
+	if (rc < 0)
+		return rc;
+	for (;;) {
+		struct hpc_completion comp;
+		rc = hpc_wait(c, &comp, 1, 1, -1);
+		if (rc < 0)
+			return rc;
+		if (comp.user_data != r.user_data)
+			continue;
+		comp.user_data = req->user_data;
+		if (done)
+			*done = comp;
+		return comp.status;
+	}
+}
+
+/* ---- Control -------------------------------------------------------------------- */
+
+int hpc_control(const char *socket_path, enum hpc_control what, char *buf, size_t len)
+{
+	if (len)
+		buf[0] = '\0';
+	int sock = hpc_sock_connect(socket_path ? socket_path : hpc_default_socket());
+	if (sock < 0)
+		return sock;
+	int rc = hpc_sock_send(sock, (uint16_t)what, 0, NULL, 0, -1);
+	if (rc < 0) {
+		close(sock);
+		return rc;
+	}
+	char *text = malloc(HPC_MSG_MAX);
+	if (!text) {
+		close(sock);
+		return -ENOMEM;
+	}
+	struct hpc_msg hdr;
+	ssize_t n = hpc_sock_recv(sock, &hdr, text, HPC_MSG_MAX - sizeof(hdr), NULL);
+	close(sock);
+	if (n < 0) {
+		free(text);
+		/* The daemon hangs up on a connection it refuses. */
+		return n == -ECONNRESET ? -ECONNREFUSED : (int)n;
+	}
+	if (hdr.type != HPC_MSG_REPLY || hdr.status > 0) {
+		free(text);
+		return -EPROTO;
+	}
+	if (len) {
+		size_t k = (size_t)n < len - 1 ? (size_t)n : len - 1;
+		memcpy(buf, text, k);
+		buf[k] = '\0';
+	}
+	free(text);
+	return hdr.status;
+}
+
+const char *hpc_strerror(int status, uint32_t detail)
+{
+	switch (detail) {
+	case HPC_E_NONE: break;
+	case HPC_E_BAD_OP: return "the job names an unknown operation";
+	case HPC_E_BAD_DTYPE: return "the job names an unknown element type";
+	case HPC_E_BAD_FIELD: return "the job descriptor has fields set that its operation does not use";
+	case HPC_E_BAD_NAME: return "the backend name in the job is not terminated";
+	case HPC_E_SIZE_OVERFLOW: return "the operand sizes overflow";
+	case HPC_E_OUT_OF_REGION: return "an operand lies outside the client's shared region";
+	case HPC_E_MISALIGNED: return "an operand is not aligned to its element size";
+	case HPC_E_OVERLAP: return "the output overlaps an input";
+	case HPC_E_NO_BACKEND: return "the daemon has no backend of that name";
+	case HPC_E_UNSUPPORTED: return "the backend does not support this operation or element type";
+	case HPC_E_BACKEND_FAILED: return "the backend failed to run the job";
+	case HPC_E_SHUTDOWN: return "the daemon is shutting down and refused the job";
+	}
+	switch (status) {
+	case 0: return "success";
+	case -EPIPE: return "the daemon closed the connection";
+	case -ECONNREFUSED: return "the daemon refused the connection";
+	case -E2BIG: return "the daemon refused a region that large (see max_arena_mb)";
+	case -ENOMEM: return "out of memory";
+	case -EPROTO: return "protocol error between client and daemon";
+	default: return strerror(-status);
+	}
+}
