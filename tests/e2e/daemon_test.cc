@@ -1,0 +1,494 @@
+// The daemon's life cycle and safety, with the real binary and real clients:
+// --check, bad configs, status and backends, graceful stop, garbage on the
+// socket, hostile descriptors and ring indexes written straight into shared
+// memory, a client killed mid-job, 16 concurrent clients, and credentials.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "tests/e2e/harness.h"
+
+extern "C" {
+#include "hpc/client.h"
+#include "hpc/wire.h"
+#include "ipc/region.h"
+#include "ipc/ring.h"
+#include "ipc/sock.h"
+}
+
+namespace {
+
+const char *kBackends = "[backend serial]\nplugin = serial\n"
+			"[backend omp]\nplugin = openmp\nthreads = 2\n";
+
+std::string hpcd() { return hpce::runfile("daemon/hpcd"); }
+
+// Sum 1..n through the daemon; a quick proof that it still serves.
+void expect_serves(const std::string &sock)
+{
+	hpc_client *c;
+	ASSERT_EQ(hpc_connect(sock.c_str(), 1 << 16, &c), 0);
+	double *x = static_cast<double *>(hpc_alloc(c, 100 * sizeof(double)));
+	for (int i = 0; i < 100; i++)
+		x[i] = i + 1;
+	hpc_request r{};
+	r.op = HPC_OP_SUM;
+	r.n = 100;
+	r.a = x;
+	hpc_completion done;
+	ASSERT_EQ(hpc_run(c, &r, &done), 0);
+	EXPECT_EQ(done.result, 5050.0);
+	hpc_close(c);
+}
+
+TEST(Daemon, CheckReportsBackendsAndExitsZero)
+{
+	hpce::Daemon d(kBackends);
+	auto r = hpce::run({hpcd(), "-c", d.config(), "--check"});
+	EXPECT_EQ(r.status, 0) << r.err;
+	EXPECT_NE(r.out.find("serial"), std::string::npos) << r.out;
+	EXPECT_NE(r.out.find("omp"), std::string::npos) << r.out;
+	EXPECT_NE(r.out.find("threads=2"), std::string::npos) << r.out;
+	struct stat st;
+	EXPECT_NE(stat(d.socket().c_str(), &st), 0) << "--check must not serve";
+}
+
+TEST(Daemon, BadConfigsExitNonZeroNamingFileAndLine)
+{
+	std::string dir = hpce::temp_dir();
+	struct Bad {
+		std::string text, want;
+	} cases[] = {
+		// Two lines of [daemon] come first: the case's own lines start at 3.
+		{"sokcet = /tmp/x\n[backend s]\nplugin = serial\n", "bad.ini:3:"},
+		{"[backend s]\nplugin = serial\n[bogus]\nx = 1\n", "bad.ini:5:"},
+		{"[backend s]\nplugin = nosuchplugin\n", "libhpc_nosuchplugin.so"},
+		{"[backend s]\nplugin = openmp\nthreads = lots\n", "bad.ini:5:"},
+		{"[backend s]\nplugin = openmp\nthread = 2\n", "bad.ini:5:"},
+		{"[backend s]\nplugin = openmp\nthread = 2\n", "'thread'"},
+	};
+	for (const auto &b : cases) {
+		std::string cfg = dir + "/bad.ini";
+		hpce::write_file(cfg, "[daemon]\nplugin_dir = " + hpce::runfile("plugins") + "\n" + b.text);
+		auto r = hpce::run({hpcd(), "-c", cfg, "--check"});
+		EXPECT_NE(r.status, 0) << b.text;
+		EXPECT_NE(r.err.find(b.want), std::string::npos) << "want " << b.want << " in: " << r.err;
+	}
+	auto r = hpce::run({hpcd(), "-c", dir + "/missing.ini"});
+	EXPECT_NE(r.status, 0);
+	EXPECT_NE(r.err.find("missing.ini"), std::string::npos) << r.err;
+	r = hpce::run({hpcd()});
+	EXPECT_EQ(r.status, 2);
+	r = hpce::run({hpcd(), "--version"});
+	EXPECT_EQ(r.status, 0);
+	EXPECT_NE(r.out.find("hpcd"), std::string::npos);
+	std::string cmd = "rm -rf '" + dir + "'";
+	EXPECT_EQ(system(cmd.c_str()), 0);
+}
+
+TEST(Daemon, StatusBackendsAndGracefulStop)
+{
+	hpce::Daemon d(kBackends);
+	ASSERT_TRUE(d.start()) << d.log();
+	char buf[8192];
+	ASSERT_EQ(hpc_control(d.socket().c_str(), HPC_CTL_STATUS, buf, sizeof(buf)), 0);
+	EXPECT_NE(std::string(buf).find("hpcd"), std::string::npos) << buf;
+	ASSERT_EQ(hpc_control(d.socket().c_str(), HPC_CTL_BACKENDS, buf, sizeof(buf)), 0);
+	EXPECT_NE(std::string(buf).find("serial"), std::string::npos) << buf;
+	EXPECT_NE(std::string(buf).find("libhpc_openmp.so"), std::string::npos) << buf;
+	expect_serves(d.socket());
+	EXPECT_EQ(d.stop(), 0) << d.log();
+	struct stat st;
+	EXPECT_NE(stat(d.socket().c_str(), &st), 0) << "socket file must be removed";
+	EXPECT_NE(hpc_control(d.socket().c_str(), HPC_CTL_STATUS, buf, sizeof(buf)), 0);
+}
+
+TEST(Daemon, RefusesToStealALiveSocket)
+{
+	hpce::Daemon d(kBackends);
+	ASSERT_TRUE(d.start()) << d.log();
+	auto r = hpce::run({hpcd(), "-c", d.config()});
+	EXPECT_NE(r.status, 0);
+	EXPECT_NE(r.err.find("already serving"), std::string::npos) << r.err;
+	expect_serves(d.socket());
+}
+
+TEST(Daemon, StopFinishesAcceptedJobs)
+{
+	hpce::Daemon d(kBackends);
+	ASSERT_TRUE(d.start()) << d.log();
+	hpc_client *c;
+	const uint64_t n = 400;
+	ASSERT_EQ(hpc_connect(d.socket().c_str(), 64 << 20, &c), 0);
+	double *a = static_cast<double *>(hpc_alloc(c, n * n * 8));
+	double *b = static_cast<double *>(hpc_alloc(c, n * n * 8));
+	for (uint64_t i = 0; i < n * n; i++)
+		a[i] = b[i] = 1.0;
+	std::vector<double *> outs;
+	std::vector<hpc_request> reqs;
+	for (int j = 0; j < 8; j++) {
+		outs.push_back(static_cast<double *>(hpc_alloc(c, n * n * 8)));
+		hpc_request r{};
+		r.op = HPC_OP_MATMUL;
+		r.m = r.n = r.k = n;
+		r.a = a;
+		r.b = b;
+		r.out = outs.back();
+		r.backend = "serial";  // slow on purpose: the stop arrives mid-queue
+		r.user_data = (uint64_t)j;
+		reqs.push_back(r);
+	}
+	ASSERT_EQ(hpc_submit(c, reqs.data(), 8), 8);
+	usleep(20000);
+	kill(d.pid(), SIGTERM);
+	hpc_completion done[8];
+	int got = 0;
+	while (got < 8) {
+		int k = hpc_wait(c, done + got, 1, 8 - got, 30000);
+		ASSERT_GT(k, 0) << "lost completions";
+		got += k;
+	}
+	for (int j = 0; j < 8; j++) {
+		EXPECT_EQ(done[j].status, 0) << "job " << j << ": "
+					     << hpc_strerror(done[j].status, done[j].detail);
+		EXPECT_EQ(outs[done[j].user_data][n * n - 1], (double)n);
+	}
+	// Later jobs are refused, clearly: by the daemon or by the closed socket.
+	hpc_request late = reqs[0];
+	hpc_completion lc;
+	int rc = hpc_run(c, &late, &lc);
+	EXPECT_TRUE(rc == -ESHUTDOWN || rc == -EPIPE) << rc;
+	hpc_close(c);
+	EXPECT_EQ(d.stop(), 0) << d.log();
+}
+
+TEST(Daemon, GarbageOnTheSocketIsSurvived)
+{
+	hpce::Daemon d(kBackends);
+	ASSERT_TRUE(d.start()) << d.log();
+	const char *junk[] = {"", "x", "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+			      "\x31\x43\x50\x48\x01\x00\x01\x00\xff\xff\xff\xff\x00\x00\x00\x00"};
+	for (const char *j : junk) {
+		int fd = hpc_sock_connect(d.socket().c_str());
+		ASSERT_GE(fd, 0);
+		ssize_t w = write(fd, j, strlen(j) ? strlen(j) : 0);
+		(void)w;
+		char buf[64];
+		// The daemon hangs up on garbage (or waits on an empty packet).
+		struct timeval tv = {0, 200000};
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		ssize_t n = read(fd, buf, sizeof(buf));
+		EXPECT_LE(n, 0);
+		close(fd);
+	}
+	// Random bytes of every length up to 600.
+	unsigned seed = 7;
+	for (int len = 1; len < 600; len += 37) {
+		int fd = hpc_sock_connect(d.socket().c_str());
+		ASSERT_GE(fd, 0);
+		std::vector<char> b((size_t)len);
+		for (auto &ch : b)
+			ch = (char)rand_r(&seed);
+		ssize_t w = write(fd, b.data(), b.size());
+		(void)w;
+		close(fd);
+	}
+	// Well-formed headers with wrong payloads: a short HELLO, a second HELLO.
+	int fd = hpc_sock_connect(d.socket().c_str());
+	uint32_t small = 5;
+	ASSERT_EQ(hpc_sock_send(fd, HPC_MSG_HELLO, 0, &small, sizeof(small), -1), 0);
+	close(fd);
+	hpc_hello h{};
+	h.arena_bytes = 4096;
+	h.flags = 1;  // undefined flag
+	fd = hpc_sock_connect(d.socket().c_str());
+	ASSERT_EQ(hpc_sock_send(fd, HPC_MSG_HELLO, 0, &h, sizeof(h), -1), 0);
+	hpc_msg hdr;
+	char buf[256];
+	int rfd;
+	ASSERT_GE(hpc_sock_recv(fd, &hdr, buf, sizeof(buf), &rfd), 0);
+	EXPECT_EQ(hdr.status, -EINVAL);
+	close(fd);
+	ASSERT_TRUE(d.running()) << d.log();
+	expect_serves(d.socket());
+}
+
+// A client that speaks the protocol by hand, to write hostile descriptors and
+// ring indexes straight into shared memory.
+struct RawClient {
+	int sock = -1;
+	hpc_region region{};
+	hpc_ring sq{}, cq{};
+	bool connect(const std::string &path, uint64_t arena)
+	{
+		sock = hpc_sock_connect(path.c_str());
+		if (sock < 0)
+			return false;
+		hpc_hello h{};
+		h.arena_bytes = arena;
+		h.sq_entries = h.cq_entries = 8;
+		if (hpc_sock_send(sock, HPC_MSG_HELLO, 0, &h, sizeof(h), -1) < 0)
+			return false;
+		hpc_hello_reply rep;
+		hpc_msg hdr;
+		int fd;
+		if (hpc_sock_recv(sock, &hdr, &rep, sizeof(rep), &fd) != sizeof(rep) || hdr.status)
+			return false;
+		if (hpc_region_map(fd, &rep.layout, 0, &region) < 0)
+			return false;
+		hpc_region_sq(&region, &sq);
+		hpc_region_cq(&region, &cq);
+		return true;
+	}
+	hpc_cqe submit(const hpc_sqe &e)
+	{
+		memcpy(hpc_ring_slot(&sq, 0), &e, sizeof(e));
+		hpc_ring_publish(&sq, 1);
+		EXPECT_EQ(hpc_ring_wait_avail(&cq, 100000, 10ll * 1000 * 1000 * 1000, nullptr), 0);
+		hpc_cqe c;
+		memcpy(&c, hpc_ring_slot(&cq, 0), sizeof(c));
+		hpc_ring_release(&cq, 1);
+		return c;
+	}
+	~RawClient()
+	{
+		hpc_region_unmap(&region);
+		if (sock >= 0)
+			close(sock);
+	}
+};
+
+TEST(Daemon, HostileDescriptorsAreRefusedOneByOne)
+{
+	hpce::Daemon d(kBackends);
+	ASSERT_TRUE(d.start()) << d.log();
+	RawClient rc;
+	ASSERT_TRUE(rc.connect(d.socket(), 1 << 16));
+	const uint64_t arena = rc.region.layout.arena_size;
+	struct Hostile {
+		const char *what;
+		hpc_sqe e;
+		int status;
+		uint32_t detail;
+	};
+	auto base = [] {
+		hpc_sqe e{};
+		e.op = HPC_OP_SUM;
+		e.n = 8;
+		return e;
+	};
+	std::vector<Hostile> cases;
+	hpc_sqe e = base();
+	e.op = 99;
+	cases.push_back({"unknown op", e, -EINVAL, HPC_E_BAD_OP});
+	e = base();
+	e.a_off = arena;
+	cases.push_back({"past the end", e, -ERANGE, HPC_E_OUT_OF_REGION});
+	e = base();
+	e.n = UINT64_MAX / 4;
+	cases.push_back({"length overflows", e, -EOVERFLOW, HPC_E_SIZE_OVERFLOW});
+	e = base();
+	e.a_off = UINT64_MAX - 8;
+	cases.push_back({"offset wraps", e, -EOVERFLOW, HPC_E_SIZE_OVERFLOW});
+	e = base();
+	e.op = HPC_OP_MATVEC;
+	e.m = 1ull << 40;
+	e.n = 1ull << 40;
+	cases.push_back({"m*n overflows", e, -EOVERFLOW, HPC_E_SIZE_OVERFLOW});
+	e = base();
+	memset(e.backend, 'z', sizeof(e.backend));
+	cases.push_back({"unterminated name", e, -EINVAL, HPC_E_BAD_NAME});
+	e = base();
+	strcpy(e.backend, "nope");
+	cases.push_back({"unknown backend", e, -ENOENT, HPC_E_NO_BACKEND});
+	e = base();
+	e.a_off = 4;
+	cases.push_back({"misaligned", e, -EINVAL, HPC_E_MISALIGNED});
+	for (size_t i = 0; i < cases.size(); i++) {
+		cases[i].e.user_data = 1000 + i;
+		hpc_cqe c = rc.submit(cases[i].e);
+		EXPECT_EQ(c.user_data, 1000 + i) << cases[i].what;
+		EXPECT_EQ(c.status, cases[i].status) << cases[i].what;
+		EXPECT_EQ(c.detail, cases[i].detail) << cases[i].what;
+	}
+	// A good job on the same session still works.
+	double *x = reinterpret_cast<double *>(rc.region.arena);
+	for (int i = 0; i < 8; i++)
+		x[i] = 0.5;
+	hpc_cqe c = rc.submit(base());
+	EXPECT_EQ(c.status, 0);
+	EXPECT_EQ(c.result, 4.0);
+	ASSERT_TRUE(d.running());
+}
+
+TEST(Daemon, CorruptRingIndexEndsOnlyThatSession)
+{
+	hpce::Daemon d(kBackends);
+	ASSERT_TRUE(d.start()) << d.log();
+	RawClient bad;
+	ASSERT_TRUE(bad.connect(d.socket(), 1 << 16));
+	int fds_before = d.open_fds();
+	// Claim a billion entries in an 8-entry ring.
+	__atomic_store_n(&bad.sq.ctl->tail, 1000000000u, __ATOMIC_RELEASE);
+	hpc_ring_wake_all(&bad.sq.ctl->tail);
+	// The daemon hangs up on this client...
+	struct timeval tv = {5, 0};
+	setsockopt(bad.sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	char buf[16];
+	EXPECT_EQ(read(bad.sock, buf, sizeof(buf)), 0);
+	// ...frees what it held, and serves everyone else.
+	for (int i = 0; i < 100 && d.open_fds() >= fds_before; i++)
+		usleep(10000);
+	EXPECT_LT(d.open_fds(), fds_before);
+	expect_serves(d.socket());
+	EXPECT_NE(d.log().find("protocol violation"), std::string::npos);
+}
+
+TEST(Daemon, KilledClientLeavesNothingBehind)
+{
+	hpce::Daemon d(kBackends);
+	ASSERT_TRUE(d.start()) << d.log();
+	expect_serves(d.socket());
+	usleep(50000);
+	int fds0 = d.open_fds(), maps0 = d.region_mappings();
+	ASSERT_GT(fds0, 0);
+	EXPECT_EQ(maps0, 0);
+	for (int round = 0; round < 3; round++) {
+		int pipefd[2];
+		ASSERT_EQ(pipe(pipefd), 0);
+		pid_t pid = fork();
+		if (pid == 0) {
+			hpc_client *c;
+			const uint64_t n = 600;
+			if (hpc_connect(d.socket().c_str(), 3 * n * n * 8 + (1 << 20), &c) < 0)
+				_exit(1);
+			double *a = static_cast<double *>(hpc_alloc(c, n * n * 8));
+			double *b = static_cast<double *>(hpc_alloc(c, n * n * 8));
+			double *o = static_cast<double *>(hpc_alloc(c, n * n * 8));
+			for (uint64_t i = 0; i < n * n; i++)
+				a[i] = b[i] = 1.0;
+			hpc_request r{};
+			r.op = HPC_OP_MATMUL;
+			r.m = r.n = r.k = n;
+			r.a = a, r.b = b, r.out = o;
+			r.backend = "serial";
+			hpc_request many[4] = {r, r, r, r};
+			hpc_submit(c, many, 4);
+			ssize_t w = write(pipefd[1], "x", 1);
+			(void)w;
+			pause();
+			_exit(0);
+		}
+		close(pipefd[1]);
+		char ch;
+		ASSERT_EQ(read(pipefd[0], &ch, 1), 1);
+		close(pipefd[0]);
+		usleep(10000);  // mid-job
+		EXPECT_EQ(d.region_mappings(), 1);
+		kill(pid, SIGKILL);
+		waitpid(pid, nullptr, 0);
+		for (int i = 0; i < 500 && (d.open_fds() != fds0 || d.region_mappings() != 0); i++)
+			usleep(10000);
+		EXPECT_EQ(d.open_fds(), fds0) << "round " << round;
+		EXPECT_EQ(d.region_mappings(), 0) << "round " << round;
+		expect_serves(d.socket());
+	}
+}
+
+TEST(Daemon, SixteenConcurrentClients)
+{
+	hpce::Daemon d(kBackends);
+	ASSERT_TRUE(d.start()) << d.log();
+	std::atomic<int> failures{0}, completed{0};
+	std::vector<std::thread> ts;
+	for (int t = 0; t < 16; t++) {
+		ts.emplace_back([&, t] {
+			hpc_client *c;
+			if (hpc_connect(d.socket().c_str(), 1 << 20, &c) < 0) {
+				failures++;
+				return;
+			}
+			const uint64_t m = 64, n = 48;
+			double *a = static_cast<double *>(hpc_alloc(c, m * n * 8));
+			double *x = static_cast<double *>(hpc_alloc(c, n * 8));
+			double *y = static_cast<double *>(hpc_alloc(c, m * 8));
+			for (int it = 0; it < 200; it++) {
+				// Each client's own values: a mix-up between clients shows.
+				for (uint64_t i = 0; i < m * n; i++)
+					a[i] = (double)((i % 7) + t);
+				for (uint64_t j = 0; j < n; j++)
+					x[j] = (double)(it % 5 + 1);
+				hpc_request r{};
+				r.op = HPC_OP_MATVEC;
+				r.m = m, r.n = n;
+				r.a = a;
+				r.b = x, r.out = y;
+				r.backend = (it + t) % 2 ? "omp" : "serial";
+				hpc_completion done;
+				if (hpc_run(c, &r, &done) != 0) {
+					failures++;
+					continue;
+				}
+				for (uint64_t i = 0; i < m; i++) {
+					double want = 0;
+					for (uint64_t j = 0; j < n; j++)
+						want += (double)(((i * n + j) % 7) + t) * (double)(it % 5 + 1);
+					if (y[i] != want) {
+						failures++;
+						break;
+					}
+				}
+				completed++;
+			}
+			hpc_close(c);
+		});
+	}
+	for (auto &th : ts)
+		th.join();
+	EXPECT_EQ(failures.load(), 0);
+	EXPECT_EQ(completed.load(), 16 * 200);
+	EXPECT_EQ(d.stop(), 0) << d.log();
+}
+
+TEST(Daemon, OnlyAllowedUsersMayConnect)
+{
+	if (geteuid() != 0)
+		GTEST_SKIP() << "needs root to act as another user";
+	const uid_t nobody = 65534;
+	for (bool allowed : {false, true}) {
+		hpce::Daemon d(kBackends, allowed ? "allow_uids = 65534\n" : "");
+		ASSERT_TRUE(d.start()) << d.log();
+		// Let the other user through the file permissions, so that the
+		// daemon's own credentials check is what is tested.
+		chmod(d.dir().c_str(), 0755);
+		chmod(d.socket().c_str(), 0666);
+		pid_t pid = fork();
+		if (pid == 0) {
+			if (setgid(nobody) != 0 || setuid(nobody) != 0)
+				_exit(3);
+			char buf[512];
+			int rc = hpc_control(d.socket().c_str(), HPC_CTL_STATUS, buf, sizeof(buf));
+			_exit(rc == 0 ? 0 : 1);
+		}
+		int st;
+		waitpid(pid, &st, 0);
+		ASSERT_TRUE(WIFEXITED(st));
+		if (WEXITSTATUS(st) == 3)
+			GTEST_SKIP() << "cannot switch to uid 65534 here (user namespace?)";
+		EXPECT_EQ(WEXITSTATUS(st), allowed ? 0 : 1) << d.log();
+		expect_serves(d.socket());
+	}
+}
+
+}  // namespace

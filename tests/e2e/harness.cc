@@ -1,0 +1,198 @@
+#include "tests/e2e/harness.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern "C" {
+#include "hpc/client.h"
+}
+
+namespace hpce {
+
+std::string runfile(const std::string &rel)
+{
+	const char *srcdir = getenv("TEST_SRCDIR");
+	std::string base = srcdir ? std::string(srcdir) + "/hpcd/" : std::string("./");
+	return base + rel;
+}
+
+std::string temp_dir()
+{
+	char tmpl[] = "/tmp/hpcd-e2e-XXXXXX";
+	if (!mkdtemp(tmpl))
+		throw std::runtime_error("mkdtemp failed");
+	return tmpl;
+}
+
+void write_file(const std::string &path, const std::string &text)
+{
+	std::ofstream f(path, std::ios::binary);
+	f << text;
+}
+
+std::string read_file(const std::string &path)
+{
+	std::ifstream f(path, std::ios::binary);
+	std::stringstream ss;
+	ss << f.rdbuf();
+	return ss.str();
+}
+
+Result run(const std::vector<std::string> &argv, const std::vector<std::string> &env)
+{
+	Result r;
+	std::string dir = temp_dir();
+	std::string outp = dir + "/out", errp = dir + "/err";
+	pid_t pid = fork();
+	if (pid == 0) {
+		int o = open(outp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int e = open(errp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(o, 1);
+		dup2(e, 2);
+		for (const auto &kv : env)
+			putenv(strdup(kv.c_str()));
+		std::vector<char *> args;
+		for (const auto &a : argv)
+			args.push_back(const_cast<char *>(a.c_str()));
+		args.push_back(nullptr);
+		execv(args[0], args.data());
+		_exit(127);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	r.out = read_file(outp);
+	r.err = read_file(errp);
+	unlink(outp.c_str());
+	unlink(errp.c_str());
+	rmdir(dir.c_str());
+	return r;
+}
+
+Daemon::Daemon(const std::string &ini_backends, const std::string &daemon_extra)
+{
+	dir_ = temp_dir();
+	socket_ = dir_ + "/hpcd.sock";
+	config_ = dir_ + "/hpcd.ini";
+	log_ = dir_ + "/hpcd.log";
+	std::string plugins = runfile("plugins");
+	std::string testplugins = runfile("tests/plugins");
+	std::string ini = "[daemon]\nsocket = " + socket_ + "\nplugin_dir = " + plugins + "\n" +
+			  daemon_extra + "\n" + ini_backends;
+	// Test plugins are named by path: ${TESTPLUGINS} in the text.
+	size_t p;
+	while ((p = ini.find("${TESTPLUGINS}")) != std::string::npos)
+		ini.replace(p, 14, testplugins);
+	write_file(config_, ini);
+}
+
+Daemon::~Daemon()
+{
+	if (pid_ > 0) {
+		kill(pid_, SIGKILL);
+		waitpid(pid_, nullptr, 0);
+	}
+	std::string cmd = "rm -rf '" + dir_ + "'";
+	int rc = system(cmd.c_str());
+	(void)rc;
+}
+
+bool Daemon::start()
+{
+	pid_ = fork();
+	if (pid_ == 0) {
+		int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+		dup2(fd, 2);
+		std::string hpcd = runfile("daemon/hpcd");
+		execl(hpcd.c_str(), hpcd.c_str(), "-c", config_.c_str(), (char *)nullptr);
+		_exit(127);
+	}
+	char buf[4096];
+	for (int i = 0; i < 1000; i++) {  // 10 s: sanitizer builds start slowly
+		if (hpc_control(socket_.c_str(), HPC_CTL_STATUS, buf, sizeof(buf)) == 0)
+			return true;
+		int st;
+		if (waitpid(pid_, &st, WNOHANG) == pid_) {
+			pid_ = -1;
+			return false;
+		}
+		usleep(10000);
+	}
+	return false;
+}
+
+bool Daemon::running()
+{
+	if (pid_ <= 0)
+		return false;
+	int st;
+	if (waitpid(pid_, &st, WNOHANG) == pid_) {
+		pid_ = -1;
+		return false;
+	}
+	return true;
+}
+
+int Daemon::stop()
+{
+	if (pid_ <= 0)
+		return -1;
+	kill(pid_, SIGTERM);
+	int st = 0;
+	for (int i = 0; i < 3000; i++) {  // 30 s
+		if (waitpid(pid_, &st, WNOHANG) == pid_) {
+			pid_ = -1;
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		}
+		usleep(10000);
+	}
+	kill(pid_, SIGKILL);
+	waitpid(pid_, &st, 0);
+	pid_ = -1;
+	return 128 + SIGKILL;
+}
+
+std::string Daemon::log() const
+{
+	return read_file(log_);
+}
+
+int Daemon::open_fds() const
+{
+	std::string path = "/proc/" + std::to_string(pid_) + "/fd";
+	DIR *d = opendir(path.c_str());
+	if (!d)
+		return -1;
+	int n = 0;
+	while (struct dirent *e = readdir(d))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+int Daemon::region_mappings() const
+{
+	std::ifstream f("/proc/" + std::to_string(pid_) + "/maps");
+	std::string line;
+	int n = 0;
+	while (std::getline(f, line))
+		if (line.find("hpcd-client-") != std::string::npos)
+			n++;
+	return n;
+}
+
+}  // namespace hpce

@@ -1,0 +1,60 @@
+// End-to-end test harness: runs the real hpcd binary with a generated
+// config, the real plugins and real clients (libhpc in-process, hpcrun as a
+// child process).
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace hpce {
+
+// Path of a file in this test's runfiles, e.g. runfile("daemon/hpcd").
+std::string runfile(const std::string &rel);
+
+// A fresh temporary folder (short path: Unix socket paths are limited).
+std::string temp_dir();
+
+void write_file(const std::string &path, const std::string &text);
+std::string read_file(const std::string &path);
+
+struct Result {
+	int status = -1;  // exit status, or 128 + signal
+	std::string out, err;
+};
+
+// Run argv to completion, with extra environment entries "K=V".
+Result run(const std::vector<std::string> &argv, const std::vector<std::string> &env = {});
+
+// A daemon on a config of the test's making.
+class Daemon {
+      public:
+	// ini_backends: the [backend ...] sections (and anything after [daemon]).
+	// daemon_extra: extra lines for the [daemon] section.
+	explicit Daemon(const std::string &ini_backends, const std::string &daemon_extra = "");
+	~Daemon();
+
+	// Start and wait until it answers. Returns false (with the log) if it
+	// exits or stays silent.
+	bool start();
+	// SIGTERM, wait; returns the exit status (128 + signal if killed).
+	int stop();
+	bool running();
+
+	const std::string &socket() const { return socket_; }
+	const std::string &config() const { return config_; }
+	const std::string &dir() const { return dir_; }
+	std::string log() const;
+	pid_t pid() const { return pid_; }
+
+	// What the daemon process holds now: open fds and memfd mappings.
+	int open_fds() const;
+	int region_mappings() const;
+
+      private:
+	std::string dir_, socket_, config_, log_;
+	pid_t pid_ = -1;
+};
+
+}  // namespace hpce
