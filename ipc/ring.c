@@ -1,10 +1,13 @@
 #include "ipc/ring.h"
 
 #include <limits.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <time.h>
 
 #include "ipc/sys.h"
+
+#define HPC_RING_YIELD_AFTER_NS 2000u
 
 void hpc_ring_init(struct hpc_ring *r, struct hpc_ring_ctl *ctl, void *entries,
 		   uint32_t capacity, uint32_t esize, uint32_t start)
@@ -62,8 +65,14 @@ int hpc_ring_wait_change(uint32_t *word, uint32_t *sleepers, uint32_t seen, uint
 		if ((i & 63) == 63) {
 			if (cancelled(cancel))
 				return -ECANCELED;
-			if (hpc_now_ns() >= spin_end)
+			uint64_t now = hpc_now_ns();
+			if (now >= spin_end)
 				break;
+			/* Past the first microseconds, give the CPU to a runnable peer:
+			 * the scheduler often wakes the other side on this very CPU,
+			 * where a pure spin would hold it off until the spin ends. */
+			if (now - start > HPC_RING_YIELD_AFTER_NS)
+				sched_yield();
 		}
 		hpc_cpu_relax();
 	}

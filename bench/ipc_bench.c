@@ -1,0 +1,367 @@
+/*
+ * ipc_bench - what one job costs on the way through hpcd, next to the raw
+ * costs of waking another process, all measured in one run (the machines are
+ * noisy: compare ratios within a run, not figures across runs).
+ *
+ *   bazel run //bench:ipc_bench [-- --n 8000 --iters 20000]
+ *
+ * Prints:
+ *  - a futex ping-pong and a spin ping-pong between two processes (round trip);
+ *  - a tiny job (sum of one element on the serial backend) through the daemon,
+ *    back to back and after idle (p50, p99), and batched jobs per second;
+ *  - matvec at N x N f64 through the daemon (openmp backend, operands already
+ *    in the client's region) next to the same plugin's kernel called
+ *    in-process on the same memory.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hpc/client.h"
+#include "hpc/plugin.h"
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* p-th percentile (0..100) of n samples; sorts them. */
+static double pct(uint64_t *v, size_t n, double p)
+{
+	qsort(v, n, sizeof(*v), cmp_u64);
+	size_t i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
+	return (double)v[i];
+}
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "ipc_bench: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	exit(1);
+}
+
+/* ---- Raw ping-pong between two processes ------------------------------------- */
+
+static void futex_wait(uint32_t *w, uint32_t v)
+{
+	syscall(SYS_futex, w, FUTEX_WAIT, v, NULL, NULL, 0);
+}
+
+static void futex_wake(uint32_t *w)
+{
+	syscall(SYS_futex, w, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* Round trips between two processes on a shared page; use_futex: sleep and
+ * wake on each hand-off, else spin. Returns p50 and p99 in ns. */
+static void pingpong(int use_futex, size_t iters, double *p50, double *p99)
+{
+	uint32_t *w = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (w == MAP_FAILED)
+		die("mmap: %s", strerror(errno));
+	uint32_t *ping = &w[0], *pong = &w[16]; /* separate cache lines */
+	*ping = *pong = 0;
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (uint32_t i = 1; i <= iters + 10; i++) {
+			while (__atomic_load_n(ping, __ATOMIC_ACQUIRE) != i)
+				if (use_futex)
+					futex_wait(ping, i - 1);
+			__atomic_store_n(pong, i, __ATOMIC_RELEASE);
+			if (use_futex)
+				futex_wake(pong);
+		}
+		_exit(0);
+	}
+	uint64_t *t = calloc(iters + 10, sizeof(*t));
+	for (uint32_t i = 1; i <= iters + 10; i++) {
+		uint64_t t0 = now_ns();
+		__atomic_store_n(ping, i, __ATOMIC_RELEASE);
+		if (use_futex)
+			futex_wake(ping);
+		while (__atomic_load_n(pong, __ATOMIC_ACQUIRE) != i)
+			if (use_futex)
+				futex_wait(pong, i - 1);
+		t[i - 1] = now_ns() - t0;
+	}
+	waitpid(pid, NULL, 0);
+	*p50 = pct(t + 10, iters, 50); /* the first few warm up */
+	*p99 = pct(t + 10, iters, 99);
+	free(t);
+	munmap(w, 4096);
+}
+
+/* ---- The daemon ------------------------------------------------------------------ */
+
+static pid_t start_daemon(const char *hpcd, const char *plugins, const char *dir, char *sock,
+			  size_t socklen)
+{
+	char cfg[512];
+	snprintf(sock, socklen, "%s/hpcd.sock", dir);
+	snprintf(cfg, sizeof(cfg), "%s/bench.ini", dir);
+	FILE *f = fopen(cfg, "w");
+	if (!f)
+		die("cannot write %s", cfg);
+	fprintf(f,
+		"[daemon]\nsocket = %s\nplugin_dir = %s\nlog_level = warn\n"
+		"[backend serial]\nplugin = serial\n"
+		"[backend omp]\nplugin = openmp\nthreads = 2\n",
+		sock, plugins);
+	fclose(f);
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl(hpcd, hpcd, "-c", cfg, (char *)NULL);
+		fprintf(stderr, "ipc_bench: cannot run %s: %s\n", hpcd, strerror(errno));
+		_exit(127);
+	}
+	char buf[256];
+	for (int i = 0; i < 500; i++) {
+		if (hpc_control(sock, HPC_CTL_STATUS, buf, sizeof(buf)) == 0)
+			return pid;
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	die("the daemon did not come up (%s)", hpcd);
+	return -1;
+}
+
+static void tiny_jobs(struct hpc_client *c, size_t iters, uint64_t idle_us, double *p50,
+		      double *p99)
+{
+	double *x = hpc_alloc(c, sizeof(double));
+	*x = 1.0;
+	struct hpc_request r = {.op = HPC_OP_SUM, .n = 1, .a = x, .backend = "serial"};
+	uint64_t *t = calloc(iters, sizeof(*t));
+	struct hpc_completion done;
+	for (size_t i = 0; i < iters; i++) {
+		if (idle_us)
+			usleep((useconds_t)idle_us);
+		uint64_t t0 = now_ns();
+		int rc = hpc_run(c, &r, &done);
+		t[i] = now_ns() - t0;
+		if (rc != 0 || done.result != 1.0)
+			die("tiny job failed: %s", hpc_strerror(rc, done.detail));
+	}
+	*p50 = pct(t, iters, 50);
+	*p99 = pct(t, iters, 99);
+	free(t);
+	hpc_free(c, x);
+}
+
+static double batched_rate(struct hpc_client *c, size_t total, unsigned batch)
+{
+	double *x = hpc_alloc(c, sizeof(double));
+	*x = 1.0;
+	struct hpc_request *rs = calloc(batch, sizeof(*rs));
+	struct hpc_completion *cs = calloc(batch, sizeof(*cs));
+	for (unsigned i = 0; i < batch; i++)
+		rs[i] = (struct hpc_request){.op = HPC_OP_SUM, .n = 1, .a = x, .backend = "serial"};
+	size_t submitted = 0, completed = 0;
+	uint64_t t0 = now_ns();
+	while (completed < total) {
+		/* Keep the rings full: submit what fits, collect what is done. */
+		if (submitted < total && hpc_inflight(c) < batch) {
+			unsigned want = batch - hpc_inflight(c);
+			if (want > total - submitted)
+				want = (unsigned)(total - submitted);
+			int k = hpc_submit(c, rs, want);
+			if (k < 0)
+				die("submit: %s", hpc_strerror(k, 0));
+			submitted += (size_t)k;
+		}
+		int k = hpc_wait(c, cs, 1, batch, -1);
+		if (k < 0)
+			die("wait: %s", hpc_strerror(k, 0));
+		for (int i = 0; i < k; i++)
+			if (cs[i].status)
+				die("batched job failed: %s", hpc_strerror(cs[i].status, cs[i].detail));
+		completed += (size_t)k;
+	}
+	double secs = (double)(now_ns() - t0) / 1e9;
+	free(rs);
+	free(cs);
+	hpc_free(c, x);
+	return (double)total / secs;
+}
+
+/* ---- matvec through the daemon and in-process ----------------------------------- */
+
+static void host_log(const struct hpc_host *h, int level, const char *fmt, ...)
+{
+	(void)h;
+	(void)level;
+	(void)fmt;
+}
+
+static void matvec_compare(const char *sock, const char *plugins, uint64_t n, int reps)
+{
+	struct hpc_client *c;
+	size_t bytes = n * n * 8 + 2 * n * 8 + (1 << 20);
+	int rc = hpc_connect(sock, bytes, &c);
+	if (rc < 0)
+		die("connect: %s", hpc_strerror(rc, 0));
+	double *A = hpc_alloc(c, n * n * 8), *x = hpc_alloc(c, n * 8), *y = hpc_alloc(c, n * 8);
+	for (uint64_t i = 0; i < n * n; i++)
+		A[i] = (double)((i * 2654435761u) % 1000) / 1000.0 - 0.5;
+	for (uint64_t i = 0; i < n; i++)
+		x[i] = (double)(i % 17) / 17.0;
+
+	/* The same plugin, loaded here, on the same memory. */
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/libhpc_openmp.so", plugins);
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		die("dlopen %s: %s", path, dlerror());
+	hpc_plugin_entry_fn entry = (hpc_plugin_entry_fn)dlsym(h, HPC_PLUGIN_ENTRY_NAME);
+	const struct hpc_plugin_ops *ops = entry();
+	struct hpc_host host = {.abi_version = HPC_PLUGIN_ABI_VERSION, .size = sizeof(host),
+				.log = host_log};
+	struct hpc_setting threads = {.key = "threads", .value = "2", .line = 1};
+	char err[256];
+	struct hpc_open_args args = {.abi_version = HPC_PLUGIN_ABI_VERSION, .size = sizeof(args),
+				     .instance = "bench", .config_dir = ".", .settings = &threads,
+				     .nsettings = 1, .host = &host, .err = err,
+				     .err_len = sizeof(err), .err_setting = -1};
+	void *state;
+	if (ops->open(&args, &state) < 0)
+		die("open openmp in-process: %s", err);
+
+	struct hpc_request r = {.op = HPC_OP_MATVEC, .m = n, .n = n, .a = A, .b = x, .out = y,
+				.backend = "omp"};
+	struct hpc_job job = {.op = HPC_OP_MATVEC, .dtype = HPC_F64, .m = n, .n = n, .a = A,
+			      .b = x, .out = y};
+	uint64_t *td = calloc((size_t)reps, sizeof(*td)), *ti = calloc((size_t)reps, sizeof(*ti));
+	struct hpc_completion done;
+	/* Warm both paths, then alternate blocks of runs so that drift hits both
+	 * alike. A pause between blocks lets the other side's idle OpenMP threads
+	 * (libgomp spins a while after each region) go to sleep first: on two
+	 * cores they would otherwise steal time from the side being measured. */
+	hpc_run(c, &r, &done);
+	ops->run(state, &job);
+	const int block = 5;
+	for (int i = 0; i < reps; i += block) {
+		usleep(300000);
+		for (int j = i; j < i + block && j < reps; j++) {
+			uint64_t t0 = now_ns();
+			if (hpc_run(c, &r, &done) != 0)
+				die("matvec through the daemon failed: %s",
+				    hpc_strerror(done.status, done.detail));
+			td[j] = now_ns() - t0;
+		}
+		usleep(300000);
+		for (int j = i; j < i + block && j < reps; j++) {
+			uint64_t t0 = now_ns();
+			if (ops->run(state, &job) != 0)
+				die("matvec in-process failed");
+			ti[j] = now_ns() - t0;
+		}
+	}
+	double d50 = pct(td, (size_t)reps, 50) / 1e6, i50 = pct(ti, (size_t)reps, 50) / 1e6;
+	double gbs = (double)(n * n * 8) / (d50 / 1e3) / 1e9;
+	printf("matvec f64 N=%-6llu through hpcd (omp, 2 threads)  %8.2f ms   %6.1f GB/s of A\n",
+	       (unsigned long long)n, d50, gbs);
+	printf("matvec f64 N=%-6llu same kernel in-process          %8.2f ms   ratio daemon/in-process %.3f\n",
+	       (unsigned long long)n, i50, d50 / i50);
+	ops->close(state);
+	dlclose(h);
+	free(td);
+	free(ti);
+	hpc_close(c);
+}
+
+int main(int argc, char **argv)
+{
+	const char *hpcd = "daemon/hpcd", *plugins = "plugins";
+	uint64_t n = 8000;
+	size_t iters = 20000;
+	unsigned spin_us = 0;
+	static const struct option opts[] = {
+		{"spin-us", required_argument, NULL, 's'},
+		{"hpcd", required_argument, NULL, 'd'}, {"plugins", required_argument, NULL, 'p'},
+		{"n", required_argument, NULL, 'n'},    {"iters", required_argument, NULL, 'i'},
+		{NULL, 0, NULL, 0},
+	};
+	int o;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'd': hpcd = optarg; break;
+		case 'p': plugins = optarg; break;
+		case 'n': n = strtoull(optarg, NULL, 10); break;
+		case 'i': iters = strtoull(optarg, NULL, 10); break;
+		case 's': spin_us = (unsigned)strtoul(optarg, NULL, 10); break;
+		default:
+			fprintf(stderr, "usage: ipc_bench [--hpcd PATH] [--plugins DIR] [--n N] [--iters K]\n");
+			return 2;
+		}
+	}
+	char plugdir[PATH_MAX];
+	if (!realpath(plugins, plugdir))
+		die("no plugin folder %s", plugins);
+	char dir[] = "/tmp/hpcd-bench-XXXXXX";
+	if (!mkdtemp(dir))
+		die("mkdtemp: %s", strerror(errno));
+
+	printf("hpcd ipc_bench: %ld CPUs online, %zu iterations\n\n", sysconf(_SC_NPROCESSORS_ONLN),
+	       iters);
+	double fp50, fp99, sp50, sp99;
+	pingpong(1, iters / 4, &fp50, &fp99);
+	pingpong(0, iters, &sp50, &sp99);
+
+	char sock[256];
+	pid_t daemon = start_daemon(hpcd, plugdir, dir, sock, sizeof(sock));
+	struct hpc_client *c;
+	struct hpc_connect_opts copts = {.sq_entries = 1024, .cq_entries = 1024, .spin_us = spin_us};
+	int rc = hpc_connect_opts(sock, 1 << 20, &copts, &c);
+	if (rc < 0)
+		die("connect: %s", hpc_strerror(rc, 0));
+	double b50, b99, i50, i99;
+	tiny_jobs(c, 1000, 0, &b50, &b99); /* warm up */
+	tiny_jobs(c, iters, 0, &b50, &b99);
+	tiny_jobs(c, iters / 40 > 100 ? iters / 40 : 100, 2000, &i50, &i99);
+	double rate = batched_rate(c, 2000000, 512);
+	hpc_close(c);
+
+	printf("%-52s %10s %10s\n", "round trip", "p50 (us)", "p99 (us)");
+	printf("%-52s %10.2f %10.2f\n", "raw futex ping-pong, two processes", fp50 / 1e3, fp99 / 1e3);
+	printf("%-52s %10.2f %10.2f\n", "raw spin ping-pong, two processes", sp50 / 1e3, sp99 / 1e3);
+	printf("%-52s %10.2f %10.2f\n", "tiny job through hpcd, back to back", b50 / 1e3, b99 / 1e3);
+	printf("%-52s %10.2f %10.2f\n", "tiny job through hpcd, after 2 ms idle", i50 / 1e3,
+	       i99 / 1e3);
+	printf("\nafter idle / raw futex ping-pong (p50): %.2f   (target <= 1.5)\n", i50 / fp50);
+	printf("back to back p50: %.2f us                 (target < 5 us)\n", b50 / 1e3);
+	printf("batched tiny jobs: %.0f jobs/s           (target > 1000000)\n\n", rate);
+
+	matvec_compare(sock, plugdir, n, 15);
+
+	kill(daemon, SIGTERM);
+	waitpid(daemon, NULL, 0);
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "ipc_bench: could not remove %s\n", dir);
+	return 0;
+}
