@@ -1,0 +1,108 @@
+/*
+ * serial - the reference backend: plain single-threaded C, accurate
+ * summation (see kernels.c). Every other backend is checked against it.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include "hpc/plugin.h"
+#include "plugins/common/plugin_util.h"
+#include "plugins/serial/kernels.h"
+
+/* The backend keeps no state; open() hands out this address so it is not NULL. */
+static const int serial_instance;
+
+static const char *const serial_settings[] = {NULL};
+
+static int serial_open(struct hpc_open_args *args, void **state)
+{
+	if (!args || !state)
+		return -EINVAL;
+	/* The daemon rejects unknown keys already; tests and other hosts may not. */
+	if (args->nsettings > 0) {
+		hpc_plugutil_err(args, 0, "the serial backend takes no settings, but got \"%s\".",
+				 args->settings[0].key ? args->settings[0].key : "");
+		return -EINVAL;
+	}
+	*state = (void *)&serial_instance;
+	return 0;
+}
+
+static int serial_run(void *state, struct hpc_job *job)
+{
+	int rc = hpc_plugutil_check_job(job);
+	if (rc)
+		return rc;
+
+	const uint64_t m = job->m, n = job->n, k = job->k;
+	if (job->dtype == HPC_F64) {
+		switch (job->op) {
+		case HPC_OP_MATVEC:
+			hpc_serial_matvec_f64(job->a, job->b, job->out, m, n);
+			break;
+		case HPC_OP_MATMUL:
+			hpc_serial_matmul_f64(job->a, job->b, job->out, m, n, k);
+			break;
+		case HPC_OP_DOT:
+			job->result = hpc_serial_dot_f64(job->a, job->b, n);
+			break;
+		case HPC_OP_SUM:
+			job->result = hpc_serial_sum_f64(job->a, n);
+			break;
+		case HPC_OP_AXPY:
+			hpc_serial_axpy_f64(job->alpha, job->a, job->out, n);
+			break;
+		}
+	} else {
+		switch (job->op) {
+		case HPC_OP_MATVEC:
+			hpc_serial_matvec_f32(job->a, job->b, job->out, m, n);
+			break;
+		case HPC_OP_MATMUL:
+			hpc_serial_matmul_f32(job->a, job->b, job->out, m, n, k);
+			break;
+		case HPC_OP_DOT:
+			job->result = hpc_serial_dot_f32(job->a, job->b, n);
+			break;
+		case HPC_OP_SUM:
+			job->result = hpc_serial_sum_f32(job->a, n);
+			break;
+		case HPC_OP_AXPY:
+			hpc_serial_axpy_f32(job->alpha, job->a, job->out, n);
+			break;
+		}
+	}
+	return 0;
+}
+
+static void serial_close(void *state)
+{
+}
+
+static int serial_describe(void *state, char *buf, size_t len)
+{
+	if (!buf || len == 0)
+		return -EINVAL;
+	int n = snprintf(buf, len, "reference, single-threaded");
+	return n >= 0 && (size_t)n < len ? 0 : -ENOSPC;
+}
+
+static const struct hpc_plugin_ops serial_ops = {
+	.abi_version = HPC_PLUGIN_ABI_VERSION,
+	.build_sig = HPC_PLUGIN_BUILD_SIG,
+	.name = "serial",
+	.version = "0.1.0",
+	.ops_f64 = HPC_OPS_ALL,
+	.ops_f32 = HPC_OPS_ALL,
+	.settings = serial_settings,
+	.open = serial_open,
+	.run = serial_run,
+	.close = serial_close,
+	.describe = serial_describe,
+};
+
+/* The plugin's one export (hpc/plugin.h): the constant ops table above. */
+const struct hpc_plugin_ops *hpc_plugin_entry(void)
+{
+	return &serial_ops;
+}
