@@ -77,8 +77,10 @@ int hpc_connect_opts(const char *socket_path, size_t arena_bytes,
 void hpc_close(struct hpc_client *c);
 
 /*
- * Allocate bytes in the arena, aligned to 64 bytes. Returns NULL when the
- * arena has no such space. hpc_free() returns it; freeing memory that an
+ * Allocate bytes in the arena, aligned to 64 bytes. Each allocation takes its
+ * size rounded up to 64 bytes (no other overhead), so an arena of the sum of
+ * the rounded sizes holds them all. Returns NULL when the arena has no such
+ * space. hpc_free() returns it; freeing memory that an
  * unfinished job still uses is the caller's error.
  */
 void *hpc_alloc(struct hpc_client *c, size_t bytes);
@@ -113,8 +115,11 @@ unsigned hpc_inflight(const struct hpc_client *c);
 
 /*
  * Submit one job and wait for it. Returns its status; *done (may be NULL)
- * receives the completion. Must not be mixed with outstanding hpc_submit()
- * jobs whose completions the caller still wants (they are discarded).
+ * receives the completion. When the job never completed (it could not be
+ * submitted, or the daemon went away) the negative errno of that is returned
+ * and *done is left untouched. Must not be mixed with outstanding
+ * hpc_submit() jobs whose completions the caller still wants (they are
+ * discarded).
  */
 int hpc_run(struct hpc_client *c, const struct hpc_request *req,
 	    struct hpc_completion *done);

@@ -1,0 +1,786 @@
+/*
+ * cli/hpcrun.c - the command-line client of hpcd (SPEC "hpcrun").
+ *
+ * Operands go from their files straight into the shared arena: the files are
+ * inspected first, so the arena can be sized before connecting, then each one
+ * is read into memory from hpc_alloc(). The result is printed or written from
+ * the arena too.
+ *
+ * Exit status: 0 on success, 1 when something failed (a file, the daemon, the
+ * job), 2 for a usage error. Every check that needs neither a file nor the
+ * daemon happens before either is touched.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/datafile.h"
+#include "hpc/client.h"
+#include "hpc/types.h"
+#include "hpc/wire.h"
+
+#define EXIT_USAGE 2
+
+/* Room for a message from cli/datafile.h: a path of up to PATH_MAX and a sentence. */
+#define ERR_MAX (PATH_MAX + 512)
+
+/* Extra arena beyond the operands, for whatever bookkeeping the allocator keeps. */
+#define ARENA_SLACK (1u << 20)
+
+static const char short_usage[] =
+    "usage: hpcrun [-s SOCKET] [-b BACKEND] [--dtype f32|f64] matvec A x [-o OUT]\n"
+    "       hpcrun [-s SOCKET] [-b BACKEND] [--dtype f32|f64] matmul A B [-m M] [-k K] "
+    "[-n N] [-o OUT]\n"
+    "       hpcrun [-s SOCKET] [-b BACKEND] [--dtype f32|f64] dot x y\n"
+    "       hpcrun [-s SOCKET] [-b BACKEND] [--dtype f32|f64] sum x\n"
+    "       hpcrun [-s SOCKET] [-b BACKEND] [--dtype f32|f64] axpy ALPHA x y [-o OUT]\n"
+    "       hpcrun [-s SOCKET] status | backends | reload\n";
+
+static const char long_usage[] =
+    "\n"
+    "commands:\n"
+    "  matvec A x      y = A.x; for a raw A, m = size(A) / len(x)\n"
+    "  matmul A B      C = A.B; A is m x k, B is k x n; raw files need -m, -k or -n\n"
+    "  dot x y         s = x.y\n"
+    "  sum x           s = sum of the elements of x\n"
+    "  axpy ALPHA x y  y <- ALPHA * x + y\n"
+    "  status          the daemon's summary\n"
+    "  backends        the backend instances loaded: name, plugin file, ops\n"
+    "  reload          ask the daemon to reload its config\n"
+    "\n"
+    "options (before or after the command):\n"
+    "  -s, --socket SOCKET   the daemon's socket (default: $HPCD_SOCKET, else " HPC_DEFAULT_SOCKET
+    ")\n"
+    "  -b, --backend NAME    the backend instance to run on (default: the daemon's default)\n"
+    "  --dtype f32|f64       element type of raw files (default f64); .npy files carry theirs\n"
+    "  -m M, -k K, -n N      shapes for raw files (matmul; matvec checks them)\n"
+    "  -o, --output OUT      write the result to OUT: .npy if OUT ends in .npy, raw otherwise\n"
+    "  -h, --help            show this help\n"
+    "\n"
+    "Files ending in .npy are NumPy files ('<f8' or '<f4', C order); any other file is raw:\n"
+    "headerless, row-major, little-endian. Without -o the result is printed as text, a matrix\n"
+    "one row per line.\n";
+
+struct options {
+	const char *socket;  /* NULL: libhpc's default ($HPCD_SOCKET, else the built-in path) */
+	const char *backend; /* NULL: the daemon's default */
+	const char *out;
+	uint32_t dtype;
+	bool dtype_given;
+	uint64_t dim[3]; /* m, k, n from the flags; 0 = not given */
+	const char *pos[8];
+	int npos;
+};
+
+enum { DIM_M, DIM_K, DIM_N };
+static const char dim_flag[3] = {'m', 'k', 'n'};
+
+struct command {
+	const char *name;
+	uint32_t op;          /* HPC_OP_NONE for control requests */
+	enum hpc_control ctl; /* control requests only */
+	int noperands;        /* positional arguments after the command name */
+	bool takes_out;
+	unsigned shape_flags; /* bit per DIM_* the command accepts */
+};
+
+static const struct command commands[] = {
+    {"matvec", HPC_OP_MATVEC, 0, 2, true, 1u << DIM_M | 1u << DIM_N},
+    {"matmul", HPC_OP_MATMUL, 0, 2, true, 1u << DIM_M | 1u << DIM_K | 1u << DIM_N},
+    {"dot", HPC_OP_DOT, 0, 2, false, 0},
+    {"sum", HPC_OP_SUM, 0, 1, false, 0},
+    {"axpy", HPC_OP_AXPY, 0, 3, true, 0},
+    {"status", HPC_OP_NONE, HPC_CTL_STATUS, 0, false, 0},
+    {"backends", HPC_OP_NONE, HPC_CTL_BACKENDS, 0, false, 0},
+    {"reload", HPC_OP_NONE, HPC_CTL_RELOAD, 0, false, 0},
+};
+
+static void __attribute__((noreturn, format(printf, 1, 2))) usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("hpcrun: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n%sTry 'hpcrun --help' for more.\n", short_usage);
+	exit(EXIT_USAGE);
+}
+
+/* Print "hpcrun: sentence" on stderr; returns EXIT_FAILURE for `return fail(...)`. */
+static int __attribute__((format(printf, 1, 2))) fail(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("hpcrun: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_FAILURE;
+}
+
+/* A positive decimal integer, nothing else: no sign, no spaces, no suffix, no overflow. */
+static bool parse_dim(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		uint64_t d = (uint64_t)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return v > 0;
+}
+
+/* A whole argument that strtod reads as a number (which is how -2.5 tells itself from a flag). */
+static bool parse_number(const char *s, double *out)
+{
+	if (!*s || *s == ' ' || (*s >= '\t' && *s <= '\r'))
+		return false;
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (*end || errno == ERANGE)
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool is_option(const char *arg, const char *shortname, const char *longname,
+		      const char **inline_value)
+{
+	size_t ll = longname ? strlen(longname) : 0;
+	*inline_value = NULL;
+	if (shortname && strcmp(arg, shortname) == 0)
+		return true;
+	/* -oOUT, -m4: a short option with its value attached. */
+	if (shortname && strncmp(arg, shortname, 2) == 0 && arg[2] != '\0') {
+		*inline_value = arg + 2;
+		return true;
+	}
+	if (longname && strcmp(arg, longname) == 0)
+		return true;
+	if (longname && strncmp(arg, longname, ll) == 0 && arg[ll] == '=') {
+		*inline_value = arg + ll + 1;
+		return true;
+	}
+	return false;
+}
+
+static void parse_args(int argc, char **argv, struct options *o)
+{
+	static const struct {
+		const char *shortname, *longname;
+	} valued[] = {
+	    {"-s", "--socket"}, {"-b", "--backend"}, {"-o", "--output"}, {NULL, "--dtype"},
+	    {"-m", NULL},       {"-k", NULL},        {"-n", NULL},
+	};
+	bool only_positional = false;
+
+	memset(o, 0, sizeof(*o));
+	o->dtype = HPC_F64;
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		double num;
+		if (only_positional || arg[0] != '-' || arg[1] == '\0' || parse_number(arg, &num)) {
+			if (o->npos == (int)(sizeof(o->pos) / sizeof(o->pos[0])))
+				usage_error("too many arguments");
+			o->pos[o->npos++] = arg;
+			continue;
+		}
+		if (strcmp(arg, "--") == 0) {
+			only_positional = true;
+			continue;
+		}
+		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+			fputs(short_usage, stdout);
+			fputs(long_usage, stdout);
+			exit(EXIT_SUCCESS);
+		}
+		size_t which;
+		const char *val = NULL;
+		for (which = 0; which < sizeof(valued) / sizeof(valued[0]); which++)
+			if (is_option(arg, valued[which].shortname, valued[which].longname, &val))
+				break;
+		if (which == sizeof(valued) / sizeof(valued[0]))
+			usage_error("unknown option '%s'", arg);
+		const char *name =
+		    valued[which].shortname ? valued[which].shortname : valued[which].longname;
+		if (!val) {
+			if (i + 1 == argc)
+				usage_error("option %s needs a value", name);
+			val = argv[++i];
+		}
+		switch (which) {
+		case 0:
+			if (!*val)
+				usage_error("option -s needs a socket path");
+			o->socket = val;
+			break;
+		case 1:
+			if (!*val)
+				usage_error("option -b needs a backend name");
+			if (strlen(val) > HPC_BACKEND_NAME_MAX)
+				usage_error("backend name '%s' is longer than %d characters", val,
+					    HPC_BACKEND_NAME_MAX);
+			o->backend = val;
+			break;
+		case 2:
+			if (!*val)
+				usage_error("option -o needs a file name");
+			o->out = val;
+			break;
+		case 3:
+			if (strcmp(val, "f64") == 0)
+				o->dtype = HPC_F64;
+			else if (strcmp(val, "f32") == 0)
+				o->dtype = HPC_F32;
+			else
+				usage_error("--dtype must be f32 or f64, not '%s'", val);
+			o->dtype_given = true;
+			break;
+		default:
+			if (!parse_dim(val, &o->dim[which - 4]))
+				usage_error("%s needs a positive whole number, not '%s'", name,
+					    val);
+			break;
+		}
+	}
+}
+
+/* ---- Operands ------------------------------------------------------------- */
+
+struct operand {
+	const char *role; /* "A", "x", ... as the usage names it */
+	struct hpc_df_file f;
+	void *mem; /* in the arena */
+};
+
+static const char *describe_shape(const struct hpc_df_info *in, char *buf, size_t len)
+{
+	if (in->ndim == 0)
+		snprintf(buf, len, "a 0-D array");
+	else if (in->ndim == 1)
+		snprintf(buf, len, "a vector of %" PRIu64, in->shape[0]);
+	else
+		snprintf(buf, len, "a %" PRIu64 " x %" PRIu64 " matrix", in->shape[0],
+			 in->shape[1]);
+	return buf;
+}
+
+/* An operand used as a vector: a raw file, or a 1-D .npy. */
+static int need_vector(const char *opname, const struct operand *v)
+{
+	char b[80];
+	if (v->f.info.format == HPC_DF_NPY && v->f.info.ndim != 1)
+		return fail("%s: %s needs a vector (1-D) for %s, but the file holds %s", v->f.path,
+			    opname, v->role, describe_shape(&v->f.info, b, sizeof(b)));
+	return 0;
+}
+
+static int need_matrix(const char *opname, const struct operand *a)
+{
+	char b[80];
+	if (a->f.info.format == HPC_DF_NPY && a->f.info.ndim != 2)
+		return fail("%s: %s needs a matrix (2-D) for %s, but the file holds %s", a->f.path,
+			    opname, a->role, describe_shape(&a->f.info, b, sizeof(b)));
+	return 0;
+}
+
+/* Every operand must have one element type, and --dtype must not contradict a .npy file. */
+static int check_dtypes(const struct options *o, struct operand *ops, int n)
+{
+	for (int i = 0; i < n; i++) {
+		const struct hpc_df_info *in = &ops[i].f.info;
+		if (in->format == HPC_DF_NPY && o->dtype_given && in->dtype != o->dtype)
+			return fail("%s holds %s values but --dtype %s was given", ops[i].f.path,
+				    hpc_dtype_name(in->dtype), hpc_dtype_name(o->dtype));
+	}
+	for (int i = 1; i < n; i++) {
+		const struct operand *p = &ops[0], *q = &ops[i];
+		if (p->f.info.dtype == q->f.info.dtype)
+			continue;
+		/* Name the raw one first: its type came from the default, which is the likely slip.
+		 */
+		if (q->f.info.format == HPC_DF_RAW) {
+			const struct operand *t = p;
+			p = q;
+			q = t;
+		}
+		if (p->f.info.format == HPC_DF_RAW)
+			return fail("%s is read as %s (raw files are f64 unless --dtype f32 is "
+				    "given) but %s holds %s values; both operands must have the "
+				    "same element type",
+				    p->f.path, hpc_dtype_name(p->f.info.dtype), q->f.path,
+				    hpc_dtype_name(q->f.info.dtype));
+		return fail("%s holds %s values but %s holds %s; both operands must have the "
+			    "same element type",
+			    p->f.path, hpc_dtype_name(p->f.info.dtype), q->f.path,
+			    hpc_dtype_name(q->f.info.dtype));
+	}
+	for (int i = 0; i < n; i++)
+		if (ops[i].f.info.count == 0)
+			return fail("%s holds no values", ops[i].f.path);
+	return 0;
+}
+
+/* One of m, k, n and where its value came from, for messages. */
+struct dimval {
+	uint64_t v;      /* 0 = unknown */
+	const char *src; /* a flag ("-m") or a file name, borrowed */
+	bool from_size;  /* derived from the size of the file src */
+};
+
+static int set_dim(struct dimval *d, char name, uint64_t v, const char *src, bool from_size)
+{
+	if (d->v && d->v != v)
+		return fail("the shapes do not fit: %s%s gives %c = %" PRIu64
+			    " but %s%s gives %c = "
+			    "%" PRIu64,
+			    d->from_size ? "the size of " : "", d->src, name, d->v,
+			    from_size ? "the size of " : "", src, name, v);
+	if (!d->v) {
+		d->v = v;
+		d->src = src;
+		d->from_size = from_size;
+	}
+	return 0;
+}
+
+/*
+ * For a raw matrix operand holding count values, derive the unknown one of
+ * (rows, cols) from the known one.
+ */
+static int derive(const struct operand *x, struct dimval *rows, char rname, struct dimval *cols,
+		  char cname)
+{
+	uint64_t count = x->f.info.count;
+	if (x->f.info.format != HPC_DF_RAW || (rows->v && cols->v) || (!rows->v && !cols->v))
+		return 0;
+	struct dimval *known = rows->v ? rows : cols, *unknown = rows->v ? cols : rows;
+	char kname = rows->v ? rname : cname, uname = rows->v ? cname : rname;
+	if (count % known->v)
+		return fail("%s holds %" PRIu64
+			    " %s values, which is not a multiple of %c = %" PRIu64 " (from %s%s)",
+			    x->f.path, count, hpc_dtype_name(x->f.info.dtype), kname, known->v,
+			    known->from_size ? "the size of " : "", known->src);
+	return set_dim(unknown, uname, count / known->v, x->f.path, true);
+}
+
+static int check_product(const struct operand *x, uint64_t rows, uint64_t cols)
+{
+	uint64_t need;
+	if (__builtin_mul_overflow(rows, cols, &need) || need != x->f.info.count)
+		return fail("%s holds %" PRIu64 " values but its shape %" PRIu64 " x %" PRIu64
+			    " needs %s%" PRIu64,
+			    x->f.path, x->f.info.count, rows, cols, need == 0 ? "more than " : "",
+			    need);
+	return 0;
+}
+
+static int matmul_shapes(const struct options *o, struct operand *ops, uint64_t *m, uint64_t *k,
+			 uint64_t *n)
+{
+	static const char *const flag_src[3] = {"-m", "-k", "-n"};
+	struct dimval d[3];
+	int rc;
+	memset(d, 0, sizeof(d));
+	if ((rc = need_matrix("matmul", &ops[0])) || (rc = need_matrix("matmul", &ops[1])))
+		return rc;
+	for (int i = 0; i < 3; i++)
+		if (o->dim[i] && (rc = set_dim(&d[i], dim_flag[i], o->dim[i], flag_src[i], false)))
+			return rc;
+	const struct hpc_df_info *a = &ops[0].f.info, *b = &ops[1].f.info;
+	if (a->format == HPC_DF_NPY &&
+	    ((rc = set_dim(&d[DIM_M], 'm', a->shape[0], ops[0].f.path, false)) ||
+	     (rc = set_dim(&d[DIM_K], 'k', a->shape[1], ops[0].f.path, false))))
+		return rc;
+	if (b->format == HPC_DF_NPY &&
+	    ((rc = set_dim(&d[DIM_K], 'k', b->shape[0], ops[1].f.path, false)) ||
+	     (rc = set_dim(&d[DIM_N], 'n', b->shape[1], ops[1].f.path, false))))
+		return rc;
+	/* Two rounds: -m may decide k through A, which then decides n through B. */
+	for (int round = 0; round < 2; round++) {
+		if ((rc = derive(&ops[0], &d[DIM_M], 'm', &d[DIM_K], 'k')) ||
+		    (rc = derive(&ops[1], &d[DIM_K], 'k', &d[DIM_N], 'n')))
+			return rc;
+	}
+	if (!d[DIM_M].v || !d[DIM_K].v || !d[DIM_N].v)
+		usage_error("matmul of raw files needs a shape: give -m, -k or -n");
+	if ((rc = check_product(&ops[0], d[DIM_M].v, d[DIM_K].v)) ||
+	    (rc = check_product(&ops[1], d[DIM_K].v, d[DIM_N].v)))
+		return rc;
+	*m = d[DIM_M].v;
+	*k = d[DIM_K].v;
+	*n = d[DIM_N].v;
+	return 0;
+}
+
+static int matvec_shapes(const struct options *o, struct operand *ops, uint64_t *m, uint64_t *n)
+{
+	const struct hpc_df_info *a = &ops[0].f.info, *x = &ops[1].f.info;
+	int rc;
+	if ((rc = need_matrix("matvec", &ops[0])) || (rc = need_vector("matvec", &ops[1])))
+		return rc;
+	*n = x->count;
+	if (a->format == HPC_DF_NPY) {
+		if (a->shape[1] != *n)
+			return fail("%s is a %" PRIu64 " x %" PRIu64 " matrix but %s has %" PRIu64
+				    " elements; matvec needs as many columns as elements",
+				    ops[0].f.path, a->shape[0], a->shape[1], ops[1].f.path, *n);
+		*m = a->shape[0];
+	} else {
+		if (a->count % *n)
+			return fail(
+			    "%s holds %" PRIu64 " %s values, which is not a whole number of "
+			    "rows of n = %" PRIu64 " (the length of %s)",
+			    ops[0].f.path, a->count, hpc_dtype_name(a->dtype), *n, ops[1].f.path);
+		*m = a->count / *n;
+	}
+	if (o->dim[DIM_M] && o->dim[DIM_M] != *m)
+		return fail("-m %" PRIu64 " does not fit: %s and %s give m = %" PRIu64,
+			    o->dim[DIM_M], ops[0].f.path, ops[1].f.path, *m);
+	if (o->dim[DIM_N] && o->dim[DIM_N] != *n)
+		return fail("-n %" PRIu64 " does not fit: %s has n = %" PRIu64 " elements",
+			    o->dim[DIM_N], ops[1].f.path, *n);
+	return 0;
+}
+
+static int same_length(const char *opname, const struct operand *x, const struct operand *y)
+{
+	int rc;
+	if ((rc = need_vector(opname, x)) || (rc = need_vector(opname, y)))
+		return rc;
+	if (x->f.info.count != y->f.info.count)
+		return fail("%s has %" PRIu64 " elements but %s has %" PRIu64
+			    "; %s needs vectors of equal length",
+			    x->f.path, x->f.info.count, y->f.path, y->f.info.count, opname);
+	return 0;
+}
+
+/* ---- Output ----------------------------------------------------------------- */
+
+static void print_values(const void *data, uint32_t dtype, uint64_t rows, uint64_t cols)
+{
+	const double *d = data;
+	const float *f = data;
+	for (uint64_t r = 0; r < rows; r++) {
+		for (uint64_t c = 0; c < cols; c++) {
+			uint64_t i = r * cols + c;
+			if (c)
+				putchar(' ');
+			if (dtype == HPC_F64)
+				printf("%.17g", d[i]);
+			else
+				printf("%.9g", (double)f[i]);
+		}
+		putchar('\n');
+	}
+}
+
+static int finish_stdout(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return fail("cannot write the result to standard output: %s", strerror(errno));
+	return 0;
+}
+
+/* ---- Talking to the daemon ------------------------------------------------- */
+
+static const char *socket_path(const struct options *o)
+{
+	return o->socket ? o->socket : hpc_default_socket();
+}
+
+static int connect_failed(const struct options *o, int rc)
+{
+	bool absent = rc == -ECONNREFUSED || rc == -ENOENT;
+	return fail("cannot connect to hpcd at %s: %s%s", socket_path(o), strerror(-rc),
+		    absent ? " (is the daemon running?)" : "");
+}
+
+static int job_failed(const struct options *o, const struct command *cmd, uint32_t dtype,
+		      const struct hpc_completion *done)
+{
+	const char *why = hpc_strerror(done->status, done->detail);
+	switch (done->detail) {
+	case HPC_E_NO_BACKEND:
+		if (o->backend)
+			return fail("no backend named '%s' on the daemon", o->backend);
+		return fail("the daemon has no default backend; name one with -b");
+	case HPC_E_UNSUPPORTED:
+		if (o->backend)
+			return fail("backend '%s' does not support %s on %s values", o->backend,
+				    cmd->name, hpc_dtype_name(dtype));
+		return fail("the default backend does not support %s on %s values", cmd->name,
+			    hpc_dtype_name(dtype));
+	case HPC_E_BACKEND_FAILED:
+		if (o->backend)
+			return fail("backend '%s' failed to run %s: %s", o->backend, cmd->name,
+				    why);
+		return fail("the default backend failed to run %s: %s", cmd->name, why);
+	default:
+		return fail("%s failed: %s", cmd->name, why);
+	}
+}
+
+static int control(const struct options *o, const struct command *cmd)
+{
+	static char text[HPC_MSG_MAX + 1];
+	text[0] = '\0';
+	int rc = hpc_control(o->socket, cmd->ctl, text, sizeof(text));
+	size_t len = strnlen(text, sizeof(text) - 1);
+	text[len] = '\0';
+	while (len && text[len - 1] == '\n')
+		text[--len] = '\0';
+	if (rc == 0) {
+		if (len)
+			puts(text);
+		return finish_stdout();
+	}
+	if (len) /* the daemon answered and said no */
+		return fail("%s refused by hpcd: %s", cmd->name, text);
+	switch (-rc) {
+	case ECONNREFUSED:
+	case ENOENT:
+	case EACCES:
+	case EPERM:
+	case ENOTSOCK:
+	case ENOTDIR:
+	case ENAMETOOLONG:
+	case EPROTOTYPE:
+		return connect_failed(o, rc);
+	}
+	return fail("%s: no answer from hpcd at %s: %s", cmd->name, socket_path(o), strerror(-rc));
+}
+
+static size_t round64(uint64_t v, bool *overflow)
+{
+	if (v > SIZE_MAX - 63) {
+		*overflow = true;
+		return 0;
+	}
+	return (size_t)((v + 63) & ~(uint64_t)63);
+}
+
+static int compute(const struct options *o, const struct command *cmd)
+{
+	struct operand ops[2];
+	const char *roles[3][2] = {{"A", "x"}, {"A", "B"}, {"x", "y"}};
+	int nops = cmd->op == HPC_OP_SUM ? 1 : 2;
+	int first = cmd->op == HPC_OP_AXPY ? 2 : 1; /* axpy's ALPHA comes before the files */
+	double alpha = 0;
+	uint64_t m = 0, n = 0, k = 0;
+	int rc, status = EXIT_FAILURE;
+	struct hpc_client *c = NULL;
+
+	if (cmd->op == HPC_OP_AXPY && !parse_number(o->pos[1], &alpha))
+		usage_error("ALPHA must be a number, not '%s'", o->pos[1]);
+
+	memset(ops, 0, sizeof(ops));
+	for (int i = 0; i < nops; i++) {
+		ops[i].f.fd = -1;
+		ops[i].role = cmd->op == HPC_OP_MATVEC   ? roles[0][i]
+			      : cmd->op == HPC_OP_MATMUL ? roles[1][i]
+							 : roles[2][i];
+	}
+	for (int i = 0; i < nops; i++) {
+		char err[ERR_MAX];
+		if (hpc_df_open(o->pos[first + i], o->dtype, &ops[i].f, err, sizeof(err)) < 0) {
+			fail("%s", err);
+			goto out;
+		}
+	}
+	if (check_dtypes(o, ops, nops))
+		goto out;
+	uint32_t dtype = ops[0].f.info.dtype;
+	size_t es = hpc_dtype_size(dtype);
+
+	/* Shapes, and the output's size and shape. */
+	uint64_t out_count = 0, out_shape[2] = {0, 0};
+	unsigned out_ndim = 0;
+	switch (cmd->op) {
+	case HPC_OP_MATVEC:
+		if (matvec_shapes(o, ops, &m, &n))
+			goto out;
+		out_count = m;
+		out_ndim = 1;
+		out_shape[0] = m;
+		break;
+	case HPC_OP_MATMUL:
+		if (matmul_shapes(o, ops, &m, &k, &n))
+			goto out;
+		if (__builtin_mul_overflow(m, n, &out_count)) {
+			fail("the result of %" PRIu64 " x %" PRIu64 " is too large", m, n);
+			goto out;
+		}
+		out_ndim = 2;
+		out_shape[0] = m;
+		out_shape[1] = n;
+		break;
+	case HPC_OP_DOT:
+		if (same_length("dot", &ops[0], &ops[1]))
+			goto out;
+		n = ops[0].f.info.count;
+		break;
+	case HPC_OP_SUM:
+		if (need_vector("sum", &ops[0]))
+			goto out;
+		n = ops[0].f.info.count;
+		break;
+	case HPC_OP_AXPY:
+		if (same_length("axpy", &ops[0], &ops[1]))
+			goto out;
+		n = ops[0].f.info.count;
+		out_ndim = 1;
+		out_shape[0] = n;
+		break;
+	}
+
+	/* The arena holds the operands and a separate output (axpy writes into y). */
+	bool ovf = false;
+	uint64_t out_bytes = 0;
+	size_t arena = ARENA_SLACK;
+	for (int i = 0; i < nops; i++)
+		if (__builtin_add_overflow(arena, round64(ops[i].f.info.data_bytes, &ovf), &arena))
+			ovf = true;
+	bool separate_out = cmd->op == HPC_OP_MATVEC || cmd->op == HPC_OP_MATMUL;
+	if (separate_out && (__builtin_mul_overflow(out_count, (uint64_t)es, &out_bytes) ||
+			     __builtin_add_overflow(arena, round64(out_bytes, &ovf), &arena)))
+		ovf = true;
+	if (ovf) {
+		fail("the operands are too large to map");
+		goto out;
+	}
+
+	rc = hpc_connect(o->socket, arena, &c);
+	if (rc < 0) {
+		c = NULL;
+		connect_failed(o, rc);
+		goto out;
+	}
+	for (int i = 0; i < nops; i++) {
+		char err[ERR_MAX];
+		ops[i].mem = hpc_alloc(c, (size_t)ops[i].f.info.data_bytes);
+		if (!ops[i].mem) {
+			fail("the shared arena of %zu bytes has no room for %s (%" PRIu64 " bytes)",
+			     arena, ops[i].f.path, ops[i].f.info.data_bytes);
+			goto out;
+		}
+		if (hpc_df_read(&ops[i].f, ops[i].mem, (size_t)ops[i].f.info.data_bytes, err,
+				sizeof(err)) < 0) {
+			fail("%s", err);
+			goto out;
+		}
+		hpc_df_close(&ops[i].f);
+	}
+	void *result = NULL;
+	if (separate_out) {
+		result = hpc_alloc(c, (size_t)out_bytes);
+		if (!result) {
+			fail("the shared arena of %zu bytes has no room for the result (%" PRIu64
+			     " bytes)",
+			     arena, out_bytes);
+			goto out;
+		}
+	} else if (cmd->op == HPC_OP_AXPY) {
+		result = ops[1].mem;
+	}
+
+	struct hpc_request req;
+	memset(&req, 0, sizeof(req));
+	req.op = cmd->op;
+	req.dtype = dtype;
+	req.m = m;
+	req.n = n;
+	req.k = k;
+	req.a = ops[0].mem;
+	req.b = cmd->op == HPC_OP_MATVEC || cmd->op == HPC_OP_MATMUL || cmd->op == HPC_OP_DOT
+		    ? ops[1].mem
+		    : NULL;
+	req.out = cmd->op == HPC_OP_DOT || cmd->op == HPC_OP_SUM ? NULL : result;
+	req.alpha = alpha;
+	req.backend = o->backend;
+	/* Tells a completion that came back from one hpc_run() never filled in. */
+	req.user_data = 0x68706372756e2121ull;
+
+	struct hpc_completion done;
+	memset(&done, 0, sizeof(done));
+	rc = hpc_run(c, &req, &done);
+	if (rc < 0 || done.status < 0) {
+		if (done.user_data == req.user_data && done.status < 0)
+			job_failed(o, cmd, dtype, &done);
+		else if (rc == -EPIPE)
+			fail("hpcd at %s closed the connection before answering (did it stop?)",
+			     socket_path(o));
+		else
+			fail("cannot run %s: %s", cmd->name, strerror(-rc));
+		goto out;
+	}
+
+	if (cmd->op == HPC_OP_DOT || cmd->op == HPC_OP_SUM) {
+		if (dtype == HPC_F64)
+			printf("%.17g\n", done.result);
+		else
+			printf("%.9g\n", (double)(float)done.result);
+		status = finish_stdout();
+	} else if (o->out) {
+		char err[ERR_MAX];
+		if (hpc_df_write(o->out, hpc_df_format_of(o->out), dtype, out_ndim, out_shape,
+				 result, err, sizeof(err)) < 0)
+			fail("%s", err);
+		else
+			status = EXIT_SUCCESS;
+	} else {
+		print_values(result, dtype, out_shape[0], out_ndim == 2 ? out_shape[1] : 1);
+		status = finish_stdout();
+	}
+out:
+	for (int i = 0; i < nops; i++)
+		hpc_df_close(&ops[i].f);
+	if (c)
+		hpc_close(c);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	parse_args(argc, argv, &o);
+	if (o.npos == 0)
+		usage_error("no command given");
+
+	const struct command *cmd = NULL;
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(o.pos[0], commands[i].name) == 0)
+			cmd = &commands[i];
+	if (!cmd)
+		usage_error("unknown command '%s'", o.pos[0]);
+	if (o.npos - 1 < cmd->noperands)
+		usage_error("%s needs %d operand%s", cmd->name, cmd->noperands,
+			    cmd->noperands == 1 ? "" : "s");
+	if (o.npos - 1 > cmd->noperands)
+		usage_error("too many arguments for %s: '%s'", cmd->name,
+			    o.pos[cmd->noperands + 1]);
+	if (o.out && !cmd->takes_out)
+		usage_error("%s does not take -o", cmd->name);
+	for (int i = 0; i < 3; i++)
+		if (o.dim[i] && !(cmd->shape_flags & (1u << i)))
+			usage_error("%s does not take -%c", cmd->name, dim_flag[i]);
+
+	if (cmd->op == HPC_OP_NONE)
+		return control(&o, cmd);
+	/* Results can be millions of lines. */
+	setvbuf(stdout, NULL, _IOFBF, 1 << 20);
+	return compute(&o, cmd);
+}
