@@ -99,8 +99,6 @@ static void run_job(struct hpcd_session *s, const struct hpc_sqe *d, struct hpc_
 /* Serve the rings until cancelled, drained, or the client breaks the protocol. */
 static const char *serve(struct hpcd_session *s)
 {
-	int drain_set = 0;
-	uint32_t drain_tail = 0;
 	uint64_t cq_wait_start = 0;
 
 	for (;;) {
@@ -108,12 +106,6 @@ static const char *serve(struct hpcd_session *s)
 			return "client gone";
 		refresh_world(s);
 		int draining = flag(&s->draining);
-		if (draining && !drain_set) {
-			/* Jobs published up to now were accepted before the stop: they
-			 * run. Acquire pairs with the client's release of the tail. */
-			drain_tail = __atomic_load_n(&s->sq.ctl->tail, __ATOMIC_ACQUIRE);
-			drain_set = 1;
-		}
 
 		int64_t avail = hpc_ring_avail(&s->sq);
 		int64_t space = hpc_ring_free(&s->cq);
@@ -150,7 +142,10 @@ static const char *serve(struct hpcd_session *s)
 			/* The copy is what we validate and use: forbid the compiler from
 			 * re-reading shared memory the client may be changing. */
 			__asm__ __volatile__("" ::: "memory");
-			int refuse = drain_set && (int32_t)(s->sq.pos - drain_tail) >= 0;
+			/* Jobs published before the stop began were accepted: they run.
+			 * Acquire pairs with the release of draining in hpcd_session_drain,
+			 * which makes drain_tail visible. */
+			int refuse = flag(&s->draining) && (int32_t)(s->sq.pos - s->drain_tail) >= 0;
 			hpc_ring_release(&s->sq, 1);
 
 			struct hpc_cqe c;
@@ -227,6 +222,11 @@ void hpcd_session_cancel(struct hpcd_session *s)
 
 void hpcd_session_drain(struct hpcd_session *s)
 {
+	/* The line between accepted and refused is drawn now, by the event loop,
+	 * not whenever the session thread next looks: a client quick to submit
+	 * after the stop must not slip its job in. Acquire pairs with the
+	 * client's release of the tail. */
+	s->drain_tail = __atomic_load_n(&s->sq.ctl->tail, __ATOMIC_ACQUIRE);
 	__atomic_store_n(&s->draining, 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
 	/* The thread may sleep on the submission tail or the completion head. */

@@ -42,6 +42,7 @@ struct hpcd_session {
 	int cancel;   /* atomic: client gone; drop queued jobs and exit */
 	int draining; /* atomic: daemon stopping; finish queued jobs, refuse later ones */
 	int stop;     /* atomic: cancel or draining; ends the idle wait */
+	uint32_t drain_tail; /* submissions before this index were accepted before the stop */
 	int finished; /* atomic: the thread has exited */
 	const char *exit_reason; /* set by the thread before finishing */
 

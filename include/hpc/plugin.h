@@ -78,7 +78,8 @@ struct hpc_open_args {
 	/* On failure the plugin writes one sentence here (no file or line)... */
 	char *err;
 	size_t err_len;
-	/* ... and, when one setting is to blame, its index here (else leave -1). */
+	/* ... and, when one setting is to blame, its index here. The daemon sets
+	 * it to -1 before calling open(). */
 	int32_t err_setting;
 };
 
@@ -137,8 +138,10 @@ struct hpc_plugin_ops {
 	void (*close)(void *state);
 
 	/*
-	 * Optional: one line describing the instance (threads, device, ...) for
-	 * `hpcd --check` and `hpcrun backends`. Returns 0 or a negative errno.
+	 * Optional: one line describing the instance (threads, device, counters)
+	 * for `hpcd --check` and `hpcrun backends`. May be called at any time,
+	 * also while run() is running in other threads. Returns 0 or a negative
+	 * errno.
 	 */
 	int (*describe)(void *state, char *buf, size_t len);
 };

@@ -168,7 +168,7 @@ TEST(Daemon, StopFinishesAcceptedJobs)
 	hpc_request late = reqs[0];
 	hpc_completion lc;
 	int rc = hpc_run(c, &late, &lc);
-	EXPECT_TRUE(rc == -ESHUTDOWN || rc == -EPIPE) << rc;
+	EXPECT_TRUE(rc == -ESHUTDOWN || rc == -EPIPE) << rc << d.log();
 	hpc_close(c);
 	EXPECT_EQ(d.stop(), 0) << d.log();
 }
