@@ -28,8 +28,7 @@ uint64_t hpc_now_ns(void)
 
 void hpc_ring_wake(uint32_t *word, uint32_t *sleepers)
 {
-	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* S2: pairs with S1 in the waiter */
-	if (__atomic_load_n(sleepers, __ATOMIC_RELAXED)) {
+	if (__atomic_load_n(sleepers, __ATOMIC_SEQ_CST)) { /* S2: pairs with S1 in the waiter */
 		/* Clearing first saves the next publish a system call; a waiter that
 		 * raised the flag again after this store is woken by the next one, or
 		 * sees the new index in its own S1 re-check. */
