@@ -1,8 +1,8 @@
 /*
  * tests/cli/hpcrun_usage_test.cc - hpcrun's command line: usage errors exit 2
  * before any file or daemon is touched, and a missing daemon gives exit 1 and
- * one clear sentence. Built twice: against the real hpcrun and against the
- * one linked with the fake libhpc (HPCRUN_BIN says which).
+ * one clear sentence. HPCRUN_BIN names the hpcrun binary in the runfiles.
+ * hpcrun_test.cc covers everything that needs a running daemon.
  */
 #include <string.h>
 #include <sys/socket.h>
@@ -24,10 +24,10 @@ using hpctest::write_file;
 namespace
 {
 
-/* HPC_FAKE unset: the fake library behaves as if no daemon were running. */
+/* HPCD_SOCKET unset, so that a daemon of the environment cannot answer. */
 result hpcrun(const std::vector<std::string> &args, std::vector<std::string> env = {})
 {
-	env.push_back("-HPC_FAKE");
+	env.insert(env.begin(), "-HPCD_SOCKET");
 	return hpctest::run(hpctest::runfile(HPCRUN_BIN), args, env);
 }
 
