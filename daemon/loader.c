@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/log.h"
@@ -715,6 +716,12 @@ int hpcd_backend_format(const struct hpcd_backend *b, char *buf, size_t len)
 	out_add(&o, "%s\tplugin=%s %s file=", b->name, ops->name,
 		ops->version ? ops->version : "?");
 	out_field(&o, hpcd_plugin_path(b->plugin));
+	/* Two builds at one path differ in modification time and inode. */
+	struct tm tm;
+	localtime_r(&b->plugin->mtim.tv_sec, &tm);
+	out_add(&o, " built=%04d-%02d-%02dT%02d:%02d:%02d.%03ld ino=%llu", tm.tm_year + 1900,
+		tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		b->plugin->mtim.tv_nsec / 1000000, (unsigned long long)b->plugin->ino);
 	out_add(&o, "\tops=");
 	if (ops->ops_f64 == ops->ops_f32) {
 		out_ops(&o, ops->ops_f64);

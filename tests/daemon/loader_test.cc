@@ -16,6 +16,7 @@
 #include "daemon/loader.h"
 #include "tests/daemon/test_util.h"
 
+using hpcd_test::build_stamp;
 using hpcd_test::contains;
 using hpcd_test::echo_live;
 using hpcd_test::fresh_dir;
@@ -287,7 +288,7 @@ TEST_F(BackendTest, FormatIsOneGreppableLine)
 	char line[1024];
 	int n = hpcd_backend_format(b, line, sizeof(line));
 	std::string want = "e\tplugin=echo 1.0.0 file=" + plugin("echo") +
-			   "\tops=dot,sum (f64,f32)\ttag=hello world\tdelay_ms=0\t"
+			   build_stamp(plugin("echo")) + "\tops=dot,sum (f64,f32)\ttag=hello world\tdelay_ms=0\t"
 			   "info=tag=hello world version=1.0.0\tgen=3";
 	EXPECT_EQ(std::string(line), want);
 	EXPECT_EQ(n, (int)want.size());
@@ -297,7 +298,8 @@ TEST_F(BackendTest, FormatIsOneGreppableLine)
 	EXPECT_STREQ(small, "e\tplugi");
 	hpcd_backend_format(v, line, sizeof(line));
 	EXPECT_EQ(std::string(line),
-		  "v\tplugin=valid 0.0.1 file=" + plugin("valid") + "\tops=sum (f64)\tgen=4");
+		  "v\tplugin=valid 0.0.1 file=" + plugin("valid") + build_stamp(plugin("valid")) +
+			  "\tops=sum (f64)\tgen=4");
 	hpcd_backend_put(b);
 	hpcd_backend_put(v);
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -93,6 +94,21 @@ inline int echo_live(const std::string &path)
 	int v = fn ? fn() : -2;
 	dlclose(h);
 	return v;
+}
+
+/* What hpcd_backend_format() prints after a plugin's path to tell builds apart. */
+inline std::string build_stamp(const std::string &path)
+{
+	struct stat st;
+	if (stat(path.c_str(), &st) != 0)
+		return " (missing)";
+	struct tm tm;
+	localtime_r(&st.st_mtim.tv_sec, &tm);
+	char buf[96];
+	snprintf(buf, sizeof(buf), " built=%04d-%02d-%02dT%02d:%02d:%02d.%03ld ino=%llu",
+		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 st.st_mtim.tv_nsec / 1000000, (unsigned long long)st.st_ino);
+	return buf;
 }
 
 inline bool contains(const std::string &hay, const std::string &needle)

@@ -22,6 +22,7 @@
 #include "daemon/world.h"
 #include "tests/daemon/test_util.h"
 
+using hpcd_test::build_stamp;
 using hpcd_test::contains;
 using hpcd_test::echo_live;
 using hpcd_test::fresh_dir;
@@ -112,7 +113,7 @@ TEST_F(WorldTest, Describe)
 	EXPECT_STREQ(hpcd_backend_name(hpcd_world_lookup(w, nullptr)), "b");
 	char buf[2048];
 	int n = hpcd_world_describe(w, buf, sizeof(buf));
-	std::string file = plugin("echo");
+	std::string file = plugin("echo") + build_stamp(plugin("echo"));
 	std::string want =
 	    "a\tplugin=echo 1.0.0 file=" + file +
 	    "\tops=dot,sum (f64,f32)\ttag=A\tinfo=tag=A version=1.0.0\tgen=5\n"
