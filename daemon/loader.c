@@ -47,6 +47,7 @@ struct hpcd_plugin {
 };
 
 struct hpcd_backend {
+	struct hpcd_backend *next_live; /* in live_backends, under live_lock */
 	atomic_uint refs;
 	char name[HPC_BACKEND_NAME_MAX + 1];
 	uint64_t generation;
@@ -58,6 +59,10 @@ struct hpcd_backend {
 	struct hpc_host host;
 	char info[256];
 };
+
+/* Every open instance, so that a region's end reaches all that may cache it. */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hpcd_backend *live_backends;
 
 /* Loads are rare (start and reload): one lock keeps the list and every refcount simple. */
 static pthread_mutex_t plugins_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -573,6 +578,10 @@ int hpcd_backend_open(const struct hpcd_config *cfg, const struct hpcd_backend_c
 		b->info[0] = '\0';
 	}
 	atomic_init(&b->refs, 1);
+	pthread_mutex_lock(&live_lock);
+	b->next_live = live_backends;
+	live_backends = b;
+	pthread_mutex_unlock(&live_lock);
 	hpcd_info("backend '%s': opened (plugin %s %s, gen %llu)", b->name, ops->name,
 		  ops->version ? ops->version : "?", (unsigned long long)generation);
 	*out = b;
@@ -597,6 +606,14 @@ void hpcd_backend_put(struct hpcd_backend *b)
 	 */
 	if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	pthread_mutex_lock(&live_lock);
+	for (struct hpcd_backend **pp = &live_backends; *pp; pp = &(*pp)->next_live) {
+		if (*pp == b) {
+			*pp = b->next_live;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&live_lock);
 	hpcd_info("backend '%s': closed (gen %llu)", b->name, (unsigned long long)b->generation);
 	b->ops->close(b->state);
 	hpcd_plugin_put(b->plugin);
@@ -704,6 +721,17 @@ static void out_ops(struct out *o, uint32_t mask)
 		out_add(o, "%s%s", first ? "" : ",", hpc_op_name(op));
 		first = false;
 	}
+}
+
+void hpcd_backends_forget_region(uint64_t region_id)
+{
+	/* Under the lock: an instance whose last reference goes meanwhile waits
+	 * here before close(), so forget_region never races it. */
+	pthread_mutex_lock(&live_lock);
+	for (struct hpcd_backend *b = live_backends; b; b = b->next_live)
+		if (b->ops->forget_region)
+			b->ops->forget_region(b->state, region_id);
+	pthread_mutex_unlock(&live_lock);
 }
 
 int hpcd_backend_format(const struct hpcd_backend *b, char *buf, size_t len)

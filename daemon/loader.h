@@ -126,6 +126,14 @@ bool hpcd_backend_unchanged(const struct hpcd_backend *b, const struct hpcd_conf
  * (no newline; info= only when the plugin describes itself). Returns the
  * length it needed, like snprintf; buf is always terminated when len > 0.
  */
+/*
+ * Tell every open instance whose plugin caches per-region state that the
+ * client region region_id is gone (struct hpc_plugin_ops.forget_region).
+ * Called after the region's last job finished and before its memory is
+ * unmapped.
+ */
+void hpcd_backends_forget_region(uint64_t region_id);
+
 int hpcd_backend_format(const struct hpcd_backend *b, char *buf, size_t len);
 
 #ifdef __cplusplus

@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "daemon/loader.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "daemon/validate.h"
@@ -237,6 +238,7 @@ void hpcd_session_drain(struct hpcd_session *s)
 void hpcd_session_free(struct hpcd_session *s)
 {
 	pthread_join(s->thread, NULL);
+	hpcd_backends_forget_region(s->id);
 	hpc_region_unmap(&s->region);
 	free(s);
 }

@@ -144,6 +144,15 @@ struct hpc_plugin_ops {
 	 * errno.
 	 */
 	int (*describe)(void *state, char *buf, size_t len);
+
+	/*
+	 * Optional: the client region region_id is going away (its client left;
+	 * no job of it runs now or later). A plugin that keeps anything about a
+	 * region - a mapping in a worker process, device buffers over its memory,
+	 * operands resident elsewhere - drops it here, before the daemon unmaps
+	 * the region. Called from the daemon's event loop.
+	 */
+	void (*forget_region)(void *state, uint64_t region_id);
 };
 
 typedef const struct hpc_plugin_ops *(*hpc_plugin_entry_fn)(void);

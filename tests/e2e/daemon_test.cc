@@ -406,6 +406,35 @@ TEST(Daemon, KilledClientLeavesNothingBehind)
 	}
 }
 
+TEST(Daemon, PluginsHearThatARegionIsGone)
+{
+	hpce::Daemon d("[backend echo]\nplugin = ${TESTPLUGINS}/libhpc_echo.so\n");
+	ASSERT_TRUE(d.start()) << d.log();
+	char buf[4096];
+	for (int round = 1; round <= 2; round++) {
+		hpc_client *c;
+		ASSERT_EQ(hpc_connect(d.socket().c_str(), 1 << 16, &c), 0);
+		double *x = static_cast<double *>(hpc_alloc(c, 64));
+		x[0] = 2;
+		hpc_request r{};
+		r.op = HPC_OP_SUM;
+		r.n = 1;
+		r.a = x;
+		hpc_completion done;
+		ASSERT_EQ(hpc_run(c, &r, &done), 0);
+		hpc_close(c);
+		// The daemon tells the plugin once the region is freed.
+		std::string want = "forgotten=" + std::to_string(round);
+		for (int i = 0; i < 200; i++) {
+			ASSERT_EQ(hpc_control(d.socket().c_str(), HPC_CTL_BACKENDS, buf, sizeof(buf)), 0);
+			if (strstr(buf, want.c_str()))
+				break;
+			usleep(10000);
+		}
+		EXPECT_NE(strstr(buf, want.c_str()), nullptr) << buf;
+	}
+}
+
 TEST(Daemon, SixteenConcurrentClients)
 {
 	hpce::Daemon d(kBackends);

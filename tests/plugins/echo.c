@@ -26,6 +26,7 @@
 struct echo {
 	char tag[64];
 	unsigned delay_ms;
+	atomic_uint forgotten; /* forget_region() calls seen */
 };
 
 static atomic_int live;
@@ -37,6 +38,7 @@ int echo_live_instances(void)
 }
 
 static const char *const echo_settings[] = {"tag", "delay_ms", NULL};
+
 
 static int echo_open(struct hpc_open_args *args, void **state)
 {
@@ -101,8 +103,21 @@ static void echo_close(void *state)
 static int echo_describe(void *state, char *buf, size_t len)
 {
 	struct echo *e = state;
-	snprintf(buf, len, "tag=%s version=%s", e->tag, ECHO_VERSION);
+	unsigned forgotten = atomic_load(&e->forgotten);
+	/* The count shows only once there is one, so that plain lines stay as they were. */
+	if (forgotten)
+		snprintf(buf, len, "tag=%s version=%s forgotten=%u", e->tag, ECHO_VERSION, forgotten);
+	else
+		snprintf(buf, len, "tag=%s version=%s", e->tag, ECHO_VERSION);
 	return 0;
+}
+
+/* Counts calls, so that an end-to-end test can see the daemon make them. */
+static void echo_forget_region(void *state, uint64_t region_id)
+{
+	struct echo *e = state;
+	(void)region_id;
+	atomic_fetch_add(&e->forgotten, 1);
 }
 
 static const struct hpc_plugin_ops echo_ops = {
@@ -117,6 +132,7 @@ static const struct hpc_plugin_ops echo_ops = {
     .run = echo_run,
     .close = echo_close,
     .describe = echo_describe,
+    .forget_region = echo_forget_region,
 };
 
 const struct hpc_plugin_ops *HPC_PLUGIN_ENTRY(void)
