@@ -49,6 +49,7 @@ struct hpcd_plugin {
 struct hpcd_backend {
 	struct hpcd_backend *next_live; /* in live_backends, under live_lock */
 	atomic_uint refs;
+	atomic_int broken; /* crashed in run(): refuses jobs until a reload replaces it */
 	char name[HPC_BACKEND_NAME_MAX + 1];
 	uint64_t generation;
 	struct hpcd_plugin *plugin;
@@ -578,6 +579,7 @@ int hpcd_backend_open(const struct hpcd_config *cfg, const struct hpcd_backend_c
 		b->info[0] = '\0';
 	}
 	atomic_init(&b->refs, 1);
+	atomic_init(&b->broken, 0);
 	pthread_mutex_lock(&live_lock);
 	b->next_live = live_backends;
 	live_backends = b;
@@ -635,7 +637,24 @@ int hpcd_backend_run(struct hpcd_backend *b, struct hpc_job *job)
 {
 	if (!hpcd_backend_supports(b, job->op, job->dtype))
 		return -EOPNOTSUPP;
+	/* Relaxed: a job that slips past while another thread marks the instance
+	 * broken is no worse than one that started just before. */
+	if (atomic_load_explicit(&b->broken, memory_order_relaxed))
+		return -ENOTRECOVERABLE;
 	return b->ops->run(b->state, job);
+}
+
+void hpcd_backend_mark_broken(struct hpcd_backend *b, int sig)
+{
+	if (!atomic_exchange_explicit(&b->broken, sig, memory_order_relaxed))
+		hpcd_err("backend '%s': crashed in a job (signal %d); it refuses jobs until a "
+			 "reload replaces it",
+			 b->name, sig);
+}
+
+bool hpcd_backend_broken(const struct hpcd_backend *b)
+{
+	return atomic_load_explicit(&b->broken, memory_order_relaxed) != 0;
 }
 
 const char *hpcd_backend_name(const struct hpcd_backend *b)
@@ -677,7 +696,7 @@ unsigned hpcd_backend_refs(const struct hpcd_backend *b)
 bool hpcd_backend_unchanged(const struct hpcd_backend *b, const struct hpcd_config *cfg,
 			    const struct hpcd_backend_conf *bc)
 {
-	if (!hpcd_config_backend_same(&b->conf, bc))
+	if (!hpcd_config_backend_same(&b->conf, bc) || hpcd_backend_broken(b))
 		return false;
 	/* Relative paths in the settings mean something else if the config moved. */
 	if (strcmp(b->config_dir, cfg->dir ? cfg->dir : "."))
@@ -780,6 +799,8 @@ int hpcd_backend_format(const struct hpcd_backend *b, char *buf, size_t len)
 	}
 	if (info[0])
 		out_add(&o, "\tinfo=%s", info);
+	if (hpcd_backend_broken(b))
+		out_add(&o, "\tstate=crashed");
 	out_add(&o, "\tgen=%llu", (unsigned long long)b->generation);
 	return (int)o.pos;
 }

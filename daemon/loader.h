@@ -127,6 +127,14 @@ bool hpcd_backend_unchanged(const struct hpcd_backend *b, const struct hpcd_conf
  * length it needed, like snprintf; buf is always terminated when len > 0.
  */
 /*
+ * A job of b died of signal sig inside run() and the daemon recovered the
+ * thread: from now on b refuses jobs with -ENOTRECOVERABLE (its state may be corrupt),
+ * and a reload opens a fresh instance in its place.
+ */
+void hpcd_backend_mark_broken(struct hpcd_backend *b, int sig);
+bool hpcd_backend_broken(const struct hpcd_backend *b);
+
+/*
  * Tell every open instance whose plugin caches per-region state that the
  * client region region_id is gone (struct hpc_plugin_ops.forget_region).
  * Called after the region's last job finished and before its memory is

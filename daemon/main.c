@@ -4,6 +4,8 @@
  *   hpcd -c FILE [-s SOCKET] [--check] [--version] [--help]
  */
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +72,16 @@ int main(int argc, char **argv)
 		if (env && *env)
 			sock = env;
 	}
+
+	/* Block the signals the event loop takes through its signalfd before any
+	 * plugin opens: a thread a plugin starts in open() (PoCL does) inherits
+	 * this mask, and must not catch a SIGTERM meant for the daemon. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	char err[2048];
 	struct hpcd_config *cfg;

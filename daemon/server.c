@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "daemon/guard.h"
 #include "daemon/loader.h"
 #include "daemon/log.h"
 #include "daemon/session.h"
@@ -152,6 +153,10 @@ int hpcd_server_init(struct hpcd_server *srv, struct hpcd_config *cfg, struct hp
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	int grc = hpcd_guard_init();
+	if (grc < 0)
+		return set_err(err, errlen, grc, "cannot install the fault handlers: %s",
+			       strerror(-grc));
 
 	srv->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	srv->reap_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "daemon/guard.h"
 #include "daemon/loader.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
@@ -87,14 +88,23 @@ static void run_job(struct hpcd_session *s, const struct hpc_sqe *d, struct hpc_
 		.b_gen = d->b_gen,
 	};
 	c->t_start_ns = hpc_now_ns();
-	rc = hpcd_backend_run(b, &job);
+	int sig = 0;
+	rc = hpcd_guard_run(b, &job, &sig);
 	c->t_end_ns = hpc_now_ns();
-	if (rc == -EOPNOTSUPP)
+	if (sig) {
+		hpcd_err("client %llu (pid %d): backend '%s' died of signal %d in a %s job",
+			 (unsigned long long)s->id, (int)s->pid, hpcd_backend_name(b), sig,
+			 hpc_op_name(d->op));
+		fail_job(c, -EFAULT, HPC_E_BACKEND_CRASHED);
+	} else if (rc == -ENOTRECOVERABLE) {
+		fail_job(c, -EIO, HPC_E_BACKEND_BROKEN);
+	} else if (rc == -EOPNOTSUPP) {
 		fail_job(c, rc, HPC_E_UNSUPPORTED);
-	else if (rc < 0)
+	} else if (rc < 0) {
 		fail_job(c, rc, HPC_E_BACKEND_FAILED);
-	else
+	} else {
 		c->result = job.result;
+	}
 }
 
 /* Serve the rings until cancelled, drained, or the client breaks the protocol. */
@@ -162,7 +172,12 @@ static const char *serve(struct hpcd_session *s)
 static void *session_main(void *arg)
 {
 	struct hpcd_session *s = arg;
+	if (hpcd_guard_thread_init() < 0)
+		hpcd_warn("client %llu: no alternate signal stack; a stack overflow in a backend "
+			  "would not be contained",
+			  (unsigned long long)s->id);
 	const char *why = serve(s);
+	hpcd_guard_thread_fini();
 	s->exit_reason = why;
 	hpcd_world_put(s->world);
 	s->world = NULL;

@@ -434,6 +434,8 @@ const char *hpc_strerror(int status, uint32_t detail)
 	case HPC_E_UNSUPPORTED: return "the backend does not support this operation or element type";
 	case HPC_E_BACKEND_FAILED: return "the backend failed to run the job";
 	case HPC_E_SHUTDOWN: return "the daemon is shutting down and refused the job";
+	case HPC_E_BACKEND_CRASHED: return "the backend crashed running the job; the daemon took it out of service";
+	case HPC_E_BACKEND_BROKEN: return "the backend crashed earlier and is out of service until the daemon reloads its config";
 	}
 	switch (status) {
 	case 0: return "success";

@@ -178,6 +178,8 @@ enum hpc_err_detail {
 	HPC_E_UNSUPPORTED,     /* -EOPNOTSUPP: backend lacks this op or type */
 	HPC_E_BACKEND_FAILED,  /* backend returned an error (status says which) */
 	HPC_E_SHUTDOWN,        /* -ESHUTDOWN: daemon stopping, job not run */
+	HPC_E_BACKEND_CRASHED, /* -EFAULT: the backend crashed running this job */
+	HPC_E_BACKEND_BROKEN,  /* -EIO: the backend crashed earlier; out of service until a reload */
 	HPC_E__COUNT
 };
 
