@@ -1,18 +1,37 @@
 /*
  * Kernels of the openmp backend. Each op is a sequential "range" function
- * (what one thread does with its share) plus a driver that splits the work
- * statically over a team of the requested size. The range functions are the
- * place to vectorise and block; the drivers fix how work is shared and in
- * which order partial results are combined, which is what makes results
- * reproducible for a given team size.
+ * (what one thread does with its share; kernels_isa.h) plus a driver here
+ * that splits the work statically over a team of the requested size. The
+ * drivers fix how work is shared and in which order partial results are
+ * combined, which is what makes results reproducible for a given team size.
  *
- * Reductions keep four independent accumulators: without -ffast-math the
+ * Instruction sets. The range functions are compiled three times from one
+ * source (kernels_isa.h): for AVX-512, for AVX2 + FMA, and for the x86-64
+ * baseline ("scalar": plain C, which the compiler may give SSE2 at most), each
+ * with a target attribute, so that the build itself needs nothing beyond
+ * x86-64. The path is chosen once, at the first kernel call, from what the
+ * CPU (and the OS, for the wider registers) supports; HPC_OMP_ISA=scalar|avx2|
+ * avx512 in the environment, or hpc_omp_set_isa(), asks for a narrower one
+ * (tests use this to exercise every path on one machine).
+ *
+ * Reductions keep several independent accumulators: without -ffast-math the
  * compiler may not reassociate, so one accumulator makes every add wait for
  * the previous one (see shared/notes/measured-here.md).
+ *
+ * matmul is packed and blocked the way BLIS and GotoBLAS do it: a KC x NC
+ * block of B is packed into panels of NR columns (shared by the team, kept in
+ * L3/L2), an MC x KC block of A into panels of MR rows (per thread, kept in
+ * L2), and a micro-kernel keeps an MR x NR tile of C in registers while it
+ * walks one panel of each (the B panel stays in L1 across the MR-row panels
+ * of A).
  */
 #include "plugins/openmp/kernels.h"
 
+#include <immintrin.h>
+#include <omp.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 static int clamp_threads(int nthreads)
 {
@@ -35,123 +54,331 @@ static inline void split(size_t n, size_t parts, size_t c, size_t *lo, size_t *h
 	*hi = *lo + q + (c < r ? 1 : 0);
 }
 
-/* ---- ranges: what one thread does ------------------------------------- */
-
-static double dot_f64_range(const double *x, const double *y, size_t n)
+/*
+ * split() in units of `unit` items (the last part takes the remainder), so
+ * that parts of a 64-byte aligned vector start on cache lines.
+ */
+static inline void split_aligned(size_t n, size_t parts, size_t c, size_t unit, size_t *lo,
+				 size_t *hi)
 {
-	double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-	size_t i = 0;
-	for (; i + 4 <= n; i += 4) {
-		s0 += x[i] * y[i];
-		s1 += x[i + 1] * y[i + 1];
-		s2 += x[i + 2] * y[i + 2];
-		s3 += x[i + 3] * y[i + 3];
-	}
-	for (; i < n; i++)
-		s0 += x[i] * y[i];
-	return (s0 + s1) + (s2 + s3);
+	size_t units = (n + unit - 1) / unit;
+	split(units, parts, c, lo, hi);
+	*lo *= unit;
+	*hi *= unit;
+	if (*lo > n)
+		*lo = n;
+	if (*hi > n)
+		*hi = n;
 }
 
-static double dot_f32_range(const float *x, const float *y, size_t n)
+/* Cache-line sized units of elements for splitting vectors. */
+#define UNIT_F64 8
+#define UNIT_F32 16
+
+/* ---- the per-ISA range functions ------------------------------------------- */
+
+typedef void (*ukr_f64_fn)(size_t kc, const double *restrict pa, const double *restrict pb,
+			   double *c, size_t ldc, int add);
+typedef void (*ukr_f32_fn)(size_t kc, const float *restrict pa, const float *restrict pb,
+			   float *c, size_t ldc, int add);
+
+struct isa_kernels {
+	const char *name;
+	double (*dot_f64)(const double *x, const double *y, size_t n);
+	double (*dot_f32)(const float *x, const float *y, size_t n);
+	double (*sum_f64)(const double *x, size_t n);
+	double (*sum_f32)(const float *x, size_t n);
+	void (*axpy_f64)(double alpha, const double *x, double *y, size_t n);
+	void (*axpy_f32)(double alpha, const float *x, float *y, size_t n);
+	void (*matvec_f64)(const double *a, const double *x, double *y, size_t rows, size_t n);
+	void (*matvec_f32)(const float *a, const float *x, float *y, size_t rows, size_t n);
+	struct {
+		int mr, nr;
+		ukr_f64_fn ukr;
+	} gemm_f64;
+	struct {
+		int mr, nr;
+		ukr_f32_fn ukr;
+	} gemm_f32;
+};
+
+/* x86-64 baseline: "vectors" of one element. */
+#define ISA(name) name##_scalar
+#define ISA_NAME "scalar"
+#define TGT
+#define VD double
+#define WD 1
+#define VD_LD(p) (*(p))
+#define VD_ST(p, v) (*(p) = (v))
+#define VD_FMA(a, b, c) ((a) * (b) + (c))
+#define VD_ADD(a, b) ((a) + (b))
+#define VD_ZERO() 0.0
+#define VD_SET1(x) (x)
+#define VD_HSUM(v) (v)
+#define SFMA(a, b, c) ((a) * (b) + (c))
+#define VD_LDF(p) ((double)*(p))
+#define VD_STF(p, v) (*(p) = (float)(v))
+#define VF float
+#define WF 1
+#define VF_LD(p) (*(p))
+#define VF_ST(p, v) (*(p) = (v))
+#define VF_FMA(a, b, c) ((a) * (b) + (c))
+#define VF_ADD(a, b) ((a) + (b))
+#define VF_ZERO() 0.0f
+#define VF_SET1(x) (x)
+#define MR_D 4
+#define NV_D 4
+#define MR_F 4
+#define NV_F 4
+#include "plugins/openmp/kernels_isa.h"
+#undef ISA
+#undef ISA_NAME
+#undef TGT
+#undef VD
+#undef WD
+#undef VD_LD
+#undef VD_ST
+#undef VD_FMA
+#undef VD_ADD
+#undef VD_ZERO
+#undef VD_SET1
+#undef VD_HSUM
+#undef SFMA
+#undef VD_LDF
+#undef VD_STF
+#undef VF
+#undef WF
+#undef VF_LD
+#undef VF_ST
+#undef VF_FMA
+#undef VF_ADD
+#undef VF_ZERO
+#undef VF_SET1
+#undef MR_D
+#undef NV_D
+#undef MR_F
+#undef NV_F
+
+/* AVX2 + FMA: 16 registers of 4 doubles; a 6 x 8 tile of C takes 12 of them. */
+#define TGT_AVX2 __attribute__((target("avx2,fma")))
+
+static inline TGT_AVX2 double hsum_avx2(__m256d v)
 {
-	double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-	size_t i = 0;
-	for (; i + 4 <= n; i += 4) {
-		s0 += (double)x[i] * y[i];
-		s1 += (double)x[i + 1] * y[i + 1];
-		s2 += (double)x[i + 2] * y[i + 2];
-		s3 += (double)x[i + 3] * y[i + 3];
-	}
-	for (; i < n; i++)
-		s0 += (double)x[i] * y[i];
-	return (s0 + s1) + (s2 + s3);
+	__m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+	return _mm_cvtsd_f64(s) + _mm_cvtsd_f64(_mm_unpackhi_pd(s, s));
 }
 
-static double sum_f64_range(const double *x, size_t n)
+#define ISA(name) name##_avx2
+#define ISA_NAME "avx2"
+#define TGT TGT_AVX2
+#define VD __m256d
+#define WD 4
+#define VD_LD(p) _mm256_loadu_pd(p)
+#define VD_ST(p, v) _mm256_storeu_pd((p), (v))
+#define VD_FMA(a, b, c) _mm256_fmadd_pd((a), (b), (c))
+#define VD_ADD(a, b) _mm256_add_pd((a), (b))
+#define VD_ZERO() _mm256_setzero_pd()
+#define VD_SET1(x) _mm256_set1_pd(x)
+#define VD_HSUM(v) hsum_avx2(v)
+#define SFMA(a, b, c) __builtin_fma((a), (b), (c))
+#define VD_LDF(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
+#define VD_STF(p, v) _mm_storeu_ps((p), _mm256_cvtpd_ps(v))
+#define VF __m256
+#define WF 8
+#define VF_LD(p) _mm256_loadu_ps(p)
+#define VF_ST(p, v) _mm256_storeu_ps((p), (v))
+#define VF_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define VF_ADD(a, b) _mm256_add_ps((a), (b))
+#define VF_ZERO() _mm256_setzero_ps()
+#define VF_SET1(x) _mm256_set1_ps(x)
+#define MR_D 6
+#define NV_D 2
+#define MR_F 6
+#define NV_F 2
+#include "plugins/openmp/kernels_isa.h"
+#undef ISA
+#undef ISA_NAME
+#undef TGT
+#undef VD
+#undef WD
+#undef VD_LD
+#undef VD_ST
+#undef VD_FMA
+#undef VD_ADD
+#undef VD_ZERO
+#undef VD_SET1
+#undef VD_HSUM
+#undef SFMA
+#undef VD_LDF
+#undef VD_STF
+#undef VF
+#undef WF
+#undef VF_LD
+#undef VF_ST
+#undef VF_FMA
+#undef VF_ADD
+#undef VF_ZERO
+#undef VF_SET1
+#undef MR_D
+#undef NV_D
+#undef MR_F
+#undef NV_F
+
+/* AVX-512: 32 registers of 8 doubles; an 8 x 24 tile of C takes 24 of them. */
+#define TGT_AVX512 __attribute__((target("avx512f,avx2,fma")))
+
+#define ISA(name) name##_avx512
+#define ISA_NAME "avx512"
+#define TGT TGT_AVX512
+#define VD __m512d
+#define WD 8
+#define VD_LD(p) _mm512_loadu_pd(p)
+#define VD_ST(p, v) _mm512_storeu_pd((p), (v))
+#define VD_FMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
+#define VD_ADD(a, b) _mm512_add_pd((a), (b))
+#define VD_ZERO() _mm512_setzero_pd()
+#define VD_SET1(x) _mm512_set1_pd(x)
+#define VD_HSUM(v) _mm512_reduce_add_pd(v)
+#define SFMA(a, b, c) __builtin_fma((a), (b), (c))
+#define VD_LDF(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
+#define VD_STF(p, v) _mm256_storeu_ps((p), _mm512_cvtpd_ps(v))
+#define VF __m512
+#define WF 16
+#define VF_LD(p) _mm512_loadu_ps(p)
+#define VF_ST(p, v) _mm512_storeu_ps((p), (v))
+#define VF_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define VF_ADD(a, b) _mm512_add_ps((a), (b))
+#define VF_ZERO() _mm512_setzero_ps()
+#define VF_SET1(x) _mm512_set1_ps(x)
+#define MR_D 8
+#define NV_D 3
+#define MR_F 8
+#define NV_F 3
+#include "plugins/openmp/kernels_isa.h"
+#undef ISA
+#undef ISA_NAME
+#undef TGT
+#undef VD
+#undef WD
+#undef VD_LD
+#undef VD_ST
+#undef VD_FMA
+#undef VD_ADD
+#undef VD_ZERO
+#undef VD_SET1
+#undef VD_HSUM
+#undef SFMA
+#undef VD_LDF
+#undef VD_STF
+#undef VF
+#undef WF
+#undef VF_LD
+#undef VF_ST
+#undef VF_FMA
+#undef VF_ADD
+#undef VF_ZERO
+#undef VF_SET1
+#undef MR_D
+#undef NV_D
+#undef MR_F
+#undef NV_F
+
+/* ---- choosing the path ---------------------------------------------------- */
+
+static const struct isa_kernels *const isa_table[] = {
+	[HPC_OMP_ISA_SCALAR] = &kernels_scalar,
+	[HPC_OMP_ISA_AVX2] = &kernels_avx2,
+	[HPC_OMP_ISA_AVX512] = &kernels_avx512,
+};
+
+/* The path in use, as an index into isa_table; -1 until the first call. */
+static int isa_now = -1;
+
+int hpc_omp_isa_best(void)
 {
-	double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-	size_t i = 0;
-	for (; i + 4 <= n; i += 4) {
-		s0 += x[i];
-		s1 += x[i + 1];
-		s2 += x[i + 2];
-		s3 += x[i + 3];
-	}
-	for (; i < n; i++)
-		s0 += x[i];
-	return (s0 + s1) + (s2 + s3);
+	/* libgcc's checks include the OS's consent (XCR0) for the wide registers. */
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
+	    __builtin_cpu_supports("fma"))
+		return HPC_OMP_ISA_AVX512;
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		return HPC_OMP_ISA_AVX2;
+	return HPC_OMP_ISA_SCALAR;
 }
 
-static double sum_f32_range(const float *x, size_t n)
+const char *hpc_omp_isa_name(int isa)
 {
-	double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-	size_t i = 0;
-	for (; i + 4 <= n; i += 4) {
-		s0 += x[i];
-		s1 += x[i + 1];
-		s2 += x[i + 2];
-		s3 += x[i + 3];
-	}
-	for (; i < n; i++)
-		s0 += x[i];
-	return (s0 + s1) + (s2 + s3);
+	if (isa < 0 || isa > HPC_OMP_ISA_AVX512)
+		return NULL;
+	return isa_table[isa]->name;
 }
 
-/* Columns [j0, j1) of row i of c, in i-k-j order so B is read row by row. */
-static void matmul_f64_tile(const double *a, const double *b, double *c, size_t n, size_t k,
-			    size_t i, size_t j0, size_t j1)
+int hpc_omp_set_isa(int isa)
 {
-	const double *ai = a + i * k;
-	double *ci = c + i * n;
-	for (size_t j = j0; j < j1; j++)
-		ci[j] = 0.0;
-	for (size_t p = 0; p < k; p++) {
-		const double aip = ai[p];
-		const double *bp = b + p * n;
-		for (size_t j = j0; j < j1; j++)
-			ci[j] += aip * bp[j];
-	}
+	int best = hpc_omp_isa_best();
+	if (isa < 0 || isa > best)
+		isa = best;
+	__atomic_store_n(&isa_now, isa, __ATOMIC_RELAXED);
+	return isa;
 }
 
-static void matmul_f32_tile(const float *a, const float *b, float *c, size_t n, size_t k, size_t i,
-			    size_t j0, size_t j1)
+/* The best path, or the narrower one HPC_OMP_ISA names. */
+static int isa_default(void)
 {
-	const float *ai = a + i * k;
-	float *ci = c + i * n;
-	for (size_t j = j0; j < j1; j++)
-		ci[j] = 0.0f;
-	for (size_t p = 0; p < k; p++) {
-		const float aip = ai[p];
-		const float *bp = b + p * n;
-		for (size_t j = j0; j < j1; j++)
-			ci[j] += aip * bp[j];
+	const char *want = getenv("HPC_OMP_ISA");
+	int isa = -1;
+	if (want) {
+		for (int i = 0; i <= HPC_OMP_ISA_AVX512; i++)
+			if (strcmp(want, isa_table[i]->name) == 0)
+				isa = i;
 	}
+	int best = hpc_omp_isa_best();
+	return isa < 0 || isa > best ? best : isa;
 }
 
-/* ---- drivers ---------------------------------------------------------- */
+int hpc_omp_isa(void)
+{
+	/* Racing first callers compute the same value; relaxed is enough for an int. */
+	int isa = __atomic_load_n(&isa_now, __ATOMIC_RELAXED);
+	if (isa < 0) {
+		isa = isa_default();
+		__atomic_store_n(&isa_now, isa, __ATOMIC_RELAXED);
+	}
+	return isa;
+}
+
+static inline const struct isa_kernels *K(void)
+{
+	return isa_table[hpc_omp_isa()];
+}
+
+/* ---- reductions ------------------------------------------------------------ */
 
 /*
- * A reduction over n items: part(x, y, lo, len) reduces items [lo, lo+len).
- * One partial per thread, stored by chunk index and added up in chunk order
- * afterwards: a reduction clause would combine them in whatever order the
- * threads finish, and results would change from run to run.
+ * A reduction over n items: part(k, x, y, lo, len) reduces items
+ * [lo, lo+len). One partial per thread, stored by chunk index and added up in
+ * chunk order afterwards: a reduction clause would combine them in whatever
+ * order the threads finish, and results would change from run to run.
  */
-typedef double (*part_fn)(const void *x, const void *y, size_t lo, size_t len);
+typedef double (*part_fn)(const struct isa_kernels *k, const void *x, const void *y, size_t lo,
+			  size_t len);
 
-static double reduce(part_fn part, const void *x, const void *y, size_t n, int nthreads)
+static double reduce(part_fn part, const void *x, const void *y, size_t n, size_t unit,
+		     int nthreads)
 {
+	const struct isa_kernels *k = K();
 	if (n == 0)
 		return 0.0; /* x and y may be NULL then */
 	if (nthreads <= 1 || n < 2)
-		return part(x, y, 0, n);
+		return part(k, x, y, 0, n);
 
 	double partial[HPC_OMP_MAX_THREADS];
 	size_t t = (size_t)nthreads < n ? (size_t)nthreads : n;
 #pragma omp parallel for num_threads(t) schedule(static, 1)
 	for (size_t c = 0; c < t; c++) {
 		size_t lo, hi;
-		split(n, t, c, &lo, &hi);
-		partial[c] = part(x, y, lo, hi - lo);
+		split_aligned(n, t, c, unit, &lo, &hi);
+		partial[c] = hi > lo ? part(k, x, y, lo, hi - lo) : 0.0;
 	}
 	double s = 0.0;
 	for (size_t c = 0; c < t; c++)
@@ -159,49 +386,61 @@ static double reduce(part_fn part, const void *x, const void *y, size_t n, int n
 	return s;
 }
 
-static double dot_f64_part(const void *x, const void *y, size_t lo, size_t len)
+static double dot_f64_part(const struct isa_kernels *k, const void *x, const void *y, size_t lo,
+			   size_t len)
 {
-	return dot_f64_range((const double *)x + lo, (const double *)y + lo, len);
+	return k->dot_f64((const double *)x + lo, (const double *)y + lo, len);
 }
 
-static double dot_f32_part(const void *x, const void *y, size_t lo, size_t len)
+static double dot_f32_part(const struct isa_kernels *k, const void *x, const void *y, size_t lo,
+			   size_t len)
 {
-	return dot_f32_range((const float *)x + lo, (const float *)y + lo, len);
+	return k->dot_f32((const float *)x + lo, (const float *)y + lo, len);
 }
 
-static double sum_f64_part(const void *x, const void *y, size_t lo, size_t len)
+static double sum_f64_part(const struct isa_kernels *k, const void *x, const void *y, size_t lo,
+			   size_t len)
 {
-	return sum_f64_range((const double *)x + lo, len);
+	return k->sum_f64((const double *)x + lo, len);
 }
 
-static double sum_f32_part(const void *x, const void *y, size_t lo, size_t len)
+static double sum_f32_part(const struct isa_kernels *k, const void *x, const void *y, size_t lo,
+			   size_t len)
 {
-	return sum_f32_range((const float *)x + lo, len);
+	return k->sum_f32((const float *)x + lo, len);
 }
 
 double hpc_omp_dot_f64(const double *x, const double *y, size_t n, int nthreads)
 {
-	return reduce(dot_f64_part, x, y, n, clamp_threads(nthreads));
+	return reduce(dot_f64_part, x, y, n, UNIT_F64, clamp_threads(nthreads));
 }
 
 double hpc_omp_dot_f32(const float *x, const float *y, size_t n, int nthreads)
 {
-	return (float)reduce(dot_f32_part, x, y, n, clamp_threads(nthreads));
+	return (float)reduce(dot_f32_part, x, y, n, UNIT_F32, clamp_threads(nthreads));
 }
 
 double hpc_omp_sum_f64(const double *x, size_t n, int nthreads)
 {
-	return reduce(sum_f64_part, x, NULL, n, clamp_threads(nthreads));
+	return reduce(sum_f64_part, x, NULL, n, UNIT_F64, clamp_threads(nthreads));
 }
 
 double hpc_omp_sum_f32(const float *x, size_t n, int nthreads)
 {
-	return (float)reduce(sum_f32_part, x, NULL, n, clamp_threads(nthreads));
+	return (float)reduce(sum_f32_part, x, NULL, n, UNIT_F32, clamp_threads(nthreads));
 }
 
+/* ---- matvec ---------------------------------------------------------------- */
+
+/*
+ * Each row's dot product is computed the same way whichever pass it falls in
+ * (kernels_isa.h), so with at least as many rows as threads the result does
+ * not even depend on the team size.
+ */
 void hpc_omp_matvec_f64(const double *a, const double *x, double *y, size_t m, size_t n,
 			int nthreads)
 {
+	const struct isa_kernels *k = K();
 	int t = clamp_threads(nthreads);
 	if (n == 0) { /* a may be NULL then */
 		for (size_t i = 0; i < m; i++)
@@ -209,21 +448,24 @@ void hpc_omp_matvec_f64(const double *a, const double *x, double *y, size_t m, s
 		return;
 	}
 	if (t == 1) {
-		for (size_t i = 0; i < m; i++)
-			y[i] = dot_f64_range(a + i * n, x, n);
+		k->matvec_f64(a, x, y, m, n);
 	} else if (m < (size_t)t) {
 		/* A short, wide matrix: rows alone would leave threads idle. */
 		for (size_t i = 0; i < m; i++)
-			y[i] = reduce(dot_f64_part, a + i * n, x, n, t);
+			y[i] = reduce(dot_f64_part, a + i * n, x, n, UNIT_F64, t);
 	} else {
-#pragma omp parallel for num_threads(t) schedule(static)
-		for (size_t i = 0; i < m; i++)
-			y[i] = dot_f64_range(a + i * n, x, n);
+#pragma omp parallel num_threads(t)
+		{
+			size_t lo, hi;
+			split(m, (size_t)t, (size_t)omp_get_thread_num(), &lo, &hi);
+			k->matvec_f64(a + lo * n, x, y + lo, hi - lo, n);
+		}
 	}
 }
 
 void hpc_omp_matvec_f32(const float *a, const float *x, float *y, size_t m, size_t n, int nthreads)
 {
+	const struct isa_kernels *k = K();
 	int t = clamp_threads(nthreads);
 	if (n == 0) { /* a may be NULL then */
 		for (size_t i = 0; i < m; i++)
@@ -231,95 +473,86 @@ void hpc_omp_matvec_f32(const float *a, const float *x, float *y, size_t m, size
 		return;
 	}
 	if (t == 1) {
-		for (size_t i = 0; i < m; i++)
-			y[i] = (float)dot_f32_range(a + i * n, x, n);
+		k->matvec_f32(a, x, y, m, n);
 	} else if (m < (size_t)t) {
 		for (size_t i = 0; i < m; i++)
-			y[i] = (float)reduce(dot_f32_part, a + i * n, x, n, t);
+			y[i] = (float)reduce(dot_f32_part, a + i * n, x, n, UNIT_F32, t);
 	} else {
-#pragma omp parallel for num_threads(t) schedule(static)
-		for (size_t i = 0; i < m; i++)
-			y[i] = (float)dot_f32_range(a + i * n, x, n);
+#pragma omp parallel num_threads(t)
+		{
+			size_t lo, hi;
+			split(m, (size_t)t, (size_t)omp_get_thread_num(), &lo, &hi);
+			k->matvec_f32(a + lo * n, x, y + lo, hi - lo, n);
+		}
 	}
 }
 
-/*
- * Work is shared out as tiles of (row, column block); with at least as many
- * rows as threads a tile is a whole row, otherwise rows are cut into enough
- * column blocks to give every thread a tile.
- */
-static size_t matmul_col_blocks(size_t m, size_t n, int t)
-{
-	if (m >= (size_t)t)
-		return 1;
-	size_t nb = ((size_t)t + m - 1) / m;
-	return nb < n ? nb : n;
-}
-
-void hpc_omp_matmul_f64(const double *a, const double *b, double *c, size_t m, size_t n, size_t k,
-			int nthreads)
-{
-	int t = clamp_threads(nthreads);
-	if (m == 0 || n == 0)
-		return;
-	if (t == 1) {
-		for (size_t i = 0; i < m; i++)
-			matmul_f64_tile(a, b, c, n, k, i, 0, n);
-		return;
-	}
-	size_t nb = matmul_col_blocks(m, n, t);
-	t = team(t, m * nb);
-#pragma omp parallel for num_threads(t) schedule(static)
-	for (size_t tile = 0; tile < m * nb; tile++) {
-		size_t j0, j1;
-		split(n, nb, tile % nb, &j0, &j1);
-		matmul_f64_tile(a, b, c, n, k, tile / nb, j0, j1);
-	}
-}
-
-void hpc_omp_matmul_f32(const float *a, const float *b, float *c, size_t m, size_t n, size_t k,
-			int nthreads)
-{
-	int t = clamp_threads(nthreads);
-	if (m == 0 || n == 0)
-		return;
-	if (t == 1) {
-		for (size_t i = 0; i < m; i++)
-			matmul_f32_tile(a, b, c, n, k, i, 0, n);
-		return;
-	}
-	size_t nb = matmul_col_blocks(m, n, t);
-	t = team(t, m * nb);
-#pragma omp parallel for num_threads(t) schedule(static)
-	for (size_t tile = 0; tile < m * nb; tile++) {
-		size_t j0, j1;
-		split(n, nb, tile % nb, &j0, &j1);
-		matmul_f32_tile(a, b, c, n, k, tile / nb, j0, j1);
-	}
-}
+/* ---- axpy ------------------------------------------------------------------ */
 
 void hpc_omp_axpy_f64(double alpha, const double *x, double *y, size_t n, int nthreads)
 {
-	int t = team(clamp_threads(nthreads), n);
+	const struct isa_kernels *k = K();
+	int t = team(clamp_threads(nthreads), (n + UNIT_F64 - 1) / UNIT_F64);
 	if (t == 1) {
-		for (size_t i = 0; i < n; i++)
-			y[i] = alpha * x[i] + y[i];
+		k->axpy_f64(alpha, x, y, n);
 		return;
 	}
-#pragma omp parallel for num_threads(t) schedule(static)
-	for (size_t i = 0; i < n; i++)
-		y[i] = alpha * x[i] + y[i];
+#pragma omp parallel num_threads(t)
+	{
+		size_t lo, hi;
+		split_aligned(n, (size_t)t, (size_t)omp_get_thread_num(), UNIT_F64, &lo, &hi);
+		k->axpy_f64(alpha, x + lo, y + lo, hi - lo);
+	}
 }
 
 void hpc_omp_axpy_f32(double alpha, const float *x, float *y, size_t n, int nthreads)
 {
-	int t = team(clamp_threads(nthreads), n);
+	const struct isa_kernels *k = K();
+	int t = team(clamp_threads(nthreads), (n + UNIT_F32 - 1) / UNIT_F32);
 	if (t == 1) {
-		for (size_t i = 0; i < n; i++)
-			y[i] = (float)(alpha * x[i] + y[i]);
+		k->axpy_f32(alpha, x, y, n);
 		return;
 	}
-#pragma omp parallel for num_threads(t) schedule(static)
-	for (size_t i = 0; i < n; i++)
-		y[i] = (float)(alpha * x[i] + y[i]);
+#pragma omp parallel num_threads(t)
+	{
+		size_t lo, hi;
+		split_aligned(n, (size_t)t, (size_t)omp_get_thread_num(), UNIT_F32, &lo, &hi);
+		k->axpy_f32(alpha, x + lo, y + lo, hi - lo);
+	}
 }
+
+/* ---- matmul ------------------------------------------------------------------ */
+
+/*
+ * Cache blocks, in elements (f64; f32 doubles KC so that panels keep their
+ * size in bytes). A KC x NR panel of B (24 KiB at NR = 24) stays in L1 while
+ * the micro-kernel walks an MC x KC block of A (288 KiB) out of L2; a
+ * KC x NC block of B (6 MiB at most) lives in L3. MC is a multiple of every
+ * MR, NC of every NR.
+ */
+#define GEMM_KC 256
+#define GEMM_MC 144
+#define GEMM_NC 3072
+#define GEMM_MAX_MR 8
+#define GEMM_MAX_NR 48
+
+static size_t round_up(size_t x, size_t to)
+{
+	return (x + to - 1) / to * to;
+}
+
+#define GEMM_T double
+#define GEMM(name) name##_f64
+#define GEMM_KCX 1
+#include "plugins/openmp/gemm_driver.h"
+#undef GEMM_T
+#undef GEMM
+#undef GEMM_KCX
+
+#define GEMM_T float
+#define GEMM(name) name##_f32
+#define GEMM_KCX 2
+#include "plugins/openmp/gemm_driver.h"
+#undef GEMM_T
+#undef GEMM
+#undef GEMM_KCX

@@ -8,10 +8,15 @@
  * without entering a parallel region. The kernels never change global
  * OpenMP state (no omp_set_num_threads): every region names its team size.
  *
- * Results are deterministic for a given nthreads (fixed static partitions,
- * partial sums combined in a fixed order) but may differ in the last bits
- * between team sizes. Accuracy: plain summation with several accumulators,
- * so |computed - exact| <= gamma(n) * sum|terms| per reduction, with
+ * Each kernel has three instruction-set paths (AVX-512, AVX2 + FMA, and the
+ * x86-64 baseline), chosen once at run time; see hpc_omp_isa() below.
+ *
+ * Results are deterministic for a given nthreads and path (fixed static
+ * partitions, partial sums combined in a fixed order) but may differ in the
+ * last bits between team sizes (dot, sum, and matvec with fewer rows than
+ * threads) and between paths. Accuracy: plain summation with several
+ * accumulators (FMA where the path has it), so
+ * |computed - exact| <= gamma(n) * sum|terms| per reduction, with
  * gamma(n) = n*u / (1 - n*u):
  *  - f64: u = 2^-53.
  *  - f32 dot, sum and matvec accumulate in double (products of floats are
@@ -20,7 +25,8 @@
  *    wider accumulators are nearly free. f32 matmul accumulates in float
  *    and meets gamma(k) with u = 2^-24.
  *  - f32 scalar results are returned as the float value widened to double.
- *  - axpy computes alpha*x + y per element (f32: in double, rounded once).
+ *  - axpy computes alpha*x + y per element, fused where the path has FMA
+ *    (f32: in double, rounded once).
  */
 #ifndef HPC_OMP_KERNELS_H
 #define HPC_OMP_KERNELS_H
@@ -34,14 +40,41 @@ extern "C" {
 /* The largest team a kernel will ask for. */
 #define HPC_OMP_MAX_THREADS 1024
 
+/*
+ * Instruction-set paths, narrowest first. The kernels use the widest the CPU
+ * and the OS support, unless the environment variable HPC_OMP_ISA (read at
+ * the first kernel call) names a narrower one: "scalar", "avx2" or "avx512".
+ */
+enum hpc_omp_isa {
+	HPC_OMP_ISA_SCALAR = 0, /* plain C for any x86-64 (the compiler may use SSE2) */
+	HPC_OMP_ISA_AVX2 = 1,   /* AVX2 + FMA, 4 doubles per register */
+	HPC_OMP_ISA_AVX512 = 2, /* AVX-512F, 8 doubles per register */
+};
+
+/* The path the kernels use now (enum hpc_omp_isa). */
+int hpc_omp_isa(void);
+
+/* The widest path this CPU supports. */
+int hpc_omp_isa_best(void);
+
+/*
+ * For tests and benchmarks: use path `isa` from now on, or the widest the
+ * CPU supports when isa is out of range or beyond it. Returns the path now
+ * in use. Must not race with running kernels.
+ */
+int hpc_omp_set_isa(int isa);
+
+/* "scalar", "avx2", "avx512", or NULL for an unknown value. */
+const char *hpc_omp_isa_name(int isa);
+
 /* y[m] = a[m x n] . x[n]. Rows are shared out; with fewer rows than threads each row's
  * dot product is split instead. */
 void hpc_omp_matvec_f64(const double *a, const double *x, double *y, size_t m, size_t n,
 			int nthreads);
 void hpc_omp_matvec_f32(const float *a, const float *x, float *y, size_t m, size_t n, int nthreads);
 
-/* c[m x n] = a[m x k] . b[k x n], i-k-j order; rows (and, with fewer rows than threads,
- * column blocks) are shared out. */
+/* c[m x n] = a[m x k] . b[k x n], packed and blocked for the caches; rows (or, with fewer
+ * rows than threads, column panels) are shared out. Results do not depend on nthreads. */
 void hpc_omp_matmul_f64(const double *a, const double *b, double *c, size_t m, size_t n, size_t k,
 			int nthreads);
 void hpc_omp_matmul_f32(const float *a, const float *b, float *c, size_t m, size_t n, size_t k,

@@ -6,6 +6,10 @@
  * with a num_threads clause, so instances with different sizes can live in
  * one daemon; nothing here touches global OpenMP state or OMP_* variables.
  *
+ * The kernels pick their instruction set (AVX-512, AVX2 or plain x86-64) at
+ * run time; the environment variable HPC_OMP_ISA=scalar|avx2|avx512 narrows
+ * it (kernels.h). open() logs the choice.
+ *
  * run() is called from several daemon threads at once. Parallel regions of
  * one instance take turns through a FIFO ticket lock: N concurrent callers
  * with T threads each would otherwise put N*T busy threads on the machine,
@@ -28,11 +32,17 @@
 #include "plugins/openmp/kernels.h"
 
 /*
- * A parallel region costs microseconds (more when the team's threads sleep);
- * each thread should get at least this much work (elements or multiply-adds)
- * to pay for it. Below twice this, a job runs on the calling thread.
+ * A parallel region costs a few microseconds when the team's threads are
+ * still spinning from the last one, and tens of microseconds when they sleep
+ * (waking a vCPU is slow on the virtual machines measured in
+ * shared/notes/measured-here.md). Each thread should get at least this much
+ * work to pay for it, about 20-40 us of one core; below twice this, a job
+ * runs on the calling thread. Elements for the memory-bound ops (one core
+ * streams ~2-4 elements per ns from cache), multiply-adds for matmul (one
+ * core does ~30-40 per ns).
  */
-#define OMP_WORK_PER_THREAD 16384u
+#define OMP_ELEMS_PER_THREAD 65536u
+#define OMP_MADDS_PER_THREAD (1u << 20)
 
 struct omp_instance {
 	int threads;
@@ -150,6 +160,11 @@ static int omp_open(struct hpc_open_args *args, void **state)
 	}
 
 	pthread_once(&pin_once, pin_libgomp);
+	if (host_can_log(args->host)) {
+		int isa = hpc_omp_isa();
+		args->host->log(args->host, HPC_LOG_INFO, "kernels: %s (widest on this CPU: %s)",
+				hpc_omp_isa_name(isa), hpc_omp_isa_name(hpc_omp_isa_best()));
+	}
 	if ((long)threads > ncpu && host_can_log(args->host))
 		args->host->log(args->host, HPC_LOG_WARN,
 				"threads=%lu is more than the %ld online CPUs: parallel jobs will "
@@ -210,7 +225,8 @@ static int omp_run(void *state, struct hpc_job *job)
 	if (rc)
 		return rc;
 
-	uint64_t t = hpc_plugutil_job_work(job) / OMP_WORK_PER_THREAD;
+	uint64_t per = job->op == HPC_OP_MATMUL ? OMP_MADDS_PER_THREAD : OMP_ELEMS_PER_THREAD;
+	uint64_t t = hpc_plugutil_job_work(job) / per;
 	if (t > (uint64_t)inst->threads)
 		t = (uint64_t)inst->threads;
 	if (t < 2) {

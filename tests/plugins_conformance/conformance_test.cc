@@ -8,6 +8,9 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -189,6 +192,69 @@ TEST(Describe, ReportsTruncation)
 	EXPECT_STREQ(small, "thr");
 }
 
+// ---- the kernels' instruction-set path -------------------------------------------
+
+// The path the plugin should pick: the widest the CPU has, or the narrower one
+// HPC_OMP_ISA names (the BUILD file runs this program once per path).
+std::string ExpectedIsa()
+{
+	__builtin_cpu_init();
+	int best = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
+				   __builtin_cpu_supports("fma")
+			   ? 2
+			   : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+	const char *names[] = {"scalar", "avx2", "avx512"};
+	int want = best;
+	if (const char *e = std::getenv("HPC_OMP_ISA"))
+		for (int i = 0; i < 3; i++)
+			if (std::string(e) == names[i] && i < best)
+				want = i;
+	return names[want];
+}
+
+std::vector<std::string> g_log;
+
+void CaptureLog(const hpc_host *, int, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	std::vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	g_log.push_back(buf);
+}
+
+TEST(OpenMPIsa, LogsThePathItUses)
+{
+	hpc_host host{};
+	host.abi_version = HPC_PLUGIN_ABI_VERSION;
+	host.size = sizeof(host);
+	host.log = CaptureLog;
+	hpc_setting s{"threads", "2", 1, 0};
+	char err[256] = "";
+	hpc_open_args args{};
+	args.abi_version = HPC_PLUGIN_ABI_VERSION;
+	args.size = sizeof(args);
+	args.instance = "test";
+	args.config_dir = ".";
+	args.settings = &s;
+	args.nsettings = 1;
+	args.host = &host;
+	args.err = err;
+	args.err_len = sizeof(err);
+	args.err_setting = -1;
+	void *state = nullptr;
+	g_log.clear();
+	ASSERT_EQ(Ops("openmp")->open(&args, &state), 0) << err;
+	Ops("openmp")->close(state);
+	bool found = false;
+	for (const std::string &line : g_log)
+		if (line.rfind("kernels: " + ExpectedIsa() + " ", 0) == 0)
+			found = true;
+	EXPECT_TRUE(found) << "no \"kernels: " << ExpectedIsa() << "\" line; got "
+			   << (g_log.empty() ? "nothing" : g_log.front());
+}
+
 // ---- bad jobs -----------------------------------------------------------------
 
 TEST(Run, RefusesBadJobsAndStaysUsable)
@@ -230,14 +296,14 @@ std::vector<Shape> AllShapes()
 			v.push_back({op, 0, n, 0});
 	const uint64_t mv[][2] = {{0, 0},   {0, 5},   {5, 0},    {1, 1},    {1, 7},     {7, 1},
 				  {7, 7},   {7, 33},  {33, 7},   {100, 100}, {17, 2049}, {1, 100003},
-				  {2, 40001}, {3, 50000}, {1000, 999}};
+				  {2, 40001}, {3, 50000}, {1000, 999}, {333, 401}, {4001, 33}};
 	for (const auto &s : mv)
 		v.push_back({HPC_OP_MATVEC, s[0], s[1], 0});
 	// {m, n, k}
 	const uint64_t mm[][3] = {{0, 0, 0},   {0, 3, 4},    {3, 0, 4},   {3, 4, 0},
 				  {1, 1, 1},   {5, 7, 33},   {7, 5, 33},  {33, 33, 33},
 				  {1, 300, 200}, {2, 129, 150}, {64, 65, 66}, {100, 100, 100},
-				  {3, 1000, 17}};
+				  {3, 1000, 17}, {9, 25, 257},  {150, 70, 300}, {250, 250, 250}};
 	for (const auto &s : mm)
 		v.push_back({HPC_OP_MATMUL, s[0], s[1], s[2]});
 	return v;

@@ -1,8 +1,10 @@
 // The openmp kernels called in-process with team sizes the plugin would only
-// use on large jobs: the plugin runs anything under ~32k elements on one
+// use on large jobs: the plugin runs anything under ~128k elements on one
 // thread, so uneven splits (fewer items than threads, remainders, short wide
 // matrices) are exercised here on small shapes, against the serial kernels.
-// Bounds as in testutil.h.
+// Every instruction-set path the CPU has is forced in turn
+// (hpc_omp_set_isa), so the AVX2 and plain x86-64 paths are tested on an
+// AVX-512 machine too. Bounds as in testutil.h.
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -136,13 +138,72 @@ std::vector<Shape> SmallShapes()
 	return v;
 }
 
+// Shapes that cross the matmul blocking (KC = 256 f64 / 512 f32, MC = 144,
+// NC = 3072, register tiles up to 8 x 48) and the vector loops' unrolling
+// (4 vectors of up to 8 doubles or 16 floats), with remainders everywhere.
+std::vector<Shape> BlockShapes()
+{
+	std::vector<Shape> v;
+	for (uint64_t n : {63, 64, 65, 127, 129, 255, 257, 1023, 4099})
+		for (uint32_t op : {HPC_OP_DOT, HPC_OP_SUM, HPC_OP_AXPY})
+			v.push_back({op, 0, n, 0});
+	for (uint64_t m : {4, 9, 31})
+		for (uint64_t n : {15, 16, 17, 31, 32, 33, 47, 63, 127})
+			v.push_back({HPC_OP_MATVEC, m, n, 0});
+	const uint64_t mm[][3] = {{8, 24, 1},    {9, 25, 7},     {6, 8, 256},   {6, 8, 257},
+				  {7, 49, 513},  {145, 50, 20},  {150, 70, 300}, {13, 3100, 3},
+				  {289, 33, 9},  {17, 97, 600},  {1, 200, 260}};
+	for (const auto &s : mm)
+		v.push_back({HPC_OP_MATMUL, s[0], s[1], s[2]});
+	return v;
+}
+
+// The instruction-set paths this CPU can run, narrowest first.
+std::vector<int> Isas()
+{
+	std::vector<int> v;
+	for (int i = HPC_OMP_ISA_SCALAR; i <= hpc_omp_isa_best(); i++)
+		v.push_back(i);
+	return v;
+}
+
+// Forces one path for the length of a test, and restores the default after.
+class IsaScope {
+public:
+	explicit IsaScope(int isa) : old_(hpc_omp_isa()) { got_ = hpc_omp_set_isa(isa); }
+	~IsaScope() { hpc_omp_set_isa(old_); }
+	int got() const { return got_; }
+
+private:
+	int old_, got_;
+};
+
 class OmpKernels : public ::testing::TestWithParam<int> {};
 
 TEST_P(OmpKernels, MatchSerialOnSmallAndUnevenShapes)
 {
-	for (const Shape &s : SmallShapes()) {
-		Check<double>(s, GetParam());
-		Check<float>(s, GetParam());
+	for (int isa : Isas()) {
+		IsaScope scope(isa);
+		ASSERT_EQ(scope.got(), isa);
+		SCOPED_TRACE(hpc_omp_isa_name(isa));
+		for (const Shape &s : SmallShapes()) {
+			Check<double>(s, GetParam());
+			Check<float>(s, GetParam());
+		}
+	}
+}
+
+TEST_P(OmpKernels, MatchSerialAcrossBlocksAndVectorWidths)
+{
+	if (GetParam() > 8)
+		GTEST_SKIP() << "the small shapes cover large teams; these cover the blocking";
+	for (int isa : Isas()) {
+		IsaScope scope(isa);
+		SCOPED_TRACE(hpc_omp_isa_name(isa));
+		for (const Shape &s : BlockShapes()) {
+			Check<double>(s, GetParam());
+			Check<float>(s, GetParam());
+		}
 	}
 }
 
@@ -150,6 +211,41 @@ INSTANTIATE_TEST_SUITE_P(Threads, OmpKernels, ::testing::Values(0, 1, 2, 3, 4, 7
 			 [](const ::testing::TestParamInfo<int> &p) {
 				 return "threads" + std::to_string(p.param);
 			 });
+
+// The paths are named, and a request beyond the CPU falls back to its widest.
+TEST(OmpIsa, NamesAndFallback)
+{
+	EXPECT_STREQ(hpc_omp_isa_name(HPC_OMP_ISA_SCALAR), "scalar");
+	EXPECT_STREQ(hpc_omp_isa_name(HPC_OMP_ISA_AVX2), "avx2");
+	EXPECT_STREQ(hpc_omp_isa_name(HPC_OMP_ISA_AVX512), "avx512");
+	EXPECT_EQ(hpc_omp_isa_name(3), nullptr);
+	EXPECT_EQ(hpc_omp_isa_name(-1), nullptr);
+	int old = hpc_omp_isa();
+	EXPECT_EQ(hpc_omp_set_isa(99), hpc_omp_isa_best());
+	EXPECT_EQ(hpc_omp_set_isa(-1), hpc_omp_isa_best());
+	EXPECT_EQ(hpc_omp_set_isa(HPC_OMP_ISA_SCALAR), HPC_OMP_ISA_SCALAR);
+	EXPECT_EQ(hpc_omp_isa(), HPC_OMP_ISA_SCALAR);
+	hpc_omp_set_isa(old);
+}
+
+// matmul and (with at least as many rows as threads) matvec give the same bits
+// whatever the team size: every result is computed by the same operations.
+TEST(OmpKernels, MatmulAndMatvecDoNotDependOnTheTeam)
+{
+	for (int isa : Isas()) {
+		IsaScope scope(isa);
+		SCOPED_TRACE(hpc_omp_isa_name(isa));
+		const size_t m = 150, n = 70, k = 300;
+		std::vector<double> a = RandomVec<double>(m * k, 5), b = RandomVec<double>(k * n, 6);
+		std::vector<double> c1(m * n), c3(m * n), y1(m), y3(m);
+		hpc_omp_matmul_f64(a.data(), b.data(), c1.data(), m, n, k, 1);
+		hpc_omp_matmul_f64(a.data(), b.data(), c3.data(), m, n, k, 3);
+		EXPECT_EQ(std::memcmp(c1.data(), c3.data(), c1.size() * sizeof(double)), 0);
+		hpc_omp_matvec_f64(a.data(), b.data(), y1.data(), m, k, 1);
+		hpc_omp_matvec_f64(a.data(), b.data(), y3.data(), m, k, 3);
+		EXPECT_EQ(std::memcmp(y1.data(), y3.data(), y1.size() * sizeof(double)), 0);
+	}
+}
 
 } // namespace
 } // namespace hpctest

@@ -1,0 +1,401 @@
+/*
+ * opencl_bench - matvec on the opencl backend next to openmp and next to the
+ * machine's read bandwidth, all measured in one run (the machines are noisy:
+ * compare ratios within a run, not figures across runs).
+ *
+ *   bazel run //bench:opencl_bench [-- --sizes 4000,8000 --reps 15 --threads 2]
+ *
+ * The plugins are loaded with dlopen as the daemon loads them and called on
+ * operands in one page-aligned mapping, as a client's region reaches them
+ * (region_id, offsets and generations set as the daemon sets them). For each
+ * type and N it prints, in ms:
+ *  - read:  a read of A by `threads` OpenMP threads (the STREAM-read figure the
+ *           matvec is judged against; measured between the runs below);
+ *  - openmp: first call and the median of repeated calls;
+ *  - opencl (zero copy, the default on a CPU device): first call with a new
+ *           generation of A and x, then repeated calls with the same ones;
+ *  - opencl zero_copy=off: first call (uploads A), repeated with the same
+ *           generation (A resident on the device: no upload), and repeated
+ *           with generation 0 (uploaded every time);
+ * and GB/s = bytes of A / time, with the ratio to the read bandwidth.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "hpc/plugin.h"
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "opencl_bench: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	exit(1);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* ---- plugins ------------------------------------------------------------------ */
+
+struct backend {
+	const struct hpc_plugin_ops *ops;
+	void *state;
+	char label[48];
+};
+
+static const struct hpc_plugin_ops *load_plugin(const char *dir, const char *name)
+{
+	char path[1024];
+	snprintf(path, sizeof(path), "%s/libhpc_%s.so", dir, name);
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		die("%s", dlerror());
+	hpc_plugin_entry_fn entry = (hpc_plugin_entry_fn)dlsym(h, HPC_PLUGIN_ENTRY_NAME);
+	if (!entry)
+		die("%s: no %s", path, HPC_PLUGIN_ENTRY_NAME);
+	return entry(); /* never closed: the process ends first */
+}
+
+static void open_backend(struct backend *b, const struct hpc_plugin_ops *ops, const char *label,
+			 const char *key, const char *value, double *open_ms)
+{
+	struct hpc_setting s = {.key = key, .value = value, .line = 1};
+	char err[512] = "";
+	struct hpc_open_args args = {
+	    .abi_version = HPC_PLUGIN_ABI_VERSION,
+	    .size = sizeof(args),
+	    .instance = label,
+	    .config_dir = ".",
+	    .settings = key ? &s : NULL,
+	    .nsettings = key ? 1 : 0,
+	    .err = err,
+	    .err_len = sizeof(err),
+	    .err_setting = -1,
+	};
+	uint64_t t0 = now_ns();
+	int rc = ops->open(&args, &b->state);
+	if (open_ms)
+		*open_ms = (double)(now_ns() - t0) / 1e6;
+	if (rc)
+		die("cannot open %s: %s", label, err[0] ? err : strerror(-rc));
+	b->ops = ops;
+	snprintf(b->label, sizeof(b->label), "%s", label);
+}
+
+/* ---- the region and the read baseline ------------------------------------------------ */
+
+struct region {
+	unsigned char *base;
+	size_t size;
+	uint64_t a_off, x_off, y_off;
+};
+
+/* A page-aligned, pre-faulted mapping holding A, x and y like a client's arena. */
+static void region_make(struct region *r, size_t n, size_t es)
+{
+	size_t a = n * n * es, v = (n * es + 4095) & ~(size_t)4095;
+	r->size = a + 2 * v + 4096;
+	r->base = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r->base == MAP_FAILED)
+		die("mmap of %zu bytes: %s", r->size, strerror(errno));
+	r->a_off = 0;
+	r->x_off = a;
+	r->y_off = a + v;
+	/* Values in [-1, 1): cheap, deterministic, not all equal. */
+	unsigned s = 12345;
+	for (size_t i = 0; i < n * n + n; i++) {
+		s = s * 1103515245u + 12345u;
+		double val = (double)(s >> 8) / (double)(1u << 24) * 2.0 - 1.0;
+		unsigned char *at =
+		    i < n * n ? r->base + r->a_off + i * es : r->base + r->x_off + (i - n * n) * es;
+		if (es == 8)
+			memcpy(at, &val, 8);
+		else {
+			float f = (float)val;
+			memcpy(at, &f, 4);
+		}
+	}
+	memset(r->base + r->y_off, 0, n * es);
+}
+
+/* Sum of `bytes` of memory with `t` threads and several independent accumulators. */
+static double read_once(const unsigned char *p, size_t bytes, int t)
+{
+	const double *d = (const double *)p;
+	size_t n = bytes / sizeof(double);
+	double total = 0;
+#pragma omp parallel num_threads(t) reduction(+ : total)
+	{
+		double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+#pragma omp for schedule(static)
+		for (size_t i = 0; i < n / 8; i++) {
+			const double *q = d + 8 * i;
+			s0 += q[0];
+			s1 += q[1];
+			s2 += q[2];
+			s3 += q[3];
+			s4 += q[4];
+			s5 += q[5];
+			s6 += q[6];
+			s7 += q[7];
+		}
+		total += ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
+	}
+	return total;
+}
+
+static volatile double sink;
+
+/*
+ * libgomp's idle threads spin for a while after a parallel region; let them
+ * go to sleep before the next measurement, so that they do not take the cores
+ * from whatever runs next.
+ */
+static void settle(void)
+{
+	struct timespec ts = {0, 20 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+}
+
+/* Milliseconds of one read of A. */
+static double read_ms(const struct region *r, size_t bytes, int t)
+{
+	uint64_t t0 = now_ns();
+	sink = read_once(r->base, bytes, t);
+	double ms = (double)(now_ns() - t0) / 1e6;
+	settle();
+	return ms;
+}
+
+/* ---- matvec runs ------------------------------------------------------------------ */
+
+static double run_ms(const struct backend *b, const struct region *r, uint32_t dtype, size_t n,
+		     uint64_t gen)
+{
+	struct hpc_job job = {
+	    .op = HPC_OP_MATVEC,
+	    .dtype = dtype,
+	    .m = n,
+	    .n = n,
+	    .a = r->base + r->a_off,
+	    .b = r->base + r->x_off,
+	    .out = r->base + r->y_off,
+	    .region_fd = -1,
+	    .region_id = 1,
+	    .a_off = r->a_off,
+	    .b_off = r->x_off,
+	    .out_off = r->y_off,
+	    .a_gen = gen,
+	    .b_gen = gen,
+	};
+	uint64_t t0 = now_ns();
+	int rc = b->ops->run(b->state, &job);
+	double ms = (double)(now_ns() - t0) / 1e6;
+	if (rc)
+		die("%s: matvec failed: %s", b->label, strerror(-rc));
+	return ms;
+}
+
+/* Largest difference of y from the reference copy, relative to the largest |y|. */
+static double max_rel_diff(const struct region *r, const double *ref, uint32_t dtype, size_t n)
+{
+	double worst = 0, big = 1e-300;
+	for (size_t i = 0; i < n; i++) {
+		double y = dtype == HPC_F64 ? ((double *)(r->base + r->y_off))[i]
+					    : ((float *)(r->base + r->y_off))[i];
+		if (fabs(y - ref[i]) > worst)
+			worst = fabs(y - ref[i]);
+		if (fabs(ref[i]) > big)
+			big = fabs(ref[i]);
+	}
+	return worst / big;
+}
+
+static void keep_y(const struct region *r, double *ref, uint32_t dtype, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		ref[i] = dtype == HPC_F64 ? ((double *)(r->base + r->y_off))[i]
+					  : ((float *)(r->base + r->y_off))[i];
+}
+
+static void print_line(const char *what, double ms, double abytes, double read_gbs)
+{
+	double gbs = abytes / (ms * 1e6);
+	printf("  %-44s %9.2f ms  %6.1f GB/s  %5.2f x read\n", what, ms, gbs, gbs / read_gbs);
+}
+
+int main(int argc, char **argv)
+{
+	const char *plugins = "plugins";
+	char sizes_arg[256] = "4000,8000";
+	int reps = 15, threads = 2;
+	static const struct option longopts[] = {
+	    {"plugins", required_argument, NULL, 'p'},
+	    {"sizes", required_argument, NULL, 's'},
+	    {"reps", required_argument, NULL, 'r'},
+	    {"threads", required_argument, NULL, 't'},
+	    {NULL, 0, NULL, 0},
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "p:s:r:t:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			plugins = optarg;
+			break;
+		case 's':
+			snprintf(sizes_arg, sizeof(sizes_arg), "%s", optarg);
+			break;
+		case 'r':
+			reps = atoi(optarg);
+			break;
+		case 't':
+			threads = atoi(optarg);
+			break;
+		default:
+			fprintf(stderr,
+				"usage: opencl_bench [--sizes N,N] [--reps R] [--threads T] "
+				"[--plugins DIR]\n");
+			return 2;
+		}
+	}
+	if (reps < 3 || threads < 1)
+		die("--reps must be at least 3 and --threads at least 1");
+
+	const struct hpc_plugin_ops *omp_ops = load_plugin(plugins, "openmp");
+	const struct hpc_plugin_ops *cl_ops = load_plugin(plugins, "opencl");
+	char tbuf[16];
+	snprintf(tbuf, sizeof(tbuf), "%d", threads);
+	struct backend omp, cl, clcopy;
+	double open_zc, open_copy;
+	open_backend(&omp, omp_ops, "openmp", "threads", tbuf, NULL);
+	open_backend(&cl, cl_ops, "opencl", NULL, NULL, &open_zc);
+	open_backend(&clcopy, cl_ops, "opencl copy", "zero_copy", "off", &open_copy);
+	char info[256];
+	if (cl.ops->describe(cl.state, info, sizeof(info)) == 0)
+		printf("opencl: %s\n", info);
+	printf("opencl opened in %.0f ms (programs built, kernels run once); zero_copy=off in "
+	       "%.0f ms\nread baseline: %d OpenMP threads; %d repetitions, medians\n",
+	       open_zc, open_copy, threads, reps);
+
+	double *t = calloc((size_t)reps, sizeof(double));
+	double *tr = calloc((size_t)reps * 8, sizeof(double));
+	uint64_t gen = 100;
+	for (char *tok = strtok(sizes_arg, ","); tok; tok = strtok(NULL, ",")) {
+		size_t n = strtoul(tok, NULL, 10);
+		if (n == 0)
+			die("bad size \"%s\"", tok);
+		for (uint32_t dtype = HPC_F32 + 1; dtype-- > 0;) { /* f32 first, then f64 */
+			size_t es = dtype == HPC_F64 ? 8 : 4;
+			struct region r;
+			region_make(&r, n, es);
+			double abytes = (double)n * (double)n * (double)es;
+			double *ref = calloc(n, sizeof(double));
+			int nr = 0;
+
+			/* Read bandwidth, interleaved with everything below. */
+			for (int i = 0; i < 3; i++)
+				tr[nr++] = read_ms(&r, (size_t)abytes, threads);
+
+			double omp_first = run_ms(&omp, &r, dtype, n, 0);
+			settle();
+			keep_y(&r, ref, dtype, n);
+			for (int i = 0; i < reps; i++)
+				t[i] = run_ms(&omp, &r, dtype, n, 0);
+			double omp_rep = median(t, reps);
+			settle();
+			tr[nr++] = read_ms(&r, (size_t)abytes, threads);
+
+			gen++;
+			memset(r.base + r.y_off, 0, n * es);
+			double cl_first = run_ms(&cl, &r, dtype, n, gen);
+			double diff_cl = max_rel_diff(&r, ref, dtype, n);
+			for (int i = 0; i < reps; i++)
+				t[i] = run_ms(&cl, &r, dtype, n, gen);
+			double cl_rep = median(t, reps);
+			tr[nr++] = read_ms(&r, (size_t)abytes, threads);
+			for (int i = 0; i < reps; i++)
+				t[i] = run_ms(&cl, &r, dtype, n, 0);
+			double cl_rep0 = median(t, reps);
+			tr[nr++] = read_ms(&r, (size_t)abytes, threads);
+
+			gen++;
+			memset(r.base + r.y_off, 0, n * es);
+			double cp_first = run_ms(&clcopy, &r, dtype, n, gen);
+			double diff_cp = max_rel_diff(&r, ref, dtype, n);
+			for (int i = 0; i < reps; i++)
+				t[i] = run_ms(&clcopy, &r, dtype, n, gen);
+			double cp_rep = median(t, reps);
+			tr[nr++] = read_ms(&r, (size_t)abytes, threads);
+			int reps0 = reps < 5 ? reps : 5; /* each uploads all of A */
+			for (int i = 0; i < reps0; i++)
+				t[i] = run_ms(&clcopy, &r, dtype, n, 0);
+			double cp_rep0 = median(t, reps0);
+			for (int i = 0; i < 2; i++)
+				tr[nr++] = read_ms(&r, (size_t)abytes, threads);
+
+			double rd = median(tr, nr);
+			double read_gbs = abytes / (rd * 1e6);
+			printf("\nmatvec %s N=%zu (A = %.0f MB); read of A: %.2f ms = %.1f GB/s\n",
+			       dtype == HPC_F64 ? "f64" : "f32", n, abytes / 1e6, rd, read_gbs);
+			print_line("openmp first call", omp_first, abytes, read_gbs);
+			print_line("openmp repeated", omp_rep, abytes, read_gbs);
+			print_line("opencl zero copy, first call (new gen)", cl_first, abytes,
+				   read_gbs);
+			print_line("opencl zero copy, repeated (same gen)", cl_rep, abytes,
+				   read_gbs);
+			print_line("opencl zero copy, repeated (gen 0)", cl_rep0, abytes, read_gbs);
+			print_line("opencl copy, first call (upload)", cp_first, abytes, read_gbs);
+			print_line("opencl copy, repeated (same gen: resident)", cp_rep, abytes,
+				   read_gbs);
+			print_line("opencl copy, repeated (gen 0: upload each)", cp_rep0, abytes,
+				   read_gbs);
+			printf("  largest difference from openmp / largest |y|: zero copy %.1e, "
+			       "copy %.1e\n",
+			       diff_cl, diff_cp);
+			free(ref);
+			munmap(r.base, r.size);
+		}
+	}
+	if (cl.ops->describe(cl.state, info, sizeof(info)) == 0)
+		printf("\nopencl counters: %s\n",
+		       strstr(info, "buffers:") ? strstr(info, "buffers:") : info);
+	if (clcopy.ops->describe(clcopy.state, info, sizeof(info)) == 0)
+		printf("opencl copy counters: %s\n",
+		       strstr(info, "buffers:") ? strstr(info, "buffers:") : info);
+	cl.ops->close(cl.state);
+	clcopy.ops->close(clcopy.state);
+	omp.ops->close(omp.state);
+	free(t);
+	free(tr);
+	return 0;
+}

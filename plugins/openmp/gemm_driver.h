@@ -1,0 +1,184 @@
+/*
+ * plugins/openmp/gemm_driver.h - PRIVATE to plugins/openmp/kernels.c, which
+ * includes it once per element type with GEMM_T (the type), GEMM(name) (the
+ * name with the type's suffix) and GEMM_KCX (KC multiplier) defined.
+ *
+ * The blocked matmul driver (see the top of kernels.c). Work is shared by rows
+ * of C (in whole MR-row panels) when there are enough of them for the team,
+ * else by NR-column panels of each block of B. Every element of C is computed
+ * by the same sequence of operations whoever computes it: its k loop is cut at
+ * the same KC boundaries, and edge tiles go through the same micro-kernel into
+ * a scratch tile and are added to C the same way. So results do not depend on
+ * the team size.
+ */
+
+/* c[m x n] = a[m x k] . b[k x n] in i-k-j order, no blocking: the fallback when the packing
+ * buffers cannot be had. */
+static void GEMM(gemm_naive)(const GEMM_T *a, const GEMM_T *b, GEMM_T *c, size_t m, size_t n,
+			     size_t k, int t)
+{
+#pragma omp parallel for num_threads(t) schedule(static) if (t > 1)
+	for (size_t i = 0; i < m; i++) {
+		const GEMM_T *ai = a + i * k;
+		GEMM_T *ci = c + i * n;
+		for (size_t j = 0; j < n; j++)
+			ci[j] = 0;
+		for (size_t p = 0; p < k; p++)
+			for (size_t j = 0; j < n; j++)
+				ci[j] += ai[p] * b[p * n + j];
+	}
+}
+
+struct GEMM(gemm_job) {
+	const GEMM_T *a, *b;
+	GEMM_T *c;
+	size_t m, n, k;
+	size_t mr, nr, kc_blk;
+	void (*ukr)(size_t kc, const GEMM_T *restrict pa, const GEMM_T *restrict pb, GEMM_T *c,
+		    size_t ldc, int add);
+	int by_rows;   /* share rows of C, else column panels */
+	size_t t;      /* team size */
+	GEMM_T *bp;    /* packed block of B, shared */
+	GEMM_T *ap;    /* packed blocks of A, one of astride bytes per thread */
+	size_t astride;
+};
+
+/* Pack b[pc:pc+kc, j0:j0+w] into one panel of nr columns (zeros past w), row after row. */
+static void GEMM(pack_b)(const struct GEMM(gemm_job) *g, GEMM_T *dst, size_t pc, size_t kc,
+			 size_t j0)
+{
+	const size_t n = g->n, nr = g->nr, w = n - j0 < nr ? n - j0 : nr;
+	for (size_t p = 0; p < kc; p++) {
+		const GEMM_T *src = g->b + (pc + p) * n + j0;
+		size_t j = 0;
+		for (; j < w; j++)
+			dst[j] = src[j];
+		for (; j < nr; j++)
+			dst[j] = 0;
+		dst += nr;
+	}
+}
+
+/* Pack a[i0:i0+h, pc:pc+kc] into one panel of mr rows (zeros past h), column after column. */
+static void GEMM(pack_a)(const struct GEMM(gemm_job) *g, GEMM_T *dst, size_t i0, size_t h,
+			 size_t pc, size_t kc)
+{
+	const size_t mr = g->mr;
+	for (size_t i = 0; i < h; i++) {
+		const GEMM_T *src = g->a + (i0 + i) * g->k + pc;
+		for (size_t p = 0; p < kc; p++)
+			dst[p * mr + i] = src[p];
+	}
+	for (size_t i = h; i < mr; i++)
+		for (size_t p = 0; p < kc; p++)
+			dst[p * mr + i] = 0;
+}
+
+/*
+ * What thread tid of the team does. Called inside the parallel region (or
+ * directly, for a team of one: the barriers are then no-ops). Every thread
+ * runs the same jc and pc loops, so all meet at every barrier.
+ */
+static void GEMM(gemm_thread)(const struct GEMM(gemm_job) *g, size_t tid)
+{
+	const size_t m = g->m, n = g->n, k = g->k, mr = g->mr, nr = g->nr, t = g->t;
+	const size_t KC = g->kc_blk, MC = GEMM_MC, NC = GEMM_NC;
+	GEMM_T *ap = (GEMM_T *)((char *)g->ap + g->astride * tid);
+	GEMM_T tmp[GEMM_MAX_MR * GEMM_MAX_NR];
+
+	size_t r0 = 0, r1 = m;
+	if (g->by_rows) {
+		split((m + mr - 1) / mr, t, tid, &r0, &r1);
+		r0 *= mr;
+		r1 = r1 * mr < m ? r1 * mr : m;
+	}
+	for (size_t jc = 0; jc < n; jc += NC) {
+		const size_t nc = n - jc < NC ? n - jc : NC;
+		const size_t npanels = (nc + nr - 1) / nr;
+		size_t q0 = 0, q1 = npanels;
+		if (!g->by_rows)
+			split(npanels, t, tid, &q0, &q1);
+		for (size_t pc = 0; pc < k; pc += KC) {
+			const size_t kc = k - pc < KC ? k - pc : KC;
+			const int add = pc > 0;
+			size_t s0, s1;
+			split(npanels, t, tid, &s0, &s1);
+			for (size_t q = s0; q < s1; q++)
+				GEMM(pack_b)(g, g->bp + q * kc * nr, pc, kc, jc + q * nr);
+#pragma omp barrier
+			for (size_t ic = r0; ic < r1; ic += MC) {
+				const size_t mc = r1 - ic < MC ? r1 - ic : MC;
+				for (size_t ir = 0; ir < mc; ir += mr)
+					GEMM(pack_a)(g, ap + ir * kc, ic + ir,
+						     mc - ir < mr ? mc - ir : mr, pc, kc);
+				for (size_t q = q0; q < q1; q++) {
+					const size_t j0 = jc + q * nr;
+					const size_t w = n - j0 < nr ? n - j0 : nr;
+					const GEMM_T *pb = g->bp + q * kc * nr;
+					for (size_t ir = 0; ir < mc; ir += mr) {
+						const size_t h = mc - ir < mr ? mc - ir : mr;
+						GEMM_T *cp = g->c + (ic + ir) * n + j0;
+						if (h == mr && w == nr) {
+							g->ukr(kc, ap + ir * kc, pb, cp, n, add);
+							continue;
+						}
+						g->ukr(kc, ap + ir * kc, pb, tmp, nr, 0);
+						for (size_t i = 0; i < h; i++)
+							for (size_t j = 0; j < w; j++)
+								cp[i * n + j] = add ? cp[i * n + j] +
+										      tmp[i * nr + j]
+										    : tmp[i * nr + j];
+					}
+				}
+			}
+			/* The next block of B overwrites this one. */
+#pragma omp barrier
+		}
+	}
+}
+
+void GEMM(hpc_omp_matmul)(const GEMM_T *a, const GEMM_T *b, GEMM_T *c, size_t m, size_t n,
+			  size_t k, int nthreads)
+{
+	const struct isa_kernels *kern = K();
+	struct GEMM(gemm_job) g = {
+		.a = a, .b = b, .c = c, .m = m, .n = n, .k = k,
+		.mr = (size_t)kern->GEMM(gemm).mr,
+		.nr = (size_t)kern->GEMM(gemm).nr,
+		.kc_blk = GEMM_KC * GEMM_KCX,
+		.ukr = kern->GEMM(gemm).ukr,
+	};
+	if (m == 0 || n == 0)
+		return;
+	if (k == 0) { /* a and b may be NULL then */
+		memset(c, 0, m * n * sizeof(GEMM_T));
+		return;
+	}
+	const size_t mpanels = (m + g.mr - 1) / g.mr;
+	const size_t nc_max = n < GEMM_NC ? n : GEMM_NC;
+	const size_t npanels_max = (nc_max + g.nr - 1) / g.nr;
+	int t = clamp_threads(nthreads);
+	g.by_rows = mpanels >= (size_t)t;
+	t = team(t, g.by_rows ? mpanels : npanels_max);
+	g.t = (size_t)t;
+
+	const size_t kc_max = k < g.kc_blk ? k : g.kc_blk;
+	const size_t mc_max = round_up(m < GEMM_MC ? m : GEMM_MC, g.mr);
+	g.astride = round_up(kc_max * mc_max * sizeof(GEMM_T), 64);
+	g.bp = aligned_alloc(64, round_up(kc_max * npanels_max * g.nr * sizeof(GEMM_T), 64));
+	g.ap = aligned_alloc(64, g.astride * (size_t)t);
+	if (!g.bp || !g.ap) {
+		free(g.bp);
+		free(g.ap);
+		GEMM(gemm_naive)(a, b, c, m, n, k, t);
+		return;
+	}
+	if (t == 1) {
+		GEMM(gemm_thread)(&g, 0);
+	} else {
+#pragma omp parallel num_threads(t)
+		GEMM(gemm_thread)(&g, (size_t)omp_get_thread_num());
+	}
+	free(g.bp);
+	free(g.ap);
+}

@@ -1,0 +1,326 @@
+/*
+ * plugins/openmp/kernels_isa.h - PRIVATE to plugins/openmp/kernels.c, which
+ * includes it once per instruction-set path. Do not include it elsewhere.
+ *
+ * Before each inclusion the includer defines:
+ *   ISA(name)  the function name for this path (e.g. name##_avx512)
+ *   TGT        the function attribute naming the target ISA (or nothing)
+ *   VD, WD     a vector of WD doubles, and these operations on it:
+ *              VD_LD, VD_ST, VD_FMA(a,b,c) = a*b+c, VD_ADD, VD_ZERO, VD_SET1,
+ *              VD_HSUM (lanes summed in a fixed order),
+ *              VD_LDF (WD floats widened to WD doubles), VD_STF (WD doubles
+ *              rounded to WD floats and stored)
+ *   SFMA(a,b,c) a*b+c on doubles, fused where the path has FMA: written out so
+ *              that the compiler cannot fuse one row's tail and not another's
+ *   VF, WF     a vector of WF floats: VF_LD, VF_ST, VF_FMA, VF_ADD, VF_ZERO, VF_SET1
+ *   MR_D, NV_D, MR_F, NV_F: the matmul register tile, MR rows by NV vectors
+ *
+ * Every function is a sequential range: what one thread does with its share.
+ * The arithmetic of one result never depends on where its range starts or
+ * how many rows are done per pass, so results do not depend on how the work
+ * was split (see kernels.c).
+ */
+
+/* ---- reductions ------------------------------------------------------------ */
+
+/* Four vector accumulators: enough independent FMA chains to stream from memory. */
+static TGT double ISA(dot_f64)(const double *x, const double *y, size_t n)
+{
+	VD s0 = VD_ZERO(), s1 = VD_ZERO(), s2 = VD_ZERO(), s3 = VD_ZERO();
+	size_t i = 0;
+	for (; i + 4 * WD <= n; i += 4 * WD) {
+		s0 = VD_FMA(VD_LD(x + i), VD_LD(y + i), s0);
+		s1 = VD_FMA(VD_LD(x + i + WD), VD_LD(y + i + WD), s1);
+		s2 = VD_FMA(VD_LD(x + i + 2 * WD), VD_LD(y + i + 2 * WD), s2);
+		s3 = VD_FMA(VD_LD(x + i + 3 * WD), VD_LD(y + i + 3 * WD), s3);
+	}
+	for (; i + WD <= n; i += WD)
+		s0 = VD_FMA(VD_LD(x + i), VD_LD(y + i), s0);
+	double s = VD_HSUM(VD_ADD(VD_ADD(s0, s1), VD_ADD(s2, s3)));
+	for (; i < n; i++)
+		s = SFMA(x[i], y[i], s);
+	return s;
+}
+
+/* f32 in double: products of floats are exact there. */
+static TGT double ISA(dot_f32)(const float *x, const float *y, size_t n)
+{
+	VD s0 = VD_ZERO(), s1 = VD_ZERO(), s2 = VD_ZERO(), s3 = VD_ZERO();
+	size_t i = 0;
+	for (; i + 4 * WD <= n; i += 4 * WD) {
+		s0 = VD_FMA(VD_LDF(x + i), VD_LDF(y + i), s0);
+		s1 = VD_FMA(VD_LDF(x + i + WD), VD_LDF(y + i + WD), s1);
+		s2 = VD_FMA(VD_LDF(x + i + 2 * WD), VD_LDF(y + i + 2 * WD), s2);
+		s3 = VD_FMA(VD_LDF(x + i + 3 * WD), VD_LDF(y + i + 3 * WD), s3);
+	}
+	for (; i + WD <= n; i += WD)
+		s0 = VD_FMA(VD_LDF(x + i), VD_LDF(y + i), s0);
+	double s = VD_HSUM(VD_ADD(VD_ADD(s0, s1), VD_ADD(s2, s3)));
+	for (; i < n; i++)
+		s = SFMA((double)x[i], (double)y[i], s);
+	return s;
+}
+
+static TGT double ISA(sum_f64)(const double *x, size_t n)
+{
+	VD s0 = VD_ZERO(), s1 = VD_ZERO(), s2 = VD_ZERO(), s3 = VD_ZERO();
+	size_t i = 0;
+	for (; i + 4 * WD <= n; i += 4 * WD) {
+		s0 = VD_ADD(VD_LD(x + i), s0);
+		s1 = VD_ADD(VD_LD(x + i + WD), s1);
+		s2 = VD_ADD(VD_LD(x + i + 2 * WD), s2);
+		s3 = VD_ADD(VD_LD(x + i + 3 * WD), s3);
+	}
+	for (; i + WD <= n; i += WD)
+		s0 = VD_ADD(VD_LD(x + i), s0);
+	double s = VD_HSUM(VD_ADD(VD_ADD(s0, s1), VD_ADD(s2, s3)));
+	for (; i < n; i++)
+		s += x[i];
+	return s;
+}
+
+static TGT double ISA(sum_f32)(const float *x, size_t n)
+{
+	VD s0 = VD_ZERO(), s1 = VD_ZERO(), s2 = VD_ZERO(), s3 = VD_ZERO();
+	size_t i = 0;
+	for (; i + 4 * WD <= n; i += 4 * WD) {
+		s0 = VD_ADD(VD_LDF(x + i), s0);
+		s1 = VD_ADD(VD_LDF(x + i + WD), s1);
+		s2 = VD_ADD(VD_LDF(x + i + 2 * WD), s2);
+		s3 = VD_ADD(VD_LDF(x + i + 3 * WD), s3);
+	}
+	for (; i + WD <= n; i += WD)
+		s0 = VD_ADD(VD_LDF(x + i), s0);
+	double s = VD_HSUM(VD_ADD(VD_ADD(s0, s1), VD_ADD(s2, s3)));
+	for (; i < n; i++)
+		s += (double)x[i];
+	return s;
+}
+
+/* ---- axpy -------------------------------------------------------------------- */
+
+static TGT void ISA(axpy_f64)(double alpha, const double *x, double *y, size_t n)
+{
+	const VD va = VD_SET1(alpha);
+	size_t i = 0;
+	for (; i + 2 * WD <= n; i += 2 * WD) {
+		VD y0 = VD_FMA(va, VD_LD(x + i), VD_LD(y + i));
+		VD y1 = VD_FMA(va, VD_LD(x + i + WD), VD_LD(y + i + WD));
+		VD_ST(y + i, y0);
+		VD_ST(y + i + WD, y1);
+	}
+	for (; i + WD <= n; i += WD)
+		VD_ST(y + i, VD_FMA(va, VD_LD(x + i), VD_LD(y + i)));
+	for (; i < n; i++)
+		y[i] = SFMA(alpha, x[i], y[i]);
+}
+
+/* In double, rounded to float once per element. */
+static TGT void ISA(axpy_f32)(double alpha, const float *x, float *y, size_t n)
+{
+	const VD va = VD_SET1(alpha);
+	size_t i = 0;
+	for (; i + 2 * WD <= n; i += 2 * WD) {
+		VD y0 = VD_FMA(va, VD_LDF(x + i), VD_LDF(y + i));
+		VD y1 = VD_FMA(va, VD_LDF(x + i + WD), VD_LDF(y + i + WD));
+		VD_STF(y + i, y0);
+		VD_STF(y + i + WD, y1);
+	}
+	for (; i + WD <= n; i += WD)
+		VD_STF(y + i, VD_FMA(va, VD_LDF(x + i), VD_LDF(y + i)));
+	for (; i < n; i++)
+		y[i] = (float)SFMA(alpha, (double)x[i], (double)y[i]);
+}
+
+/* ---- matvec ------------------------------------------------------------------- */
+
+/*
+ * One row: two accumulators over steps of 2*WD columns, one more step of WD
+ * into the first, the lanes, then the last columns one by one. The four-row
+ * pass below does exactly this for each of its rows.
+ */
+static TGT double ISA(mv_row_f64)(const double *a, const double *x, size_t n)
+{
+	VD c0 = VD_ZERO(), c1 = VD_ZERO();
+	size_t j = 0;
+	for (; j + 2 * WD <= n; j += 2 * WD) {
+		c0 = VD_FMA(VD_LD(a + j), VD_LD(x + j), c0);
+		c1 = VD_FMA(VD_LD(a + j + WD), VD_LD(x + j + WD), c1);
+	}
+	if (j + WD <= n) {
+		c0 = VD_FMA(VD_LD(a + j), VD_LD(x + j), c0);
+		j += WD;
+	}
+	double s = VD_HSUM(VD_ADD(c0, c1));
+	for (; j < n; j++)
+		s = SFMA(a[j], x[j], s);
+	return s;
+}
+
+/*
+ * y[0..rows) for `rows` consecutive rows of a (row length n). Four rows per
+ * pass share each load of x, and give eight independent FMA chains.
+ */
+static TGT void ISA(matvec_f64)(const double *a, const double *x, double *y, size_t rows,
+				size_t n)
+{
+	size_t i = 0;
+	for (; i + 4 <= rows; i += 4) {
+		const double *a0 = a + i * n, *a1 = a0 + n, *a2 = a1 + n, *a3 = a2 + n;
+		VD c00 = VD_ZERO(), c01 = VD_ZERO(), c10 = VD_ZERO(), c11 = VD_ZERO();
+		VD c20 = VD_ZERO(), c21 = VD_ZERO(), c30 = VD_ZERO(), c31 = VD_ZERO();
+		size_t j = 0;
+		for (; j + 2 * WD <= n; j += 2 * WD) {
+			const VD x0 = VD_LD(x + j), x1 = VD_LD(x + j + WD);
+			c00 = VD_FMA(VD_LD(a0 + j), x0, c00);
+			c01 = VD_FMA(VD_LD(a0 + j + WD), x1, c01);
+			c10 = VD_FMA(VD_LD(a1 + j), x0, c10);
+			c11 = VD_FMA(VD_LD(a1 + j + WD), x1, c11);
+			c20 = VD_FMA(VD_LD(a2 + j), x0, c20);
+			c21 = VD_FMA(VD_LD(a2 + j + WD), x1, c21);
+			c30 = VD_FMA(VD_LD(a3 + j), x0, c30);
+			c31 = VD_FMA(VD_LD(a3 + j + WD), x1, c31);
+		}
+		if (j + WD <= n) {
+			const VD x0 = VD_LD(x + j);
+			c00 = VD_FMA(VD_LD(a0 + j), x0, c00);
+			c10 = VD_FMA(VD_LD(a1 + j), x0, c10);
+			c20 = VD_FMA(VD_LD(a2 + j), x0, c20);
+			c30 = VD_FMA(VD_LD(a3 + j), x0, c30);
+			j += WD;
+		}
+		double s0 = VD_HSUM(VD_ADD(c00, c01)), s1 = VD_HSUM(VD_ADD(c10, c11));
+		double s2 = VD_HSUM(VD_ADD(c20, c21)), s3 = VD_HSUM(VD_ADD(c30, c31));
+		for (; j < n; j++) {
+			s0 = SFMA(a0[j], x[j], s0);
+			s1 = SFMA(a1[j], x[j], s1);
+			s2 = SFMA(a2[j], x[j], s2);
+			s3 = SFMA(a3[j], x[j], s3);
+		}
+		y[i] = s0;
+		y[i + 1] = s1;
+		y[i + 2] = s2;
+		y[i + 3] = s3;
+	}
+	for (; i < rows; i++)
+		y[i] = ISA(mv_row_f64)(a + i * n, x, n);
+}
+
+static TGT double ISA(mv_row_f32)(const float *a, const float *x, size_t n)
+{
+	VD c0 = VD_ZERO(), c1 = VD_ZERO();
+	size_t j = 0;
+	for (; j + 2 * WD <= n; j += 2 * WD) {
+		c0 = VD_FMA(VD_LDF(a + j), VD_LDF(x + j), c0);
+		c1 = VD_FMA(VD_LDF(a + j + WD), VD_LDF(x + j + WD), c1);
+	}
+	if (j + WD <= n) {
+		c0 = VD_FMA(VD_LDF(a + j), VD_LDF(x + j), c0);
+		j += WD;
+	}
+	double s = VD_HSUM(VD_ADD(c0, c1));
+	for (; j < n; j++)
+		s = SFMA((double)a[j], (double)x[j], s);
+	return s;
+}
+
+static TGT void ISA(matvec_f32)(const float *a, const float *x, float *y, size_t rows, size_t n)
+{
+	size_t i = 0;
+	for (; i + 4 <= rows; i += 4) {
+		const float *a0 = a + i * n, *a1 = a0 + n, *a2 = a1 + n, *a3 = a2 + n;
+		VD c00 = VD_ZERO(), c01 = VD_ZERO(), c10 = VD_ZERO(), c11 = VD_ZERO();
+		VD c20 = VD_ZERO(), c21 = VD_ZERO(), c30 = VD_ZERO(), c31 = VD_ZERO();
+		size_t j = 0;
+		for (; j + 2 * WD <= n; j += 2 * WD) {
+			const VD x0 = VD_LDF(x + j), x1 = VD_LDF(x + j + WD);
+			c00 = VD_FMA(VD_LDF(a0 + j), x0, c00);
+			c01 = VD_FMA(VD_LDF(a0 + j + WD), x1, c01);
+			c10 = VD_FMA(VD_LDF(a1 + j), x0, c10);
+			c11 = VD_FMA(VD_LDF(a1 + j + WD), x1, c11);
+			c20 = VD_FMA(VD_LDF(a2 + j), x0, c20);
+			c21 = VD_FMA(VD_LDF(a2 + j + WD), x1, c21);
+			c30 = VD_FMA(VD_LDF(a3 + j), x0, c30);
+			c31 = VD_FMA(VD_LDF(a3 + j + WD), x1, c31);
+		}
+		if (j + WD <= n) {
+			const VD x0 = VD_LDF(x + j);
+			c00 = VD_FMA(VD_LDF(a0 + j), x0, c00);
+			c10 = VD_FMA(VD_LDF(a1 + j), x0, c10);
+			c20 = VD_FMA(VD_LDF(a2 + j), x0, c20);
+			c30 = VD_FMA(VD_LDF(a3 + j), x0, c30);
+			j += WD;
+		}
+		double s0 = VD_HSUM(VD_ADD(c00, c01)), s1 = VD_HSUM(VD_ADD(c10, c11));
+		double s2 = VD_HSUM(VD_ADD(c20, c21)), s3 = VD_HSUM(VD_ADD(c30, c31));
+		for (; j < n; j++) {
+			const double xj = x[j];
+			s0 = SFMA((double)a0[j], xj, s0);
+			s1 = SFMA((double)a1[j], xj, s1);
+			s2 = SFMA((double)a2[j], xj, s2);
+			s3 = SFMA((double)a3[j], xj, s3);
+		}
+		y[i] = (float)s0;
+		y[i + 1] = (float)s1;
+		y[i + 2] = (float)s2;
+		y[i + 3] = (float)s3;
+	}
+	for (; i < rows; i++)
+		y[i] = (float)ISA(mv_row_f32)(a + i * n, x, n);
+}
+
+/* ---- matmul micro-kernels ------------------------------------------------------- */
+
+/*
+ * c[MR x NR] (row stride ldc) = acc, or c + acc when `add`, where
+ * acc = sum over p < kc of pa[p][0..MR) (x) pb[p][0..NR): pa is a packed
+ * panel of A (MR values per step), pb one of B (NR = NV * W values per step).
+ * The MR x NV accumulators stay in registers (the loops are unrolled fully).
+ */
+#define HPC_OMP_UKR(name, T, V, W, MR, NV, LD, ST, FMA, ADD, ZERO, SET1)                     \
+	static TGT void name(size_t kc, const T *restrict pa, const T *restrict pb, T *c,       \
+			     size_t ldc, int add)                                                \
+	{                                                                                        \
+		V acc[MR][NV];                                                                   \
+		_Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                             \
+			_Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] = ZERO(); \
+		for (size_t p = 0; p < kc; p++) {                                                \
+			V b[NV];                                                                 \
+			_Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) b[v] =              \
+				LD(pb + v * W);                                                  \
+			_Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                     \
+			{                                                                        \
+				const V ar = SET1(pa[r]);                                        \
+				_Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] = \
+					FMA(ar, b[v], acc[r][v]);                                \
+			}                                                                        \
+			pa += MR;                                                                \
+			pb += NV * W;                                                            \
+		}                                                                                \
+		_Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                             \
+			_Pragma("GCC unroll 8") for (int v = 0; v < NV; v++)                     \
+		{                                                                                \
+			T *cp = c + (size_t)r * ldc + (size_t)v * W;                             \
+			ST(cp, add ? ADD(LD(cp), acc[r][v]) : acc[r][v]);                        \
+		}                                                                                \
+	}
+
+HPC_OMP_UKR(ISA(ukr_f64), double, VD, WD, MR_D, NV_D, VD_LD, VD_ST, VD_FMA, VD_ADD, VD_ZERO,
+	    VD_SET1)
+HPC_OMP_UKR(ISA(ukr_f32), float, VF, WF, MR_F, NV_F, VF_LD, VF_ST, VF_FMA, VF_ADD, VF_ZERO,
+	    VF_SET1)
+#undef HPC_OMP_UKR
+
+static const struct isa_kernels ISA(kernels) = {
+	.name = ISA_NAME,
+	.dot_f64 = ISA(dot_f64),
+	.dot_f32 = ISA(dot_f32),
+	.sum_f64 = ISA(sum_f64),
+	.sum_f32 = ISA(sum_f32),
+	.axpy_f64 = ISA(axpy_f64),
+	.axpy_f32 = ISA(axpy_f32),
+	.matvec_f64 = ISA(matvec_f64),
+	.matvec_f32 = ISA(matvec_f32),
+	.gemm_f64 = {MR_D, NV_D * WD, ISA(ukr_f64)},
+	.gemm_f32 = {MR_F, NV_F * WF, ISA(ukr_f32)},
+};
