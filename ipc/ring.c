@@ -7,7 +7,7 @@
 
 #include "ipc/sys.h"
 
-#define HPC_RING_YIELD_AFTER_NS 2000u
+#define HPC_RING_YIELD_AFTER_NS 300u
 
 void hpc_ring_init(struct hpc_ring *r, struct hpc_ring_ctl *ctl, void *entries,
 		   uint32_t capacity, uint32_t esize, uint32_t start)
@@ -61,13 +61,13 @@ int hpc_ring_wait_change(uint32_t *word, uint32_t *sleepers, uint32_t seen, uint
 	for (unsigned i = 0;; i++) {
 		if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != seen)
 			return 0;
-		if ((i & 63) == 63) {
+		if ((i & 15) == 15) {
 			if (cancelled(cancel))
 				return -ECANCELED;
 			uint64_t now = hpc_now_ns();
 			if (now >= spin_end)
 				break;
-			/* Past the first microseconds, give the CPU to a runnable peer:
+			/* Past the first few hundred ns, give the CPU to a runnable peer:
 			 * the scheduler often wakes the other side on this very CPU,
 			 * where a pure spin would hold it off until the spin ends. */
 			if (now - start > HPC_RING_YIELD_AFTER_NS)
