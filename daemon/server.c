@@ -31,6 +31,7 @@ struct hpcd_conn {
 	uid_t uid;
 	pid_t pid;
 	uint64_t id;
+	int refused; /* credentials not allowed: its first message gets -EACCES */
 	struct hpcd_session *session;
 };
 
@@ -272,14 +273,16 @@ static void accept_all(struct hpcd_server *srv)
 				hpcd_warn("accept: %s", strerror(errno));
 			return;
 		}
-		uid_t uid;
-		pid_t pid;
-		if (hpc_sock_peer(fd, &uid, &pid) < 0 || !uid_allowed(srv, uid)) {
-			hpcd_warn("refused a connection from uid %d pid %d: not allowed by the config",
-				  (int)uid, (int)pid);
+		uid_t uid = (uid_t)-1;
+		pid_t pid = 0;
+		if (hpc_sock_peer(fd, &uid, &pid) < 0) {
 			close(fd);
 			continue;
 		}
+		int refused = !uid_allowed(srv, uid);
+		if (refused)
+			hpcd_warn("refused a connection from uid %d pid %d: not allowed by the config",
+				  (int)uid, (int)pid);
 		struct hpcd_conn *c = calloc(1, sizeof(*c));
 		if (!c) {
 			close(fd);
@@ -288,6 +291,7 @@ static void accept_all(struct hpcd_server *srv)
 		c->fd = fd;
 		c->uid = uid;
 		c->pid = pid;
+		c->refused = refused;
 		c->id = ++srv->next_client_id;
 		if (epoll_add(srv->epoll_fd, fd, c, EPOLLIN | EPOLLRDHUP) < 0) {
 			close(fd);
@@ -406,6 +410,13 @@ static void handle_conn(struct hpcd_server *srv, struct hpcd_conn *c, uint32_t e
 		hpcd_warn("connection %llu (pid %d): %s; closing it", (unsigned long long)c->id,
 			  (int)c->pid, n == -EPROTO ? "malformed message" : strerror((int)-n));
 		conn_close(srv, c, "protocol error");
+		return;
+	}
+	if (c->refused) {
+		/* Answered only now, after reading its request: closing a socket
+		 * with unread data would reset the connection and lose the reason. */
+		reply_text(c->fd, -EACCES, "this user may not use this hpcd (see allow_uids)");
+		conn_close(srv, c, "not allowed");
 		return;
 	}
 	char *text = malloc(HPC_MSG_MAX);

@@ -73,7 +73,8 @@ int hpc_connect_opts(const char *socket_path, size_t arena_bytes,
 	hello.sq_entries = opts ? opts->sq_entries : 0;
 	hello.cq_entries = opts ? opts->cq_entries : 0;
 	rc = hpc_sock_send(c->sock, HPC_MSG_HELLO, 0, &hello, sizeof(hello), -1);
-	if (rc < 0)
+	/* A daemon that refuses us has said why and hung up: read that first. */
+	if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET)
 		goto fail_sock;
 
 	struct hpc_hello_reply reply;
@@ -83,6 +84,10 @@ int hpc_connect_opts(const char *socket_path, size_t arena_bytes,
 	if (n < 0) {
 		rc = n == -ECONNRESET ? -ECONNREFUSED : (int)n;
 		goto fail_sock;
+	}
+	if (hdr.type == HPC_MSG_REPLY && hdr.status < 0) {
+		rc = hdr.status; /* refused before the handshake, e.g. -EACCES */
+		goto fail_fd;
 	}
 	if (hdr.type != HPC_MSG_HELLO_REPLY || hdr.status > 0) {
 		rc = -EPROTO;
@@ -388,7 +393,8 @@ int hpc_control(const char *socket_path, enum hpc_control what, char *buf, size_
 	if (sock < 0)
 		return sock;
 	int rc = hpc_sock_send(sock, (uint16_t)what, 0, NULL, 0, -1);
-	if (rc < 0) {
+	/* A daemon that refuses us has said why and hung up: read that first. */
+	if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET) {
 		close(sock);
 		return rc;
 	}

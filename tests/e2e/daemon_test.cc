@@ -559,7 +559,14 @@ TEST(Daemon, OnlyAllowedUsersMayConnect)
 				_exit(3);
 			char buf[512];
 			int rc = hpc_control(d.socket().c_str(), HPC_CTL_STATUS, buf, sizeof(buf));
-			_exit(rc == 0 ? 0 : 1);
+			hpc_client *c = nullptr;
+			int rc2 = hpc_connect(d.socket().c_str(), 4096, &c);
+			if (c)
+				hpc_close(c);
+			if (rc == 0 && rc2 == 0)
+				_exit(0);
+			// A refusal says so: the client can tell it from a missing daemon.
+			_exit(rc == -EACCES && rc2 == -EACCES ? 1 : 4);
 		}
 		int st;
 		waitpid(pid, &st, 0);
