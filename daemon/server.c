@@ -267,7 +267,9 @@ static int uid_allowed(const struct hpcd_server *srv, uid_t uid)
 static void accept_all(struct hpcd_server *srv)
 {
 	for (;;) {
-		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		/* Non-blocking: a client that does not read its replies must not stall
+		 * the event loop; a reply that does not fit closes that connection. */
+		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 				hpcd_warn("accept: %s", strerror(errno));
@@ -402,6 +404,8 @@ static void handle_conn(struct hpcd_server *srv, struct hpcd_conn *c, uint32_t e
 	} in;
 	struct hpc_msg hdr;
 	ssize_t n = hpc_sock_recv(c->fd, &hdr, &in, sizeof(in), NULL);
+	if (n == -EAGAIN)
+		return;
 	if (n == -ECONNRESET || n == -EPIPE) {
 		conn_close(srv, c, "disconnected");
 		return;

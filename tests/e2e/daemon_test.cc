@@ -224,6 +224,30 @@ TEST(Daemon, GarbageOnTheSocketIsSurvived)
 	expect_serves(d.socket());
 }
 
+TEST(Daemon, AClientThatNeverReadsCannotStallIt)
+{
+	hpce::Daemon d(kBackends);
+	ASSERT_TRUE(d.start()) << d.log();
+	int fd = hpc_sock_connect(d.socket().c_str());
+	ASSERT_GE(fd, 0);
+	// Requests whose replies (~300 bytes each) it never reads: far more than
+	// the socket buffers hold.
+	struct timeval tv = {0, 100000};
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	int sent = 0;
+	for (int i = 0; i < 20000; i++) {
+		if (hpc_sock_send(fd, HPC_MSG_STATUS, 0, nullptr, 0, -1) < 0)
+			break;
+		sent++;
+	}
+	EXPECT_GT(sent, 100);
+	expect_serves(d.socket());
+	char buf[256];
+	EXPECT_EQ(hpc_control(d.socket().c_str(), HPC_CTL_STATUS, buf, sizeof(buf)), 0);
+	close(fd);
+	EXPECT_EQ(d.stop(), 0) << d.log();
+}
+
 // A client that speaks the protocol by hand, to write hostile descriptors and
 // ring indexes straight into shared memory.
 struct RawClient {
