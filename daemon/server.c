@@ -360,14 +360,14 @@ static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const str
 	uint32_t sq = h->sq_entries ? h->sq_entries : srv->cfg->ring_entries;
 	uint32_t cq = h->cq_entries ? h->cq_entries : sq;
 	struct hpcd_session *s;
-	int rc = hpcd_session_start(srv, c->uid, c->pid, c->id, h->arena_bytes, sq, cq, &s);
+	int rc = hpcd_session_start(srv, c->fd, c->uid, c->pid, c->id, h->arena_bytes, sq, cq, &s);
 	if (rc < 0) {
-		hpcd_warn("client %llu (pid %d): cannot create a region of %llu bytes: %s",
-			  (unsigned long long)c->id, (int)c->pid, (unsigned long long)h->arena_bytes,
-			  strerror(-rc));
+		hpcd_warn("client %llu (pid %d): cannot start a session: %s", (unsigned long long)c->id,
+			  (int)c->pid, strerror(-rc));
 		hpc_sock_send(c->fd, HPC_MSG_HELLO_REPLY, rc, NULL, 0, -1);
 		return;
 	}
+	/* The session thread makes the region and answers; we only list it. */
 	c->session = s;
 	s->conn = c;
 	pthread_mutex_lock(&srv->sessions_lock);
@@ -376,20 +376,6 @@ static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const str
 	srv->nsessions++;
 	srv->clients_total++;
 	pthread_mutex_unlock(&srv->sessions_lock);
-
-	struct hpc_hello_reply r;
-	memset(&r, 0, sizeof(r));
-	r.layout = s->region.layout;
-	r.client_id = c->id;
-	rc = hpc_sock_send(c->fd, HPC_MSG_HELLO_REPLY, 0, &r, sizeof(r), s->region.fd);
-	if (rc < 0) {
-		conn_close(srv, c, "could not send the region");
-		return;
-	}
-	hpcd_info("client %llu (pid %d uid %d): region of %llu bytes, rings %u/%u",
-		  (unsigned long long)c->id, (int)c->pid, (int)c->uid,
-		  (unsigned long long)s->region.layout.region_size, s->region.layout.sq_entries,
-		  s->region.layout.cq_entries);
 }
 
 static void handle_conn(struct hpcd_server *srv, struct hpcd_conn *c, uint32_t events)

@@ -1,6 +1,7 @@
 #include "daemon/session.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "daemon/server.h"
 #include "daemon/validate.h"
 #include "daemon/world.h"
+#include "ipc/sock.h"
 
 /* Sleep slices: a session re-checks its flags at least this often even if a
  * wake-up were lost. */
@@ -169,15 +171,68 @@ static const char *serve(struct hpcd_session *s)
 	}
 }
 
+/*
+ * Create the region and hand it to the client. In the session's own thread:
+ * pre-faulting a large arena takes a while, and the event loop must not wait
+ * for it. Returns NULL when the session may serve, else why it ends.
+ */
+static const char *setup(struct hpcd_session *s)
+{
+	const char *why = NULL;
+	struct hpc_region_hdr layout;
+	int rc = hpc_region_layout(s->arena_bytes, s->sq_entries, s->cq_entries, &layout);
+	if (rc == 0) {
+		char name[64];
+		snprintf(name, sizeof(name), "hpcd-client-%llu", (unsigned long long)s->id);
+		rc = hpc_region_create(&layout, name, 1, &s->region);
+	}
+	if (rc < 0) {
+		hpcd_warn("client %llu (pid %d): cannot create a region of %llu bytes: %s",
+			  (unsigned long long)s->id, (int)s->pid, (unsigned long long)s->arena_bytes,
+			  strerror(-rc));
+		hpc_sock_send(s->reply_fd, HPC_MSG_HELLO_REPLY, rc, NULL, 0, -1);
+		return "no region";
+	}
+	hpc_region_sq(&s->region, &s->sq);
+	hpc_region_cq(&s->region, &s->cq);
+
+	/* R: pairs with the check of ready in hpcd_session_cancel/drain. Both
+	 * sides store, then load the other's flag, all seq_cst: one of them sees
+	 * the other, so a stop that comes now is never missed. */
+	__atomic_store_n(&s->ready, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&s->stop, __ATOMIC_SEQ_CST)) {
+		hpc_sock_send(s->reply_fd, HPC_MSG_HELLO_REPLY, -ESHUTDOWN, NULL, 0, -1);
+		return "stopped before it started";
+	}
+	struct hpc_hello_reply r;
+	memset(&r, 0, sizeof(r));
+	r.layout = s->region.layout;
+	r.client_id = s->id;
+	rc = hpc_sock_send(s->reply_fd, HPC_MSG_HELLO_REPLY, 0, &r, sizeof(r), s->region.fd);
+	if (rc < 0)
+		why = "could not send the region";
+	else
+		hpcd_info("client %llu (pid %d uid %d): region of %llu bytes, rings %u/%u",
+			  (unsigned long long)s->id, (int)s->pid, (int)s->uid,
+			  (unsigned long long)layout.region_size, layout.sq_entries,
+			  layout.cq_entries);
+	return why;
+}
+
 static void *session_main(void *arg)
 {
 	struct hpcd_session *s = arg;
-	if (hpcd_guard_thread_init() < 0)
-		hpcd_warn("client %llu: no alternate signal stack; a stack overflow in a backend "
-			  "would not be contained",
-			  (unsigned long long)s->id);
-	const char *why = serve(s);
-	hpcd_guard_thread_fini();
+	const char *why = setup(s);
+	close(s->reply_fd);
+	s->reply_fd = -1;
+	if (!why) {
+		if (hpcd_guard_thread_init() < 0)
+			hpcd_warn("client %llu: no alternate signal stack; a stack overflow in a "
+				  "backend would not be contained",
+				  (unsigned long long)s->id);
+		why = serve(s);
+		hpcd_guard_thread_fini();
+	}
 	s->exit_reason = why;
 	hpcd_world_put(s->world);
 	s->world = NULL;
@@ -189,7 +244,7 @@ static void *session_main(void *arg)
 	return NULL;
 }
 
-int hpcd_session_start(struct hpcd_server *srv, uid_t uid, pid_t pid, uint64_t id,
+int hpcd_session_start(struct hpcd_server *srv, int conn_fd, uid_t uid, pid_t pid, uint64_t id,
 		       uint64_t arena_bytes, uint32_t sq_entries, uint32_t cq_entries,
 		       struct hpcd_session **out)
 {
@@ -200,60 +255,67 @@ int hpcd_session_start(struct hpcd_server *srv, uid_t uid, pid_t pid, uint64_t i
 	s->id = id;
 	s->pid = pid;
 	s->uid = uid;
+	s->region.fd = -1;
+	s->arena_bytes = arena_bytes;
+	s->sq_entries = sq_entries;
+	s->cq_entries = cq_entries;
 	s->spin_ns = (uint64_t)srv->cfg->spin_us * 1000u;
-
-	struct hpc_region_hdr layout;
-	int rc = hpc_region_layout(arena_bytes, sq_entries, cq_entries, &layout);
-	if (rc < 0)
-		goto fail;
-	char name[64];
-	snprintf(name, sizeof(name), "hpcd-client-%llu", (unsigned long long)id);
-	rc = hpc_region_create(&layout, name, 1, &s->region);
-	if (rc < 0)
-		goto fail;
-	hpc_region_sq(&s->region, &s->sq);
-	hpc_region_cq(&s->region, &s->cq);
+	/* Our own descriptor of the socket: the event loop may close its own
+	 * (client gone) while this thread still sends the reply. */
+	s->reply_fd = fcntl(conn_fd, F_DUPFD_CLOEXEC, 0);
+	if (s->reply_fd < 0) {
+		int rc = -errno;
+		free(s);
+		return rc;
+	}
 	s->world = hpcd_server_world(srv, &s->world_gen);
-
-	rc = -pthread_create(&s->thread, NULL, session_main, s);
+	int rc = -pthread_create(&s->thread, NULL, session_main, s);
 	if (rc < 0) {
 		hpcd_world_put(s->world);
-		hpc_region_unmap(&s->region);
-		goto fail;
+		close(s->reply_fd);
+		free(s);
+		return rc;
 	}
 	*out = s;
 	return 0;
-fail:
-	free(s);
-	return rc;
+}
+
+/* Wake the thread wherever it sleeps, once it has a region to sleep on. */
+static void wake(struct hpcd_session *s)
+{
+	if (!__atomic_load_n(&s->ready, __ATOMIC_SEQ_CST)) /* pairs with R in setup() */
+		return;
+	hpc_ring_wake_all(&s->sq.ctl->tail);
+	hpc_ring_wake_all(&s->cq.ctl->head);
 }
 
 void hpcd_session_cancel(struct hpcd_session *s)
 {
 	__atomic_store_n(&s->cancel, 1, __ATOMIC_RELEASE);
-	__atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
-	hpc_ring_wake_all(&s->sq.ctl->tail);
-	hpc_ring_wake_all(&s->cq.ctl->head);
+	__atomic_store_n(&s->stop, 1, __ATOMIC_SEQ_CST);
+	wake(s);
 }
 
 void hpcd_session_drain(struct hpcd_session *s)
 {
-	/* The line between accepted and refused is drawn now, by the event loop,
-	 * not whenever the session thread next looks: a client quick to submit
-	 * after the stop must not slip its job in. Acquire pairs with the
-	 * client's release of the tail. */
-	s->drain_tail = __atomic_load_n(&s->sq.ctl->tail, __ATOMIC_ACQUIRE);
+	__atomic_store_n(&s->stop, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&s->ready, __ATOMIC_SEQ_CST)) { /* pairs with R in setup() */
+		/* The line between accepted and refused is drawn now, by the event
+		 * loop, not whenever the session thread next looks: a client quick
+		 * to submit after the stop must not slip its job in. Acquire pairs
+		 * with the client's release of the tail. */
+		s->drain_tail = __atomic_load_n(&s->sq.ctl->tail, __ATOMIC_ACQUIRE);
+	}
+	/* Release: makes drain_tail visible to the thread's acquire of draining. */
 	__atomic_store_n(&s->draining, 1, __ATOMIC_RELEASE);
-	__atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
-	/* The thread may sleep on the submission tail or the completion head. */
-	hpc_ring_wake_all(&s->sq.ctl->tail);
-	hpc_ring_wake_all(&s->cq.ctl->head);
+	wake(s);
 }
 
 void hpcd_session_free(struct hpcd_session *s)
 {
 	pthread_join(s->thread, NULL);
-	hpcd_backends_forget_region(s->id);
+	if (s->region.base)
+		hpcd_backends_forget_region(s->id);
 	hpc_region_unmap(&s->region);
 	free(s);
 }

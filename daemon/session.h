@@ -34,6 +34,11 @@ struct hpcd_session {
 	uid_t uid;
 	struct hpcd_conn *conn; /* its connection, or NULL once closed; event loop only */
 
+	uint64_t arena_bytes;           /* what the client asked for */
+	uint32_t sq_entries, cq_entries;
+	int reply_fd; /* the thread's own dup of the socket, for the HELLO reply */
+	int ready;    /* atomic: the region exists (see setup() in session.c) */
+
 	struct hpc_region region;
 	struct hpc_ring sq, cq; /* sq: we consume; cq: we produce */
 	uint64_t spin_ns;
@@ -54,11 +59,12 @@ struct hpcd_session {
 };
 
 /*
- * Create the region for a client that asked for arena_bytes (already checked
- * against the config's limit) and ring sizes, and start its thread. Returns 0
- * or a negative errno.
+ * Start the thread of a client that asked for arena_bytes (already checked
+ * against the config's limit) and ring sizes. The thread creates the region
+ * and sends the HELLO reply on conn_fd (its own dup of it). Returns 0 or a
+ * negative errno (then nothing was sent).
  */
-int hpcd_session_start(struct hpcd_server *srv, uid_t uid, pid_t pid, uint64_t id,
+int hpcd_session_start(struct hpcd_server *srv, int conn_fd, uid_t uid, pid_t pid, uint64_t id,
 		       uint64_t arena_bytes, uint32_t sq_entries, uint32_t cq_entries,
 		       struct hpcd_session **out);
 
