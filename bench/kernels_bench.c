@@ -516,7 +516,7 @@ static void user_path(const char *p, char *out, size_t len)
  * threads is not running, and the figures say more about the neighbours than
  * about the kernels.
  */
-static void print_load(const char *when)
+static void print_load(const char *when, int warn)
 {
 	double l = -1;
 	FILE *f = fopen("/proc/loadavg", "r");
@@ -529,7 +529,7 @@ static void print_load(const char *when)
 	if (l < 0)
 		return;
 	printf("%s: %.2f (1-minute load average, %ld CPUs)%s\n", when, l, ncpu,
-	       l > 0.5 * (double)ncpu ? "  WARNING: the machine is busy; expect noisy figures" : "");
+	       warn && l > 0.5 * (double)ncpu ? "  WARNING: the machine is busy; expect noisy figures" : "");
 }
 
 static int have_gnuplot(void)
@@ -650,7 +650,7 @@ int main(int argc, char **argv)
 	printf("hpcd kernels_bench%s: %d threads everywhere; %ld CPUs online (%s)\n",
 	       quick ? " --quick" : "", threads, sysconf(_SC_NPROCESSORS_ONLN), cpu);
 	printf("OpenBLAS: %s\n", openblas_get_config());
-	print_load("load at start");
+	print_load("load at start", 1);
 
 	/* The machine's limit, over arrays far past the caches. */
 	double rd[5], tr[5];
@@ -713,7 +713,7 @@ int main(int argc, char **argv)
 	double elapsed = now_s() - t0;
 	fclose(b.csv);
 
-	print_load("load at end");
+	print_load("load at end (this run included)", 0);
 	targets(pts, npts, quick);
 	printf("measured in %.0f s; figures in %s\n", elapsed, csvpath);
 

@@ -17,6 +17,7 @@
 static void GEMM(gemm_naive)(const GEMM_T *a, const GEMM_T *b, GEMM_T *c, size_t m, size_t n,
 			     size_t k, int t)
 {
+	/* Slow, and rare enough that where its threads run does not matter. */
 #pragma omp parallel for num_threads(t) schedule(static) if (t > 1)
 	for (size_t i = 0; i < m; i++) {
 		const GEMM_T *ai = a + i * k;
@@ -37,7 +38,7 @@ struct GEMM(gemm_job) {
 	void (*ukr)(size_t kc, const GEMM_T *restrict pa, const GEMM_T *restrict pb, GEMM_T *c,
 		    size_t ldc, int add);
 	int by_rows;   /* share rows of C, else column panels */
-	size_t t;      /* team size */
+	size_t t;      /* team size asked for (libgomp may give fewer) */
 	GEMM_T *bp;    /* packed block of B, shared */
 	GEMM_T *ap;    /* packed blocks of A, one of astride bytes per thread */
 	size_t astride;
@@ -75,13 +76,14 @@ static void GEMM(pack_a)(const struct GEMM(gemm_job) *g, GEMM_T *dst, size_t i0,
 }
 
 /*
- * What thread tid of the team does. Called inside the parallel region (or
+ * What thread tid of a team of t does. Called inside the parallel region (or
  * directly, for a team of one: the barriers are then no-ops). Every thread
- * runs the same jc and pc loops, so all meet at every barrier.
+ * runs the same jc and pc loops, so all meet at every barrier. The packed A
+ * buffers were sized for g->t threads, at least t.
  */
-static void GEMM(gemm_thread)(const struct GEMM(gemm_job) *g, size_t tid)
+static void GEMM(gemm_thread)(const struct GEMM(gemm_job) *g, size_t tid, size_t t)
 {
-	const size_t m = g->m, n = g->n, k = g->k, mr = g->mr, nr = g->nr, t = g->t;
+	const size_t m = g->m, n = g->n, k = g->k, mr = g->mr, nr = g->nr;
 	const size_t KC = g->kc_blk, MC = GEMM_MC, NC = GEMM_NC;
 	GEMM_T *ap = (GEMM_T *)((char *)g->ap + g->astride * tid);
 	GEMM_T tmp[GEMM_MAX_MR * GEMM_MAX_NR];
@@ -174,10 +176,18 @@ void GEMM(hpc_omp_matmul)(const GEMM_T *a, const GEMM_T *b, GEMM_T *c, size_t m,
 		return;
 	}
 	if (t == 1) {
-		GEMM(gemm_thread)(&g, 0);
+		GEMM(gemm_thread)(&g, 0, 1);
 	} else {
+		struct team_pin pin;
+		team_enter(&pin);
 #pragma omp parallel num_threads(t)
-		GEMM(gemm_thread)(&g, (size_t)omp_get_thread_num());
+		{
+			/* The team libgomp gave, which may be smaller than asked. */
+			int tid = omp_get_thread_num();
+			team_member(tid);
+			GEMM(gemm_thread)(&g, (size_t)tid, (size_t)omp_get_num_threads());
+		}
+		team_leave(&pin);
 	}
 	free(g.bp);
 	free(g.ap);

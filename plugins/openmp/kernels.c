@@ -29,6 +29,8 @@
 
 #include <immintrin.h>
 #include <omp.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +71,81 @@ static inline void split_aligned(size_t n, size_t parts, size_t c, size_t unit, 
 		*lo = n;
 	if (*hi > n)
 		*hi = n;
+}
+
+/* ---- where the team runs --------------------------------------------------------
+ *
+ * libgomp's threads spin for a while at the end of a region, then sleep. When
+ * a sleeping thread is woken for the next region, the scheduler may queue it
+ * on the CPU of the thread that woke it, which then does its own share and
+ * spins at the closing barrier: the woken thread gets the CPU only when that
+ * spin ends or at the next scheduler tick. On the 2-vCPU machines measured
+ * here that turned a 0.6 ms matvec into 7 ms, more than the serial backend
+ * takes. So while a team works, its master is bound to the first CPU it may
+ * use and thread i to the i-th (modulo their number): a woken thread then
+ * always has a CPU of its own. The master's own mask is restored after the
+ * region; the pool threads keep theirs (they only ever run this library's
+ * teams, in this process). Nothing is bound when OMP_PROC_BIND is set: the
+ * user has chosen a placement already.
+ */
+static int team_cpus[CPU_SETSIZE];
+static int team_ncpus = -1; /* -1: not yet known; 0: do not bind */
+static __thread int bound_as = -1; /* the team slot this pool thread is bound for */
+
+static void team_cpus_init(void)
+{
+	int n = 0;
+	cpu_set_t set;
+	if (!getenv("OMP_PROC_BIND") && sched_getaffinity(0, sizeof(set), &set) == 0)
+		for (int c = 0; c < CPU_SETSIZE; c++)
+			if (CPU_ISSET(c, &set))
+				team_cpus[n++] = c;
+	__atomic_store_n(&team_ncpus, n < 2 ? 0 : n, __ATOMIC_RELEASE);
+}
+
+static int bind_to(int slot)
+{
+	int n = __atomic_load_n(&team_ncpus, __ATOMIC_ACQUIRE);
+	if (n <= 0)
+		return -1;
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(team_cpus[slot % n], &one);
+	return sched_setaffinity(0, sizeof(one), &one);
+}
+
+/* The master's mask, kept while its team works. */
+struct team_pin {
+	cpu_set_t old;
+	int pinned;
+};
+
+/* Called by the master before a region of t > 1 threads. */
+static void team_enter(struct team_pin *p)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, team_cpus_init);
+	p->pinned = 0;
+	if (__atomic_load_n(&team_ncpus, __ATOMIC_ACQUIRE) <= 0)
+		return;
+	if (sched_getaffinity(0, sizeof(p->old), &p->old) == 0 && bind_to(0) == 0)
+		p->pinned = 1;
+}
+
+/* Called by the master after the region. */
+static void team_leave(struct team_pin *p)
+{
+	if (p->pinned)
+		sched_setaffinity(0, sizeof(p->old), &p->old);
+}
+
+/* Called by every thread first thing in a region: pool threads bind once per slot. */
+static inline void team_member(int tid)
+{
+	if (tid == 0 || bound_as == tid)
+		return;
+	if (bind_to(tid) == 0)
+		bound_as = tid;
 }
 
 /* Cache-line sized units of elements for splitting vectors. */
@@ -373,15 +450,23 @@ static double reduce(part_fn part, const void *x, const void *y, size_t n, size_
 		return part(k, x, y, 0, n);
 
 	double partial[HPC_OMP_MAX_THREADS];
-	size_t t = (size_t)nthreads < n ? (size_t)nthreads : n;
-#pragma omp parallel for num_threads(t) schedule(static, 1)
-	for (size_t c = 0; c < t; c++) {
+	size_t t = (size_t)nthreads < n ? (size_t)nthreads : n, got = 1;
+	struct team_pin pin;
+	team_enter(&pin);
+#pragma omp parallel num_threads(t)
+	{
+		/* The team libgomp gave, which may be smaller than asked. */
+		size_t c = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+		team_member((int)c);
+		if (c == 0)
+			got = nt;
 		size_t lo, hi;
-		split_aligned(n, t, c, unit, &lo, &hi);
+		split_aligned(n, nt, c, unit, &lo, &hi);
 		partial[c] = hi > lo ? part(k, x, y, lo, hi - lo) : 0.0;
 	}
+	team_leave(&pin);
 	double s = 0.0;
-	for (size_t c = 0; c < t; c++)
+	for (size_t c = 0; c < got; c++)
 		s += partial[c];
 	return s;
 }
@@ -454,12 +539,16 @@ void hpc_omp_matvec_f64(const double *a, const double *x, double *y, size_t m, s
 		for (size_t i = 0; i < m; i++)
 			y[i] = reduce(dot_f64_part, a + i * n, x, n, UNIT_F64, t);
 	} else {
+		struct team_pin pin;
+		team_enter(&pin);
 #pragma omp parallel num_threads(t)
 		{
-			size_t lo, hi;
-			split(m, (size_t)t, (size_t)omp_get_thread_num(), &lo, &hi);
+			size_t lo, hi, tid = (size_t)omp_get_thread_num();
+			team_member((int)tid);
+			split(m, (size_t)omp_get_num_threads(), tid, &lo, &hi);
 			k->matvec_f64(a + lo * n, x, y + lo, hi - lo, n);
 		}
+		team_leave(&pin);
 	}
 }
 
@@ -478,12 +567,16 @@ void hpc_omp_matvec_f32(const float *a, const float *x, float *y, size_t m, size
 		for (size_t i = 0; i < m; i++)
 			y[i] = (float)reduce(dot_f32_part, a + i * n, x, n, UNIT_F32, t);
 	} else {
+		struct team_pin pin;
+		team_enter(&pin);
 #pragma omp parallel num_threads(t)
 		{
-			size_t lo, hi;
-			split(m, (size_t)t, (size_t)omp_get_thread_num(), &lo, &hi);
+			size_t lo, hi, tid = (size_t)omp_get_thread_num();
+			team_member((int)tid);
+			split(m, (size_t)omp_get_num_threads(), tid, &lo, &hi);
 			k->matvec_f32(a + lo * n, x, y + lo, hi - lo, n);
 		}
+		team_leave(&pin);
 	}
 }
 
@@ -497,12 +590,16 @@ void hpc_omp_axpy_f64(double alpha, const double *x, double *y, size_t n, int nt
 		k->axpy_f64(alpha, x, y, n);
 		return;
 	}
+	struct team_pin pin;
+	team_enter(&pin);
 #pragma omp parallel num_threads(t)
 	{
-		size_t lo, hi;
-		split_aligned(n, (size_t)t, (size_t)omp_get_thread_num(), UNIT_F64, &lo, &hi);
+		size_t lo, hi, tid = (size_t)omp_get_thread_num();
+		team_member((int)tid);
+		split_aligned(n, (size_t)omp_get_num_threads(), tid, UNIT_F64, &lo, &hi);
 		k->axpy_f64(alpha, x + lo, y + lo, hi - lo);
 	}
+	team_leave(&pin);
 }
 
 void hpc_omp_axpy_f32(double alpha, const float *x, float *y, size_t n, int nthreads)
@@ -513,12 +610,16 @@ void hpc_omp_axpy_f32(double alpha, const float *x, float *y, size_t n, int nthr
 		k->axpy_f32(alpha, x, y, n);
 		return;
 	}
+	struct team_pin pin;
+	team_enter(&pin);
 #pragma omp parallel num_threads(t)
 	{
-		size_t lo, hi;
-		split_aligned(n, (size_t)t, (size_t)omp_get_thread_num(), UNIT_F32, &lo, &hi);
+		size_t lo, hi, tid = (size_t)omp_get_thread_num();
+		team_member((int)tid);
+		split_aligned(n, (size_t)omp_get_num_threads(), tid, UNIT_F32, &lo, &hi);
 		k->axpy_f32(alpha, x + lo, y + lo, hi - lo);
 	}
+	team_leave(&pin);
 }
 
 /* ---- matmul ------------------------------------------------------------------ */

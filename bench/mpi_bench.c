@@ -1,0 +1,254 @@
+/*
+ * mpi_bench - first and repeated f64 matvec through hpcd on the mpi backend
+ * (np = 2) against the openmp backend (2 threads), all in one run (the
+ * machines are noisy: compare within a run).
+ *
+ *   bazel run //bench:mpi_bench [-- --sizes 4000,8000 --reps 15]
+ *
+ * Three backends of one daemon:
+ *   omp       openmp, threads = 2
+ *   mpi       mpi, np = 2: the ranks on this host map the client's region and
+ *             read A in place (local_mmap = true, the default)
+ *   mpi_net   mpi, np = 2, local_mmap = false: A travels over MPI as it would
+ *             to ranks on other hosts - scattered once per generation, then
+ *             resident on the ranks; x is broadcast and y gathered every time
+ *
+ * For each N: "cold" is the very first matvec of the client's region on the
+ * backend; "first" is the median of the first matvec after A got a new
+ * generation (what an iterative solver pays once per matrix); "repeat" is
+ * the median (and minimum) of matvecs with the same A generation and a new x
+ * each time (b_gen = 0), as in a solver's iterations. Times are the client's
+ * wall clock around hpc_run(). "read A" is one pass over A by one thread of
+ * this process, taken at the same moment, as a yardstick of memory speed.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hpc/client.h"
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "mpi_bench: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	exit(1);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static pid_t start_daemon(const char *hpcd, const char *plugins, const char *dir, char *sock,
+			  size_t socklen)
+{
+	char cfg[512];
+	snprintf(sock, socklen, "%s/hpcd.sock", dir);
+	snprintf(cfg, sizeof(cfg), "%s/bench.ini", dir);
+	FILE *f = fopen(cfg, "w");
+	if (!f)
+		die("cannot write %s", cfg);
+	const char *margs = geteuid() == 0 ? "--allow-run-as-root" : "";
+	fprintf(f,
+		"[daemon]\nsocket = %s\nplugin_dir = %s\nlog_level = warn\nmax_arena_mb = 8192\n"
+		"[backend omp]\nplugin = openmp\nthreads = 2\n"
+		"[backend mpi]\nplugin = mpi\nnp = 2\nmpirun_args = %s\n"
+		"[backend mpi_net]\nplugin = mpi\nnp = 2\nlocal_mmap = false\nmpirun_args = %s\n",
+		sock, plugins, margs, margs);
+	fclose(f);
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl(hpcd, hpcd, "-c", cfg, (char *)NULL);
+		fprintf(stderr, "mpi_bench: cannot run %s: %s\n", hpcd, strerror(errno));
+		_exit(127);
+	}
+	char buf[256];
+	for (int i = 0; i < 3000; i++) {
+		if (hpc_control(sock, HPC_CTL_STATUS, buf, sizeof(buf)) == 0)
+			return pid;
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			die("the daemon exited (%s)", hpcd);
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	die("the daemon did not come up (%s)", hpcd);
+	return -1;
+}
+
+static double run_ms(struct hpc_client *c, const struct hpc_request *r)
+{
+	struct hpc_completion done;
+	uint64_t t0 = now_ns();
+	int rc = hpc_run(c, r, &done);
+	double ms = (double)(now_ns() - t0) / 1e6;
+	if (rc != 0)
+		die("%s matvec failed: %s", r->backend, hpc_strerror(rc, done.detail));
+	return ms;
+}
+
+static double read_ms(const double *a, uint64_t count)
+{
+	uint64_t t0 = now_ns();
+	double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+	for (uint64_t i = 0; i + 4 <= count; i += 4) {
+		s0 += a[i];
+		s1 += a[i + 1];
+		s2 += a[i + 2];
+		s3 += a[i + 3];
+	}
+	double ms = (double)(now_ns() - t0) / 1e6;
+	volatile double sink = s0 + s1 + s2 + s3;
+	(void)sink;
+	return ms;
+}
+
+static void bench_size(const char *sock, uint64_t n, int reps, int firsts)
+{
+	struct hpc_client *c;
+	int rc = hpc_connect(sock, n * n * 8 + 4 * n * 8 + (1 << 20), &c);
+	if (rc < 0)
+		die("connect: %s", hpc_strerror(rc, 0));
+	double *A = hpc_alloc(c, n * n * 8), *x = hpc_alloc(c, n * 8), *y = hpc_alloc(c, n * 8);
+	if (!A || !x || !y)
+		die("arena too small");
+	for (uint64_t i = 0; i < n * n; i++)
+		A[i] = (double)((i * 2654435761u) % 1000) / 1000.0 - 0.5;
+	for (uint64_t i = 0; i < n; i++)
+		x[i] = (double)(i % 17) / 17.0;
+
+	const char *names[] = {"omp", "mpi", "mpi_net"};
+	const char *what[] = {"openmp, 2 threads", "mpi np=2, ranks map the region",
+			      "mpi np=2, local_mmap=false (A over MPI)"};
+	static uint64_t gen = 1;
+	double *t = calloc((size_t)(reps > firsts ? reps : firsts), sizeof(double));
+	for (int b = 0; b < 3; b++) {
+		struct hpc_request r = {.op = HPC_OP_MATVEC,
+					.m = n,
+					.n = n,
+					.a = A,
+					.b = x,
+					.out = y,
+					.backend = names[b],
+					.a_gen = ++gen};
+		double cold = run_ms(c, &r);
+		for (int i = 0; i < firsts; i++) {
+			r.a_gen = ++gen;
+			t[i] = run_ms(c, &r);
+		}
+		double first = median(t, firsts);
+		for (int i = 0; i < reps; i++) {
+			x[i % n] += 1e-3; /* a new x each time, as in a solver (b_gen = 0) */
+			t[i] = run_ms(c, &r);
+		}
+		double rep = median(t, reps), best = t[0];
+		double rd = read_ms(A, n * n);
+		printf("%6llu  %-8s %-42s %9.1f %9.1f %9.2f %9.2f %9.2f\n", (unsigned long long)n,
+		       names[b], what[b], cold, first, rep, best, rd);
+		fflush(stdout);
+	}
+	free(t);
+	hpc_close(c);
+}
+
+int main(int argc, char **argv)
+{
+	const char *hpcd = "daemon/hpcd", *plugins = "plugins", *sizes = "4000,8000";
+	int reps = 15, firsts = 3;
+	static const struct option opts[] = {
+	    {"hpcd", required_argument, NULL, 'd'},   {"plugins", required_argument, NULL, 'p'},
+	    {"sizes", required_argument, NULL, 's'},  {"reps", required_argument, NULL, 'r'},
+	    {"firsts", required_argument, NULL, 'f'}, {NULL, 0, NULL, 0},
+	};
+	int o;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'd':
+			hpcd = optarg;
+			break;
+		case 'p':
+			plugins = optarg;
+			break;
+		case 's':
+			sizes = optarg;
+			break;
+		case 'r':
+			reps = atoi(optarg);
+			break;
+		case 'f':
+			firsts = atoi(optarg);
+			break;
+		default:
+			fprintf(stderr, "usage: mpi_bench [--hpcd PATH] [--plugins DIR] "
+					"[--sizes N,N...] [--reps K] [--firsts K]\n");
+			return 2;
+		}
+	}
+	if (reps < 1 || firsts < 1)
+		die("--reps and --firsts must be at least 1");
+	char plugdir[PATH_MAX];
+	if (!realpath(plugins, plugdir))
+		die("no plugin folder %s", plugins);
+	char dir[] = "/tmp/hpcd-mpibench-XXXXXX";
+	if (!mkdtemp(dir))
+		die("mkdtemp: %s", strerror(errno));
+	char sock[256];
+	pid_t daemon = start_daemon(hpcd, plugdir, dir, sock, sizeof(sock));
+
+	FILE *la = fopen("/proc/loadavg", "r");
+	char load[64] = "?";
+	if (la) {
+		if (!fgets(load, sizeof(load), la))
+			strcpy(load, "?");
+		fclose(la);
+		load[strcspn(load, "\n")] = 0;
+	}
+	printf("hpcd mpi_bench: f64 matvec, %ld CPUs online, loadavg %s; ms per call, client wall "
+	       "clock\n",
+	       sysconf(_SC_NPROCESSORS_ONLN), load);
+	printf("%6s  %-8s %-42s %9s %9s %9s %9s %9s\n", "N", "backend", "", "cold", "first",
+	       "repeat", "rep.min", "read A");
+	for (const char *p = sizes; *p;) {
+		char *end;
+		uint64_t n = strtoull(p, &end, 10);
+		if (end == p || n == 0)
+			die("bad --sizes %s", sizes);
+		bench_size(sock, n, reps, firsts);
+		p = *end == ',' ? end + 1 : end;
+	}
+
+	kill(daemon, SIGTERM);
+	int st;
+	waitpid(daemon, &st, 0);
+	char cfg[512];
+	snprintf(cfg, sizeof(cfg), "%s/bench.ini", dir);
+	unlink(cfg);
+	rmdir(dir);
+	return 0;
+}

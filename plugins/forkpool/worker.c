@@ -1,0 +1,291 @@
+/*
+ * hpc_forkpool_worker - one worker process of the forkpool backend.
+ *
+ * Started by the plugin (posix_spawn) with its end of a SOCK_SEQPACKET
+ * socketpair as fd 3; speaks plugins/forkpool/proto.h. It maps each client
+ * region it is sent (the memfd arrives once, with SCM_RIGHTS), computes its
+ * chunks on pointers into that mapping - no operand is copied - and unmaps a
+ * region when told to forget it. It exits when the plugin's end closes.
+ *
+ * It trusts nothing it is sent: every operand of a chunk is checked against
+ * the size of its own mapping before a kernel touches it, so a bad request
+ * fails the chunk (-ERANGE) instead of faulting.
+ *
+ * Built with -ffp-contract=off: the partial sums use TwoSum (see
+ * plugins/serial/kernels.c for why that needs IEEE evaluation as written).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hpc/types.h"
+#include "plugins/forkpool/proto.h"
+#include "plugins/serial/kernels.h"
+
+#if defined(__FAST_MATH__)
+#error "compensated summation needs IEEE semantics: do not build with -ffast-math"
+#endif
+
+struct mapping {
+	uint64_t region_id;
+	unsigned char *base;
+	uint64_t size;
+};
+
+static struct mapping *maps;
+static size_t nmaps, capmaps;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static struct mapping *find_map(uint64_t region_id)
+{
+	for (size_t i = 0; i < nmaps; i++)
+		if (maps[i].region_id == region_id)
+			return &maps[i];
+	return NULL;
+}
+
+static void forget(uint64_t region_id)
+{
+	struct mapping *m = find_map(region_id);
+	if (!m)
+		return;
+	munmap(m->base, m->size);
+	*m = maps[--nmaps];
+}
+
+/* Map fd (which we then close) as region_id. Returns 0 or a negative errno. */
+static int add_map(uint64_t region_id, int fd)
+{
+	struct stat st;
+	int rc = 0;
+	forget(region_id); /* a resend replaces; never two mappings of one id */
+	if (fstat(fd, &st) < 0 || st.st_size <= 0) {
+		rc = -EINVAL;
+		goto out;
+	}
+	if (nmaps == capmaps) {
+		size_t cap = capmaps ? 2 * capmaps : 8;
+		struct mapping *p = realloc(maps, cap * sizeof(*p));
+		if (!p) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		maps = p;
+		capmaps = cap;
+	}
+	void *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED) {
+		rc = -errno;
+		goto out;
+	}
+	maps[nmaps++] = (struct mapping){region_id, base, (uint64_t)st.st_size};
+out:
+	close(fd);
+	return rc;
+}
+
+/* base + arena_off + off, when [that, + elems * es) lies inside the mapping. */
+static void *span(const struct mapping *m, uint64_t arena_off, uint64_t off, uint64_t elems,
+		  uint64_t es)
+{
+	uint64_t start, len, end;
+	if (__builtin_add_overflow(arena_off, off, &start) ||
+	    __builtin_mul_overflow(elems, es, &len) || __builtin_add_overflow(start, len, &end) ||
+	    end > m->size)
+		return NULL;
+	return m->base + start;
+}
+
+/* Compensated sum (TwoSum): the true sum is hi + lo up to serial's bound. */
+struct csum {
+	double hi, lo;
+};
+
+static inline void csum_add(struct csum *cs, double x)
+{
+	double t = cs->hi + x;
+	double z = t - cs->hi;
+	cs->lo += (cs->hi - (t - z)) + (x - z);
+	cs->hi = t;
+}
+
+/*
+ * Run one chunk. Operand spans are those of the whole job (checked whole), the
+ * chunk's rows or elements a part of them. Returns 0 or a negative errno.
+ */
+static int compute(const struct fp_chunk *c, const struct mapping *m, struct fp_reply *r)
+{
+	const uint64_t es = hpc_dtype_size(c->dtype);
+	uint64_t na, nb, nout, units, end;
+	switch (c->op) {
+	case HPC_OP_MATVEC:
+		if (__builtin_mul_overflow(c->m, c->n, &na))
+			return -EOVERFLOW;
+		nb = c->n, nout = c->m, units = c->m;
+		break;
+	case HPC_OP_MATMUL:
+		if (__builtin_mul_overflow(c->m, c->k, &na) || __builtin_mul_overflow(c->k, c->n, &nb) ||
+		    __builtin_mul_overflow(c->m, c->n, &nout))
+			return -EOVERFLOW;
+		units = c->m;
+		break;
+	case HPC_OP_DOT: na = nb = c->n, nout = 0, units = c->n; break;
+	case HPC_OP_SUM: na = c->n, nb = nout = 0, units = c->n; break;
+	case HPC_OP_AXPY: na = nout = c->n, nb = 0, units = c->n; break;
+	default: return -EOPNOTSUPP;
+	}
+	if (es == 0)
+		return -EOPNOTSUPP;
+	if (__builtin_add_overflow(c->first, c->count, &end) || end > units)
+		return -ERANGE;
+	const unsigned char *a = span(m, c->arena_off, c->a_off, na, es);
+	const unsigned char *b = nb ? span(m, c->arena_off, c->b_off, nb, es) : NULL;
+	unsigned char *out = nout ? span(m, c->arena_off, c->out_off, nout, es) : NULL;
+	if (!a || (nb && !b) || (nout && !out))
+		return -ERANGE;
+
+	const uint64_t f = c->first, cnt = c->count;
+	const bool d = c->dtype == HPC_F64;
+	struct csum cs = {0.0, 0.0};
+	switch (c->op) {
+	case HPC_OP_MATVEC:
+		if (d)
+			hpc_serial_matvec_f64((const double *)a + f * c->n, (const double *)b,
+					      (double *)out + f, cnt, c->n);
+		else
+			hpc_serial_matvec_f32((const float *)a + f * c->n, (const float *)b,
+					      (float *)out + f, cnt, c->n);
+		break;
+	case HPC_OP_MATMUL:
+		if (d)
+			hpc_serial_matmul_f64((const double *)a + f * c->k, (const double *)b,
+					      (double *)out + f * c->n, cnt, c->n, c->k);
+		else
+			hpc_serial_matmul_f32((const float *)a + f * c->k, (const float *)b,
+					      (float *)out + f * c->n, cnt, c->n, c->k);
+		break;
+	case HPC_OP_DOT:
+		/* f32 products are exact in double; nothing is rounded to float here. */
+		for (uint64_t i = f; i < f + cnt; i++)
+			csum_add(&cs, d ? ((const double *)a)[i] * ((const double *)b)[i]
+					: (double)((const float *)a)[i] * (double)((const float *)b)[i]);
+		break;
+	case HPC_OP_SUM:
+		for (uint64_t i = f; i < f + cnt; i++)
+			csum_add(&cs, d ? ((const double *)a)[i] : (double)((const float *)a)[i]);
+		break;
+	case HPC_OP_AXPY:
+		if (d)
+			hpc_serial_axpy_f64(c->alpha, (const double *)a + f, (double *)out + f, cnt);
+		else
+			hpc_serial_axpy_f32(c->alpha, (const float *)a + f, (float *)out + f, cnt);
+		break;
+	}
+	r->hi = cs.hi;
+	r->lo = cs.lo;
+	return 0;
+}
+
+static int send_reply(struct fp_reply *r)
+{
+	r->pid = (uint32_t)getpid();
+	r->mapped = (uint32_t)nmaps;
+	ssize_t n;
+	do
+		n = send(FP_WORKER_FD, r, sizeof(*r), MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(*r) ? 0 : -1;
+}
+
+int main(void)
+{
+	/* The daemon blocks its signals (signalfd) and the mask survives exec. */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	prctl(PR_SET_NAME, "hpc_fp_worker"); /* also when run from a memfd (named by its fd) */
+	/* Terminal signals are the daemon's to handle: we end when our socket does. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct fp_reply hello = {.type = FP_HELLO, .version = FP_PROTO_VERSION};
+	if (send_reply(&hello) < 0)
+		return 1;
+
+	for (;;) {
+		struct fp_chunk c;
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(sizeof(int))];
+		} ctl;
+		struct iovec iov = {&c, sizeof(c)};
+		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+		ssize_t n = recvmsg(FP_WORKER_FD, &msg, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break; /* the plugin closed our socket (or the daemon is gone) */
+		int fd = -1;
+		for (struct cmsghdr *h = CMSG_FIRSTHDR(&msg); h; h = CMSG_NXTHDR(&msg, h))
+			if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS &&
+			    h->cmsg_len == CMSG_LEN(sizeof(int)))
+				memcpy(&fd, CMSG_DATA(h), sizeof(int));
+		if (n != (ssize_t)sizeof(c) || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+			if (fd >= 0)
+				close(fd);
+			break; /* not our protocol: end rather than guess */
+		}
+
+		struct fp_reply r = {.seq = c.seq};
+		if (c.type == FP_FORGET) {
+			if (fd >= 0)
+				close(fd);
+			forget(c.region_id);
+			r.type = FP_FORGOT;
+		} else if (c.type == FP_CHUNK) {
+			r.type = FP_DONE;
+			if (c.flags & FP_HAS_FD)
+				r.status = fd >= 0 ? add_map(c.region_id, fd) : -EBADF;
+			else if (fd >= 0)
+				close(fd);
+			const struct mapping *m = find_map(c.region_id);
+			if (r.status == 0 && !m)
+				r.status = -ENOENT;
+			r.start_ns = now_ns();
+			if (c.delay_us && r.status == 0)
+				usleep(c.delay_us); /* counts as the chunk's work */
+			if (r.status == 0)
+				r.status = compute(&c, m, &r);
+			r.end_ns = now_ns();
+		} else {
+			if (fd >= 0)
+				close(fd);
+			break;
+		}
+		if (send_reply(&r) < 0)
+			break;
+	}
+	while (nmaps)
+		forget(maps[0].region_id);
+	free(maps);
+	return 0;
+}

@@ -1,0 +1,233 @@
+// forkpool through the real daemon: every op and type against the serial
+// backend, a worker SIGKILLed in the middle of a job while another client
+// keeps working, and no worker left behind after the daemon stops.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/e2e/harness.h"
+
+extern "C" {
+#include "hpc/client.h"
+}
+
+namespace {
+
+// Worker pids of backend `name` from `hpcrun backends`'s text (describe: "pids=1,2").
+std::vector<pid_t> WorkerPids(const std::string &sock, const std::string &name)
+{
+	char buf[16384];
+	std::vector<pid_t> pids;
+	if (hpc_control(sock.c_str(), HPC_CTL_BACKENDS, buf, sizeof(buf)) != 0)
+		return pids;
+	std::stringstream ss(buf);
+	std::string line;
+	while (std::getline(ss, line)) {
+		if (line.rfind(name + "\t", 0) != 0 && line.rfind(name + " ", 0) != 0)
+			continue;
+		size_t p = line.find("pids=");
+		if (p == std::string::npos)
+			continue;
+		std::stringstream list(line.substr(p + 5, line.find_first_of(" \t", p) - p - 5));
+		std::string item;
+		while (std::getline(list, item, ','))
+			pids.push_back((pid_t)atoi(item.c_str()));
+	}
+	return pids;
+}
+
+bool Alive(pid_t pid)
+{
+	std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+	std::string stat;
+	if (!std::getline(f, stat))
+		return false;
+	size_t p = stat.rfind(')');
+	return p != std::string::npos && p + 2 < stat.size() && stat[p + 2] != 'Z';
+}
+
+double Gamma(uint64_t n, double u)
+{
+	return (double)n * u / (1 - (double)n * u);
+}
+
+template <typename T> T *Fill(hpc_client *c, uint64_t n, std::mt19937_64 &rng)
+{
+	T *p = static_cast<T *>(hpc_alloc(c, n * sizeof(T) + 8));
+	std::uniform_real_distribution<double> d(-1, 1);
+	for (uint64_t i = 0; i < n; i++)
+		p[i] = (T)d(rng);
+	return p;
+}
+
+class ForkpoolE2E : public ::testing::Test {
+protected:
+	void SetUp() override
+	{
+		daemon_.reset(new hpce::Daemon(
+			"[backend serial]\nplugin = serial\n"
+			"[backend fp]\nplugin = forkpool\nworkers = 2\nschedule = dynamic\n"
+			"[backend fps]\nplugin = forkpool\nworkers = 2\nschedule = static\n"
+			"[backend slow]\nplugin = forkpool\nworkers = 1\nchunk_delay_us = 400000\n"));
+		ASSERT_TRUE(daemon_->start()) << daemon_->log();
+	}
+	void TearDown() override
+	{
+		if (daemon_->running()) {
+			EXPECT_EQ(daemon_->stop(), 0) << daemon_->log();
+		}
+	}
+	std::unique_ptr<hpce::Daemon> daemon_;
+};
+
+template <typename T> void EveryOp(hpc_client *c, const char *backend)
+{
+	const bool f64 = std::is_same<T, double>::value;
+	const double u = f64 ? 0x1p-53 : 0x1p-24;
+	std::mt19937_64 rng(99);
+	struct Case {
+		uint32_t op;
+		uint64_t m, n, k;
+	} cases[] = {{HPC_OP_MATVEC, 301, 257, 0}, {HPC_OP_MATVEC, 1, 7, 0}, {HPC_OP_MATMUL, 33, 65, 17},
+		     {HPC_OP_DOT, 0, 100003, 0},  {HPC_OP_SUM, 0, 1000001, 0}, {HPC_OP_AXPY, 0, 4097, 0},
+		     {HPC_OP_DOT, 0, 0, 0}};
+	for (const Case &cs : cases) {
+		SCOPED_TRACE(std::string(hpc_op_name(cs.op)) + (f64 ? " f64 on " : " f32 on ") + backend);
+		uint64_t na = cs.op == HPC_OP_MATVEC ? cs.m * cs.n : cs.op == HPC_OP_MATMUL ? cs.m * cs.k : cs.n;
+		uint64_t nb = cs.op == HPC_OP_MATVEC ? cs.n : cs.op == HPC_OP_MATMUL ? cs.k * cs.n
+			      : cs.op == HPC_OP_DOT ? cs.n : 0;
+		uint64_t nout = cs.op == HPC_OP_MATVEC ? cs.m : cs.op == HPC_OP_MATMUL ? cs.m * cs.n
+				: cs.op == HPC_OP_AXPY ? cs.n : 0;
+		T *a = Fill<T>(c, na, rng), *b = nb ? Fill<T>(c, nb, rng) : nullptr;
+		T *out0 = nout ? Fill<T>(c, nout, rng) : nullptr;
+		T *ref = nout ? static_cast<T *>(hpc_alloc(c, nout * sizeof(T) + 8)) : nullptr;
+		T *got = nout ? static_cast<T *>(hpc_alloc(c, nout * sizeof(T) + 8)) : nullptr;
+		if (nout) {
+			memcpy(ref, out0, nout * sizeof(T));
+			memcpy(got, out0, nout * sizeof(T));
+		}
+		hpc_request r{};
+		r.op = cs.op;
+		r.dtype = f64 ? HPC_F64 : HPC_F32;
+		r.m = cs.m, r.n = cs.n, r.k = cs.k;
+		r.a = a, r.b = b;
+		r.alpha = cs.op == HPC_OP_AXPY ? -0.75 : 0.0;
+		hpc_completion cref, cgot;
+		r.backend = "serial";
+		r.out = ref;
+		ASSERT_EQ(hpc_run(c, &r, &cref), 0) << hpc_strerror(cref.status, cref.detail);
+		r.backend = backend;
+		r.out = got;
+		ASSERT_EQ(hpc_run(c, &r, &cgot), 0) << hpc_strerror(cgot.status, cgot.detail);
+		if (cs.op == HPC_OP_DOT || cs.op == HPC_OP_SUM) {
+			double abs = 0;
+			for (uint64_t i = 0; i < cs.n; i++)
+				abs += std::fabs((double)a[i] * (b ? (double)b[i] : 1.0));
+			EXPECT_LE(std::fabs(cgot.result - cref.result), 2 * Gamma(cs.n, u) * abs + 1e-300);
+		} else {
+			// Each worker runs the serial kernel on its rows: the same bits.
+			EXPECT_EQ(memcmp(got, ref, nout * sizeof(T)), 0);
+		}
+		hpc_free(c, a), hpc_free(c, b), hpc_free(c, out0), hpc_free(c, ref), hpc_free(c, got);
+	}
+}
+
+TEST_F(ForkpoolE2E, EveryOpAndTypeAgreesWithSerial)
+{
+	hpc_client *c;
+	ASSERT_EQ(hpc_connect(daemon_->socket().c_str(), 64 << 20, &c), 0);
+	for (const char *b : {"fp", "fps"}) {
+		EveryOp<double>(c, b);
+		EveryOp<float>(c, b);
+	}
+	hpc_close(c);
+	EXPECT_EQ(WorkerPids(daemon_->socket(), "fp").size(), 2u);
+}
+
+TEST_F(ForkpoolE2E, KilledWorkerMidJobLeavesEveryoneElseUnharmed)
+{
+	std::vector<pid_t> pids = WorkerPids(daemon_->socket(), "slow");
+	ASSERT_EQ(pids.size(), 1u) << daemon_->log();
+	// Another client keeps submitting to serial meanwhile.
+	std::atomic<bool> stop{false};
+	std::atomic<int> other_ok{0}, other_bad{0};
+	std::thread other([&] {
+		hpc_client *c;
+		if (hpc_connect(daemon_->socket().c_str(), 1 << 20, &c) != 0) {
+			other_bad++;
+			return;
+		}
+		double *x = static_cast<double *>(hpc_alloc(c, 1000 * 8));
+		for (int i = 0; i < 1000; i++)
+			x[i] = 1.0;
+		while (!stop) {
+			hpc_request r{};
+			r.op = HPC_OP_SUM;
+			r.n = 1000;
+			r.a = x;
+			r.backend = "serial";
+			hpc_completion done;
+			if (hpc_run(c, &r, &done) == 0 && done.result == 1000.0)
+				other_ok++;
+			else
+				other_bad++;
+		}
+		hpc_close(c);
+	});
+
+	hpc_client *c;
+	ASSERT_EQ(hpc_connect(daemon_->socket().c_str(), 1 << 20, &c), 0);
+	double *x = static_cast<double *>(hpc_alloc(c, 1000 * 8));
+	for (int i = 0; i < 1000; i++)
+		x[i] = (double)i;
+	hpc_request r{};
+	r.op = HPC_OP_SUM;
+	r.n = 1000;
+	r.a = x;
+	r.backend = "slow";
+	ASSERT_EQ(hpc_submit(c, &r, 1), 1);
+	std::this_thread::sleep_for(std::chrono::milliseconds(150));
+	ASSERT_EQ(kill(pids[0], SIGKILL), 0);
+	hpc_completion done;
+	ASSERT_EQ(hpc_wait(c, &done, 1, 1, 20000), 1);
+	EXPECT_EQ(done.status, 0) << hpc_strerror(done.status, done.detail) << daemon_->log();
+	EXPECT_EQ(done.result, 999.0 * 1000 / 2);
+	hpc_close(c);
+	stop = true;
+	other.join();
+	EXPECT_GT(other_ok.load(), 0);
+	EXPECT_EQ(other_bad.load(), 0);
+	EXPECT_TRUE(daemon_->running());
+	std::vector<pid_t> now = WorkerPids(daemon_->socket(), "slow");
+	ASSERT_EQ(now.size(), 1u);
+	EXPECT_NE(now[0], pids[0]);
+	EXPECT_NE(daemon_->log().find("the chunk runs again"), std::string::npos) << daemon_->log();
+}
+
+TEST_F(ForkpoolE2E, NoWorkerOutlivesTheDaemon)
+{
+	std::vector<pid_t> all;
+	for (const char *b : {"fp", "fps", "slow"})
+		for (pid_t p : WorkerPids(daemon_->socket(), b))
+			all.push_back(p);
+	ASSERT_EQ(all.size(), 5u) << daemon_->log();
+	for (pid_t p : all)
+		EXPECT_TRUE(Alive(p));
+	EXPECT_EQ(daemon_->stop(), 0) << daemon_->log();
+	for (pid_t p : all)
+		EXPECT_FALSE(Alive(p)) << "worker " << p << " outlived hpcd";
+}
+
+} // namespace

@@ -1,0 +1,150 @@
+// The mpi backend served by the real daemon: jobs from a real client (libhpc)
+// against the serial backend, repeated matvecs with a generation, `hpcd
+// --check` reporting a missing launcher and a working one, and no MPI process
+// left once the daemon has stopped.
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/e2e/harness.h"
+
+extern "C" {
+#include "hpc/client.h"
+}
+
+namespace {
+
+std::string MpirunArgs()
+{
+	return geteuid() == 0 ? "--allow-run-as-root --oversubscribe" : "--oversubscribe";
+}
+
+bool ProcessWith(const std::string &token)
+{
+	bool found = false;
+	DIR *d = opendir("/proc");
+	while (struct dirent *e = d ? readdir(d) : nullptr) {
+		std::string cmd = hpce::read_file("/proc/" + std::string(e->d_name) + "/cmdline");
+		for (char &c : cmd)
+			if (!c)
+				c = ' ';
+		if (e->d_name[0] >= '1' && e->d_name[0] <= '9' && cmd.find(token) != std::string::npos)
+			found = true;
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+// A uniquely named link to the worker: every rank's command line shows it.
+std::string UniqueWorker(const std::string &dir)
+{
+	std::string path = dir + "/hpc_mpi_worker-e2e-" + std::to_string(getpid());
+	char real[PATH_MAX];
+	EXPECT_NE(realpath(hpce::runfile("plugins/hpc_mpi_worker").c_str(), real), nullptr);
+	EXPECT_EQ(symlink(real, path.c_str()), 0);
+	return path;
+}
+
+TEST(MpiE2E, ServesJobsAndLeavesNothingBehind)
+{
+	std::string tmp = hpce::temp_dir();
+	std::string worker = UniqueWorker(tmp);
+	std::string token = "hpc_mpi_worker-e2e-" + std::to_string(getpid());
+	{
+		hpce::Daemon d("[backend serial]\nplugin = serial\n"
+			       "[backend mpi]\nplugin = mpi\nnp = 2\nmpirun_args = " +
+			       MpirunArgs() + "\nworker = " + worker + "\n");
+		ASSERT_TRUE(d.start()) << d.log();
+		EXPECT_TRUE(ProcessWith(token));
+
+		hpc_client *c = nullptr;
+		const uint64_t m = 301, n = 203;
+		ASSERT_EQ(hpc_connect(d.socket().c_str(), (m * n + n + 2 * m) * 8 + 4096, &c), 0);
+		double *A = static_cast<double *>(hpc_alloc(c, m * n * 8));
+		double *x = static_cast<double *>(hpc_alloc(c, n * 8));
+		double *y = static_cast<double *>(hpc_alloc(c, m * 8));
+		double *ref = static_cast<double *>(hpc_alloc(c, m * 8));
+		ASSERT_TRUE(A && x && y && ref);
+		std::mt19937_64 rng(5);
+		std::uniform_real_distribution<double> u(-1, 1);
+		for (uint64_t i = 0; i < m * n; i++)
+			A[i] = u(rng);
+		for (uint64_t i = 0; i < n; i++)
+			x[i] = u(rng);
+
+		hpc_request r{};
+		r.op = HPC_OP_MATVEC;
+		r.m = m;
+		r.n = n;
+		r.a = A;
+		r.b = x;
+		r.out = ref;
+		r.backend = "serial";
+		hpc_completion done{};
+		ASSERT_EQ(hpc_run(c, &r, &done), 0);
+		// An iterative solver's pattern: the same A (generation 1), a new x each time.
+		for (int it = 0; it < 5; it++) {
+			r.out = y;
+			r.backend = "mpi";
+			r.a_gen = 1;
+			ASSERT_EQ(hpc_run(c, &r, &done), 0) << d.log();
+			for (uint64_t i = 0; i < m; i++) {
+				double abs = 0;
+				for (uint64_t j = 0; j < n; j++)
+					abs += std::fabs(A[i * n + j] * x[j]);
+				double g = n * 0x1p-53 / (1 - n * 0x1p-53);
+				ASSERT_NEAR(y[i], ref[i], 2 * g * abs + 1e-300) << "row " << i;
+			}
+		}
+		// A scalar through the reduction.
+		hpc_request s{};
+		s.op = HPC_OP_DOT;
+		s.n = n;
+		s.a = x;
+		s.b = x;
+		s.backend = "mpi";
+		ASSERT_EQ(hpc_run(c, &s, &done), 0);
+		double want = 0;
+		for (uint64_t i = 0; i < n; i++)
+			want += x[i] * x[i];
+		EXPECT_NEAR(done.result, want, 1e-12);
+
+		char text[4096];
+		ASSERT_EQ(hpc_control(d.socket().c_str(), HPC_CTL_BACKENDS, text, sizeof(text)), 0);
+		EXPECT_NE(std::string(text).find("np=2"), std::string::npos) << text;
+		hpc_close(c);
+		EXPECT_EQ(d.stop(), 0) << d.log();
+	}
+	for (int i = 0; i < 300 && ProcessWith(token); i++)
+		usleep(10000);
+	EXPECT_FALSE(ProcessWith(token)) << "an MPI process outlived the daemon";
+}
+
+TEST(MpiE2E, CheckReportsTheLauncher)
+{
+	std::string dir = hpce::temp_dir();
+	std::string bad = dir + "/bad.ini", good = dir + "/good.ini";
+	std::string plugins = hpce::runfile("plugins");
+	hpce::write_file(bad, "[daemon]\nsocket = " + dir + "/s\nplugin_dir = " + plugins +
+				      "\n[backend mpi]\nplugin = mpi\nmpirun = /nonexistent/mpirun\n");
+	hpce::Result r = hpce::run({hpce::runfile("daemon/hpcd"), "-c", bad, "--check"});
+	EXPECT_NE(r.status, 0);
+	EXPECT_NE(r.err.find("mpirun not found: /nonexistent/mpirun"), std::string::npos) << r.err;
+
+	hpce::write_file(good, "[daemon]\nsocket = " + dir + "/s\nplugin_dir = " + plugins +
+				       "\n[backend mpi]\nplugin = mpi\nnp = 2\nmpirun_args = " +
+				       MpirunArgs() + "\n");
+	r = hpce::run({hpce::runfile("daemon/hpcd"), "-c", good, "--check"});
+	EXPECT_EQ(r.status, 0) << r.err;
+	EXPECT_NE(r.out.find("np=2 on "), std::string::npos) << r.out;
+}
+
+}  // namespace

@@ -1,0 +1,246 @@
+// Faults and the life of the MPI job: settings and start-up failures reported
+// by open() in one sentence; no process left behind by close(); a rank killed
+// mid-job turns that job into an error and the next job runs on a fresh MPI
+// job; a job past `timeout` fails with ETIMEDOUT likewise; a hostfile naming
+// this host.
+#include <sys/wait.h>
+
+#include <cerrno>
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/mpi/mpi_harness.h"
+
+namespace mpitest {
+namespace {
+
+using Settings = Instance::Settings;
+
+bool Contains(const std::string &s, const std::string &part)
+{
+	return s.find(part) != std::string::npos;
+}
+
+// Wait up to 3 s for no process to name token (SIGKILLed ones take a moment to go).
+std::vector<pid_t> Survivors(const std::string &token)
+{
+	std::vector<pid_t> left;
+	for (int i = 0; i < 300; i++) {
+		left = ProcessesWith(token);
+		if (left.empty())
+			break;
+		usleep(10000);
+	}
+	return left;
+}
+
+// A small matvec through the instance, checked against a long double loop.
+void SmallMatvec(const Instance &mpi, uint64_t region_id)
+{
+	Region reg(1 << 16, region_id);
+	ASSERT_TRUE(reg.ok());
+	const uint64_t m = 11, n = 7;
+	uint64_t a = reg.Alloc(m * n * 8), x = reg.Alloc(n * 8), y = reg.Alloc(m * 8);
+	Fill(reg.arena() + a, HPC_F64, m * n, 1);
+	Fill(reg.arena() + x, HPC_F64, n, 2);
+	hpc_job j = reg.Job(HPC_OP_MATVEC, HPC_F64, m, n, 0, a, x, y, 0, true, true);
+	ASSERT_EQ(mpi.Run(&j), 0) << mpi.Describe();
+	const double *A = reinterpret_cast<const double *>(reg.arena() + a);
+	const double *X = reinterpret_cast<const double *>(reg.arena() + x);
+	const double *Y = reinterpret_cast<const double *>(reg.arena() + y);
+	for (uint64_t i = 0; i < m; i++) {
+		long double s = 0;
+		for (uint64_t k = 0; k < n; k++)
+			s += (long double)A[i * n + k] * X[k];
+		EXPECT_NEAR(Y[i], (double)s, 1e-13);
+	}
+	mpi.Forget(region_id);
+}
+
+TEST(MpiOpen, SettingsAreChecked)
+{
+	struct Bad {
+		Settings s;
+		int32_t blamed;
+		const char *says;
+	} bad[] = {
+		{{{"np", "0"}}, 0, "np must be"},
+		{{{"np", "2x"}}, 0, "\"2x\""},
+		{{{"timeout", "0"}}, 0, "timeout"},
+		{{{"local_mmap", "maybe"}}, 0, "local_mmap"},
+		{{{"resident", "65"}}, 0, "resident"},
+		{{{"np", "2"}, {"colour", "red"}}, 1, "colour"},
+		{{{"np", "2"}, {"np", "3"}}, 1, "more than once"},
+		{{{"mpirun", "/nonexistent/mpirun"}}, 0, "/nonexistent/mpirun"},
+		{{{"worker", "/nonexistent/worker"}}, 0, "/nonexistent/worker"},
+		{{{"hostfile", "/nonexistent/hosts"}}, 0, "/nonexistent/hosts"},
+	};
+	for (const Bad &b : bad) {
+		Instance inst("mpi", b.s);
+		EXPECT_LT(inst.rc(), 0) << b.says;
+		EXPECT_EQ(inst.err_setting(), b.blamed) << inst.err();
+		EXPECT_TRUE(Contains(inst.err(), b.says)) << inst.err();
+	}
+}
+
+// A launcher that is not on PATH, or that fails, is reported by open() with its reason.
+TEST(MpiOpen, LauncherFailuresAreReported)
+{
+	Instance missing("mpi", {{"mpirun", "no-such-mpirun-here"}});
+	EXPECT_EQ(missing.rc(), -ENOENT);
+	EXPECT_TRUE(Contains(missing.err(), "mpirun not found: \"no-such-mpirun-here\""))
+		<< missing.err();
+
+	Instance fails("mpi", {{"mpirun", "/bin/false"}});
+	EXPECT_LT(fails.rc(), 0);
+	EXPECT_TRUE(Contains(fails.err(), "mpirun exited with status 1 before rank 0 connected"))
+		<< fails.err();
+
+	// Open MPI itself refusing: as root without --allow-run-as-root.
+	if (geteuid() == 0) {
+		Instance root("mpi", {{"np", "1"}});
+		EXPECT_LT(root.rc(), 0);
+		EXPECT_TRUE(Contains(root.err(), "root")) << root.err();
+	}
+	// A launcher that never starts rank 0 is given up after start_timeout.
+	std::string dir = TempDir();
+	std::string hang = dir + "/hang.sh";
+	std::ofstream(hang) << "#!/bin/sh\nexec sleep 30\n";
+	chmod(hang.c_str(), 0755);
+	auto t0 = std::chrono::steady_clock::now();
+	Instance slow("mpi", {{"mpirun", hang}, {"start_timeout", "300"}});
+	double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+	EXPECT_EQ(slow.rc(), -ETIMEDOUT);
+	EXPECT_TRUE(Contains(slow.err(), "did not connect within 300 ms")) << slow.err();
+	EXPECT_LT(s, 5.0);
+	EXPECT_TRUE(Survivors(hang).empty()) << "the launcher was left running";
+}
+
+// close() ends mpirun and every rank; nothing that names the worker is left.
+TEST(MpiLife, CloseLeavesNoProcess)
+{
+	std::string worker = UniqueWorker("close");
+	{
+		Instance mpi("mpi", {{"np", "2"}, {"mpirun_args", MpirunArgs()}, {"worker", worker}});
+		ASSERT_EQ(mpi.rc(), 0) << mpi.err();
+		// mpirun and both ranks carry the worker's path on their command lines.
+		EXPECT_GE(ProcessesWith(worker).size(), 3u);
+		SmallMatvec(mpi, 1);
+	}
+	std::vector<pid_t> left = Survivors(worker);
+	EXPECT_TRUE(left.empty()) << left.size() << " process(es) left, e.g. pid " << left[0];
+}
+
+// Kill one rank while a job runs: that job fails with EIO, the death is
+// logged, the next job starts a fresh MPI job, and nothing is left at the end.
+TEST(MpiFaults, RankKilledMidJob)
+{
+	std::string worker = UniqueWorker("kill");
+	setenv("HPC_MPI_WORKER_SLEEP_MS", "5000", 1); /* the first MPI job's jobs take 5 s */
+	Instance mpi("mpi", {{"np", "2"}, {"mpirun_args", MpirunArgs()}, {"worker", worker}});
+	unsetenv("HPC_MPI_WORKER_SLEEP_MS");
+	ASSERT_EQ(mpi.rc(), 0) << mpi.err();
+
+	Region reg(1 << 16, 7);
+	ASSERT_TRUE(reg.ok());
+	uint64_t x = reg.Alloc(800);
+	Fill(reg.arena() + x, HPC_F64, 100, 3);
+	hpc_job j = reg.Job(HPC_OP_SUM, HPC_F64, 0, 100, 0, x, 0, 0, 0, false, false);
+	int rc = 1;
+	auto t0 = std::chrono::steady_clock::now();
+	std::thread job([&] { rc = mpi.Run(&j); });
+	usleep(500000);
+	std::vector<pid_t> ranks;
+	for (pid_t p : ProcessesWith(worker))
+		if (Argv0(p) == worker)
+			ranks.push_back(p);
+	ASSERT_EQ(ranks.size(), 2u);
+	ASSERT_EQ(kill(ranks.back(), SIGKILL), 0);
+	job.join();
+	double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+	EXPECT_EQ(rc, -EIO);
+	EXPECT_LT(s, 4.5) << "the job waited for the sleep instead of failing when the rank died";
+	bool logged = false;
+	for (const std::string &l : Logged())
+		logged = logged || Contains(l, "MPI job died");
+	EXPECT_TRUE(logged);
+	EXPECT_TRUE(Survivors(worker).empty()) << "processes of the dead MPI job are left";
+
+	// The next job runs on a new MPI job (without the sleep).
+	SmallMatvec(mpi, 8);
+	EXPECT_TRUE(Contains(mpi.Describe(), "restarts=1")) << mpi.Describe();
+	mpi.Close();
+	EXPECT_TRUE(Survivors(worker).empty());
+}
+
+// A job that takes longer than `timeout` fails with ETIMEDOUT; the MPI job is
+// replaced and the next job works.
+TEST(MpiFaults, TimeoutFailsTheJobAndRestarts)
+{
+	std::string worker = UniqueWorker("timeout");
+	setenv("HPC_MPI_WORKER_SLEEP_MS", "10000", 1);
+	Instance mpi("mpi", {{"np", "2"},
+			     {"mpirun_args", MpirunArgs()},
+			     {"worker", worker},
+			     {"timeout", "400"}});
+	unsetenv("HPC_MPI_WORKER_SLEEP_MS");
+	ASSERT_EQ(mpi.rc(), 0) << mpi.err();
+	Region reg(1 << 16, 9);
+	ASSERT_TRUE(reg.ok());
+	uint64_t x = reg.Alloc(80), y = reg.Alloc(80);
+	hpc_job j = reg.Job(HPC_OP_DOT, HPC_F64, 0, 10, 0, x, y, 0, 0, true, false);
+	auto t0 = std::chrono::steady_clock::now();
+	EXPECT_EQ(mpi.Run(&j), -ETIMEDOUT);
+	double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+	EXPECT_LT(s, 6.0);
+	EXPECT_TRUE(Survivors(worker).empty());
+	SmallMatvec(mpi, 10);
+	EXPECT_TRUE(Contains(mpi.Describe(), "restarts=1")) << mpi.Describe();
+	mpi.Close();
+	EXPECT_TRUE(Survivors(worker).empty());
+}
+
+// Ranks placed by a hostfile that names this host, by "localhost" and by its
+// own name: no --oversubscribe needed, since the hostfile gives the slots.
+TEST(MpiHostfile, RunsOnTheHostsItNames)
+{
+	char host[256] = "";
+	gethostname(host, sizeof(host) - 1);
+	for (std::string name : {std::string("localhost"), std::string(host)}) {
+		SCOPED_TRACE(name);
+		std::string dir = TempDir();
+		std::string hf = dir + "/hosts";
+		std::ofstream(hf) << "# ranks of the test\n" << name << " slots=4\n";
+		Settings s = {{"np", "3"}, {"hostfile", hf}};
+		if (geteuid() == 0)
+			s.push_back({"mpirun_args", "--allow-run-as-root"});
+		Instance mpi("mpi", s);
+		ASSERT_EQ(mpi.rc(), 0) << mpi.err();
+		EXPECT_TRUE(Contains(mpi.Describe(), "np=3")) << mpi.Describe();
+		SmallMatvec(mpi, 20);
+	}
+}
+
+// Several daemon threads submit at once: the instance serialises them.
+TEST(MpiLife, ConcurrentRunsAreSerialised)
+{
+	Instance mpi("mpi", {{"np", "2"}, {"mpirun_args", MpirunArgs()}});
+	ASSERT_EQ(mpi.rc(), 0) << mpi.err();
+	std::vector<std::thread> ts;
+	for (int t = 0; t < 4; t++)
+		ts.emplace_back([&mpi, t] {
+			for (int i = 0; i < 10; i++)
+				SmallMatvec(mpi, 100 + t * 100 + i);
+		});
+	for (auto &t : ts)
+		t.join();
+	EXPECT_TRUE(Contains(mpi.Describe(), "failed=0")) << mpi.Describe();
+}
+
+}  // namespace
+}  // namespace mpitest
