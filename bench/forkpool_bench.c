@@ -14,7 +14,7 @@
  *
  * The job: an f64 matvec (n x n) in a real memfd region, run through the
  * real plugin file (dlopen, as the daemon does) with the proposed job
- * extension asking for the chunk records (plugins/forkpool/job_ext.h).
+ * fields asking for the chunk records (struct hpc_job.chunks).
  * Printed per case: the median wall time of --reps jobs and, for the median
  * job, each worker's busy time (sum of its chunks) and its chunk count;
  * written: one SVG timeline per case into --out.
@@ -36,7 +36,6 @@
 
 #include "hpc/plugin.h"
 #include "ipc/region.h"
-#include "plugins/forkpool/job_ext.h"
 #include "timeline/svg.h"
 
 #define MAX_RECS 4096
@@ -169,8 +168,8 @@ static void run_case(const struct hpc_plugin_ops *ops, struct hpc_region *reg, u
 	const uint64_t a_off = 0, x_off = n * n * 8, y_off = x_off + n * 8;
 	for (int r = -1; r < reps; r++) { /* r = -1: warm-up (first touch of the mappings) */
 		struct outcome *o = &runs[r < 0 ? reps : r];
-		struct hpc_job_ext ext = {0};
-		struct hpc_job *j = &ext.job;
+		struct hpc_job job = {0};
+		struct hpc_job *j = &job;
 		j->op = HPC_OP_MATVEC;
 		j->dtype = HPC_F64;
 		j->m = n;
@@ -179,20 +178,20 @@ static void run_case(const struct hpc_plugin_ops *ops, struct hpc_region *reg, u
 		j->b = reg->arena + x_off;
 		j->out = reg->arena + y_off;
 		j->region_fd = reg->fd;
-		j->reserved0 = sizeof(ext);
+		j->size = sizeof(job);
 		j->region_id = 1;
 		j->arena_off = reg->layout.arena_off;
 		j->a_off = a_off;
 		j->b_off = x_off;
 		j->out_off = y_off;
-		ext.chunks = o->recs;
-		ext.chunks_cap = MAX_RECS;
+		j->chunks = o->recs;
+		j->chunks_cap = MAX_RECS;
 		uint64_t t0 = now_ns();
 		int rc = ops->run(st, j);
 		o->ms = (double)(now_ns() - t0) / 1e6;
 		if (rc < 0)
 			die("%s: run failed: %s", label, strerror(-rc));
-		o->nrecs = ext.chunks_count < MAX_RECS ? ext.chunks_count : MAX_RECS;
+		o->nrecs = j->chunks_count < MAX_RECS ? j->chunks_count : MAX_RECS;
 		if (r >= 0)
 			order[r] = o;
 	}

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "cli/datafile.h"
+#include "timeline/svg.h"
 #include "hpc/client.h"
 #include "hpc/types.h"
 #include "hpc/wire.h"
@@ -32,6 +33,9 @@
 
 /* Extra arena beyond the operands, for whatever bookkeeping the allocator keeps. */
 #define ARENA_SLACK (1u << 20)
+/* Chunk records room for --timeline: far more than any backend makes today. */
+#define TIMELINE_RECS 16384u
+#define TIMELINE_BYTES ((size_t)TIMELINE_RECS * sizeof(struct hpc_chunk_rec))
 
 static const char short_usage[] =
     "usage: hpcrun [-s SOCKET] [-b BACKEND] [--dtype f32|f64] matvec A x [-o OUT]\n"
@@ -61,6 +65,7 @@ static const char long_usage[] =
     "  --dtype f32|f64       element type of raw files (default f64); .npy files carry theirs\n"
     "  -m M, -k K, -n N      shapes for raw files (matmul; matvec checks them)\n"
     "  -o, --output OUT      write the result to OUT: .npy if OUT ends in .npy, raw otherwise\n"
+    "  --timeline FILE.svg   draw which worker ran which chunk of the job, and when\n"
     "  -h, --help            show this help\n"
     "\n"
     "Files ending in .npy are NumPy files ('<f8' or '<f4', C order); any other file is raw:\n"
@@ -71,6 +76,7 @@ struct options {
 	const char *socket;  /* NULL: libhpc's default ($HPCD_SOCKET, else the built-in path) */
 	const char *backend; /* NULL: the daemon's default */
 	const char *out;
+	const char *timeline; /* --timeline: SVG file for the job's chunk records */
 	uint32_t dtype;
 	bool dtype_given;
 	uint64_t dim[3]; /* m, k, n from the flags; 0 = not given */
@@ -183,7 +189,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 		const char *shortname, *longname;
 	} valued[] = {
 	    {"-s", "--socket"}, {"-b", "--backend"}, {"-o", "--output"}, {NULL, "--dtype"},
-	    {"-m", NULL},       {"-k", NULL},        {"-n", NULL},
+	    {"-m", NULL},       {"-k", NULL},        {"-n", NULL},        {NULL, "--timeline"},
 	};
 	bool only_positional = false;
 
@@ -248,6 +254,11 @@ static void parse_args(int argc, char **argv, struct options *o)
 			else
 				usage_error("--dtype must be f32 or f64, not '%s'", val);
 			o->dtype_given = true;
+			break;
+		case 7:
+			if (!*val)
+				usage_error("option --timeline needs a file name");
+			o->timeline = val;
 			break;
 		default:
 			if (!parse_dim(val, &o->dim[which - 4]))
@@ -564,6 +575,38 @@ static int control(const struct options *o, const struct command *cmd)
 	return fail("%s: no answer from hpcd at %s: %s", cmd->name, socket_path(o), strerror(-rc));
 }
 
+/*
+ * Draw the job's chunk records. A backend that does not split jobs makes
+ * none: the picture then shows the whole job as one bar of the daemon's.
+ */
+static int write_timeline(const struct options *o, const struct command *cmd,
+			  const struct hpc_request *req, const struct hpc_completion *done)
+{
+	size_t n = done->timeline_count < req->timeline_cap ? done->timeline_count
+							       : req->timeline_cap;
+	struct hpc_chunk_rec whole = {
+		.attempt = 1,
+		.count = cmd->op == HPC_OP_MATVEC || cmd->op == HPC_OP_MATMUL ? req->m : req->n,
+		.start_ns = done->t_start_ns,
+		.end_ns = done->t_end_ns,
+	};
+	const struct hpc_chunk_rec *recs = n ? req->timeline : &whole;
+	char title[256];
+	snprintf(title, sizeof(title), "%s on %s: %zu chunk%s%s, %.3f ms", cmd->name,
+		 o->backend ? o->backend : "the default backend", n ? n : 1, n == 1 || !n ? "" : "s",
+		 n ? "" : " (the backend does not split jobs)",
+		 (double)(done->t_end_ns - done->t_start_ns) / 1e6);
+	if (done->timeline_count > req->timeline_cap)
+		fprintf(stderr, "hpcrun: the job made %u chunk records; the timeline shows the first %u\n",
+			done->timeline_count, req->timeline_cap);
+	int rc = hpc_timeline_svg_file(o->timeline, recs, n ? n : 1, title);
+	if (rc < 0) {
+		fail("cannot write the timeline %s: %s", o->timeline, strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
 static size_t round64(uint64_t v, bool *overflow)
 {
 	if (v > SIZE_MAX - 63) {
@@ -658,6 +701,8 @@ static int compute(const struct options *o, const struct command *cmd)
 	if (separate_out && (__builtin_mul_overflow(out_count, (uint64_t)es, &out_bytes) ||
 			     __builtin_add_overflow(arena, round64(out_bytes, &ovf), &arena)))
 		ovf = true;
+	if (o->timeline && __builtin_add_overflow(arena, TIMELINE_BYTES, &arena))
+		ovf = true;
 	if (ovf) {
 		fail("the operands are too large to map");
 		goto out;
@@ -711,6 +756,10 @@ static int compute(const struct options *o, const struct command *cmd)
 	req.out = cmd->op == HPC_OP_DOT || cmd->op == HPC_OP_SUM ? NULL : result;
 	req.alpha = alpha;
 	req.backend = o->backend;
+	if (o->timeline) {
+		req.timeline = hpc_alloc(c, TIMELINE_BYTES);
+		req.timeline_cap = req.timeline ? TIMELINE_RECS : 0;
+	}
 	/* Tells a completion that came back from one hpc_run() never filled in. */
 	req.user_data = 0x68706372756e2121ull;
 
@@ -728,6 +777,8 @@ static int compute(const struct options *o, const struct command *cmd)
 		goto out;
 	}
 
+	if (o->timeline && write_timeline(o, cmd, &req, &done) < 0)
+		goto out;
 	if (cmd->op == HPC_OP_DOT || cmd->op == HPC_OP_SUM) {
 		if (dtype == HPC_F64)
 			printf("%.17g\n", done.result);
@@ -774,6 +825,8 @@ int main(int argc, char **argv)
 			    o.pos[cmd->noperands + 1]);
 	if (o.out && !cmd->takes_out)
 		usage_error("%s does not take -o", cmd->name);
+	if (o.timeline && cmd->op == HPC_OP_NONE)
+		usage_error("%s does not take --timeline", cmd->name);
 	for (int i = 0; i < 3; i++)
 		if (o.dim[i] && !(cmd->shape_flags & (1u << i)))
 			usage_error("%s does not take -%c", cmd->name, dim_flag[i]);

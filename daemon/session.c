@@ -88,7 +88,12 @@ static void run_job(struct hpcd_session *s, const struct hpc_sqe *d, struct hpc_
 		.out_off = d->out_off,
 		.a_gen = d->a_gen,
 		.b_gen = d->b_gen,
+		.size = sizeof(struct hpc_job),
 	};
+	if (d->flags & HPC_SQE_TIMELINE) {
+		job.chunks = (struct hpc_chunk_rec *)(arena + d->timeline_off);
+		job.chunks_cap = d->timeline_cap;
+	}
 	c->t_start_ns = hpc_now_ns();
 	int sig = 0;
 	rc = hpcd_guard_run(b, &job, &sig);
@@ -107,6 +112,7 @@ static void run_job(struct hpcd_session *s, const struct hpc_sqe *d, struct hpc_
 	} else {
 		c->result = job.result;
 	}
+	c->timeline_count = job.chunks ? job.chunks_count : 0;
 }
 
 /* Serve the rings until cancelled, drained, or the client breaks the protocol. */

@@ -50,7 +50,9 @@ int hpcd_validate(const struct hpc_sqe *sqe, uint64_t arena_size, struct hpcd_sp
 		return fail(detail, HPC_E_BAD_DTYPE, -EINVAL);
 	if (memchr(sqe->backend, '\0', sizeof(sqe->backend)) == NULL)
 		return fail(detail, HPC_E_BAD_NAME, -EINVAL);
-	if (sqe->flags || sqe->reserved0 || sqe->reserved[0] || sqe->reserved[1])
+	if ((sqe->flags & ~HPC_SQE_TIMELINE) || sqe->reserved0 || sqe->reserved1)
+		return fail(detail, HPC_E_BAD_FIELD, -EINVAL);
+	if (!(sqe->flags & HPC_SQE_TIMELINE) && (sqe->timeline_off || sqe->timeline_cap))
 		return fail(detail, HPC_E_BAD_FIELD, -EINVAL);
 
 	uint64_t m = sqe->m, n = sqe->n, k = sqe->k;
@@ -102,5 +104,20 @@ int hpcd_validate(const struct hpc_sqe *sqe, uint64_t arena_size, struct hpcd_sp
 	if (uses_out && (overlap(sqe->out_off, span->out_len, sqe->a_off, span->a_len) ||
 			 (uses_b && overlap(sqe->out_off, span->out_len, sqe->b_off, span->b_len))))
 		return fail(detail, HPC_E_OVERLAP, -EINVAL);
+
+	if (sqe->flags & HPC_SQE_TIMELINE) {
+		/* Another output: inside, aligned, and clear of every operand. */
+		uint64_t t_off = sqe->timeline_off;
+		if ((rc = extent(sqe->timeline_cap, 1, sizeof(struct hpc_chunk_rec),
+				 &span->timeline_len)) < 0)
+			return fail(detail, HPC_E_SIZE_OVERFLOW, rc);
+		if ((rc = in_arena(t_off, span->timeline_len, 8, arena_size, detail)) < 0)
+			return rc;
+		uint64_t t_len = span->timeline_len;
+		if (overlap(t_off, t_len, sqe->a_off, span->a_len) ||
+		    (uses_b && overlap(t_off, t_len, sqe->b_off, span->b_len)) ||
+		    (uses_out && overlap(t_off, t_len, sqe->out_off, span->out_len)))
+			return fail(detail, HPC_E_OVERLAP, -EINVAL);
+	}
 	return 0;
 }

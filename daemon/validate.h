@@ -18,6 +18,7 @@ extern "C" {
 /* Byte extents of the operands of a validated job, and which ones the op uses. */
 struct hpcd_span {
 	uint64_t a_len, b_len, out_len;
+	uint64_t timeline_len; /* bytes of the chunk-record buffer, 0 without HPC_SQE_TIMELINE */
 	int has_b, has_out;
 };
 
@@ -26,7 +27,8 @@ struct hpcd_span {
  * and type; flags, reserved fields and unused operands zero; backend name
  * NUL-terminated; every operand's size computed without overflow and lying
  * inside the arena; offsets aligned to the element size; the output not
- * overlapping an input. Returns 0 and fills *span, or a negative errno with
+ * overlapping an input; a timeline buffer (HPC_SQE_TIMELINE) inside the
+ * arena, 8-aligned and overlapping no operand. Returns 0 and fills *span, or a negative errno with
  * *detail set to the enum hpc_err_detail that says why.
  */
 int hpcd_validate(const struct hpc_sqe *sqe, uint64_t arena_size, struct hpcd_span *span,

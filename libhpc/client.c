@@ -249,6 +249,11 @@ static int encode(const struct hpc_client *c, const struct hpc_request *r, struc
 		rc = arena_off(c, r->b, &e->b_off);
 	if (!rc && r->out)
 		rc = arena_off(c, r->out, &e->out_off);
+	if (!rc && r->timeline && r->timeline_cap) {
+		e->flags |= HPC_SQE_TIMELINE;
+		e->timeline_cap = r->timeline_cap;
+		rc = arena_off(c, r->timeline, &e->timeline_off);
+	}
 	return rc;
 }
 
@@ -309,6 +314,7 @@ static void decode(const struct hpc_cqe *e, struct hpc_completion *out)
 	out->result = e->result;
 	out->t_start_ns = e->t_start_ns;
 	out->t_end_ns = e->t_end_ns;
+	out->timeline_count = e->timeline_count;
 }
 
 int hpc_wait(struct hpc_client *c, struct hpc_completion *out, unsigned min, unsigned max,

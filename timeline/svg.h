@@ -5,7 +5,7 @@
  * attempts (a killed or timed-out worker) in red. After the lecture's figure
  * of which engine ran which task when.
  *
- * Input: the records a backend wrote (timeline/chunk_rec.h), in any order.
+ * Input: the records a backend wrote (struct hpc_chunk_rec, hpc/wire.h), in any order.
  */
 #ifndef HPC_TIMELINE_SVG_H
 #define HPC_TIMELINE_SVG_H
@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "timeline/chunk_rec.h"
+#include "hpc/wire.h"
 
 #ifdef __cplusplus
 extern "C" {

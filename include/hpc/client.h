@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "hpc/types.h"
+#include "hpc/wire.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -43,6 +44,10 @@ struct hpc_request {
 	const char *backend; /* instance name, or NULL for the default */
 	uint64_t a_gen, b_gen; /* operand generations, see hpc/wire.h; 0 = unknown */
 	uint64_t user_data;    /* returned in the completion */
+	/* Optional: room in the arena for the job's chunk records (which worker
+	 * ran what, when; struct hpc_chunk_rec in hpc/wire.h), or NULL. */
+	struct hpc_chunk_rec *timeline;
+	uint32_t timeline_cap;
 };
 
 /* The outcome of one job. */
@@ -52,6 +57,7 @@ struct hpc_completion {
 	uint32_t detail; /* enum hpc_err_detail (hpc/wire.h) */
 	double result;   /* dot and sum */
 	uint64_t t_start_ns, t_end_ns; /* daemon's CLOCK_MONOTONIC */
+	uint32_t timeline_count; /* chunk records the backend made (may exceed timeline_cap) */
 };
 
 /* Options for hpc_connect_opts(); zero fields take defaults. */

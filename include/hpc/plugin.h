@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "hpc/types.h"
+#include "hpc/wire.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -100,12 +101,25 @@ struct hpc_job {
 	double result; /* out: dot and sum */
 	/* Where the operands live, for plugins that work out of process. */
 	int region_fd;          /* the client's memfd (borrowed; do not close) */
-	uint32_t reserved0;
+	uint32_t size;          /* sizeof(struct hpc_job) as the daemon knows it: see HPC_JOB_HAS */
 	uint64_t region_id;     /* unique per client region for the daemon's life */
 	uint64_t arena_off;     /* arena's offset in the memfd */
 	uint64_t a_off, b_off, out_off; /* offsets inside the arena */
 	uint64_t a_gen, b_gen;  /* the client's generations (see hpc/wire.h) */
+
+	/* Fields below grow at the end; read one only when HPC_JOB_HAS says so. */
+
+	/* Timeline: a backend that splits the job into chunks writes up to
+	 * chunks_cap records here (NULL: no timeline wanted) and sets
+	 * chunks_count to how many it made. */
+	struct hpc_chunk_rec *chunks;
+	uint32_t chunks_cap;
+	uint32_t chunks_count;
 };
+
+/* Does the daemon's struct hpc_job have this field? */
+#define HPC_JOB_HAS(job, field)                                                \
+	((job)->size >= offsetof(struct hpc_job, field) + sizeof((job)->field))
 
 /*
  * The ops table. Returned by the entry point; must stay valid while the

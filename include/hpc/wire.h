@@ -145,18 +145,25 @@ HPC_STATIC_ASSERT(sizeof(struct hpc_hello_reply) == 160, "hpc_hello_reply is 160
  * may reuse what it holds for the same (offset, size, gen) with gen != 0; a
  * client that changes an operand's contents must give it a new generation.
  */
+/* hpc_sqe.flags */
+#define HPC_SQE_TIMELINE 0x1u /* timeline_off/timeline_cap name a buffer of struct hpc_chunk_rec */
+
 struct hpc_sqe {
 	uint64_t user_data; /* echoed in the completion */
 	uint16_t op;        /* enum hpc_op */
 	uint8_t dtype;      /* enum hpc_dtype */
-	uint8_t flags;      /* none defined; must be 0 */
+	uint8_t flags;      /* HPC_SQE_*; unknown bits must be 0 */
 	uint32_t reserved0;
 	uint64_t m, n, k;
 	uint64_t a_off, b_off, out_off;
 	double alpha;
 	char backend[HPC_BACKEND_NAME_MAX + 1]; /* NUL-terminated; "" = default */
 	uint64_t a_gen, b_gen;
-	uint64_t reserved[2];
+	/* With HPC_SQE_TIMELINE: where the backend may write chunk records
+	 * (8-aligned, inside the arena, overlapping no operand); else 0. */
+	uint64_t timeline_off;
+	uint32_t timeline_cap; /* records the buffer holds */
+	uint32_t reserved1;
 };
 HPC_STATIC_ASSERT(sizeof(struct hpc_sqe) == 128, "hpc_sqe is 128 bytes");
 
@@ -191,9 +198,35 @@ struct hpc_cqe {
 	double result;     /* dot and sum; 0 otherwise */
 	uint64_t t_start_ns; /* CLOCK_MONOTONIC, when the backend started the job */
 	uint64_t t_end_ns;   /* ... and when it finished */
-	uint64_t reserved[3];
+	/* Chunk records the backend made (HPC_SQE_TIMELINE); may exceed the
+	 * buffer's capacity, of which only timeline_cap were written. */
+	uint32_t timeline_count;
+	uint32_t reserved1;
+	uint64_t reserved[2];
 };
 HPC_STATIC_ASSERT(sizeof(struct hpc_cqe) == 64, "hpc_cqe is 64 bytes");
+
+/*
+ * One record of a job's timeline: which worker ran which chunk of the job,
+ * and when. A client that wants a job's timeline gives a buffer of these in
+ * its arena (HPC_SQE_TIMELINE); a backend that splits jobs over workers
+ * (forkpool) writes one record per attempt of a chunk. Others write none.
+ */
+#define HPC_CHUNK_FAILED 0x1u /* the worker died or timed out: this attempt left no result */
+
+struct hpc_chunk_rec {
+	uint32_t pid;      /* the worker process that ran it */
+	uint16_t worker;   /* the worker's slot, 0 .. workers-1 (a replacement keeps the slot) */
+	uint8_t attempt;   /* 1, or 2 when the chunk runs again after a failure */
+	uint8_t flags;     /* HPC_CHUNK_* */
+	uint32_t chunk;    /* index in the job's chunk order (partials combine in this order) */
+	uint32_t reserved; /* 0 */
+	uint64_t first;    /* first row (matvec, matmul) or element (dot, sum, axpy) */
+	uint64_t count;    /* rows or elements */
+	uint64_t start_ns; /* CLOCK_MONOTONIC (system-wide) */
+	uint64_t end_ns;
+};
+HPC_STATIC_ASSERT(sizeof(struct hpc_chunk_rec) == 48, "hpc_chunk_rec is 48 bytes");
 
 #ifdef __cplusplus
 }

@@ -24,8 +24,8 @@
  * its chunks may still write into the client's memory.
  *
  * Every attempt of every chunk is recorded (worker pid and slot, chunk,
- * rows or elements, start and end); a caller that passes the proposed job
- * extension (job_ext.h) gets the records.
+ * rows or elements, start and end); a job that brings a buffer for them
+ * (struct hpc_job.chunks, from a client's HPC_SQE_TIMELINE) gets them.
  *
  * Locks: run_lock serialises jobs (and everything that talks to workers);
  * info_lock guards what describe() and forget_region() read or queue, so
@@ -45,7 +45,6 @@
 
 #include "hpc/plugin.h"
 #include "plugins/common/plugin_util.h"
-#include "plugins/forkpool/job_ext.h"
 #include "plugins/forkpool/pool.h"
 #include "plugins/forkpool/proto.h"
 
@@ -783,9 +782,10 @@ static int fp_run(void *state, struct hpc_job *job)
 	int rc = hpc_plugutil_check_job(job);
 	if (rc)
 		return rc;
-	struct hpc_job_ext *ext = hpc_job_ext_of(job);
-	if (ext)
-		ext->chunks_count = 0;
+	/* Chunk records only for a daemon whose job has the fields, and asks. */
+	struct hpc_chunk_rec *recs_out = HPC_JOB_HAS(job, chunks_count) ? job->chunks : NULL;
+	if (recs_out)
+		job->chunks_count = 0;
 
 	struct job_run jr = {.fp = fp, .job = job};
 	rc = plan(&jr);
@@ -822,11 +822,11 @@ static int fp_run(void *state, struct hpc_job *job)
 		double s = hi + (lo + tails);
 		job->result = job->dtype == HPC_F32 ? (double)(float)s : s;
 	}
-	if (ext) {
-		uint32_t n = jr.nrecs < ext->chunks_cap ? jr.nrecs : ext->chunks_cap;
-		if (ext->chunks && n)
-			memcpy(ext->chunks, jr.recs, n * sizeof(*jr.recs));
-		ext->chunks_count = jr.nrecs;
+	if (recs_out) {
+		uint32_t n = jr.nrecs < job->chunks_cap ? jr.nrecs : job->chunks_cap;
+		if (n)
+			memcpy(recs_out, jr.recs, n * sizeof(*jr.recs));
+		job->chunks_count = jr.nrecs;
 	}
 	pthread_mutex_lock(&fp->info_lock);
 	fp->jobs++;

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -214,6 +215,43 @@ TEST_F(ForkpoolE2E, KilledWorkerMidJobLeavesEveryoneElseUnharmed)
 	ASSERT_EQ(now.size(), 1u);
 	EXPECT_NE(now[0], pids[0]);
 	EXPECT_NE(daemon_->log().find("the chunk runs again"), std::string::npos) << daemon_->log();
+}
+
+// hpcrun --timeline: the job's chunks on their workers, drawn as SVG — one
+// row per worker process, one bar per chunk.
+TEST_F(ForkpoolE2E, HpcrunDrawsTheTimelineOfAJob)
+{
+	std::string dir = hpce::temp_dir();
+	std::string gen = hpce::runfile("cli/hpcgen"), run = hpce::runfile("cli/hpcrun");
+	ASSERT_EQ(hpce::run({gen, "--seed", "3", "600", "500", dir + "/A.bin"}).status, 0);
+	ASSERT_EQ(hpce::run({gen, "--seed", "4", "500", dir + "/x.bin"}).status, 0);
+	for (const char *b : {"fp", "fps"}) {
+		std::string svg = dir + "/t_" + b + ".svg";
+		auto r = hpce::run({run, "-s", daemon_->socket(), "-b", b, "matvec", dir + "/A.bin",
+				    dir + "/x.bin", "--timeline", svg});
+		ASSERT_EQ(r.status, 0) << r.err;
+		EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 600);
+		std::string pic = hpce::read_file(svg);
+		ASSERT_EQ(pic.rfind("<svg", 0) == 0 || pic.find("<svg") != std::string::npos, true)
+			<< pic.substr(0, 200);
+		std::vector<pid_t> pids = WorkerPids(daemon_->socket(), b);
+		ASSERT_EQ(pids.size(), 2u);
+		// Both workers ran chunks, and each has its row.
+		for (pid_t p : pids)
+			EXPECT_NE(pic.find("pid " + std::to_string(p)), std::string::npos)
+				<< b << ": no row for worker " << p;
+		EXPECT_NE(pic.find("class=\"chunk"), std::string::npos);
+	}
+	// A backend that does not split jobs: one bar for the whole job.
+	std::string svg = dir + "/t_serial.svg";
+	auto r = hpce::run({run, "-s", daemon_->socket(), "-b", "serial", "matvec", dir + "/A.bin",
+			    dir + "/x.bin", "--timeline", svg});
+	ASSERT_EQ(r.status, 0) << r.err;
+	EXPECT_NE(hpce::read_file(svg).find("does not split jobs"), std::string::npos);
+	// --timeline with a control command is a usage error.
+	EXPECT_EQ(hpce::run({run, "-s", daemon_->socket(), "status", "--timeline", svg}).status, 2);
+	std::string cmd = "rm -rf '" + dir + "'";
+	EXPECT_EQ(system(cmd.c_str()), 0);
 }
 
 TEST_F(ForkpoolE2E, NoWorkerOutlivesTheDaemon)

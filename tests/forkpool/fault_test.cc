@@ -395,9 +395,9 @@ TEST(Records, OnePerChunkWithTheWorkersPids)
 	}
 	// A buffer too small: the count says how many there were.
 	Job small(reg, HPC_OP_MATVEC, HPC_F64, m, n, 0, a_off, x_off, y_off, true, true);
-	small.ext.chunks_cap = 3;
+	small.job.chunks_cap = 3;
 	ASSERT_EQ(inst.Run(small.get()), 0);
-	EXPECT_EQ(small.ext.chunks_count, 10u);
+	EXPECT_EQ(small.job.chunks_count, 10u);
 	// Static: one chunk per worker, equal shares.
 	Instance st({{"workers", "3"}, {"schedule", "static"}});
 	ASSERT_EQ(st.rc(), 0);

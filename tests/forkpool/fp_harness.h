@@ -31,7 +31,6 @@
 
 #include "hpc/plugin.h"
 #include "ipc/region.h"
-#include "plugins/forkpool/job_ext.h"
 
 namespace fpt {
 
@@ -135,13 +134,13 @@ private:
 
 // A job as daemon/session.c builds it; the extension asks for the chunk records.
 struct Job {
-	hpc_job_ext ext{};
+	hpc_job job{};
 	std::vector<hpc_chunk_rec> recs;
 	Job(Region &reg, uint32_t op, uint32_t dtype, uint64_t m, uint64_t n, uint64_t k,
 	    uint64_t a_off, uint64_t b_off, uint64_t out_off, bool has_b, bool has_out,
 	    double alpha = 0.0)
 	{
-		hpc_job &j = ext.job;
+		hpc_job &j = job;
 		j.op = op;
 		j.dtype = dtype;
 		j.m = m;
@@ -154,20 +153,20 @@ struct Job {
 		j.alpha = alpha;
 		j.result = std::nan("");
 		j.region_fd = reg.r().fd;
-		j.reserved0 = sizeof(hpc_job_ext);
+		j.size = sizeof(hpc_job);
 		j.region_id = reg.id();
 		j.arena_off = reg.r().layout.arena_off;
 		j.a_off = a_off;
 		j.b_off = has_b ? b_off : 0;
 		j.out_off = has_out ? out_off : 0;
 		recs.resize(4096);
-		ext.chunks = recs.data();
-		ext.chunks_cap = (uint32_t)recs.size();
+		job.chunks = recs.data();
+		job.chunks_cap = (uint32_t)recs.size();
 	}
-	hpc_job *get() { return &ext.job; }
+	hpc_job *get() { return &job; }
 	std::vector<hpc_chunk_rec> Records() const
 	{
-		size_t n = std::min<size_t>(ext.chunks_count, recs.size());
+		size_t n = std::min<size_t>(job.chunks_count, recs.size());
 		return std::vector<hpc_chunk_rec>(recs.begin(), recs.begin() + n);
 	}
 };

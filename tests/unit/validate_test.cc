@@ -97,11 +97,14 @@ TEST(Validate, RefusesNonZeroReservedFieldsAndUnusedOperands)
 {
 	uint32_t d;
 	hpc_sqe e = matvec(2, 2);
-	e.flags = 1;
+	e.flags = 2;  // not a defined flag
 	EXPECT_EQ(check(e, &d), -EINVAL);
 	EXPECT_EQ(d, (uint32_t)HPC_E_BAD_FIELD);
 	e = matvec(2, 2);
-	e.reserved[1] = 42;
+	e.reserved1 = 42;
+	EXPECT_EQ(check(e, &d), -EINVAL);
+	e = matvec(2, 2);
+	e.timeline_cap = 4;  // a timeline buffer without the flag
 	EXPECT_EQ(check(e, &d), -EINVAL);
 	e = matvec(2, 2);
 	e.k = 3;  // matvec has no k
@@ -184,6 +187,31 @@ TEST(Validate, RefusesOutputOverlappingAnInput)
 	EXPECT_EQ(check(e, &d), -EINVAL);
 	e = matvec(4, 4);
 	e.out_off = e.b_off + 32;  // right after x: no overlap
+	EXPECT_EQ(check(e, &d), 0);
+}
+
+TEST(Validate, TimelineBufferIsCheckedLikeAnOutput)
+{
+	uint32_t d;
+	hpcd_span span;
+	hpc_sqe e = matvec(4, 4);  // operands in [0, 192)
+	e.flags = HPC_SQE_TIMELINE;
+	e.timeline_off = 4096;
+	e.timeline_cap = 10;
+	ASSERT_EQ(check(e, &d, &span), 0);
+	EXPECT_EQ(span.timeline_len, 10u * sizeof(hpc_chunk_rec));
+	e.timeline_off = 4;  // not 8-aligned
+	EXPECT_EQ(check(e, &d), -EINVAL);
+	EXPECT_EQ(d, (uint32_t)HPC_E_MISALIGNED);
+	e.timeline_off = 64;  // over A
+	EXPECT_EQ(check(e, &d), -EINVAL);
+	EXPECT_EQ(d, (uint32_t)HPC_E_OVERLAP);
+	e.timeline_off = kArena - 48;  // 10 records do not fit
+	EXPECT_EQ(check(e, &d), -ERANGE);
+	e.timeline_off = 4096;
+	e.timeline_cap = UINT32_MAX;  // 200 GB: past the arena
+	EXPECT_EQ(check(e, &d), -ERANGE);
+	e.timeline_cap = 0;  // asks for nothing: fine
 	EXPECT_EQ(check(e, &d), 0);
 }
 
