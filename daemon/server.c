@@ -55,6 +55,43 @@ static int set_err(char *err, size_t len, int rc, const char *fmt, ...)
 	return rc;
 }
 
+struct hpcd_retired {
+	struct hpcd_retired *next;
+	struct hpcd_world *world;
+};
+
+void hpcd_server_retire_world(struct hpcd_server *srv, struct hpcd_world *w)
+{
+	struct hpcd_retired *r = malloc(sizeof(*r));
+	if (!r) {
+		hpcd_world_put(w); /* no memory for the note: pay here rather than leak */
+		return;
+	}
+	r->world = w;
+	pthread_mutex_lock(&srv->world_lock);
+	r->next = srv->retired;
+	srv->retired = r;
+	pthread_mutex_unlock(&srv->world_lock);
+	uint64_t one = 1;
+	ssize_t n = write(srv->reap_fd, &one, sizeof(one));
+	(void)n; /* an eventfd write of 1 cannot fail short of overflow */
+}
+
+/* Drop the worlds sessions retired (event loop only). */
+static void put_retired(struct hpcd_server *srv)
+{
+	pthread_mutex_lock(&srv->world_lock);
+	struct hpcd_retired *r = srv->retired;
+	srv->retired = NULL;
+	pthread_mutex_unlock(&srv->world_lock);
+	while (r) {
+		struct hpcd_retired *next = r->next;
+		hpcd_world_put(r->world);
+		free(r);
+		r = next;
+	}
+}
+
 struct hpcd_world *hpcd_server_world(struct hpcd_server *srv, uint64_t *gen)
 {
 	pthread_mutex_lock(&srv->world_lock);
@@ -461,6 +498,7 @@ static void reap(struct hpcd_server *srv)
 	uint64_t cnt;
 	ssize_t r = read(srv->reap_fd, &cnt, sizeof(cnt));
 	(void)r;
+	put_retired(srv);
 	pthread_mutex_lock(&srv->sessions_lock);
 	struct hpcd_session **pp = &srv->sessions;
 	while (*pp) {
@@ -592,6 +630,7 @@ void hpcd_server_fini(struct hpcd_server *srv)
 		close(srv->signal_fd);
 	if (srv->reap_fd >= 0)
 		close(srv->reap_fd);
+	put_retired(srv);
 	if (srv->world)
 		hpcd_world_put(srv->world);
 	if (srv->cfg)

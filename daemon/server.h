@@ -36,13 +36,14 @@ struct hpcd_server {
 	int listen_fd;
 	int epoll_fd;
 	int signal_fd;
-	int reap_fd; /* eventfd: a session thread has finished */
+	int reap_fd; /* eventfd: a session thread has finished, or retired a world */
 
 	/* The backends now serving. Sessions take a reference when world_gen
 	 * differs from theirs; the pointer only changes under world_lock. */
 	pthread_mutex_t world_lock;
 	struct hpcd_world *world;
 	uint64_t world_gen; /* atomic */
+	struct hpcd_retired *retired; /* worlds sessions let go of; under world_lock */
 
 	struct hpcd_conn *conns; /* every open connection; event loop only */
 	pthread_mutex_t sessions_lock; /* guards the session list, for status */
@@ -79,6 +80,12 @@ void hpcd_server_fini(struct hpcd_server *srv);
  * negative errno with the reason in msg.
  */
 int hpcd_server_reload(struct hpcd_server *srv, char *msg, size_t len);
+
+/*
+ * Hand a world reference to the event loop, which drops it: a session thread
+ * must not pay for closing instances whose last user it happened to be.
+ */
+void hpcd_server_retire_world(struct hpcd_server *srv, struct hpcd_world *w);
 
 /* Take a reference to the world now serving, and its generation. */
 struct hpcd_world *hpcd_server_world(struct hpcd_server *srv, uint64_t *gen);

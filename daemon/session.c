@@ -36,7 +36,9 @@ static void refresh_world(struct hpcd_session *s)
 		return;
 	struct hpcd_world *old = s->world;
 	s->world = hpcd_server_world(s->srv, &s->world_gen);
-	hpcd_world_put(old);
+	/* Not put here: if ours is the last reference, closing the old instances
+	 * (joining threads, ending processes) would stall this client's next job. */
+	hpcd_server_retire_world(s->srv, old);
 }
 
 static void fail_job(struct hpc_cqe *c, int status, uint32_t detail)
