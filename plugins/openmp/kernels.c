@@ -90,7 +90,6 @@ static inline void split_aligned(size_t n, size_t parts, size_t c, size_t unit, 
  */
 static int team_cpus[CPU_SETSIZE];
 static int team_ncpus = -1; /* -1: not yet known; 0: do not bind */
-static __thread int bound_as = -1; /* the team slot this pool thread is bound for */
 
 static void team_cpus_init(void)
 {
@@ -139,13 +138,23 @@ static void team_leave(struct team_pin *p)
 		sched_setaffinity(0, sizeof(p->old), &p->old);
 }
 
-/* Called by every thread first thing in a region: pool threads bind once per slot. */
-static inline void team_member(int tid)
+/*
+ * Called by every thread first thing in a region: a pool thread binds itself
+ * to its slot's CPU unless it is bound there already. Its mask is asked of the
+ * kernel rather than remembered in a thread-local variable: this library is
+ * unloaded on reload while the pool threads live on, and thread-local storage
+ * of an unloaded library is trouble (LeakSanitizer crashes walking it).
+ */
+static void team_member(int tid)
 {
-	if (tid == 0 || bound_as == tid)
+	int n = __atomic_load_n(&team_ncpus, __ATOMIC_ACQUIRE);
+	if (tid == 0 || n <= 0)
 		return;
-	if (bind_to(tid) == 0)
-		bound_as = tid;
+	cpu_set_t now;
+	if (sched_getaffinity(0, sizeof(now), &now) == 0 && CPU_COUNT(&now) == 1 &&
+	    CPU_ISSET(team_cpus[tid % n], &now))
+		return;
+	bind_to(tid);
 }
 
 /* Cache-line sized units of elements for splitting vectors. */
