@@ -19,21 +19,19 @@
  * job, each worker's busy time (sum of its chunks) and its chunk count;
  * written: one SVG timeline per case into --out.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_util.h"
 #include "hpc/plugin.h"
 #include "ipc/region.h"
 #include "timeline/svg.h"
@@ -41,59 +39,14 @@
 #define MAX_RECS 4096
 #define MAX_REPS 101
 
-__attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "forkpool_bench: ");
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static const struct hpc_plugin_ops *load(const char *dir)
-{
-	char path[1024];
-	snprintf(path, sizeof(path), "%s/libhpc_forkpool.so", dir);
-	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (!h)
-		die("%s", dlerror());
-	hpc_plugin_entry_fn entry = (hpc_plugin_entry_fn)dlsym(h, HPC_PLUGIN_ENTRY_NAME);
-	if (!entry)
-		die("%s: no %s", path, HPC_PLUGIN_ENTRY_NAME);
-	return entry();
-}
-
-static void *open_fp(const struct hpc_plugin_ops *ops, const char *workers, const char *schedule,
+static void *open_fp(const struct bench_plugin *fp, const char *workers, const char *schedule,
 		     const char *chunk)
 {
-	struct hpc_setting s[3] = {{.key = "workers", .value = workers, .line = 1},
-				   {.key = "schedule", .value = schedule, .line = 2},
-				   {.key = "chunk", .value = chunk, .line = 3}};
-	char err[1024] = "";
-	struct hpc_open_args args = {
-		.abi_version = HPC_PLUGIN_ABI_VERSION,
-		.size = sizeof(args),
-		.instance = "bench",
-		.config_dir = ".",
-		.settings = s,
-		.nsettings = chunk ? 3 : 2,
-		.err = err,
-		.err_len = sizeof(err),
-		.err_setting = -1,
-	};
+	char err[1024];
 	void *state;
-	int rc = ops->open(&args, &state);
-	if (rc < 0)
-		die("open forkpool: %s", err);
+	if (bench_plugin_open(fp, "bench", &state, err, sizeof(err), "workers", workers,
+			      "schedule", schedule, "chunk", chunk, NULL) < 0)
+		bench_die("open forkpool: %s", err);
 	return state;
 }
 
@@ -120,8 +73,7 @@ static void pin(pid_t pid, int cpu)
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	if (sched_setaffinity(pid, sizeof(set), &set) < 0)
-		fprintf(stderr, "forkpool_bench: cannot pin %d to CPU %d: %s\n", (int)pid, cpu,
-			strerror(errno));
+		bench_warn("cannot pin %d to CPU %d: %s", (int)pid, cpu, strerror(errno));
 }
 
 /* The neighbour: a process that spins on one CPU until killed. */
@@ -129,7 +81,7 @@ static pid_t start_neighbour(int cpu)
 {
 	pid_t pid = fork();
 	if (pid < 0)
-		die("fork: %s", strerror(errno));
+		bench_die("fork: %s", strerror(errno));
 	if (pid == 0) {
 		pin(0, cpu);
 		volatile uint64_t x = 0;
@@ -151,13 +103,14 @@ static int cmp_outcome(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void run_case(const struct hpc_plugin_ops *ops, struct hpc_region *reg, uint64_t n,
+static void run_case(const struct bench_plugin *fp, struct hpc_region *reg, uint64_t n,
 		     const char *label, const char *schedule, const char *chunk, int workers,
 		     int ncpu, int reps, const char *out_dir, const char *scenario)
 {
 	char wbuf[16];
 	snprintf(wbuf, sizeof(wbuf), "%d", workers);
-	void *st = open_fp(ops, wbuf, schedule, chunk);
+	const struct hpc_plugin_ops *ops = fp->ops;
+	void *st = open_fp(fp, wbuf, schedule, chunk);
 	pid_t pids[256];
 	int np = worker_pids(ops, st, pids, 256);
 	for (int i = 0; i < np; i++)
@@ -186,11 +139,11 @@ static void run_case(const struct hpc_plugin_ops *ops, struct hpc_region *reg, u
 		j->out_off = y_off;
 		j->chunks = o->recs;
 		j->chunks_cap = MAX_RECS;
-		uint64_t t0 = now_ns();
+		uint64_t t0 = bench_now_ns();
 		int rc = ops->run(st, j);
-		o->ms = (double)(now_ns() - t0) / 1e6;
+		o->ms = (double)(bench_now_ns() - t0) / 1e6;
 		if (rc < 0)
-			die("%s: run failed: %s", label, strerror(-rc));
+			bench_die("%s: run failed: %s", label, strerror(-rc));
 		o->nrecs = j->chunks_count < MAX_RECS ? j->chunks_count : MAX_RECS;
 		if (r >= 0)
 			order[r] = o;
@@ -223,7 +176,7 @@ static void run_case(const struct hpc_plugin_ops *ops, struct hpc_region *reg, u
 		 med->ms);
 	int rc = hpc_timeline_svg_file(path, med->recs, med->nrecs, title);
 	if (rc < 0)
-		fprintf(stderr, "forkpool_bench: %s: %s\n", path, strerror(-rc));
+		bench_warn("%s: %s", path, strerror(-rc));
 	ops->close(st);
 }
 
@@ -255,19 +208,22 @@ int main(int argc, char **argv)
 		}
 	}
 	if (n < 16 || n > 20000 || reps < 1 || reps > MAX_REPS || workers < 1 || workers > 64)
-		die("--n must be 16..20000, --reps 1..%d, --workers 1..64", MAX_REPS);
+		bench_die("--n must be 16..20000, --reps 1..%d, --workers 1..64", MAX_REPS);
 	if (mkdir(out_dir, 0755) < 0 && errno != EEXIST)
-		die("%s: %s", out_dir, strerror(errno));
+		bench_die("%s: %s", out_dir, strerror(errno));
 
 	long ncpu_l = sysconf(_SC_NPROCESSORS_ONLN);
 	int ncpu = ncpu_l < 1 ? 1 : (int)ncpu_l;
-	const struct hpc_plugin_ops *ops = load(plugins);
+	struct bench_plugin fp; /* never unloaded: the process ends first */
+	char err[1024];
+	if (bench_plugin_load(&fp, plugins, "forkpool", err, sizeof(err)) < 0)
+		bench_die("%s", err);
 
 	struct hpc_region_hdr layout;
 	struct hpc_region reg;
 	if (hpc_region_layout((n * n + 2 * n) * 8, 2, 2, &layout) < 0 ||
 	    hpc_region_create(&layout, "forkpool-bench", 1, &reg) < 0)
-		die("cannot create a %llu MB region", (unsigned long long)(n * n * 8 >> 20));
+		bench_die("cannot create a %llu MB region", (unsigned long long)(n * n * 8 >> 20));
 	double *a = (double *)reg.arena, *x = a + n * n;
 	uint64_t s = 88172645463325252ull;
 	for (uint64_t i = 0; i < n * n + n; i++) {
@@ -299,7 +255,7 @@ int main(int argc, char **argv)
 			printf("-- quiet machine: equal work, equal workers\n");
 		}
 		for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++)
-			run_case(ops, &reg, n, cases[k].label, cases[k].schedule, cases[k].chunk,
+			run_case(&fp, &reg, n, cases[k].label, cases[k].schedule, cases[k].chunk,
 				 workers, ncpu, reps, out_dir, name);
 		if (hog > 0) {
 			kill(hog, SIGKILL);

@@ -13,56 +13,21 @@
  *    in the client's region) next to the same plugin's kernel called
  *    in-process on the same memory.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <linux/futex.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_util.h"
 #include "hpc/client.h"
 #include "hpc/plugin.h"
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* p-th percentile (0..100) of n samples; sorts them. */
-static double pct(uint64_t *v, size_t n, double p)
-{
-	qsort(v, n, sizeof(*v), cmp_u64);
-	size_t i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
-	return (double)v[i];
-}
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "ipc_bench: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-	exit(1);
-}
 
 /* ---- Raw ping-pong between two processes ------------------------------------- */
 
@@ -83,7 +48,7 @@ static void pingpong(int use_futex, size_t iters, uint64_t idle_us, double *p50,
 {
 	uint32_t *w = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (w == MAP_FAILED)
-		die("mmap: %s", strerror(errno));
+		bench_die("mmap: %s", strerror(errno));
 	uint32_t *ping = &w[0], *pong = &w[16]; /* separate cache lines */
 	*ping = *pong = 0;
 	pid_t pid = fork();
@@ -102,54 +67,20 @@ static void pingpong(int use_futex, size_t iters, uint64_t idle_us, double *p50,
 	for (uint32_t i = 1; i <= iters + 10; i++) {
 		if (idle_us)
 			usleep((useconds_t)idle_us);
-		uint64_t t0 = now_ns();
+		uint64_t t0 = bench_now_ns();
 		__atomic_store_n(ping, i, __ATOMIC_RELEASE);
 		if (use_futex)
 			futex_wake(ping);
 		while (__atomic_load_n(pong, __ATOMIC_ACQUIRE) != i)
 			if (use_futex)
 				futex_wait(pong, i - 1);
-		t[i - 1] = now_ns() - t0;
+		t[i - 1] = bench_now_ns() - t0;
 	}
 	waitpid(pid, NULL, 0);
-	*p50 = pct(t + 10, iters, 50); /* the first few warm up */
-	*p99 = pct(t + 10, iters, 99);
+	*p50 = bench_pct_u64(t + 10, iters, 50); /* the first few warm up */
+	*p99 = bench_pct_u64(t + 10, iters, 99);
 	free(t);
 	munmap(w, 4096);
-}
-
-/* ---- The daemon ------------------------------------------------------------------ */
-
-static pid_t start_daemon(const char *hpcd, const char *plugins, const char *dir, char *sock,
-			  size_t socklen)
-{
-	char cfg[512];
-	snprintf(sock, socklen, "%s/hpcd.sock", dir);
-	snprintf(cfg, sizeof(cfg), "%s/bench.ini", dir);
-	FILE *f = fopen(cfg, "w");
-	if (!f)
-		die("cannot write %s", cfg);
-	fprintf(f,
-		"[daemon]\nsocket = %s\nplugin_dir = %s\nlog_level = warn\n"
-		"[backend serial]\nplugin = serial\n"
-		"[backend omp]\nplugin = openmp\nthreads = 2\n",
-		sock, plugins);
-	fclose(f);
-	pid_t pid = fork();
-	if (pid == 0) {
-		execl(hpcd, hpcd, "-c", cfg, (char *)NULL);
-		fprintf(stderr, "ipc_bench: cannot run %s: %s\n", hpcd, strerror(errno));
-		_exit(127);
-	}
-	char buf[256];
-	for (int i = 0; i < 500; i++) {
-		if (hpc_control(sock, HPC_CTL_STATUS, buf, sizeof(buf)) == 0)
-			return pid;
-		usleep(10000);
-	}
-	kill(pid, SIGKILL);
-	die("the daemon did not come up (%s)", hpcd);
-	return -1;
 }
 
 static void tiny_jobs(struct hpc_client *c, size_t iters, uint64_t idle_us, double *p50,
@@ -163,14 +94,14 @@ static void tiny_jobs(struct hpc_client *c, size_t iters, uint64_t idle_us, doub
 	for (size_t i = 0; i < iters; i++) {
 		if (idle_us)
 			usleep((useconds_t)idle_us);
-		uint64_t t0 = now_ns();
+		uint64_t t0 = bench_now_ns();
 		int rc = hpc_run(c, &r, &done);
-		t[i] = now_ns() - t0;
+		t[i] = bench_now_ns() - t0;
 		if (rc != 0 || done.result != 1.0)
-			die("tiny job failed: %s", hpc_strerror(rc, done.detail));
+			bench_die("tiny job failed: %s", hpc_strerror(rc, done.detail));
 	}
-	*p50 = pct(t, iters, 50);
-	*p99 = pct(t, iters, 99);
+	*p50 = bench_pct_u64(t, iters, 50);
+	*p99 = bench_pct_u64(t, iters, 99);
 	free(t);
 	hpc_free(c, x);
 }
@@ -184,7 +115,7 @@ static double batched_rate(struct hpc_client *c, size_t total, unsigned batch)
 	for (unsigned i = 0; i < batch; i++)
 		rs[i] = (struct hpc_request){.op = HPC_OP_SUM, .n = 1, .a = x, .backend = "serial"};
 	size_t submitted = 0, completed = 0;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = bench_now_ns();
 	while (completed < total) {
 		/* Keep the rings full: submit what fits, collect what is done. */
 		if (submitted < total && hpc_inflight(c) < batch) {
@@ -193,18 +124,19 @@ static double batched_rate(struct hpc_client *c, size_t total, unsigned batch)
 				want = (unsigned)(total - submitted);
 			int k = hpc_submit(c, rs, want);
 			if (k < 0)
-				die("submit: %s", hpc_strerror(k, 0));
+				bench_die("submit: %s", hpc_strerror(k, 0));
 			submitted += (size_t)k;
 		}
 		int k = hpc_wait(c, cs, 1, batch, -1);
 		if (k < 0)
-			die("wait: %s", hpc_strerror(k, 0));
+			bench_die("wait: %s", hpc_strerror(k, 0));
 		for (int i = 0; i < k; i++)
 			if (cs[i].status)
-				die("batched job failed: %s", hpc_strerror(cs[i].status, cs[i].detail));
+				bench_die("batched job failed: %s",
+					  hpc_strerror(cs[i].status, cs[i].detail));
 		completed += (size_t)k;
 	}
-	double secs = (double)(now_ns() - t0) / 1e9;
+	double secs = (double)(bench_now_ns() - t0) / 1e9;
 	free(rs);
 	free(cs);
 	hpc_free(c, x);
@@ -213,45 +145,24 @@ static double batched_rate(struct hpc_client *c, size_t total, unsigned batch)
 
 /* ---- matvec through the daemon and in-process ----------------------------------- */
 
-static void host_log(const struct hpc_host *h, int level, const char *fmt, ...)
-{
-	(void)h;
-	(void)level;
-	(void)fmt;
-}
-
 static void matvec_compare(const char *sock, const char *plugins, uint64_t n, int reps)
 {
 	struct hpc_client *c;
 	size_t bytes = n * n * 8 + 2 * n * 8 + (1 << 20);
 	int rc = hpc_connect(sock, bytes, &c);
 	if (rc < 0)
-		die("connect: %s", hpc_strerror(rc, 0));
+		bench_die("connect: %s", hpc_strerror(rc, 0));
 	double *A = hpc_alloc(c, n * n * 8), *x = hpc_alloc(c, n * 8), *y = hpc_alloc(c, n * 8);
-	for (uint64_t i = 0; i < n * n; i++)
-		A[i] = (double)((i * 2654435761u) % 1000) / 1000.0 - 0.5;
-	for (uint64_t i = 0; i < n; i++)
-		x[i] = (double)(i % 17) / 17.0;
+	bench_fill_matvec(A, x, n);
 
 	/* The same plugin, loaded here, on the same memory. */
-	char path[PATH_MAX + 32];
-	snprintf(path, sizeof(path), "%s/libhpc_openmp.so", plugins);
-	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (!h)
-		die("dlopen %s: %s", path, dlerror());
-	hpc_plugin_entry_fn entry = (hpc_plugin_entry_fn)dlsym(h, HPC_PLUGIN_ENTRY_NAME);
-	const struct hpc_plugin_ops *ops = entry();
-	struct hpc_host host = {.abi_version = HPC_PLUGIN_ABI_VERSION, .size = sizeof(host),
-				.log = host_log};
-	struct hpc_setting threads = {.key = "threads", .value = "2", .line = 1};
+	struct bench_plugin omp;
 	char err[256];
-	struct hpc_open_args args = {.abi_version = HPC_PLUGIN_ABI_VERSION, .size = sizeof(args),
-				     .instance = "bench", .config_dir = ".", .settings = &threads,
-				     .nsettings = 1, .host = &host, .err = err,
-				     .err_len = sizeof(err), .err_setting = -1};
 	void *state;
-	if (ops->open(&args, &state) < 0)
-		die("open openmp in-process: %s", err);
+	if (bench_plugin_load(&omp, plugins, "openmp", err, sizeof(err)) < 0)
+		bench_die("%s", err);
+	if (bench_plugin_open(&omp, "bench", &state, err, sizeof(err), "threads", "2", NULL) < 0)
+		bench_die("open openmp in-process: %s", err);
 
 	struct hpc_request r = {.op = HPC_OP_MATVEC, .m = n, .n = n, .a = A, .b = x, .out = y,
 				.backend = "omp"};
@@ -264,33 +175,34 @@ static void matvec_compare(const char *sock, const char *plugins, uint64_t n, in
 	 * (libgomp spins a while after each region) go to sleep first: on two
 	 * cores they would otherwise steal time from the side being measured. */
 	hpc_run(c, &r, &done);
-	ops->run(state, &job);
+	omp.ops->run(state, &job);
 	const int block = 5;
 	for (int i = 0; i < reps; i += block) {
 		usleep(300000);
 		for (int j = i; j < i + block && j < reps; j++) {
-			uint64_t t0 = now_ns();
+			uint64_t t0 = bench_now_ns();
 			if (hpc_run(c, &r, &done) != 0)
-				die("matvec through the daemon failed: %s",
-				    hpc_strerror(done.status, done.detail));
-			td[j] = now_ns() - t0;
+				bench_die("matvec through the daemon failed: %s",
+					  hpc_strerror(done.status, done.detail));
+			td[j] = bench_now_ns() - t0;
 		}
 		usleep(300000);
 		for (int j = i; j < i + block && j < reps; j++) {
-			uint64_t t0 = now_ns();
-			if (ops->run(state, &job) != 0)
-				die("matvec in-process failed");
-			ti[j] = now_ns() - t0;
+			uint64_t t0 = bench_now_ns();
+			if (omp.ops->run(state, &job) != 0)
+				bench_die("matvec in-process failed");
+			ti[j] = bench_now_ns() - t0;
 		}
 	}
-	double d50 = pct(td, (size_t)reps, 50) / 1e6, i50 = pct(ti, (size_t)reps, 50) / 1e6;
+	double d50 = bench_pct_u64(td, (size_t)reps, 50) / 1e6;
+	double i50 = bench_pct_u64(ti, (size_t)reps, 50) / 1e6;
 	double gbs = (double)(n * n * 8) / (d50 / 1e3) / 1e9;
 	printf("matvec f64 N=%-6llu through hpcd (omp, 2 threads)  %8.2f ms   %6.1f GB/s of A\n",
 	       (unsigned long long)n, d50, gbs);
 	printf("matvec f64 N=%-6llu same kernel in-process          %8.2f ms   ratio daemon/in-process %.3f\n",
 	       (unsigned long long)n, i50, d50 / i50);
-	ops->close(state);
-	dlclose(h);
+	omp.ops->close(state);
+	bench_plugin_unload(&omp);
 	free(td);
 	free(ti);
 	hpc_close(c);
@@ -323,10 +235,7 @@ int main(int argc, char **argv)
 	}
 	char plugdir[PATH_MAX];
 	if (!realpath(plugins, plugdir))
-		die("no plugin folder %s", plugins);
-	char dir[] = "/tmp/hpcd-bench-XXXXXX";
-	if (!mkdtemp(dir))
-		die("mkdtemp: %s", strerror(errno));
+		bench_die("no plugin folder %s", plugins);
 
 	printf("hpcd ipc_bench: %ld CPUs online, %zu iterations\n\n", sysconf(_SC_NPROCESSORS_ONLN),
 	       iters);
@@ -336,13 +245,16 @@ int main(int argc, char **argv)
 	pingpong(1, idle_iters, 2000, &fi50, &fi99);
 	pingpong(0, iters, 0, &sp50, &sp99);
 
-	char sock[256];
-	pid_t daemon = start_daemon(hpcd, plugdir, dir, sock, sizeof(sock));
+	struct bench_daemon d;
+	if (bench_daemon_start(&d, hpcd, plugdir, "/tmp/hpcd-bench-", 5,
+			       "[backend serial]\nplugin = serial\n"
+			       "[backend omp]\nplugin = openmp\nthreads = 2\n") < 0)
+		bench_die("%s", d.err);
 	struct hpc_client *c;
 	struct hpc_connect_opts copts = {.sq_entries = 1024, .cq_entries = 1024, .spin_us = spin_us};
-	int rc = hpc_connect_opts(sock, 1 << 20, &copts, &c);
+	int rc = hpc_connect_opts(d.sock, 1 << 20, &copts, &c);
 	if (rc < 0)
-		die("connect: %s", hpc_strerror(rc, 0));
+		bench_die("connect: %s", hpc_strerror(rc, 0));
 	double b50, b99, i50, i99;
 	tiny_jobs(c, 1000, 0, &b50, &b99); /* warm up */
 	tiny_jobs(c, iters, 0, &b50, &b99);
@@ -364,13 +276,9 @@ int main(int argc, char **argv)
 	printf("back to back p50: %.2f us                 (target < 5 us)\n", b50 / 1e3);
 	printf("batched tiny jobs: %.0f jobs/s           (target > 1000000)\n\n", rate);
 
-	matvec_compare(sock, plugdir, n, 15);
+	matvec_compare(d.sock, plugdir, n, 15);
 
-	kill(daemon, SIGTERM);
-	waitpid(daemon, NULL, 0);
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "ipc_bench: could not remove %s\n", dir);
+	if (bench_daemon_stop(&d) < 0)
+		bench_warn("could not remove %s", d.dir);
 	return 0;
 }

@@ -21,61 +21,26 @@
  * DIR/kernels_bench.csv and, when gnuplot is there, DIR/kernels_bench.svg
  * (bench/plot.gp).
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cblas.h>
 
+#include "bench/bench_util.h"
 #include "hpc/client.h"
 #include "hpc/plugin.h"
 
 /* ---- small helpers ------------------------------------------------------------- */
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "kernels_bench: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-	exit(1);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static void pause_ms(int ms)
 {
@@ -162,7 +127,7 @@ static double stream_read(const double *x, size_t nx, const double *y, size_t ny
 	double s = 0;
 	cpu_set_t old;
 	stream_enter(&old);
-	double t0 = now_s();
+	double t0 = bench_now_s();
 #pragma omp parallel num_threads(t) reduction(+ : s)
 	{
 		stream_member();
@@ -175,7 +140,7 @@ static double stream_read(const double *x, size_t nx, const double *y, size_t ny
 			s += read_chunk(y + lo, hi - lo);
 		}
 	}
-	double dt = now_s() - t0;
+	double dt = bench_now_s() - t0;
 	sched_setaffinity(0, sizeof(old), &old);
 	sink = s;
 	return dt;
@@ -186,7 +151,7 @@ static double stream_triad(double *a, const double *b, const double *c, size_t n
 {
 	cpu_set_t old;
 	stream_enter(&old);
-	double t0 = now_s();
+	double t0 = bench_now_s();
 #pragma omp parallel num_threads(t)
 	{
 		stream_member();
@@ -194,91 +159,9 @@ static double stream_triad(double *a, const double *b, const double *c, size_t n
 		size_t lo = n * (size_t)id / (size_t)nt, hi = n * (size_t)(id + 1) / (size_t)nt;
 		triad_chunk(a + lo, b + lo, c + lo, 0.5, hi - lo);
 	}
-	double dt = now_s() - t0;
+	double dt = bench_now_s() - t0;
 	sched_setaffinity(0, sizeof(old), &old);
 	return dt;
-}
-
-/* ---- the daemon ------------------------------------------------------------------- */
-
-static pid_t start_daemon(const char *hpcd, const char *plugins, const char *dir, int threads,
-			  size_t arena_mb, char *sock, size_t socklen)
-{
-	char cfg[512];
-	snprintf(sock, socklen, "%s/hpcd.sock", dir);
-	snprintf(cfg, sizeof(cfg), "%s/bench.ini", dir);
-	FILE *f = fopen(cfg, "w");
-	if (!f)
-		die("cannot write %s", cfg);
-	fprintf(f,
-		"[daemon]\nsocket = %s\nplugin_dir = %s\nlog_level = warn\nmax_arena_mb = %zu\n"
-		"[backend serial]\nplugin = serial\n"
-		"[backend omp]\nplugin = openmp\nthreads = %d\n",
-		sock, plugins, arena_mb, threads);
-	fclose(f);
-	pid_t pid = fork();
-	if (pid == 0) {
-		execl(hpcd, hpcd, "-c", cfg, (char *)NULL);
-		fprintf(stderr, "kernels_bench: cannot run %s: %s\n", hpcd, strerror(errno));
-		_exit(127);
-	}
-	char buf[256];
-	for (int i = 0; i < 1000; i++) {
-		if (hpc_control(sock, HPC_CTL_STATUS, buf, sizeof(buf)) == 0)
-			return pid;
-		int st;
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			die("the daemon exited during start-up (%s)", hpcd);
-		usleep(10000);
-	}
-	kill(pid, SIGKILL);
-	die("the daemon did not come up (%s)", hpcd);
-}
-
-/* ---- the openmp plugin in-process ---------------------------------------------------- */
-
-static void host_log(const struct hpc_host *h, int level, const char *fmt, ...)
-{
-	(void)h;
-	(void)level;
-	(void)fmt;
-}
-
-struct inproc {
-	void *dl;
-	const struct hpc_plugin_ops *ops;
-	void *state;
-};
-
-static void inproc_open(struct inproc *p, const char *plugins, int threads)
-{
-	char path[PATH_MAX + 32], tv[16];
-	snprintf(path, sizeof(path), "%s/libhpc_openmp.so", plugins);
-	p->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (!p->dl)
-		die("dlopen %s: %s", path, dlerror());
-	hpc_plugin_entry_fn entry = (hpc_plugin_entry_fn)dlsym(p->dl, HPC_PLUGIN_ENTRY_NAME);
-	if (!entry)
-		die("%s: no %s", path, HPC_PLUGIN_ENTRY_NAME);
-	p->ops = entry();
-	static struct hpc_host host = {.abi_version = HPC_PLUGIN_ABI_VERSION,
-				       .size = sizeof(host),
-				       .log = host_log};
-	snprintf(tv, sizeof(tv), "%d", threads);
-	struct hpc_setting s = {.key = "threads", .value = tv, .line = 1};
-	char err[256] = "";
-	struct hpc_open_args args = {.abi_version = HPC_PLUGIN_ABI_VERSION,
-				     .size = sizeof(args),
-				     .instance = "bench",
-				     .config_dir = ".",
-				     .settings = &s,
-				     .nsettings = 1,
-				     .host = &host,
-				     .err = err,
-				     .err_len = sizeof(err),
-				     .err_setting = -1};
-	if (p->ops->open(&args, &p->state) < 0)
-		die("open openmp in-process: %s", err);
 }
 
 /* ---- what is measured ------------------------------------------------------------------ */
@@ -299,7 +182,8 @@ static const char *const impl_label[IM__COUNT] = {
 
 struct bench {
 	struct hpc_client *c;
-	struct inproc ip;
+	struct bench_plugin omp; /* the openmp plugin in-process */
+	void *omp_state;
 	int threads;
 	int quick;
 	double *P, *Q, *R; /* region buffers */
@@ -349,15 +233,16 @@ static void run_impl(struct bench *b, struct point *pt, enum impl im)
 			struct hpc_job j = {.op = r.op, .dtype = r.dtype, .m = m, .n = n, .k = k,
 					    .a = r.a, .b = r.b, .out = r.out, .alpha = r.alpha,
 					    .region_fd = -1};
-			int rc = b->ip.ops->run(b->ip.state, &j);
+			int rc = b->omp.ops->run(b->omp_state, &j);
 			if (rc)
-				die("%s in-process failed: %s", hpc_op_name(pt->op), strerror(-rc));
+				bench_die("%s in-process failed: %s", hpc_op_name(pt->op),
+					  strerror(-rc));
 			sink = j.result;
 		} else {
 			struct hpc_completion done;
 			int rc = hpc_run(b->c, &r, &done);
 			if (rc)
-				die("%s through hpcd (%s) failed: %s", hpc_op_name(pt->op),
+				bench_die("%s through hpcd (%s) failed: %s", hpc_op_name(pt->op),
 				    r.backend, hpc_strerror(done.status, done.detail));
 			sink = done.result;
 			last_inside_s = (double)(done.t_end_ns - done.t_start_ns) * 1e-9;
@@ -408,9 +293,9 @@ static void measure(struct bench *b, struct point *pt)
 		per[im] = 0;
 		if (im == IM_LIMIT && pt->op == HPC_OP_MATMUL)
 			continue;
-		double t0 = now_s();
+		double t0 = bench_now_s();
 		run_impl(b, pt, im);
-		double w = now_s() - t0;
+		double w = bench_now_s() - t0;
 		/* Enough runs for ~0.1 s per round, at most 3, at least 1;
 		 * something slower than 1 s (serial at the top sizes) runs once. */
 		per[im] = w > 1.0 ? 0 : w > 0.1 ? 1 : (int)fmin(3, 0.1 / fmax(w, 1e-9));
@@ -425,21 +310,21 @@ static void measure(struct bench *b, struct point *pt)
 		for (int j = 0; j < IM__COUNT; j++) {
 			const int im = r % 2 ? IM__COUNT - 1 - j : j;
 			for (int i = 0; i < per[im] && pt->samples[im] < MAXS; i++) {
-				double t0 = now_s();
+				double t0 = bench_now_s();
 				run_impl(b, pt, im);
 				if (im == IM_OMP)
 					inside[pt->samples[im]] = last_inside_s;
-				s[im][pt->samples[im]++] = now_s() - t0;
+				s[im][pt->samples[im]++] = bench_now_s() - t0;
 			}
 			if (per[im])
 				pause_ms(im == IM_OPENBLAS ? 200 : 20);
 		}
 	}
-	pt->inside = pt->samples[IM_OMP] ? median(inside, pt->samples[IM_OMP]) : NAN;
+	pt->inside = pt->samples[IM_OMP] ? bench_median(inside, pt->samples[IM_OMP]) : NAN;
 	for (int im = 0; im < IM__COUNT; im++) {
 		if (!pt->samples[im])
 			continue;
-		pt->t[im] = median(s[im], pt->samples[im]);
+		pt->t[im] = bench_median(s[im], pt->samples[im]);
 		pt->tmin[im] = s[im][0];
 	}
 }
@@ -638,9 +523,9 @@ int main(int argc, char **argv)
 	char outdir[PATH_MAX], plugdir[PATH_MAX], csvpath[PATH_MAX + 32], svgpath[PATH_MAX + 32];
 	user_path(outarg, outdir, sizeof(outdir));
 	if (mkdir(outdir, 0777) < 0 && errno != EEXIST)
-		die("cannot create %s: %s", outdir, strerror(errno));
+		bench_die("cannot create %s: %s", outdir, strerror(errno));
 	if (!realpath(plugins, plugdir))
-		die("no plugin folder %s", plugins);
+		bench_die("no plugin folder %s", plugins);
 	snprintf(csvpath, sizeof(csvpath), "%s/kernels_bench.csv", outdir);
 	snprintf(svgpath, sizeof(svgpath), "%s/kernels_bench.svg", outdir);
 
@@ -672,22 +557,23 @@ int main(int argc, char **argv)
 		nq = stream_n;
 	size_t arena = (np + 2 * nq) * sizeof(double) + (64u << 20);
 
-	char dir[] = "/tmp/hpcd-kbench-XXXXXX";
-	if (!mkdtemp(dir))
-		die("mkdtemp: %s", strerror(errno));
-	char sock[256];
-	pid_t daemon = start_daemon(hpcd, plugdir, dir, threads, (arena >> 20) + 16, sock,
-				    sizeof(sock));
+	struct bench_daemon d;
+	if (bench_daemon_start(&d, hpcd, plugdir, "/tmp/hpcd-kbench-", 10,
+			       "max_arena_mb = %zu\n"
+			       "[backend serial]\nplugin = serial\n"
+			       "[backend omp]\nplugin = openmp\nthreads = %d\n",
+			       (arena >> 20) + 16, threads) < 0)
+		bench_die("%s", d.err);
 
 	struct bench b = {.threads = threads, .quick = quick, .np = np, .nq = nq};
-	int rc = hpc_connect(sock, arena, &b.c);
+	int rc = hpc_connect(d.sock, arena, &b.c);
 	if (rc < 0)
-		die("connect: %s", hpc_strerror(rc, 0));
+		bench_die("connect: %s", hpc_strerror(rc, 0));
 	b.P = hpc_alloc(b.c, np * sizeof(double));
 	b.Q = hpc_alloc(b.c, nq * sizeof(double));
 	b.R = hpc_alloc(b.c, nq * sizeof(double));
 	if (!b.P || !b.Q || !b.R)
-		die("no room for %.1f GB in the region", (double)arena / 1e9);
+		bench_die("no room for %.1f GB in the region", (double)arena / 1e9);
 	/* Fill (and fault in) the operands with values in [-0.5, 0.5). */
 #pragma omp parallel for num_threads(threads) schedule(static)
 	for (size_t i = 0; i < np; i++)
@@ -697,12 +583,18 @@ int main(int argc, char **argv)
 		b.Q[i] = (double)((i * 40503u) % 997) / 997.0 - 0.5;
 		b.R[i] = 0.0;
 	}
-	inproc_open(&b.ip, plugdir, threads);
+	char err[256], tv[16];
+	snprintf(tv, sizeof(tv), "%d", threads);
+	if (bench_plugin_load(&b.omp, plugdir, "openmp", err, sizeof(err)) < 0)
+		bench_die("%s", err);
+	if (bench_plugin_open(&b.omp, "bench", &b.omp_state, err, sizeof(err), "threads", tv,
+			      NULL) < 0)
+		bench_die("open openmp in-process: %s", err);
 	openblas_set_num_threads(threads);
 
 	b.csv = fopen(csvpath, "w");
 	if (!b.csv)
-		die("cannot write %s: %s", csvpath, strerror(errno));
+		bench_die("cannot write %s: %s", csvpath, strerror(errno));
 	fprintf(b.csv, "op,dtype,size,m,n,k,impl,threads,median_s,min_s,samples,bytes,flops,rate,"
 		       "unit,limit_gbs,x_limit,x_openblas,daemon_over_inproc,inside_hpcd_s\n");
 
@@ -730,17 +622,17 @@ int main(int argc, char **argv)
 		rd[i] = stream_read(b.P, stream_n, NULL, 0, threads);
 		tr[i] = stream_triad(b.R, b.P, b.Q, stream_n, threads);
 	}
-	double rbw = (double)stream_n * 8 / median(rd, 5) / 1e9;
-	double tbw = (double)stream_n * 24 / median(tr, 5) / 1e9;
+	double rbw = (double)stream_n * 8 / bench_median(rd, 5) / 1e9;
+	double tbw = (double)stream_n * 24 / bench_median(tr, 5) / 1e9;
 	printf("STREAM (%d threads, %.0f MB arrays in the client's region): read %.1f GB/s, "
 	       "triad %.1f GB/s (24 bytes per element)\n",
 	       threads, (double)stream_n * 8 / 1e6, rbw, tbw);
 	fprintf(b.csv, "stream-read,f64,%llu,0,%llu,0,limit,%d,%.9g,%.9g,5,%.6g,0,%.6g,GB/s,%.6g,,,,\n",
-		(unsigned long long)stream_n, (unsigned long long)stream_n, threads, median(rd, 5),
-		rd[0], (double)stream_n * 8, rbw, rbw);
+		(unsigned long long)stream_n, (unsigned long long)stream_n, threads,
+		bench_median(rd, 5), rd[0], (double)stream_n * 8, rbw, rbw);
 	fprintf(b.csv, "stream-triad,f64,%llu,0,%llu,0,limit,%d,%.9g,%.9g,5,%.6g,0,%.6g,GB/s,%.6g,,,,\n",
-		(unsigned long long)stream_n, (unsigned long long)stream_n, threads, median(tr, 5),
-		tr[0], (double)stream_n * 24, tbw, tbw);
+		(unsigned long long)stream_n, (unsigned long long)stream_n, threads,
+		bench_median(tr, 5), tr[0], (double)stream_n * 24, tbw, tbw);
 
 	printf("\nmedian times; x limit = time of a STREAM read (triad for axpy) of the same "
 	       "operands / time;\nx OpenBLAS = OpenBLAS time / time (> 1: faster than OpenBLAS; "
@@ -780,14 +672,14 @@ int main(int argc, char **argv)
 		if (opmask & HPC_OP_BIT(pts[i].op))
 			pts[kept++] = pts[i];
 	npts = kept;
-	double t0 = now_s();
+	double t0 = bench_now_s();
 	for (int i = 0; i < npts; i++) {
 		if (i && pts[i].op != pts[i - 1].op)
 			printf("\n");
 		measure(&b, &pts[i]);
 		report(&b, &pts[i]);
 	}
-	double elapsed = now_s() - t0;
+	double elapsed = bench_now_s() - t0;
 	fclose(b.csv);
 
 	print_load("load at end (this run included)", 0);
@@ -801,18 +693,14 @@ int main(int argc, char **argv)
 		if (system(cmd) == 0)
 			printf("plot in %s\n", svgpath);
 		else
-			fprintf(stderr, "kernels_bench: gnuplot failed: %s\n", cmd);
+			bench_warn("gnuplot failed: %s", cmd);
 	} else {
 		printf("no gnuplot here: no plot (apt-get install gnuplot-nox)\n");
 	}
 
-	b.ip.ops->close(b.ip.state);
+	b.omp.ops->close(b.omp_state);
 	hpc_close(b.c);
-	kill(daemon, SIGTERM);
-	waitpid(daemon, NULL, 0);
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "kernels_bench: could not remove %s\n", dir);
+	if (bench_daemon_stop(&d) < 0)
+		bench_warn("could not remove %s", d.dir);
 	return 0;
 }

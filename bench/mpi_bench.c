@@ -21,101 +21,30 @@
  * wall clock around hpc_run(). "read A" is one pass over A by one thread of
  * this process, taken at the same moment, as a yardstick of memory speed.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_util.h"
 #include "hpc/client.h"
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "mpi_bench: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-	exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static pid_t start_daemon(const char *hpcd, const char *plugins, const char *dir, char *sock,
-			  size_t socklen)
-{
-	char cfg[512];
-	snprintf(sock, socklen, "%s/hpcd.sock", dir);
-	snprintf(cfg, sizeof(cfg), "%s/bench.ini", dir);
-	FILE *f = fopen(cfg, "w");
-	if (!f)
-		die("cannot write %s", cfg);
-	const char *margs = geteuid() == 0 ? "--allow-run-as-root" : "";
-	fprintf(f,
-		"[daemon]\nsocket = %s\nplugin_dir = %s\nlog_level = warn\nmax_arena_mb = 8192\n"
-		"[backend omp]\nplugin = openmp\nthreads = 2\n"
-		"[backend mpi]\nplugin = mpi\nnp = 2\nmpirun_args = %s\n"
-		"[backend mpi_net]\nplugin = mpi\nnp = 2\nlocal_mmap = false\nmpirun_args = %s\n",
-		sock, plugins, margs, margs);
-	fclose(f);
-	pid_t pid = fork();
-	if (pid == 0) {
-		execl(hpcd, hpcd, "-c", cfg, (char *)NULL);
-		fprintf(stderr, "mpi_bench: cannot run %s: %s\n", hpcd, strerror(errno));
-		_exit(127);
-	}
-	char buf[256];
-	for (int i = 0; i < 3000; i++) {
-		if (hpc_control(sock, HPC_CTL_STATUS, buf, sizeof(buf)) == 0)
-			return pid;
-		int st;
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			die("the daemon exited (%s)", hpcd);
-		usleep(10000);
-	}
-	kill(pid, SIGKILL);
-	die("the daemon did not come up (%s)", hpcd);
-	return -1;
-}
 
 static double run_ms(struct hpc_client *c, const struct hpc_request *r)
 {
 	struct hpc_completion done;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = bench_now_ns();
 	int rc = hpc_run(c, r, &done);
-	double ms = (double)(now_ns() - t0) / 1e6;
+	double ms = (double)(bench_now_ns() - t0) / 1e6;
 	if (rc != 0)
-		die("%s matvec failed: %s", r->backend, hpc_strerror(rc, done.detail));
+		bench_die("%s matvec failed: %s", r->backend, hpc_strerror(rc, done.detail));
 	return ms;
 }
 
 static double read_ms(const double *a, uint64_t count)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = bench_now_ns();
 	double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
 	for (uint64_t i = 0; i + 4 <= count; i += 4) {
 		s0 += a[i];
@@ -123,7 +52,7 @@ static double read_ms(const double *a, uint64_t count)
 		s2 += a[i + 2];
 		s3 += a[i + 3];
 	}
-	double ms = (double)(now_ns() - t0) / 1e6;
+	double ms = (double)(bench_now_ns() - t0) / 1e6;
 	volatile double sink = s0 + s1 + s2 + s3;
 	(void)sink;
 	return ms;
@@ -134,14 +63,11 @@ static void bench_size(const char *sock, uint64_t n, int reps, int firsts)
 	struct hpc_client *c;
 	int rc = hpc_connect(sock, n * n * 8 + 4 * n * 8 + (1 << 20), &c);
 	if (rc < 0)
-		die("connect: %s", hpc_strerror(rc, 0));
+		bench_die("connect: %s", hpc_strerror(rc, 0));
 	double *A = hpc_alloc(c, n * n * 8), *x = hpc_alloc(c, n * 8), *y = hpc_alloc(c, n * 8);
 	if (!A || !x || !y)
-		die("arena too small");
-	for (uint64_t i = 0; i < n * n; i++)
-		A[i] = (double)((i * 2654435761u) % 1000) / 1000.0 - 0.5;
-	for (uint64_t i = 0; i < n; i++)
-		x[i] = (double)(i % 17) / 17.0;
+		bench_die("arena too small");
+	bench_fill_matvec(A, x, n);
 
 	const char *names[] = {"omp", "mpi", "mpi_net"};
 	const char *what[] = {"openmp, 2 threads", "mpi np=2, ranks map the region",
@@ -162,12 +88,12 @@ static void bench_size(const char *sock, uint64_t n, int reps, int firsts)
 			r.a_gen = ++gen;
 			t[i] = run_ms(c, &r);
 		}
-		double first = median(t, firsts);
+		double first = bench_median(t, firsts);
 		for (int i = 0; i < reps; i++) {
 			x[i % n] += 1e-3; /* a new x each time, as in a solver (b_gen = 0) */
 			t[i] = run_ms(c, &r);
 		}
-		double rep = median(t, reps), best = t[0];
+		double rep = bench_median(t, reps), best = t[0];
 		double rd = read_ms(A, n * n);
 		printf("%6llu  %-8s %-42s %9.1f %9.1f %9.2f %9.2f %9.2f\n", (unsigned long long)n,
 		       names[b], what[b], cold, first, rep, best, rd);
@@ -211,15 +137,20 @@ int main(int argc, char **argv)
 		}
 	}
 	if (reps < 1 || firsts < 1)
-		die("--reps and --firsts must be at least 1");
+		bench_die("--reps and --firsts must be at least 1");
 	char plugdir[PATH_MAX];
 	if (!realpath(plugins, plugdir))
-		die("no plugin folder %s", plugins);
-	char dir[] = "/tmp/hpcd-mpibench-XXXXXX";
-	if (!mkdtemp(dir))
-		die("mkdtemp: %s", strerror(errno));
-	char sock[256];
-	pid_t daemon = start_daemon(hpcd, plugdir, dir, sock, sizeof(sock));
+		bench_die("no plugin folder %s", plugins);
+	const char *margs = geteuid() == 0 ? "--allow-run-as-root" : "";
+	struct bench_daemon d;
+	if (bench_daemon_start(&d, hpcd, plugdir, "/tmp/hpcd-mpibench-", 30,
+			       "max_arena_mb = 8192\n"
+			       "[backend omp]\nplugin = openmp\nthreads = 2\n"
+			       "[backend mpi]\nplugin = mpi\nnp = 2\nmpirun_args = %s\n"
+			       "[backend mpi_net]\nplugin = mpi\nnp = 2\nlocal_mmap = false\n"
+			       "mpirun_args = %s\n",
+			       margs, margs) < 0)
+		bench_die("%s", d.err);
 
 	FILE *la = fopen("/proc/loadavg", "r");
 	char load[64] = "?";
@@ -238,17 +169,11 @@ int main(int argc, char **argv)
 		char *end;
 		uint64_t n = strtoull(p, &end, 10);
 		if (end == p || n == 0)
-			die("bad --sizes %s", sizes);
-		bench_size(sock, n, reps, firsts);
+			bench_die("bad --sizes %s", sizes);
+		bench_size(d.sock, n, reps, firsts);
 		p = *end == ',' ? end + 1 : end;
 	}
 
-	kill(daemon, SIGTERM);
-	int st;
-	waitpid(daemon, &st, 0);
-	char cfg[512];
-	snprintf(cfg, sizeof(cfg), "%s/bench.ini", dir);
-	unlink(cfg);
-	rmdir(dir);
+	bench_daemon_stop(&d);
 	return 0;
 }

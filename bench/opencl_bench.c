@@ -19,51 +19,18 @@
  *           with generation 0 (uploaded every time);
  * and GB/s = bytes of A / time, with the ratio to the read bandwidth.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <omp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 
+#include "bench/bench_util.h"
 #include "hpc/plugin.h"
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "opencl_bench: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-	exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* ---- plugins ------------------------------------------------------------------ */
 
@@ -73,42 +40,17 @@ struct backend {
 	char label[48];
 };
 
-static const struct hpc_plugin_ops *load_plugin(const char *dir, const char *name)
-{
-	char path[1024];
-	snprintf(path, sizeof(path), "%s/libhpc_%s.so", dir, name);
-	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (!h)
-		die("%s", dlerror());
-	hpc_plugin_entry_fn entry = (hpc_plugin_entry_fn)dlsym(h, HPC_PLUGIN_ENTRY_NAME);
-	if (!entry)
-		die("%s: no %s", path, HPC_PLUGIN_ENTRY_NAME);
-	return entry(); /* never closed: the process ends first */
-}
-
-static void open_backend(struct backend *b, const struct hpc_plugin_ops *ops, const char *label,
+static void open_backend(struct backend *b, const struct bench_plugin *p, const char *label,
 			 const char *key, const char *value, double *open_ms)
 {
-	struct hpc_setting s = {.key = key, .value = value, .line = 1};
-	char err[512] = "";
-	struct hpc_open_args args = {
-	    .abi_version = HPC_PLUGIN_ABI_VERSION,
-	    .size = sizeof(args),
-	    .instance = label,
-	    .config_dir = ".",
-	    .settings = key ? &s : NULL,
-	    .nsettings = key ? 1 : 0,
-	    .err = err,
-	    .err_len = sizeof(err),
-	    .err_setting = -1,
-	};
-	uint64_t t0 = now_ns();
-	int rc = ops->open(&args, &b->state);
+	char err[512];
+	uint64_t t0 = bench_now_ns();
+	int rc = bench_plugin_open(p, label, &b->state, err, sizeof(err), key, value, NULL);
 	if (open_ms)
-		*open_ms = (double)(now_ns() - t0) / 1e6;
+		*open_ms = (double)(bench_now_ns() - t0) / 1e6;
 	if (rc)
-		die("cannot open %s: %s", label, err[0] ? err : strerror(-rc));
-	b->ops = ops;
+		bench_die("cannot open %s: %s", label, err);
+	b->ops = p->ops;
 	snprintf(b->label, sizeof(b->label), "%s", label);
 }
 
@@ -127,7 +69,7 @@ static void region_make(struct region *r, size_t n, size_t es)
 	r->size = a + 2 * v + 4096;
 	r->base = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (r->base == MAP_FAILED)
-		die("mmap of %zu bytes: %s", r->size, strerror(errno));
+		bench_die("mmap of %zu bytes: %s", r->size, strerror(errno));
 	r->a_off = 0;
 	r->x_off = a;
 	r->y_off = a + v;
@@ -190,9 +132,9 @@ static void settle(void)
 /* Milliseconds of one read of A. */
 static double read_ms(const struct region *r, size_t bytes, int t)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = bench_now_ns();
 	sink = read_once(r->base, bytes, t);
-	double ms = (double)(now_ns() - t0) / 1e6;
+	double ms = (double)(bench_now_ns() - t0) / 1e6;
 	settle();
 	return ms;
 }
@@ -218,12 +160,21 @@ static double run_ms(const struct backend *b, const struct region *r, uint32_t d
 	    .a_gen = gen,
 	    .b_gen = gen,
 	};
-	uint64_t t0 = now_ns();
+	uint64_t t0 = bench_now_ns();
 	int rc = b->ops->run(b->state, &job);
-	double ms = (double)(now_ns() - t0) / 1e6;
+	double ms = (double)(bench_now_ns() - t0) / 1e6;
 	if (rc)
-		die("%s: matvec failed: %s", b->label, strerror(-rc));
+		bench_die("%s: matvec failed: %s", b->label, strerror(-rc));
 	return ms;
+}
+
+/* The median of `reps` calls of run_ms(), with t[] for the samples. */
+static double run_median(const struct backend *b, const struct region *r, uint32_t dtype, size_t n,
+			 uint64_t gen, double *t, int reps)
+{
+	for (int i = 0; i < reps; i++)
+		t[i] = run_ms(b, r, dtype, n, gen);
+	return bench_median(t, reps);
 }
 
 /* Largest difference of y from the reference copy, relative to the largest |y|. */
@@ -289,17 +240,20 @@ int main(int argc, char **argv)
 		}
 	}
 	if (reps < 3 || threads < 1)
-		die("--reps must be at least 3 and --threads at least 1");
+		bench_die("--reps must be at least 3 and --threads at least 1");
 
-	const struct hpc_plugin_ops *omp_ops = load_plugin(plugins, "openmp");
-	const struct hpc_plugin_ops *cl_ops = load_plugin(plugins, "opencl");
+	struct bench_plugin omp_so, cl_so; /* never unloaded: the process ends first */
+	char err[512];
+	if (bench_plugin_load(&omp_so, plugins, "openmp", err, sizeof(err)) < 0 ||
+	    bench_plugin_load(&cl_so, plugins, "opencl", err, sizeof(err)) < 0)
+		bench_die("%s", err);
 	char tbuf[16];
 	snprintf(tbuf, sizeof(tbuf), "%d", threads);
 	struct backend omp, cl, clcopy;
 	double open_zc, open_copy;
-	open_backend(&omp, omp_ops, "openmp", "threads", tbuf, NULL);
-	open_backend(&cl, cl_ops, "opencl", NULL, NULL, &open_zc);
-	open_backend(&clcopy, cl_ops, "opencl copy", "zero_copy", "off", &open_copy);
+	open_backend(&omp, &omp_so, "openmp", "threads", tbuf, NULL);
+	open_backend(&cl, &cl_so, "opencl", NULL, NULL, &open_zc);
+	open_backend(&clcopy, &cl_so, "opencl copy", "zero_copy", "off", &open_copy);
 	char info[256];
 	if (cl.ops->describe(cl.state, info, sizeof(info)) == 0)
 		printf("opencl: %s\n", info);
@@ -313,7 +267,7 @@ int main(int argc, char **argv)
 	for (char *tok = strtok(sizes_arg, ","); tok; tok = strtok(NULL, ",")) {
 		size_t n = strtoul(tok, NULL, 10);
 		if (n == 0)
-			die("bad size \"%s\"", tok);
+			bench_die("bad size \"%s\"", tok);
 		for (uint32_t dtype = HPC_F32 + 1; dtype-- > 0;) { /* f32 first, then f64 */
 			size_t es = dtype == HPC_F64 ? 8 : 4;
 			struct region r;
@@ -329,9 +283,7 @@ int main(int argc, char **argv)
 			double omp_first = run_ms(&omp, &r, dtype, n, 0);
 			settle();
 			keep_y(&r, ref, dtype, n);
-			for (int i = 0; i < reps; i++)
-				t[i] = run_ms(&omp, &r, dtype, n, 0);
-			double omp_rep = median(t, reps);
+			double omp_rep = run_median(&omp, &r, dtype, n, 0, t, reps);
 			settle();
 			tr[nr++] = read_ms(&r, (size_t)abytes, threads);
 
@@ -339,31 +291,23 @@ int main(int argc, char **argv)
 			memset(r.base + r.y_off, 0, n * es);
 			double cl_first = run_ms(&cl, &r, dtype, n, gen);
 			double diff_cl = max_rel_diff(&r, ref, dtype, n);
-			for (int i = 0; i < reps; i++)
-				t[i] = run_ms(&cl, &r, dtype, n, gen);
-			double cl_rep = median(t, reps);
+			double cl_rep = run_median(&cl, &r, dtype, n, gen, t, reps);
 			tr[nr++] = read_ms(&r, (size_t)abytes, threads);
-			for (int i = 0; i < reps; i++)
-				t[i] = run_ms(&cl, &r, dtype, n, 0);
-			double cl_rep0 = median(t, reps);
+			double cl_rep0 = run_median(&cl, &r, dtype, n, 0, t, reps);
 			tr[nr++] = read_ms(&r, (size_t)abytes, threads);
 
 			gen++;
 			memset(r.base + r.y_off, 0, n * es);
 			double cp_first = run_ms(&clcopy, &r, dtype, n, gen);
 			double diff_cp = max_rel_diff(&r, ref, dtype, n);
-			for (int i = 0; i < reps; i++)
-				t[i] = run_ms(&clcopy, &r, dtype, n, gen);
-			double cp_rep = median(t, reps);
+			double cp_rep = run_median(&clcopy, &r, dtype, n, gen, t, reps);
 			tr[nr++] = read_ms(&r, (size_t)abytes, threads);
 			int reps0 = reps < 5 ? reps : 5; /* each uploads all of A */
-			for (int i = 0; i < reps0; i++)
-				t[i] = run_ms(&clcopy, &r, dtype, n, 0);
-			double cp_rep0 = median(t, reps0);
+			double cp_rep0 = run_median(&clcopy, &r, dtype, n, 0, t, reps0);
 			for (int i = 0; i < 2; i++)
 				tr[nr++] = read_ms(&r, (size_t)abytes, threads);
 
-			double rd = median(tr, nr);
+			double rd = bench_median(tr, nr);
 			double read_gbs = abytes / (rd * 1e6);
 			printf("\nmatvec %s N=%zu (A = %.0f MB); read of A: %.2f ms = %.1f GB/s\n",
 			       dtype == HPC_F64 ? "f64" : "f32", n, abytes / 1e6, rd, read_gbs);

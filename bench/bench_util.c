@@ -1,0 +1,283 @@
+/*
+ * bench_util - the helpers the benchmark programs share (bench_util.h).
+ */
+#include "bench/bench_util.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hpc/client.h"
+
+/* ---- messages --------------------------------------------------------------------- */
+
+static void vwarn(const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: ", program_invocation_short_name);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void bench_warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+}
+
+void bench_die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+/* ---- time and statistics ---------------------------------------------------------- */
+
+uint64_t bench_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+double bench_now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+double bench_median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+double bench_pct_u64(uint64_t *v, size_t n, double p)
+{
+	qsort(v, n, sizeof(*v), cmp_u64);
+	size_t i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
+	return (double)v[i];
+}
+
+void bench_fill_matvec(double *a, double *x, uint64_t n)
+{
+	for (uint64_t i = 0; i < n * n; i++)
+		a[i] = (double)((i * 2654435761u) % 1000) / 1000.0 - 0.5;
+	for (uint64_t i = 0; i < n; i++)
+		x[i] = (double)(i % 17) / 17.0;
+}
+
+/* ---- the daemon ----------------------------------------------------------------------- */
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path) < 0 ? errno : 0;
+}
+
+/* rm -rf dir, without following links. Returns 0 or a negative errno. */
+static int remove_tree(const char *dir)
+{
+	int rc = nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return rc == 0 ? 0 : rc > 0 ? -rc : -errno;
+}
+
+int bench_daemon_start(struct bench_daemon *d, const char *hpcd, const char *plugin_dir,
+		       const char *tmp_prefix, int wait_s, const char *fmt, ...)
+{
+	char cfg[sizeof(d->dir) + 16], buf[256];
+	int rc;
+
+	d->pid = -1;
+	d->err[0] = 0;
+	if ((size_t)snprintf(d->dir, sizeof(d->dir), "%sXXXXXX", tmp_prefix) >= sizeof(d->dir)) {
+		d->dir[0] = 0;
+		snprintf(d->err, sizeof(d->err), "temporary folder name too long: %s", tmp_prefix);
+		return -ENAMETOOLONG;
+	}
+	if (!mkdtemp(d->dir)) {
+		rc = -errno;
+		d->dir[0] = 0;
+		snprintf(d->err, sizeof(d->err), "mkdtemp: %s", strerror(-rc));
+		return rc;
+	}
+	snprintf(d->sock, sizeof(d->sock), "%s/hpcd.sock", d->dir);
+	snprintf(cfg, sizeof(cfg), "%s/bench.ini", d->dir);
+
+	FILE *f = fopen(cfg, "w");
+	if (!f) {
+		rc = -errno;
+		snprintf(d->err, sizeof(d->err), "cannot write %s", cfg);
+		goto fail;
+	}
+	fprintf(f, "[daemon]\nsocket = %s\nplugin_dir = %s\nlog_level = warn\n", d->sock,
+		plugin_dir);
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	if (fclose(f) != 0) {
+		rc = -errno;
+		snprintf(d->err, sizeof(d->err), "cannot write %s", cfg);
+		goto fail;
+	}
+
+	pid_t pid = fork();
+	if (pid < 0) {
+		rc = -errno;
+		snprintf(d->err, sizeof(d->err), "fork: %s", strerror(-rc));
+		goto fail;
+	}
+	if (pid == 0) {
+		execl(hpcd, hpcd, "-c", cfg, (char *)NULL);
+		bench_warn("cannot run %s: %s", hpcd, strerror(errno));
+		_exit(127);
+	}
+	/* Every 10 ms; a daemon that exits meanwhile (a bad config) ends the wait early. */
+	for (int i = 0; i < wait_s * 100; i++) {
+		if (hpc_control(d->sock, HPC_CTL_STATUS, buf, sizeof(buf)) == 0) {
+			d->pid = pid;
+			return 0;
+		}
+		if (waitpid(pid, NULL, WNOHANG) == pid) {
+			rc = -ECHILD;
+			snprintf(d->err, sizeof(d->err), "the daemon exited during start-up (%s)",
+				 hpcd);
+			goto fail;
+		}
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	rc = -ETIMEDOUT;
+	snprintf(d->err, sizeof(d->err), "the daemon did not come up (%s)", hpcd);
+fail:
+	remove_tree(d->dir);
+	d->dir[0] = 0;
+	return rc;
+}
+
+int bench_daemon_stop(struct bench_daemon *d)
+{
+	if (d->pid > 0) {
+		kill(d->pid, SIGTERM);
+		waitpid(d->pid, NULL, 0);
+		d->pid = -1;
+	}
+	return d->dir[0] ? remove_tree(d->dir) : 0;
+}
+
+/* ---- plugins in-process ------------------------------------------------------------------- */
+
+static void quiet_log(const struct hpc_host *h, int level, const char *fmt, ...)
+{
+}
+
+/* Static: a plugin may keep the host pointer for as long as its instance lives. */
+static const struct hpc_host quiet_host = {
+    .abi_version = HPC_PLUGIN_ABI_VERSION,
+    .size = sizeof(quiet_host),
+    .log = quiet_log,
+};
+
+int bench_plugin_load(struct bench_plugin *p, const char *dir, const char *name, char *err,
+		      size_t errlen)
+{
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/libhpc_%s.so", dir, name);
+	p->ops = NULL;
+	p->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!p->dl) {
+		int rc = access(path, R_OK) < 0 ? -errno : -ELIBBAD;
+		snprintf(err, errlen, "%s", dlerror());
+		return rc;
+	}
+	hpc_plugin_entry_fn entry = (hpc_plugin_entry_fn)dlsym(p->dl, HPC_PLUGIN_ENTRY_NAME);
+	if (!entry) {
+		snprintf(err, errlen, "%s: no %s", path, HPC_PLUGIN_ENTRY_NAME);
+		dlclose(p->dl);
+		p->dl = NULL;
+		return -ELIBBAD;
+	}
+	p->ops = entry();
+	return 0;
+}
+
+int bench_plugin_open(const struct bench_plugin *p, const char *instance, void **state, char *err,
+		      size_t errlen, ...)
+{
+	struct hpc_setting s[8];
+	uint32_t n = 0;
+	const char *key;
+	va_list ap;
+
+	va_start(ap, errlen);
+	while ((key = va_arg(ap, const char *))) {
+		const char *value = va_arg(ap, const char *);
+		if (!value)
+			continue;
+		if (n == sizeof(s) / sizeof(s[0])) {
+			va_end(ap);
+			snprintf(err, errlen, "more than %u settings", n);
+			return -E2BIG;
+		}
+		s[n] = (struct hpc_setting){.key = key, .value = value, .line = n + 1};
+		n++;
+	}
+	va_end(ap);
+
+	err[0] = 0;
+	struct hpc_open_args args = {
+	    .abi_version = HPC_PLUGIN_ABI_VERSION,
+	    .size = sizeof(args),
+	    .instance = instance,
+	    .config_dir = ".",
+	    .settings = n ? s : NULL,
+	    .nsettings = n,
+	    .host = &quiet_host,
+	    .err = err,
+	    .err_len = errlen,
+	    .err_setting = -1,
+	};
+	int rc = p->ops->open(&args, state);
+	if (rc == 0)
+		return 0;
+	if (rc > 0)
+		rc = -EIO; /* not a plugin's answer: open() returns 0 or a negative errno */
+	if (!err[0])
+		snprintf(err, errlen, "%s", strerror(-rc));
+	return rc;
+}
+
+void bench_plugin_unload(struct bench_plugin *p)
+{
+	if (p->dl)
+		dlclose(p->dl);
+	p->dl = NULL;
+	p->ops = NULL;
+}

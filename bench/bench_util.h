@@ -1,0 +1,103 @@
+/*
+ * bench_util - what the benchmark programs in bench/ share: the clock,
+ * medians and percentiles, messages with the program's name, the real daemon
+ * on a throwaway config, and plugins loaded in-process as the daemon loads
+ * them. For the benchmarks only; nothing else in hpcd links it.
+ *
+ * Functions that can fail return 0 or a negative errno and, where the errno
+ * alone says too little, leave one sentence in an err buffer; the program
+ * decides whether to bench_die() on it.
+ */
+#ifndef HPCD_BENCH_BENCH_UTIL_H
+#define HPCD_BENCH_BENCH_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hpc/plugin.h"
+
+/* ---- messages --------------------------------------------------------------------- */
+
+/* Prints "PROGRAM: <message>\n" on stderr, PROGRAM being the running program's file name. */
+void bench_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* bench_warn(), then exit(1): for what a benchmark cannot measure around. */
+void bench_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* ---- time and statistics ---------------------------------------------------------- */
+
+/* CLOCK_MONOTONIC, in nanoseconds. */
+uint64_t bench_now_ns(void);
+
+/* CLOCK_MONOTONIC, in seconds. */
+double bench_now_s(void);
+
+/* The median of v[0..n), n >= 1 (the mean of the middle two when n is even). Sorts v. */
+double bench_median(double *v, int n);
+
+/* The p-th percentile (0..100) of v[0..n), n >= 1, by nearest rank. Sorts v. */
+double bench_pct_u64(uint64_t *v, size_t n, double p);
+
+/*
+ * The operands of an n x n matvec, the same on every run: a[n * n] in
+ * [-0.5, 0.5) and x[n] in [0, 1).
+ */
+void bench_fill_matvec(double *a, double *x, uint64_t n);
+
+/* ---- the daemon ----------------------------------------------------------------------- */
+
+struct bench_daemon {
+	pid_t pid;      /* the daemon, -1 when none runs */
+	char dir[128];  /* the temporary folder of its config and socket, "" when none */
+	char sock[256]; /* its socket, for hpc_connect() and hpc_control() */
+	char err[512];  /* after a failed start: what went wrong */
+};
+
+/*
+ * Starts the daemon binary hpcd on a config of its own in a new temporary
+ * folder (tmp_prefix followed by six random characters) and waits up to wait_s
+ * seconds until it answers STATUS. The config is a [daemon] section with the
+ * socket in that folder, plugin_dir and log_level = warn, followed by the text
+ * of fmt: more [daemon] keys, then the [backend NAME] sections. Returns 0, or
+ * a negative errno with d->err saying why (nothing is left running or on disk
+ * then). Stop it with bench_daemon_stop().
+ */
+int bench_daemon_start(struct bench_daemon *d, const char *hpcd, const char *plugin_dir,
+		       const char *tmp_prefix, int wait_s, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/*
+ * Stops the daemon with SIGTERM, waits for it and removes its temporary
+ * folder. Returns 0, or a negative errno when the folder could not be removed.
+ */
+int bench_daemon_stop(struct bench_daemon *d);
+
+/* ---- plugins in-process ------------------------------------------------------------------- */
+
+struct bench_plugin {
+	void *dl;
+	const struct hpc_plugin_ops *ops;
+};
+
+/*
+ * Loads dir/libhpc_NAME.so as the daemon does (RTLD_NOW | RTLD_LOCAL) and
+ * takes its ops. Returns 0, or a negative errno with the reason in err.
+ */
+int bench_plugin_load(struct bench_plugin *p, const char *dir, const char *name, char *err,
+		      size_t errlen);
+
+/*
+ * Opens an instance named `instance` of a loaded plugin, with a host that
+ * logs nothing and the settings given as KEY, VALUE, ... pairs ending in NULL
+ * (at most 8; a pair whose VALUE is NULL is left out; lines are numbered from
+ * 1). Returns 0 with the instance in *state, or a negative errno with the
+ * plugin's reason in err. The caller closes it with p->ops->close().
+ */
+int bench_plugin_open(const struct bench_plugin *p, const char *instance, void **state, char *err,
+		      size_t errlen, ...) __attribute__((sentinel));
+
+/* Unloads the plugin; its instances must be closed. */
+void bench_plugin_unload(struct bench_plugin *p);
+
+#endif /* HPCD_BENCH_BENCH_UTIL_H */
