@@ -7,9 +7,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cmath>
-#include <cstring>
-#include <fstream>
 #include <random>
 #include <sstream>
 #include <string>
@@ -18,6 +15,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/common/daemon_compare.h"
+#include "tests/common/procs.h"
 #include "tests/e2e/harness.h"
 
 extern "C" {
@@ -49,30 +48,6 @@ std::vector<pid_t> WorkerPids(const std::string &sock, const std::string &name)
 	return pids;
 }
 
-bool Alive(pid_t pid)
-{
-	std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-	std::string stat;
-	if (!std::getline(f, stat))
-		return false;
-	size_t p = stat.rfind(')');
-	return p != std::string::npos && p + 2 < stat.size() && stat[p + 2] != 'Z';
-}
-
-double Gamma(uint64_t n, double u)
-{
-	return (double)n * u / (1 - (double)n * u);
-}
-
-template <typename T> T *Fill(hpc_client *c, uint64_t n, std::mt19937_64 &rng)
-{
-	T *p = static_cast<T *>(hpc_alloc(c, n * sizeof(T) + 8));
-	std::uniform_real_distribution<double> d(-1, 1);
-	for (uint64_t i = 0; i < n; i++)
-		p[i] = (T)d(rng);
-	return p;
-}
-
 class ForkpoolE2E : public ::testing::Test {
 protected:
 	void SetUp() override
@@ -93,55 +68,21 @@ protected:
 	std::unique_ptr<hpce::Daemon> daemon_;
 };
 
-template <typename T> void EveryOp(hpc_client *c, const char *backend)
+// Every op and type on backend against serial. Each worker runs the serial
+// kernel on its rows: vectors have the same bits as serial's.
+void EveryOp(hpc_client *c, const char *backend, uint32_t dtype)
 {
-	const bool f64 = std::is_same<T, double>::value;
-	const double u = f64 ? 0x1p-53 : 0x1p-24;
+	const hpctest::Shape cases[] = {
+		{HPC_OP_MATVEC, 301, 257, 0}, {HPC_OP_MATVEC, 1, 7, 0}, {HPC_OP_MATMUL, 33, 65, 17},
+		{HPC_OP_DOT, 0, 100003, 0},  {HPC_OP_SUM, 0, 1000001, 0}, {HPC_OP_AXPY, 0, 4097, 0},
+		{HPC_OP_DOT, 0, 0, 0}};
+	hpctest::DaemonCompare opt;
+	opt.same_bits = true;
 	std::mt19937_64 rng(99);
-	struct Case {
-		uint32_t op;
-		uint64_t m, n, k;
-	} cases[] = {{HPC_OP_MATVEC, 301, 257, 0}, {HPC_OP_MATVEC, 1, 7, 0}, {HPC_OP_MATMUL, 33, 65, 17},
-		     {HPC_OP_DOT, 0, 100003, 0},  {HPC_OP_SUM, 0, 1000001, 0}, {HPC_OP_AXPY, 0, 4097, 0},
-		     {HPC_OP_DOT, 0, 0, 0}};
-	for (const Case &cs : cases) {
-		SCOPED_TRACE(std::string(hpc_op_name(cs.op)) + (f64 ? " f64 on " : " f32 on ") + backend);
-		uint64_t na = cs.op == HPC_OP_MATVEC ? cs.m * cs.n : cs.op == HPC_OP_MATMUL ? cs.m * cs.k : cs.n;
-		uint64_t nb = cs.op == HPC_OP_MATVEC ? cs.n : cs.op == HPC_OP_MATMUL ? cs.k * cs.n
-			      : cs.op == HPC_OP_DOT ? cs.n : 0;
-		uint64_t nout = cs.op == HPC_OP_MATVEC ? cs.m : cs.op == HPC_OP_MATMUL ? cs.m * cs.n
-				: cs.op == HPC_OP_AXPY ? cs.n : 0;
-		T *a = Fill<T>(c, na, rng), *b = nb ? Fill<T>(c, nb, rng) : nullptr;
-		T *out0 = nout ? Fill<T>(c, nout, rng) : nullptr;
-		T *ref = nout ? static_cast<T *>(hpc_alloc(c, nout * sizeof(T) + 8)) : nullptr;
-		T *got = nout ? static_cast<T *>(hpc_alloc(c, nout * sizeof(T) + 8)) : nullptr;
-		if (nout) {
-			memcpy(ref, out0, nout * sizeof(T));
-			memcpy(got, out0, nout * sizeof(T));
-		}
-		hpc_request r{};
-		r.op = cs.op;
-		r.dtype = f64 ? HPC_F64 : HPC_F32;
-		r.m = cs.m, r.n = cs.n, r.k = cs.k;
-		r.a = a, r.b = b;
-		r.alpha = cs.op == HPC_OP_AXPY ? -0.75 : 0.0;
-		hpc_completion cref, cgot;
-		r.backend = "serial";
-		r.out = ref;
-		ASSERT_EQ(hpc_run(c, &r, &cref), 0) << hpc_strerror(cref.status, cref.detail);
-		r.backend = backend;
-		r.out = got;
-		ASSERT_EQ(hpc_run(c, &r, &cgot), 0) << hpc_strerror(cgot.status, cgot.detail);
-		if (cs.op == HPC_OP_DOT || cs.op == HPC_OP_SUM) {
-			double abs = 0;
-			for (uint64_t i = 0; i < cs.n; i++)
-				abs += std::fabs((double)a[i] * (b ? (double)b[i] : 1.0));
-			EXPECT_LE(std::fabs(cgot.result - cref.result), 2 * Gamma(cs.n, u) * abs + 1e-300);
-		} else {
-			// Each worker runs the serial kernel on its rows: the same bits.
-			EXPECT_EQ(memcmp(got, ref, nout * sizeof(T)), 0);
-		}
-		hpc_free(c, a), hpc_free(c, b), hpc_free(c, out0), hpc_free(c, ref), hpc_free(c, got);
+	for (const hpctest::Shape &cs : cases) {
+		hpctest::CompareWithSerial(c, backend, cs, dtype, rng, opt);
+		if (::testing::Test::HasFatalFailure())
+			return;
 	}
 }
 
@@ -150,8 +91,8 @@ TEST_F(ForkpoolE2E, EveryOpAndTypeAgreesWithSerial)
 	hpc_client *c;
 	ASSERT_EQ(hpc_connect(daemon_->socket().c_str(), 64 << 20, &c), 0);
 	for (const char *b : {"fp", "fps"}) {
-		EveryOp<double>(c, b);
-		EveryOp<float>(c, b);
+		EveryOp(c, b, HPC_F64);
+		EveryOp(c, b, HPC_F32);
 	}
 	hpc_close(c);
 	EXPECT_EQ(WorkerPids(daemon_->socket(), "fp").size(), 2u);
@@ -262,10 +203,10 @@ TEST_F(ForkpoolE2E, NoWorkerOutlivesTheDaemon)
 			all.push_back(p);
 	ASSERT_EQ(all.size(), 5u) << daemon_->log();
 	for (pid_t p : all)
-		EXPECT_TRUE(Alive(p));
+		EXPECT_TRUE(hpctest::Alive(p));
 	EXPECT_EQ(daemon_->stop(), 0) << daemon_->log();
 	for (pid_t p : all)
-		EXPECT_FALSE(Alive(p)) << "worker " << p << " outlived hpcd";
+		EXPECT_FALSE(hpctest::Alive(p)) << "worker " << p << " outlived hpcd";
 }
 
 } // namespace

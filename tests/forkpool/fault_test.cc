@@ -4,10 +4,14 @@
 // the timeout, workers killed while idle, no orphan after close, regions
 // forgotten in every worker, settings refused with the culprit named, and the
 // chunk records a job hands back.
+#include <dlfcn.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <fstream>
 #include <future>
@@ -77,7 +81,7 @@ TEST(Faults, WorkerKilledMidJobIsReplacedAndTheJobIsRight)
 {
 	for (const char *schedule : {"dynamic", "static"}) {
 		SCOPED_TRACE(schedule);
-		Log::Get().Clear();
+		FpLog().Clear();
 		// 2 workers; each chunk takes 300 ms, so the kill lands inside one.
 		Instance inst({{"workers", "2"}, {"schedule", schedule}, {"chunk", "250000"},
 			       {"chunk_delay_us", "300000"}});
@@ -90,7 +94,7 @@ TEST(Faults, WorkerKilledMidJobIsReplacedAndTheJobIsRight)
 		std::this_thread::sleep_for(milliseconds(100));
 		ASSERT_EQ(kill(before[1], SIGKILL), 0);
 		ASSERT_EQ(run.wait_for(std::chrono::seconds(20)), std::future_status::ready) << "hung";
-		ASSERT_EQ(run.get(), 0) << Log::Get().All();
+		ASSERT_EQ(run.get(), 0) << FpLog().All();
 		EXPECT_EQ(job.get()->result, s.want);
 
 		std::vector<pid_t> after = inst.Pids();
@@ -113,8 +117,8 @@ TEST(Faults, WorkerKilledMidJobIsReplacedAndTheJobIsRight)
 			}
 		EXPECT_EQ(failed, 1);
 		ExpectCovers(recs, s.n);
-		EXPECT_NE(Log::Get().All().find("the chunk runs again"), std::string::npos)
-			<< Log::Get().All();
+		EXPECT_NE(FpLog().All().find("the chunk runs again"), std::string::npos)
+			<< FpLog().All();
 
 		// The pool is whole again: another job runs on both workers.
 		Job again = s.Make();
@@ -125,7 +129,7 @@ TEST(Faults, WorkerKilledMidJobIsReplacedAndTheJobIsRight)
 
 TEST(Faults, SameChunkKilledTwiceFailsTheJobClearly)
 {
-	Log::Get().Clear();
+	FpLog().Clear();
 	Instance inst({{"workers", "1"}, {"chunk_delay_us", "1000000"}});
 	ASSERT_EQ(inst.rc(), 0) << inst.err();
 	pid_t first = inst.Pids().at(0);
@@ -144,7 +148,7 @@ TEST(Faults, SameChunkKilledTwiceFailsTheJobClearly)
 	EXPECT_EQ(run.get(), -EIO);
 	EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2))
 		<< "the failure should not wait for anything";
-	std::string log = Log::Get().All();
+	std::string log = FpLog().All();
 	EXPECT_NE(log.find("failed twice"), std::string::npos) << log;
 	EXPECT_NE(log.find("signal 9"), std::string::npos) << log;
 	EXPECT_FALSE(Alive(first));
@@ -167,7 +171,7 @@ TEST(Faults, SameChunkKilledTwiceFailsTheJobClearly)
 
 TEST(Faults, ChunkPastTheTimeoutIsKilledAndRetriedThenFails)
 {
-	Log::Get().Clear();
+	FpLog().Clear();
 	// Every chunk sleeps 5 s, the timeout is 200 ms: attempt, kill, retry, kill, -EIO.
 	Instance inst({{"workers", "2"}, {"timeout", "200"}, {"chunk_delay_us", "5000000"}});
 	ASSERT_EQ(inst.rc(), 0) << inst.err();
@@ -179,7 +183,7 @@ TEST(Faults, ChunkPastTheTimeoutIsKilledAndRetriedThenFails)
 	auto took = std::chrono::steady_clock::now() - t0;
 	EXPECT_GE(took, milliseconds(400));
 	EXPECT_LT(took, std::chrono::seconds(3));
-	std::string log = Log::Get().All();
+	std::string log = FpLog().All();
 	EXPECT_NE(log.find("ran past the timeout of 200 ms"), std::string::npos) << log;
 	EXPECT_NE(log.find("failed twice"), std::string::npos) << log;
 	auto recs = job.Records();
@@ -197,7 +201,7 @@ TEST(Faults, ChunkPastTheTimeoutIsKilledAndRetriedThenFails)
 TEST(Faults, TimeoutOnceThenRightOnAnotherWorker)
 {
 	// A worker that stalls once (SIGSTOP) past the timeout: its chunk reruns elsewhere.
-	Log::Get().Clear();
+	FpLog().Clear();
 	Instance inst({{"workers", "2"}, {"schedule", "static"}, {"timeout", "500"},
 		       {"chunk_delay_us", "100000"}});
 	ASSERT_EQ(inst.rc(), 0) << inst.err();
@@ -208,10 +212,10 @@ TEST(Faults, TimeoutOnceThenRightOnAnotherWorker)
 	std::this_thread::sleep_for(milliseconds(30));
 	ASSERT_EQ(kill(before[0], SIGSTOP), 0);
 	ASSERT_EQ(run.wait_for(std::chrono::seconds(20)), std::future_status::ready) << "hung";
-	ASSERT_EQ(run.get(), 0) << Log::Get().All();
+	ASSERT_EQ(run.get(), 0) << FpLog().All();
 	EXPECT_EQ(job.get()->result, s.want);
 	EXPECT_FALSE(Alive(before[0]));
-	EXPECT_NE(Log::Get().All().find("ran past the timeout"), std::string::npos);
+	EXPECT_NE(FpLog().All().find("ran past the timeout"), std::string::npos);
 	ExpectCovers(job.Records(), s.n);
 }
 
@@ -289,17 +293,18 @@ TEST(Lifecycle, PrivateCopyOfThePluginRunsItsBuiltInWorker)
 	ASSERT_GE(mfd, 0);
 	ASSERT_EQ(write(mfd, bytes.data(), bytes.size()), (ssize_t)bytes.size());
 	std::string name = "/proc/self/fd/" + std::to_string(mfd);
-	void *h = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
-	ASSERT_NE(h, nullptr) << dlerror();
-	auto entry = reinterpret_cast<hpc_plugin_entry_fn>(dlsym(h, HPC_PLUGIN_ENTRY_NAME));
-	ASSERT_NE(entry, nullptr);
-	Log::Get().Clear();
+	const hpc_plugin_ops *ops = nullptr;
+	std::string err;
+	void *h = LoadPluginFile(name, &ops, &err);
+	ASSERT_NE(h, nullptr) << err;
+	ASSERT_NE(ops, nullptr);
+	FpLog().Clear();
 	std::vector<pid_t> pids;
 	{
-		Instance inst({{"workers", "2"}}, entry());
+		Instance inst({{"workers", "2"}}, ops);
 		ASSERT_EQ(inst.rc(), 0) << inst.err();
-		EXPECT_NE(Log::Get().All().find("built into the plugin"), std::string::npos)
-			<< Log::Get().All();
+		EXPECT_NE(FpLog().All().find("built into the plugin"), std::string::npos)
+			<< FpLog().All();
 		pids = inst.Pids();
 		for (pid_t p : pids) {
 			char exe[256] = "";

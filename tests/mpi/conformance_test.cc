@@ -4,8 +4,11 @@
 // client's region directly (local_mmap, the default) and once with every
 // operand travelling over MPI (local_mmap = false: Scatterv / Bcast / Gatherv).
 // Then resident operands: what the generation numbers promise, observed.
-// Bound: mpi_harness.h (2 gamma(n) sum|terms| per result against serial).
+// Bound: tests/common/numerics.h (2 gamma(n) sum|terms| per result against
+// serial).
 #include <cerrno>
+#include <cmath>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
@@ -47,11 +50,6 @@ Instance &Serial()
 	return serial;
 }
 
-struct Shape {
-	uint32_t op;
-	uint64_t m, n, k;
-};
-
 const Shape kShapes[] = {
 	{HPC_OP_MATVEC, 1, 1, 0},   {HPC_OP_MATVEC, 2, 3, 0},  {HPC_OP_MATVEC, 7, 5, 0},
 	{HPC_OP_MATVEC, 33, 17, 0}, {HPC_OP_MATVEC, 100, 64, 0}, {HPC_OP_MATVEC, 3, 0, 0},
@@ -64,45 +62,24 @@ const Shape kShapes[] = {
 	{HPC_OP_AXPY, 0, 10, 0},    {HPC_OP_AXPY, 0, 999, 0},  {HPC_OP_AXPY, 0, 0, 0},
 };
 
-std::string Name(const Shape &s, uint32_t dtype)
-{
-	char buf[128];
-	snprintf(buf, sizeof(buf), "%s %s m=%llu n=%llu k=%llu", hpc_op_name(s.op),
-		 hpc_dtype_name(dtype), (unsigned long long)s.m, (unsigned long long)s.n,
-		 (unsigned long long)s.k);
-	return buf;
-}
-
-void Sizes(const Shape &s, uint64_t *na, uint64_t *nb, uint64_t *nout)
-{
-	switch (s.op) {
-	case HPC_OP_MATVEC: *na = s.m * s.n; *nb = s.n; *nout = s.m; break;
-	case HPC_OP_MATMUL: *na = s.m * s.k; *nb = s.k * s.n; *nout = s.m * s.n; break;
-	case HPC_OP_DOT: *na = s.n; *nb = s.n; *nout = 0; break;
-	case HPC_OP_SUM: *na = s.n; *nb = 0; *nout = 0; break;
-	default: *na = s.n; *nb = 0; *nout = s.n; break;
-	}
-}
-
 // Runs one shape on mpi and serial over the same inputs and compares.
 void CheckShape(const Instance &mpi, Region &reg, const Shape &s, uint32_t dtype, uint64_t seed,
 		uint64_t a_gen = 0, uint64_t b_gen = 0)
 {
-	SCOPED_TRACE(Name(s, dtype));
+	const std::string what = Describe(s, dtype);
+	SCOPED_TRACE(what);
 	const size_t es = hpc_dtype_size(dtype);
-	uint64_t na, nb, nout;
+	size_t na, nb, nout;
 	Sizes(s, &na, &nb, &nout);
 	reg.Reset();
 	uint64_t a = reg.Alloc(na * es + 1), b = reg.Alloc(nb * es + 1);
 	uint64_t out = reg.Alloc(nout * es + 1), ref = reg.Alloc(nout * es + 1);
 	unsigned char *ar = reg.arena();
-	Fill(ar + a, dtype, na, seed);
-	Fill(ar + b, dtype, nb, seed + 1);
-	Fill(ar + out, dtype, nout, seed + 2);
+	FillRandom(ar + a, dtype, na, seed);
+	FillRandom(ar + b, dtype, nb, seed + 1);
+	FillRandom(ar + out, dtype, nout, seed + 2);
 	std::memcpy(ar + ref, ar + out, nout * es);
-	std::vector<double> out0(nout);
-	for (uint64_t i = 0; i < nout; i++)
-		out0[i] = Get(ar + out, dtype, i);
+	const std::vector<unsigned char> out0(ar + out, ar + out + nout * es); // axpy reads it
 	const bool has_b = nb > 0 || s.op == HPC_OP_DOT || s.op == HPC_OP_MATVEC ||
 			   s.op == HPC_OP_MATMUL;
 	const bool has_out = s.op != HPC_OP_DOT && s.op != HPC_OP_SUM;
@@ -113,51 +90,12 @@ void CheckShape(const Instance &mpi, Region &reg, const Shape &s, uint32_t dtype
 	hpc_job mj = reg.Job(s.op, dtype, s.m, s.n, s.k, a, b, out, alpha, has_b, has_out, a_gen,
 			     b_gen);
 	ASSERT_EQ(mpi.Run(&mj), 0) << mpi.Describe();
-
-	const void *A = ar + a, *B = ar + b;
-	switch (s.op) {
-	case HPC_OP_MATVEC:
-		for (uint64_t i = 0; i < s.m; i++) {
-			double abs = 0;
-			for (uint64_t j = 0; j < s.n; j++)
-				abs += std::fabs(Get(A, dtype, i * s.n + j) * Get(B, dtype, j));
-			ASSERT_NEAR(Get(ar + out, dtype, i), Get(ar + ref, dtype, i),
-				    Tol(dtype, s.n, abs))
-				<< "row " << i;
-		}
-		break;
-	case HPC_OP_MATMUL:
-		for (uint64_t i = 0; i < s.m; i++)
-			for (uint64_t j = 0; j < s.n; j++) {
-				double abs = 0;
-				for (uint64_t p = 0; p < s.k; p++)
-					abs += std::fabs(Get(A, dtype, i * s.k + p) *
-							 Get(B, dtype, p * s.n + j));
-				ASSERT_NEAR(Get(ar + out, dtype, i * s.n + j),
-					    Get(ar + ref, dtype, i * s.n + j), Tol(dtype, s.k, abs))
-					<< "element " << i << "," << j;
-			}
-		break;
-	case HPC_OP_DOT:
-	case HPC_OP_SUM: {
-		double abs = 0;
-		for (uint64_t i = 0; i < s.n; i++)
-			abs += std::fabs(Get(A, dtype, i) * (s.op == HPC_OP_DOT ? Get(B, dtype, i) : 1));
+	if (IsScalar(s.op)) {
 		ASSERT_FALSE(std::isnan(mj.result)) << "result not written";
-		ASSERT_NEAR(mj.result, rj.result, Tol(dtype, s.n, abs));
-		if (dtype == HPC_F32) {
-			EXPECT_EQ(mj.result, (double)(float)mj.result) << "f32 result not a float";
-		}
-		break;
 	}
-	case HPC_OP_AXPY:
-		for (uint64_t i = 0; i < s.n; i++) {
-			double abs = std::fabs(alpha * Get(A, dtype, i)) + std::fabs(out0[i]);
-			ASSERT_NEAR(Get(ar + out, dtype, i), Get(ar + ref, dtype, i), Tol(dtype, 2, abs))
-				<< "element " << i;
-		}
-		break;
-	}
+	ExpectMatchesSerial(what, JobOperands{s, dtype, ar + a, ar + b, out0.data(), alpha},
+			    Results(s, dtype, mj.result, ar + out),
+			    Results(s, dtype, rj.result, ar + ref));
 }
 
 class MpiConformance : public ::testing::TestWithParam<Config> {};
@@ -169,7 +107,7 @@ TEST_P(MpiConformance, EveryOpAndTypeAgainstSerial)
 	ASSERT_EQ(mpi.rc(), 0) << mpi.err();
 	EXPECT_NE(mpi.Describe().find("np=" + std::to_string(c.np)), std::string::npos)
 		<< mpi.Describe();
-	Region reg(1 << 20, 1000 + c.np * 10 + c.local_mmap);
+	Region reg(1 << 20, "mpi-test", 1000 + c.np * 10 + c.local_mmap);
 	ASSERT_TRUE(reg.ok());
 	uint64_t seed = 1, gen = 100;
 	for (uint32_t dtype : {HPC_F64, HPC_F32})
@@ -253,12 +191,12 @@ TEST(MpiResident, GenerationsDecideWhatIsSent)
 		SCOPED_TRACE("np=" + std::to_string(np));
 		Instance &mpi = Mpi(kConfigs[np == 2 ? 3 : 4]);
 		ASSERT_EQ(mpi.rc(), 0) << mpi.err();
-		Region reg(1 << 20, 2000 + np);
+		Region reg(1 << 20, "mpi-test", 2000 + np);
 		ASSERT_TRUE(reg.ok());
 		const uint64_t m = 37, n = 23;
 		uint64_t a = reg.Alloc(m * n * 8), x = reg.Alloc(n * 8), y = reg.Alloc(m * 8);
-		Fill(reg.arena() + a, HPC_F64, m * n, 11);
-		Fill(reg.arena() + x, HPC_F64, n, 12);
+		FillRandom(reg.arena() + a, HPC_F64, m * n, 11);
+		FillRandom(reg.arena() + x, HPC_F64, n, 12);
 		std::vector<double> before = Expected(reg, a, x, m, n);
 
 		double h0 = Hits(mpi);
@@ -268,7 +206,7 @@ TEST(MpiResident, GenerationsDecideWhatIsSent)
 		EXPECT_EQ(Hits(mpi), h0 + 1) << mpi.Describe();
 
 		// Same generation, changed contents: the ranks still compute with the old A.
-		Fill(reg.arena() + a, HPC_F64, m * n, 13);
+		FillRandom(reg.arena() + a, HPC_F64, m * n, 13);
 		std::vector<double> after = Expected(reg, a, x, m, n);
 		std::vector<double> stale = Matvec(mpi, reg, a, x, y, m, n, 7);
 		// Rank 0's rows come from the region itself; the other ranks' rows are resident.
@@ -279,10 +217,10 @@ TEST(MpiResident, GenerationsDecideWhatIsSent)
 		ExpectClose(Matvec(mpi, reg, a, x, y, m, n, 8), after);
 		ExpectClose(Matvec(mpi, reg, a, x, y, m, n, 8), after);
 		// Generation 0 always sends.
-		Fill(reg.arena() + a, HPC_F64, m * n, 14);
+		FillRandom(reg.arena() + a, HPC_F64, m * n, 14);
 		after = Expected(reg, a, x, m, n);
 		ExpectClose(Matvec(mpi, reg, a, x, y, m, n, 0), after);
-		Fill(reg.arena() + a, HPC_F64, m * n, 15);
+		FillRandom(reg.arena() + a, HPC_F64, m * n, 15);
 		after = Expected(reg, a, x, m, n);
 		ExpectClose(Matvec(mpi, reg, a, x, y, m, n, 0), after);
 
@@ -295,7 +233,7 @@ TEST(MpiResident, GenerationsDecideWhatIsSent)
 
 		// forget_region drops everything of the region; the next job sends it all again.
 		mpi.Forget(reg.id());
-		Fill(reg.arena() + a, HPC_F64, m * n, 16);
+		FillRandom(reg.arena() + a, HPC_F64, m * n, 16);
 		after = Expected(reg, a, x, m, n);
 		ExpectClose(Matvec(mpi, reg, a, x, y, m, n, 9), after);
 		mpi.Forget(reg.id());
@@ -307,12 +245,12 @@ TEST(MpiResident, MatmulKeepsBothOperands)
 {
 	Instance &mpi = Mpi(kConfigs[3]);
 	ASSERT_EQ(mpi.rc(), 0) << mpi.err();
-	Region reg(1 << 20, 3000);
+	Region reg(1 << 20, "mpi-test", 3000);
 	ASSERT_TRUE(reg.ok());
 	const uint64_t m = 9, n = 5, k = 6;
 	uint64_t a = reg.Alloc(m * k * 8), b = reg.Alloc(k * n * 8), c = reg.Alloc(m * n * 8);
-	Fill(reg.arena() + a, HPC_F64, m * k, 21);
-	Fill(reg.arena() + b, HPC_F64, k * n, 22);
+	FillRandom(reg.arena() + a, HPC_F64, m * k, 21);
+	FillRandom(reg.arena() + b, HPC_F64, k * n, 22);
 	std::vector<double> first;
 	for (int rep = 0; rep < 2; rep++) {
 		double h0 = Hits(mpi);

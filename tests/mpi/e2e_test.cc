@@ -2,18 +2,17 @@
 // against the serial backend, repeated matvecs with a generation, `hpcd
 // --check` reporting a missing launcher and a working one, and no MPI process
 // left once the daemon has stopped.
-#include <dirent.h>
-#include <fcntl.h>
 #include <unistd.h>
 
-#include <cmath>
 #include <random>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "tests/common/plugin_harness.h"
 #include "tests/e2e/harness.h"
+#include "tests/mpi/mpi_harness.h"
 
 extern "C" {
 #include "hpc/client.h"
@@ -21,42 +20,17 @@ extern "C" {
 
 namespace {
 
-std::string MpirunArgs()
-{
-	return geteuid() == 0 ? "--allow-run-as-root --oversubscribe" : "--oversubscribe";
-}
+using mpitest::MpirunArgs;
 
 bool ProcessWith(const std::string &token)
 {
-	bool found = false;
-	DIR *d = opendir("/proc");
-	while (struct dirent *e = d ? readdir(d) : nullptr) {
-		std::string cmd = hpce::read_file("/proc/" + std::string(e->d_name) + "/cmdline");
-		for (char &c : cmd)
-			if (!c)
-				c = ' ';
-		if (e->d_name[0] >= '1' && e->d_name[0] <= '9' && cmd.find(token) != std::string::npos)
-			found = true;
-	}
-	if (d)
-		closedir(d);
-	return found;
-}
-
-// A uniquely named link to the worker: every rank's command line shows it.
-std::string UniqueWorker(const std::string &dir)
-{
-	std::string path = dir + "/hpc_mpi_worker-e2e-" + std::to_string(getpid());
-	char real[PATH_MAX];
-	EXPECT_NE(realpath(hpce::runfile("plugins/hpc_mpi_worker").c_str(), real), nullptr);
-	EXPECT_EQ(symlink(real, path.c_str()), 0);
-	return path;
+	return !hpctest::ProcessesWith(token).empty();
 }
 
 TEST(MpiE2E, ServesJobsAndLeavesNothingBehind)
 {
 	std::string tmp = hpce::temp_dir();
-	std::string worker = UniqueWorker(tmp);
+	std::string worker = mpitest::UniqueWorker("e2e", tmp);
 	std::string token = "hpc_mpi_worker-e2e-" + std::to_string(getpid());
 	{
 		hpce::Daemon d("[backend serial]\nplugin = serial\n"
@@ -74,11 +48,8 @@ TEST(MpiE2E, ServesJobsAndLeavesNothingBehind)
 		double *ref = static_cast<double *>(hpc_alloc(c, m * 8));
 		ASSERT_TRUE(A && x && y && ref);
 		std::mt19937_64 rng(5);
-		std::uniform_real_distribution<double> u(-1, 1);
-		for (uint64_t i = 0; i < m * n; i++)
-			A[i] = u(rng);
-		for (uint64_t i = 0; i < n; i++)
-			x[i] = u(rng);
+		hpctest::FillRandom(A, m * n, rng);
+		hpctest::FillRandom(x, n, rng);
 
 		hpc_request r{};
 		r.op = HPC_OP_MATVEC;
@@ -96,13 +67,11 @@ TEST(MpiE2E, ServesJobsAndLeavesNothingBehind)
 			r.backend = "mpi";
 			r.a_gen = 1;
 			ASSERT_EQ(hpc_run(c, &r, &done), 0) << d.log();
-			for (uint64_t i = 0; i < m; i++) {
-				double abs = 0;
-				for (uint64_t j = 0; j < n; j++)
-					abs += std::fabs(A[i * n + j] * x[j]);
-				double g = n * 0x1p-53 / (1 - n * 0x1p-53);
-				ASSERT_NEAR(y[i], ref[i], 2 * g * abs + 1e-300) << "row " << i;
-			}
+			const hpctest::JobOperands ops{{HPC_OP_MATVEC, m, n, 0}, HPC_F64, A, x,
+						       nullptr, 0.0};
+			hpctest::ExpectMatchesSerial("matvec on mpi", ops,
+						     hpctest::Results(ops.shape, HPC_F64, 0, y),
+						     hpctest::Results(ops.shape, HPC_F64, 0, ref));
 		}
 		// A scalar through the reduction.
 		hpc_request s{};

@@ -3,7 +3,10 @@
 // mid-job turns that job into an error and the next job runs on a fresh MPI
 // job; a job past `timeout` fails with ETIMEDOUT likewise; a hostfile naming
 // this host.
+#include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -42,12 +45,12 @@ std::vector<pid_t> Survivors(const std::string &token)
 // A small matvec through the instance, checked against a long double loop.
 void SmallMatvec(const Instance &mpi, uint64_t region_id)
 {
-	Region reg(1 << 16, region_id);
+	Region reg(1 << 16, "mpi-test", region_id);
 	ASSERT_TRUE(reg.ok());
 	const uint64_t m = 11, n = 7;
 	uint64_t a = reg.Alloc(m * n * 8), x = reg.Alloc(n * 8), y = reg.Alloc(m * 8);
-	Fill(reg.arena() + a, HPC_F64, m * n, 1);
-	Fill(reg.arena() + x, HPC_F64, n, 2);
+	FillRandom(reg.arena() + a, HPC_F64, m * n, 1);
+	FillRandom(reg.arena() + x, HPC_F64, n, 2);
 	hpc_job j = reg.Job(HPC_OP_MATVEC, HPC_F64, m, n, 0, a, x, y, 0, true, true);
 	ASSERT_EQ(mpi.Run(&j), 0) << mpi.Describe();
 	const double *A = reinterpret_cast<const double *>(reg.arena() + a);
@@ -108,7 +111,7 @@ TEST(MpiOpen, LauncherFailuresAreReported)
 		EXPECT_TRUE(Contains(root.err(), "root")) << root.err();
 	}
 	// A launcher that never starts rank 0 is given up after start_timeout.
-	std::string dir = TempDir();
+	std::string dir = TempDir("mpi");
 	std::string hang = dir + "/hang.sh";
 	std::ofstream(hang) << "#!/bin/sh\nexec sleep 30\n";
 	chmod(hang.c_str(), 0755);
@@ -146,10 +149,10 @@ TEST(MpiFaults, RankKilledMidJob)
 	unsetenv("HPC_MPI_WORKER_SLEEP_MS");
 	ASSERT_EQ(mpi.rc(), 0) << mpi.err();
 
-	Region reg(1 << 16, 7);
+	Region reg(1 << 16, "mpi-test", 7);
 	ASSERT_TRUE(reg.ok());
 	uint64_t x = reg.Alloc(800);
-	Fill(reg.arena() + x, HPC_F64, 100, 3);
+	FillRandom(reg.arena() + x, HPC_F64, 100, 3);
 	hpc_job j = reg.Job(HPC_OP_SUM, HPC_F64, 0, 100, 0, x, 0, 0, 0, false, false);
 	int rc = 1;
 	auto t0 = std::chrono::steady_clock::now();
@@ -166,7 +169,7 @@ TEST(MpiFaults, RankKilledMidJob)
 	EXPECT_EQ(rc, -EIO);
 	EXPECT_LT(s, 4.5) << "the job waited for the sleep instead of failing when the rank died";
 	bool logged = false;
-	for (const std::string &l : Logged())
+	for (const std::string &l : Logged().Lines())
 		logged = logged || Contains(l, "MPI job died");
 	EXPECT_TRUE(logged);
 	EXPECT_TRUE(Survivors(worker).empty()) << "processes of the dead MPI job are left";
@@ -190,7 +193,7 @@ TEST(MpiFaults, TimeoutFailsTheJobAndRestarts)
 			     {"timeout", "400"}});
 	unsetenv("HPC_MPI_WORKER_SLEEP_MS");
 	ASSERT_EQ(mpi.rc(), 0) << mpi.err();
-	Region reg(1 << 16, 9);
+	Region reg(1 << 16, "mpi-test", 9);
 	ASSERT_TRUE(reg.ok());
 	uint64_t x = reg.Alloc(80), y = reg.Alloc(80);
 	hpc_job j = reg.Job(HPC_OP_DOT, HPC_F64, 0, 10, 0, x, y, 0, 0, true, false);
@@ -213,7 +216,7 @@ TEST(MpiHostfile, RunsOnTheHostsItNames)
 	gethostname(host, sizeof(host) - 1);
 	for (std::string name : {std::string("localhost"), std::string(host)}) {
 		SCOPED_TRACE(name);
-		std::string dir = TempDir();
+		std::string dir = TempDir("mpi");
 		std::string hf = dir + "/hosts";
 		std::ofstream(hf) << "# ranks of the test\n" << name << " slots=4\n";
 		Settings s = {{"np", "3"}, {"hostfile", hf}};

@@ -5,13 +5,11 @@
 //    device or platform that does not exist, a build failure's log;
 //  - conformance of every op and type against serial, for both kernel
 //    families and both buffer modes, on awkward sizes and misaligned operands
-//    (bound: cl_harness.h);
+//    (bound: tests/common/numerics.h);
 //  - the operand cache: reuse by generation, no reuse for gen 0, regions kept
 //    apart, eviction, and no uploads at all with zero copy;
 //  - f64 refusal where the device has no fp64 (forced with fp64 = off);
 //  - concurrent run() calls on one instance.
-#include <dlfcn.h>
-
 #include <atomic>
 #include <cerrno>
 #include <cmath>
@@ -41,30 +39,16 @@ const hpc_plugin_ops *CL()
 
 TEST(OpsTable, Opencl)
 {
-	const hpc_plugin_ops *ops = CL();
-	ASSERT_NE(ops, nullptr);
-	EXPECT_EQ(ops->abi_version, static_cast<uint32_t>(HPC_PLUGIN_ABI_VERSION));
-	EXPECT_EQ(ops->build_sig, HPC_PLUGIN_BUILD_SIG);
-	EXPECT_STREQ(ops->name, "opencl");
-	EXPECT_STREQ(ops->version, "0.1.0");
-	EXPECT_EQ(ops->ops_f64, static_cast<uint32_t>(HPC_OPS_ALL));
-	EXPECT_EQ(ops->ops_f32, static_cast<uint32_t>(HPC_OPS_ALL));
-	ASSERT_NE(ops->describe, nullptr);
-	std::vector<std::string> got;
-	for (const char *const *s = ops->settings; *s; s++)
-		got.push_back(*s);
-	EXPECT_EQ(got, (std::vector<std::string>{"platform", "device", "zero_copy", "kernels",
-						 "fp64", "cache_mb", "build_options"}));
+	ExpectOpsTable(CL(), "opencl",
+		       {"platform", "device", "zero_copy", "kernels", "fp64", "cache_mb",
+			"build_options"});
 }
 
 TEST(OpsTable, ExportsOnlyTheEntryPoint)
 {
-	void *h = Plugin("opencl").handle;
-	ASSERT_NE(h, nullptr);
-	EXPECT_NE(dlsym(h, HPC_PLUGIN_ENTRY_NAME), nullptr);
-	for (const char *sym :
-	     {"hpc_cl_errname", "hpc_cl_match", "hpc_cl_source", "hpc_plugutil_err", "cl_ops"})
-		EXPECT_EQ(dlsym(h, sym), nullptr) << "exports " << sym;
+	ExpectExportsOnlyTheEntryPoint(
+	    Plugin("opencl").handle,
+	    {"hpc_cl_errname", "hpc_cl_match", "hpc_cl_source", "hpc_plugutil_err", "cl_ops"});
 }
 
 // ---- settings and device selection ----------------------------------------------
@@ -170,11 +154,6 @@ TEST(Settings, BuildFailureShowsTheLog)
 
 // ---- conformance against serial ----------------------------------------------------
 
-struct Shape {
-	uint32_t op;
-	uint64_t m, n, k;
-};
-
 std::vector<Shape> AllShapes()
 {
 	std::vector<Shape> v;
@@ -197,15 +176,6 @@ std::vector<Shape> AllShapes()
 	return v;
 }
 
-std::string Name(const Shape &s, uint32_t dtype)
-{
-	char buf[128];
-	snprintf(buf, sizeof(buf), "%s %s m=%llu n=%llu k=%llu", hpc_op_name(s.op),
-		 hpc_dtype_name(dtype), (unsigned long long)s.m, (unsigned long long)s.n,
-		 (unsigned long long)s.k);
-	return buf;
-}
-
 // Operands placed `shift` elements into over-allocated storage, so that
 // they start at every alignment a client's arena can give them.
 template <typename T> struct Operands {
@@ -215,23 +185,7 @@ template <typename T> struct Operands {
 
 	Operands(const Shape &s, size_t shift)
 	{
-		switch (s.op) {
-		case HPC_OP_MATVEC:
-			na = s.m * s.n, nb = s.n, nout = s.m;
-			break;
-		case HPC_OP_MATMUL:
-			na = s.m * s.k, nb = s.k * s.n, nout = s.m * s.n;
-			break;
-		case HPC_OP_DOT:
-			na = nb = s.n;
-			break;
-		case HPC_OP_SUM:
-			na = s.n;
-			break;
-		case HPC_OP_AXPY:
-			na = nout = s.n;
-			break;
-		}
+		Sizes(s, &na, &nb, &nout);
 		uint64_t seed = s.op * 1000003 + s.m * 10007 + s.n * 101 + s.k;
 		sa.resize(na + 32);
 		sb.resize(nb + 32);
@@ -247,39 +201,9 @@ template <typename T> struct Operands {
 			FillRandom(out0, nout, seed + 2);
 	}
 
-	// sum |terms| of result i, and the number of terms.
-	double AbsSum(const Shape &s, size_t i, double alpha, size_t *nterms) const
+	JobOperands View(const Shape &s, double alpha) const
 	{
-		double t = 0;
-		switch (s.op) {
-		case HPC_OP_MATVEC:
-			*nterms = s.n;
-			for (size_t j = 0; j < s.n; j++)
-				t += std::fabs((double)a[i * s.n + j] * b[j]);
-			break;
-		case HPC_OP_MATMUL: {
-			size_t r = i / s.n, c = i % s.n;
-			*nterms = s.k;
-			for (size_t p = 0; p < s.k; p++)
-				t += std::fabs((double)a[r * s.k + p] * b[p * s.n + c]);
-			break;
-		}
-		case HPC_OP_DOT:
-			*nterms = s.n;
-			for (size_t j = 0; j < s.n; j++)
-				t += std::fabs((double)a[j] * b[j]);
-			break;
-		case HPC_OP_SUM:
-			*nterms = s.n;
-			for (size_t j = 0; j < s.n; j++)
-				t += std::fabs((double)a[j]);
-			break;
-		case HPC_OP_AXPY:
-			*nterms = 2;
-			t = std::fabs(alpha * a[i]) + std::fabs((double)out0[i]);
-			break;
-		}
-		return t;
+		return {s, DtypeOf<T>(), a, b, out0, alpha};
 	}
 };
 
@@ -292,8 +216,7 @@ std::vector<double> RunShape(const Instance &inst, const Shape &s, const Operand
 	T *out = o.nout ? store.data() + (o.out0 - o.sout0.data()) : nullptr;
 	if (s.op == HPC_OP_AXPY)
 		std::copy(o.out0, o.out0 + o.nout, out);
-	hpc_job job = MakeJob(s.op, std::is_same<T, double>::value ? HPC_F64 : HPC_F32, s.m, s.n,
-			      s.k, o.a, o.b, out, kAlpha);
+	hpc_job job = MakeJob(s.op, DtypeOf<T>(), s.m, s.n, s.k, o.a, o.b, out, kAlpha);
 	*rc = inst.Run(&job);
 	if (s.op == HPC_OP_DOT || s.op == HPC_OP_SUM)
 		return {job.result};
@@ -307,8 +230,8 @@ std::vector<double> RunShape(const Instance &inst, const Shape &s, const Operand
 
 template <typename T> void AgainstSerial(const Instance &cl, const Shape &s, size_t shift)
 {
-	const uint32_t dtype = std::is_same<T, double>::value ? HPC_F64 : HPC_F32;
-	const std::string what = Name(s, dtype) + " shift " + std::to_string(shift);
+	const uint32_t dtype = DtypeOf<T>();
+	const std::string what = Describe(s, dtype) + " shift " + std::to_string(shift);
 	Instance serial(Ops("serial"), {});
 	ASSERT_EQ(serial.rc(), 0);
 	Operands<T> o(s, shift);
@@ -317,25 +240,7 @@ template <typename T> void AgainstSerial(const Instance &cl, const Shape &s, siz
 	ASSERT_EQ(rc, 0) << what;
 	std::vector<double> got = RunShape<T>(cl, s, o, &rc);
 	ASSERT_EQ(rc, 0) << what;
-	ASSERT_EQ(got.size(), want.size()) << what;
-	int misses = 0;
-	for (size_t i = 0; i < got.size(); i++) {
-		size_t nterms = 0;
-		double abs = o.AbsSum(s, i, kAlpha, &nterms);
-		double tol = BackendTol<T>(nterms, abs);
-		double d = std::fabs(got[i] - want[i]);
-		if (!(d <= tol) && ++misses <= 5)
-			ADD_FAILURE() << what << ": result " << i << " is " << got[i] << ", serial "
-				      << want[i] << " +- " << tol;
-	}
-	if (s.op == HPC_OP_DOT || s.op == HPC_OP_SUM) {
-		if (dtype == HPC_F32) { // an f32 scalar is a float value, widened
-			EXPECT_EQ(got[0], (double)(float)got[0]) << what;
-		}
-		if (s.n == 0) {
-			EXPECT_EQ(got[0], 0.0) << what;
-		}
-	}
+	ExpectMatchesSerial(what, o.View(s, kAlpha), got, want);
 }
 
 class Conformance : public ::testing::TestWithParam<Instance::Settings>

@@ -2,18 +2,15 @@
 // the ops tables, settings validation, the serial reference against an
 // exact-ish long double computation, openmp against serial for every op,
 // type and a spread of shapes, and concurrent run() calls on one instance.
-// The bounds are stated in testutil.h.
-#include <dlfcn.h>
+// The bounds are stated in tests/common/numerics.h and testutil.h.
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
-#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cmath>
 #include <cstring>
-#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,85 +18,33 @@
 #include <gtest/gtest.h>
 
 #include "hpc/plugin.h"
-#include "tests/plugins_conformance/plugin_harness.h"
+#include "tests/common/plugin_harness.h"
 #include "tests/plugins_conformance/testutil.h"
 
 namespace hpctest {
 namespace {
 
-// Each plugin is loaded once for the whole test program, as the daemon would.
-struct Loaded {
-	void *handle = nullptr;
-	const hpc_plugin_ops *ops = nullptr;
-	std::string error;
-};
-
-const Loaded &Plugin(const std::string &name)
-{
-	static std::map<std::string, Loaded> cache;
-	auto it = cache.find(name);
-	if (it == cache.end()) {
-		Loaded l;
-		l.handle = LoadPlugin(name, &l.ops, &l.error);
-		it = cache.emplace(name, l).first;
-	}
-	return it->second;
-}
-
-const hpc_plugin_ops *Ops(const std::string &name)
-{
-	const Loaded &l = Plugin(name);
-	EXPECT_NE(l.ops, nullptr) << name << ": " << l.error;
-	return l.ops;
-}
-
 // ---- the ops tables ---------------------------------------------------------
-
-void CheckTable(const std::string &name, const std::vector<std::string> &settings)
-{
-	const hpc_plugin_ops *ops = Ops(name);
-	ASSERT_NE(ops, nullptr);
-	EXPECT_EQ(ops->abi_version, static_cast<uint32_t>(HPC_PLUGIN_ABI_VERSION));
-	EXPECT_EQ(ops->build_sig, HPC_PLUGIN_BUILD_SIG);
-	ASSERT_NE(ops->name, nullptr);
-	EXPECT_STREQ(ops->name, name.c_str());
-	ASSERT_NE(ops->version, nullptr);
-	EXPECT_STREQ(ops->version, "0.1.0");
-	EXPECT_EQ(ops->ops_f64, static_cast<uint32_t>(HPC_OPS_ALL));
-	EXPECT_EQ(ops->ops_f32, static_cast<uint32_t>(HPC_OPS_ALL));
-	EXPECT_NE(ops->open, nullptr);
-	EXPECT_NE(ops->run, nullptr);
-	EXPECT_NE(ops->close, nullptr);
-	EXPECT_NE(ops->describe, nullptr);
-	ASSERT_NE(ops->settings, nullptr);
-	std::vector<std::string> got;
-	for (const char *const *s = ops->settings; *s; s++)
-		got.push_back(*s);
-	EXPECT_EQ(got, settings);
-}
 
 TEST(OpsTable, Serial)
 {
-	CheckTable("serial", {});
+	ExpectOpsTable(Ops("serial"), "serial", {});
 }
 
 TEST(OpsTable, OpenMP)
 {
-	CheckTable("openmp", {"threads"});
+	ExpectOpsTable(Ops("openmp"), "openmp", {"threads"});
 }
 
 // The version script must leave hpc_plugin_entry as the only export.
 TEST(OpsTable, ExportsOnlyTheEntryPoint)
 {
-	const char *internal[] = {"hpc_serial_dot_f64",     "hpc_omp_dot_f64",
-				  "hpc_plugutil_check_job", "hpc_plugutil_err",
-				  "serial_ops",             "omp_ops"};
 	for (const char *name : {"serial", "openmp"}) {
-		void *h = Plugin(name).handle;
-		ASSERT_NE(h, nullptr) << name;
-		EXPECT_NE(dlsym(h, HPC_PLUGIN_ENTRY_NAME), nullptr) << name;
-		for (const char *sym : internal)
-			EXPECT_EQ(dlsym(h, sym), nullptr) << name << " exports " << sym;
+		SCOPED_TRACE(name);
+		ExpectExportsOnlyTheEntryPoint(Plugin(name).handle,
+					       {"hpc_serial_dot_f64", "hpc_omp_dot_f64",
+						"hpc_plugutil_check_job", "hpc_plugutil_err",
+						"serial_ops", "omp_ops"});
 	}
 }
 
@@ -212,47 +157,20 @@ std::string ExpectedIsa()
 	return names[want];
 }
 
-std::vector<std::string> g_log;
-
-void CaptureLog(const hpc_host *, int, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	va_start(ap, fmt);
-	std::vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	g_log.push_back(buf);
-}
-
 TEST(OpenMPIsa, LogsThePathItUses)
 {
-	hpc_host host{};
-	host.abi_version = HPC_PLUGIN_ABI_VERSION;
-	host.size = sizeof(host);
-	host.log = CaptureLog;
-	hpc_setting s{"threads", "2", 1, 0};
-	char err[256] = "";
-	hpc_open_args args{};
-	args.abi_version = HPC_PLUGIN_ABI_VERSION;
-	args.size = sizeof(args);
-	args.instance = "test";
-	args.config_dir = ".";
-	args.settings = &s;
-	args.nsettings = 1;
-	args.host = &host;
-	args.err = err;
-	args.err_len = sizeof(err);
-	args.err_setting = -1;
-	void *state = nullptr;
-	g_log.clear();
-	ASSERT_EQ(Ops("openmp")->open(&args, &state), 0) << err;
-	Ops("openmp")->close(state);
+	HostLog log;
+	{
+		Instance inst(Ops("openmp"), {{"threads", "2"}}, &log);
+		ASSERT_EQ(inst.rc(), 0) << inst.err();
+	}
+	const std::vector<std::string> lines = log.Lines();
 	bool found = false;
-	for (const std::string &line : g_log)
+	for (const std::string &line : lines)
 		if (line.rfind("kernels: " + ExpectedIsa() + " ", 0) == 0)
 			found = true;
 	EXPECT_TRUE(found) << "no \"kernels: " << ExpectedIsa() << "\" line; got "
-			   << (g_log.empty() ? "nothing" : g_log.front());
+			   << (lines.empty() ? "nothing" : lines.front());
 }
 
 // ---- bad jobs -----------------------------------------------------------------
@@ -331,6 +249,10 @@ template <typename T> struct Operands {
 		else
 			out0.assign(nout, std::numeric_limits<T>::quiet_NaN());
 	}
+	JobOperands View(const Shape &s) const
+	{
+		return {s, DtypeOf<T>(), a.data(), b.data(), out0.data(), kAlpha};
+	}
 };
 
 // Runs one job; returns its results as doubles (the scalar, or every element of out).
@@ -348,29 +270,9 @@ std::vector<double> RunShape(const Instance &inst, const Shape &s, const Operand
 	return std::vector<double>(out.begin(), out.end());
 }
 
-// Every |got[i] - want[i]| <= tol(i); reports the first few misses.
-template <typename Tol>
-void ExpectWithin(const std::string &what, const std::vector<double> &got,
-		  const std::vector<double> &want, Tol tol)
-{
-	ASSERT_EQ(got.size(), want.size()) << what;
-	int misses = 0;
-	for (size_t i = 0; i < got.size(); i++) {
-		double t = tol(i);
-		double d = std::fabs(got[i] - want[i]);
-		if (!(d <= t)) { // also catches NaN: an output never written
-			if (++misses <= 5)
-				ADD_FAILURE() << what << ": result " << i << " is " << got[i]
-					      << ", expected " << want[i] << " +- " << t
-					      << " (off by " << d << ")";
-		}
-	}
-	EXPECT_EQ(misses, 0) << what;
-}
-
 template <typename T> void SerialAgainstExact(const Shape &s)
 {
-	const uint32_t dtype = std::is_same<T, double>::value ? HPC_F64 : HPC_F32;
+	const uint32_t dtype = DtypeOf<T>();
 	const std::string what = "serial " + Describe(s, dtype);
 	Instance serial(Ops("serial"), {});
 	ASSERT_EQ(serial.rc(), 0);
@@ -484,19 +386,17 @@ class OpenMPConformance : public ::testing::TestWithParam<int> {};
 
 template <typename T> void OpenMPAgainstSerial(const Instance &omp, const Shape &s)
 {
-	const uint32_t dtype = std::is_same<T, double>::value ? HPC_F64 : HPC_F32;
+	const uint32_t dtype = DtypeOf<T>();
 	const std::string what = "openmp " + omp.Describe() + " " + Describe(s, dtype);
 	Instance serial(Ops("serial"), {});
 	ASSERT_EQ(serial.rc(), 0);
 	Operands<T> o(s);
-	Reference ref = ComputeReference<T>(s, o.a, o.b, o.out0, kAlpha);
 	int rc;
 	std::vector<double> want = RunShape<T>(serial, s, o, &rc);
 	ASSERT_EQ(rc, 0) << what;
 	std::vector<double> got = RunShape<T>(omp, s, o, &rc);
 	ASSERT_EQ(rc, 0) << what;
-	ExpectWithin(what, got, want,
-		     [&](size_t i) { return BackendTol<T>(ref.nterms, ref.abs_sum[i]); });
+	ExpectMatchesSerial(what, o.View(s), got, want);
 }
 
 TEST_P(OpenMPConformance, MatchesSerial)
@@ -539,10 +439,8 @@ TEST(Concurrency, EightCallersOnOneInstance)
 		ASSERT_EQ(rc, 0);
 		// ... and those results are right in the first place.
 		Instance serial(Ops("serial"), {});
-		Reference ref = ComputeReference<double>(s, ops.back().a, ops.back().b,
-							 ops.back().out0, kAlpha);
-		ExpectWithin(Describe(s, HPC_F64), alone.back(), RunShape<double>(serial, s, ops.back(), &rc),
-			     [&](size_t i) { return BackendTol<double>(ref.nterms, ref.abs_sum[i]); });
+		ExpectMatchesSerial(Describe(s, HPC_F64), ops.back().View(s), alone.back(),
+				    RunShape<double>(serial, s, ops.back(), &rc));
 	}
 
 	const int kThreads = 8, kRounds = 20;

@@ -14,7 +14,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/plugins_conformance/plugin_harness.h"
+#include "tests/common/plugin_harness.h"
 
 namespace hpctest {
 namespace {

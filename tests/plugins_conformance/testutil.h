@@ -1,20 +1,7 @@
-// tests/plugins_conformance/testutil.h - shared by the plugin tests: random
-// operands, an "exact" reference in long double, and the error bounds.
-//
-// The bound (Higham, Accuracy and Stability of Numerical Algorithms, 2nd ed.,
-// sec. 3.1 and 4.2): a sum or dot product of n terms computed in floating
-// point in any order satisfies
-//
-//     |computed - exact| <= gamma(n) * sum |terms|,   gamma(n) = n*u / (1 - n*u),
-//
-// with u = 2^-53 for f64 and 2^-24 for f32 (terms = a_i*b_i for a dot
-// product, a_i for a sum). A backend and the serial reference each meet it,
-// so a backend is checked against serial with tolerance
-//
-//     2 * gamma(n) * sum |terms|   (+ a tiny absolute floor for denormals),
-//
-// per scalar result, per element of matvec (n terms) and matmul (k terms),
-// and per element of axpy (2 terms: alpha*a_i and out_i).
+// tests/plugins_conformance/testutil.h - the in-process backends' own
+// check of the serial reference: an "exact" value of every result in long
+// double, and how far serial may be from it. Shapes, random operands and the
+// bound of a backend against serial: tests/common/numerics.h.
 //
 // The serial reference itself is checked against a compensated sum in long
 // double with the much tighter bound of compensated summation (Ogita, Rump
@@ -25,77 +12,13 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
-#include <limits>
-#include <random>
-#include <string>
 #include <type_traits>
 #include <vector>
 
 #include "hpc/types.h"
+#include "tests/common/numerics.h"
 
 namespace hpctest {
-
-template <typename T> constexpr double UnitRoundoff()
-{
-	return std::is_same<T, double>::value ? 0x1p-53 : 0x1p-24;
-}
-
-inline double Gamma(double n, double u)
-{
-	double nu = n * u;
-	return nu >= 1.0 ? std::numeric_limits<double>::infinity() : nu / (1.0 - nu);
-}
-
-// Absolute floor under every tolerance: results that small are denormal noise.
-template <typename T> constexpr double Floor()
-{
-	return 4.0 * static_cast<double>(std::numeric_limits<T>::min());
-}
-
-// The tolerance of a backend against serial for one result (see the top).
-template <typename T> double BackendTol(size_t nterms, double abs_sum)
-{
-	return 2.0 * Gamma(static_cast<double>(nterms), UnitRoundoff<T>()) * abs_sum + Floor<T>();
-}
-
-template <typename T> std::vector<T> RandomVec(size_t n, uint64_t seed)
-{
-	std::mt19937_64 rng(seed);
-	std::uniform_real_distribution<double> dist(-1.0, 1.0);
-	std::vector<T> v(n);
-	for (auto &x : v)
-		x = static_cast<T>(dist(rng));
-	return v;
-}
-
-// One job's shape; unused sizes are 0.
-struct Shape {
-	uint32_t op;
-	uint64_t m, n, k;
-};
-
-inline std::string Describe(const Shape &s, uint32_t dtype)
-{
-	char buf[128];
-	std::snprintf(buf, sizeof(buf), "%s %s m=%llu n=%llu k=%llu", hpc_op_name(s.op),
-		      hpc_dtype_name(dtype), (unsigned long long)s.m, (unsigned long long)s.n,
-		      (unsigned long long)s.k);
-	return buf;
-}
-
-// Element counts of a, b and out for a shape.
-inline void Sizes(const Shape &s, size_t *na, size_t *nb, size_t *nout)
-{
-	switch (s.op) {
-	case HPC_OP_MATVEC: *na = s.m * s.n; *nb = s.n; *nout = s.m; break;
-	case HPC_OP_MATMUL: *na = s.m * s.k; *nb = s.k * s.n; *nout = s.m * s.n; break;
-	case HPC_OP_DOT: *na = s.n; *nb = s.n; *nout = 0; break;
-	case HPC_OP_SUM: *na = s.n; *nb = 0; *nout = 0; break;
-	case HPC_OP_AXPY: *na = s.n; *nb = 0; *nout = s.n; break;
-	default: *na = *nb = *nout = 0; break;
-	}
-}
 
 // Compensated (TwoSum) accumulation in long double: its own error is far below
 // anything a double or float result is checked to.
