@@ -217,33 +217,6 @@ struct isa_kernels {
 #define MR_F 4
 #define NV_F 4
 #include "plugins/openmp/kernels_isa.h"
-#undef ISA
-#undef ISA_NAME
-#undef TGT
-#undef VD
-#undef WD
-#undef VD_LD
-#undef VD_ST
-#undef VD_FMA
-#undef VD_ADD
-#undef VD_ZERO
-#undef VD_SET1
-#undef VD_HSUM
-#undef SFMA
-#undef VD_LDF
-#undef VD_STF
-#undef VF
-#undef WF
-#undef VF_LD
-#undef VF_ST
-#undef VF_FMA
-#undef VF_ADD
-#undef VF_ZERO
-#undef VF_SET1
-#undef MR_D
-#undef NV_D
-#undef MR_F
-#undef NV_F
 
 /* AVX2 + FMA: 16 registers of 4 doubles; a 6 x 8 tile of C takes 12 of them. */
 #define TGT_AVX2 __attribute__((target("avx2,fma")))
@@ -282,33 +255,6 @@ static inline TGT_AVX2 double hsum_avx2(__m256d v)
 #define MR_F 6
 #define NV_F 2
 #include "plugins/openmp/kernels_isa.h"
-#undef ISA
-#undef ISA_NAME
-#undef TGT
-#undef VD
-#undef WD
-#undef VD_LD
-#undef VD_ST
-#undef VD_FMA
-#undef VD_ADD
-#undef VD_ZERO
-#undef VD_SET1
-#undef VD_HSUM
-#undef SFMA
-#undef VD_LDF
-#undef VD_STF
-#undef VF
-#undef WF
-#undef VF_LD
-#undef VF_ST
-#undef VF_FMA
-#undef VF_ADD
-#undef VF_ZERO
-#undef VF_SET1
-#undef MR_D
-#undef NV_D
-#undef MR_F
-#undef NV_F
 
 /* AVX-512: 32 registers of 8 doubles; an 8 x 24 tile of C takes 24 of them. */
 #define TGT_AVX512 __attribute__((target("avx512f,avx2,fma")))
@@ -341,33 +287,6 @@ static inline TGT_AVX2 double hsum_avx2(__m256d v)
 #define MR_F 8
 #define NV_F 3
 #include "plugins/openmp/kernels_isa.h"
-#undef ISA
-#undef ISA_NAME
-#undef TGT
-#undef VD
-#undef WD
-#undef VD_LD
-#undef VD_ST
-#undef VD_FMA
-#undef VD_ADD
-#undef VD_ZERO
-#undef VD_SET1
-#undef VD_HSUM
-#undef SFMA
-#undef VD_LDF
-#undef VD_STF
-#undef VF
-#undef WF
-#undef VF_LD
-#undef VF_ST
-#undef VF_FMA
-#undef VF_ADD
-#undef VF_ZERO
-#undef VF_SET1
-#undef MR_D
-#undef NV_D
-#undef MR_F
-#undef NV_F
 
 /* ---- choosing the path ---------------------------------------------------- */
 

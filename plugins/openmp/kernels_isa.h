@@ -15,6 +15,8 @@
  *   VF, WF     a vector of WF floats: VF_LD, VF_ST, VF_FMA, VF_ADD, VF_ZERO, VF_SET1
  *   MR_D, NV_D, MR_F, NV_F: the matmul register tile, MR rows by NV vectors
  *
+ * The header undefines all of them again at its end, ready for the next path.
+ *
  * Every function is a sequential range: what one thread does with its share.
  * The arithmetic of one result never depends on where its range starts or
  * how many rows are done per pass, so results do not depend on how the work
@@ -324,3 +326,32 @@ static const struct isa_kernels ISA(kernels) = {
 	.gemm_f64 = {MR_D, NV_D * WD, ISA(ukr_f64)},
 	.gemm_f32 = {MR_F, NV_F * WF, ISA(ukr_f32)},
 };
+
+/* The parameters of this inclusion, gone again for the next one. */
+#undef ISA
+#undef ISA_NAME
+#undef TGT
+#undef VD
+#undef WD
+#undef VD_LD
+#undef VD_ST
+#undef VD_FMA
+#undef VD_ADD
+#undef VD_ZERO
+#undef VD_SET1
+#undef VD_HSUM
+#undef SFMA
+#undef VD_LDF
+#undef VD_STF
+#undef VF
+#undef WF
+#undef VF_LD
+#undef VF_ST
+#undef VF_FMA
+#undef VF_ADD
+#undef VF_ZERO
+#undef VF_SET1
+#undef MR_D
+#undef NV_D
+#undef MR_F
+#undef NV_F
