@@ -46,6 +46,17 @@ void bench_die(const char *fmt, ...)
 
 /* ---- time and statistics ---------------------------------------------------------- */
 
+void bench_omp_wait_like_hpcd(char **argv)
+{
+	if (getenv("OMP_WAIT_POLICY"))
+		return;
+	setenv("OMP_WAIT_POLICY", "passive", 1);
+	/* libgomp reads its environment once, when it is loaded: a program
+	 * linked with it must start again to see the new policy. */
+	execv("/proc/self/exe", argv);
+	bench_warn("cannot re-execute with OMP_WAIT_POLICY=passive: %s", strerror(errno));
+}
+
 uint64_t bench_now_ns(void)
 {
 	struct timespec ts;

@@ -30,6 +30,15 @@ void bench_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noretu
 /* CLOCK_MONOTONIC, in nanoseconds. */
 uint64_t bench_now_ns(void);
 
+/*
+ * Make this process's OpenMP threads wait the way hpcd's do (OMP_WAIT_POLICY
+ * passive unless the caller set a policy), re-executing the program if libgomp
+ * was already loaded with another one. Otherwise the idle threads of the
+ * in-process runs keep spinning into the next daemon run and take one of the
+ * two cores from it (or the other way round). Call first thing in main().
+ */
+void bench_omp_wait_like_hpcd(char **argv);
+
 /* CLOCK_MONOTONIC, in seconds. */
 double bench_now_s(void);
 

@@ -210,6 +210,7 @@ static void matvec_compare(const char *sock, const char *plugins, uint64_t n, in
 
 int main(int argc, char **argv)
 {
+	bench_omp_wait_like_hpcd(argv);
 	const char *hpcd = "daemon/hpcd", *plugins = "plugins";
 	uint64_t n = 8000;
 	size_t iters = 20000;

@@ -486,6 +486,7 @@ static int have_gnuplot(void)
 
 int main(int argc, char **argv)
 {
+	bench_omp_wait_like_hpcd(argv);
 	const char *hpcd = "daemon/hpcd", *plugins = "plugins", *plot = "bench/plot.gp";
 	const char *outarg = "kernels_bench_out";
 	int threads = 2, quick = 0;

@@ -73,6 +73,15 @@ int main(int argc, char **argv)
 			sock = env;
 	}
 
+	/*
+	 * A shared service's idle OpenMP threads should sleep, not spin: libgomp's
+	 * default spinning after every job takes a core from the clients (on two
+	 * cores, a client that computes while it waits loses half its speed).
+	 * Set before any plugin loads libgomp, which reads it once; a user who
+	 * prefers the spin's lower latency sets OMP_WAIT_POLICY=active.
+	 */
+	setenv("OMP_WAIT_POLICY", "passive", 0);
+
 	/* Block the signals the event loop takes through its signalfd before any
 	 * plugin opens: a thread a plugin starts in open() (PoCL does) inherits
 	 * this mask, and must not catch a SIGTERM meant for the daemon. */
