@@ -361,13 +361,27 @@ static void conn_close(struct hpcd_server *srv, struct hpcd_conn *c, const char 
 		hpcd_debug("connection %llu: %s", (unsigned long long)c->id, why);
 	}
 	close(c->fd);
+	c->fd = -1;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
 		srv->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	free(c);
+	/* Not freed yet: the batch of events being handled may still name it
+	 * (a reap can close a connection whose own event comes next). */
+	c->next = srv->closed_conns;
+	srv->closed_conns = c;
+}
+
+/* Free the connections closed while handling the last batch of events. */
+static void free_closed_conns(struct hpcd_server *srv)
+{
+	while (srv->closed_conns) {
+		struct hpcd_conn *c = srv->closed_conns;
+		srv->closed_conns = c->next;
+		free(c);
+	}
 }
 
 static int reply_text(int fd, int32_t status, const char *text)
@@ -417,6 +431,8 @@ static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const str
 
 static void handle_conn(struct hpcd_server *srv, struct hpcd_conn *c, uint32_t events)
 {
+	if (c->fd < 0)
+		return; /* closed earlier in this batch */
 	if (!(events & EPOLLIN)) {
 		conn_close(srv, c, "disconnected");
 		return;
@@ -598,6 +614,7 @@ int hpcd_server_run(struct hpcd_server *srv)
 			else
 				handle_conn(srv, tag, evs[i].events);
 		}
+		free_closed_conns(srv);
 	}
 	hpcd_info("stopped");
 	return 0;
@@ -620,6 +637,7 @@ void hpcd_server_fini(struct hpcd_server *srv)
 		srv->conns->session = NULL;
 		conn_close(srv, srv->conns, "daemon stopped");
 	}
+	free_closed_conns(srv);
 	if (srv->listen_fd >= 0) {
 		close(srv->listen_fd);
 		unlink(srv->socket_path);

@@ -46,6 +46,7 @@ struct hpcd_server {
 	struct hpcd_retired *retired; /* worlds sessions let go of; under world_lock */
 
 	struct hpcd_conn *conns; /* every open connection; event loop only */
+	struct hpcd_conn *closed_conns; /* closed in this batch of events, freed after it */
 	pthread_mutex_t sessions_lock; /* guards the session list, for status */
 	struct hpcd_session *sessions;
 	unsigned nsessions;
