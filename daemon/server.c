@@ -352,6 +352,8 @@ static void accept_all(struct hpcd_server *srv)
  */
 static void conn_close(struct hpcd_server *srv, struct hpcd_conn *c, const char *why)
 {
+	if (c->fd < 0)
+		return; /* closed already, earlier in this batch */
 	epoll_ctl(srv->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
 	if (c->session) {
 		hpcd_info("client %llu (pid %d): %s", (unsigned long long)c->id, (int)c->pid, why);
