@@ -14,15 +14,7 @@
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "daemon/version.h"
-#include "daemon/loader.h"
 #include "daemon/world.h"
-
-/* Name of the world's default backend, for messages. */
-static const char *default_name(const struct hpcd_world *w)
-{
-	struct hpcd_backend *b = hpcd_world_default(w);
-	return b ? hpcd_backend_name(b) : "(none)";
-}
 
 static void usage(FILE *f)
 {
@@ -111,7 +103,7 @@ int main(int argc, char **argv)
 		hpcd_world_describe(world, text, sizeof(text));
 		printf("config %s: ok\nsocket %s\n%u backends, default %s\n%s", cfg->path,
 		       sock ? sock : cfg->socket, hpcd_world_count(world),
-		       default_name(world), text);
+		       hpcd_world_default_name(world), text);
 		hpcd_world_put(world);
 		hpcd_config_free(cfg);
 		return 0;

@@ -35,12 +35,6 @@ struct hpcd_conn {
 	struct hpcd_session *session;
 };
 
-/* Name of the world's default backend, for messages. */
-static const char *default_name(const struct hpcd_world *w)
-{
-	struct hpcd_backend *b = hpcd_world_default(w);
-	return b ? hpcd_backend_name(b) : "(none)";
-}
 /* epoll tags for the server's own fds (a conn is tagged by its pointer). */
 static char tag_listen, tag_signal, tag_reap;
 
@@ -240,7 +234,7 @@ static void status_text(struct hpcd_server *srv, char *buf, size_t len)
 		 HPCD_VERSION, (int)getpid(), up, srv->cfg->path, (unsigned long long)gen,
 		 srv->socket_path, live, (unsigned long long)srv->clients_total,
 		 (unsigned long long)done, (unsigned long long)failed, hpcd_world_count(w),
-		 default_name(w), (unsigned long long)srv->reloads_ok,
+		 hpcd_world_default_name(w), (unsigned long long)srv->reloads_ok,
 		 (unsigned long long)srv->reloads_failed);
 	hpcd_world_put(w);
 }
@@ -279,7 +273,7 @@ int hpcd_server_reload(struct hpcd_server *srv, char *msg, size_t len)
 	hpcd_log_set_level(cfg->log_level);
 	srv->reloads_ok++;
 	snprintf(msg, len, "reloaded %s: generation %llu, %u backends, default %s", cfg->path,
-		 (unsigned long long)gen, hpcd_world_count(nw), default_name(nw));
+		 (unsigned long long)gen, hpcd_world_count(nw), hpcd_world_default_name(nw));
 	hpcd_info("%s", msg);
 	return 0;
 refused:
@@ -586,7 +580,7 @@ int hpcd_server_run(struct hpcd_server *srv)
 	uint64_t gen;
 	struct hpcd_world *w = hpcd_server_world(srv, &gen);
 	hpcd_info("hpcd %s serving %s (config %s, %u backends, default %s)", HPCD_VERSION,
-		  srv->socket_path, srv->cfg->path, hpcd_world_count(w), default_name(w));
+		  srv->socket_path, srv->cfg->path, hpcd_world_count(w), hpcd_world_default_name(w));
 	hpcd_world_put(w);
 
 	struct epoll_event evs[64];

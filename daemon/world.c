@@ -114,6 +114,11 @@ struct hpcd_backend *hpcd_world_default(const struct hpcd_world *w)
 	return w->backends[w->default_idx];
 }
 
+const char *hpcd_world_default_name(const struct hpcd_world *w)
+{
+	return hpcd_backend_name(hpcd_world_default(w));
+}
+
 uint64_t hpcd_world_generation(const struct hpcd_world *w)
 {
 	return w->generation;

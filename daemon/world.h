@@ -60,6 +60,9 @@ struct hpcd_backend *hpcd_world_lookup(const struct hpcd_world *w, const char *n
 /* The default backend (never NULL). */
 struct hpcd_backend *hpcd_world_default(const struct hpcd_world *w);
 
+/* The default instance's name, for messages. */
+const char *hpcd_world_default_name(const struct hpcd_world *w);
+
 /* The generation it was built for. */
 uint64_t hpcd_world_generation(const struct hpcd_world *w);
 
