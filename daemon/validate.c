@@ -3,19 +3,12 @@
 #include <errno.h>
 #include <string.h>
 
+#include "hpc/ops.h"
+
 static int fail(uint32_t *detail, uint32_t why, int err)
 {
 	*detail = why;
 	return err;
-}
-
-/* bytes = a * b * esize, or -EOVERFLOW. */
-static int extent(uint64_t a, uint64_t b, uint64_t esize, uint64_t *bytes)
-{
-	uint64_t elems;
-	if (__builtin_mul_overflow(a, b, &elems) || __builtin_mul_overflow(elems, esize, bytes))
-		return -EOVERFLOW;
-	return 0;
 }
 
 /* The operand [off, off + len) lies inside [0, arena) and is aligned. */
@@ -55,44 +48,24 @@ int hpcd_validate(const struct hpc_sqe *sqe, uint64_t arena_size, struct hpcd_sp
 	if (!(sqe->flags & HPC_SQE_TIMELINE) && (sqe->timeline_off || sqe->timeline_cap))
 		return fail(detail, HPC_E_BAD_FIELD, -EINVAL);
 
-	uint64_t m = sqe->m, n = sqe->n, k = sqe->k;
-	int rc = 0;
-	/* Which operands an op uses, and which dimensions must be zero. */
-	int uses_b = 1, uses_out = 1, uses_k = 0, uses_m = 1;
-	switch (sqe->op) {
-	case HPC_OP_MATVEC:
-		rc = rc ? rc : extent(m, n, es, &span->a_len);
-		rc = rc ? rc : extent(n, 1, es, &span->b_len);
-		rc = rc ? rc : extent(m, 1, es, &span->out_len);
-		break;
-	case HPC_OP_MATMUL:
-		uses_k = 1;
-		rc = rc ? rc : extent(m, k, es, &span->a_len);
-		rc = rc ? rc : extent(k, n, es, &span->b_len);
-		rc = rc ? rc : extent(m, n, es, &span->out_len);
-		break;
-	case HPC_OP_DOT:
-		uses_out = 0;
-		uses_m = 0;
-		rc = rc ? rc : extent(n, 1, es, &span->a_len);
-		rc = rc ? rc : extent(n, 1, es, &span->b_len);
-		break;
-	case HPC_OP_SUM:
-		uses_b = uses_out = uses_m = 0;
-		rc = extent(n, 1, es, &span->a_len);
-		break;
-	case HPC_OP_AXPY:
-		uses_b = uses_m = 0;
-		rc = rc ? rc : extent(n, 1, es, &span->a_len);
-		rc = rc ? rc : extent(n, 1, es, &span->out_len);
-		break;
-	}
-	if (rc < 0)
-		return fail(detail, HPC_E_SIZE_OVERFLOW, rc);
-	if ((!uses_k && k) || (!uses_m && m) || (!uses_b && (sqe->b_off || sqe->b_gen)) ||
-	    (!uses_out && sqe->out_off) || (sqe->op != HPC_OP_AXPY && sqe->alpha != 0.0))
+	/* What the op touches comes from the one op table (hpc/ops.h). */
+	const struct hpc_op_desc *od = hpc_op_desc(sqe->op);
+	uint64_t bytes[HPC_ARG__COUNT];
+	if (hpc_op_extents(sqe->op, sqe->m, sqe->n, sqe->k, es, NULL, bytes) < 0)
+		return fail(detail, HPC_E_SIZE_OVERFLOW, -EOVERFLOW);
+	span->a_len = bytes[HPC_ARG_A];
+	span->b_len = bytes[HPC_ARG_B];
+	span->out_len = bytes[HPC_ARG_OUT];
+	int uses_b = hpc_op_uses(od, HPC_ARG_B), uses_out = hpc_op_uses(od, HPC_ARG_OUT);
+	int rc;
+	if ((!(od->dims & HPC_DIM_BIT(HPC_DIM_M)) && sqe->m) ||
+	    (!(od->dims & HPC_DIM_BIT(HPC_DIM_N)) && sqe->n) ||
+	    (!(od->dims & HPC_DIM_BIT(HPC_DIM_K)) && sqe->k) ||
+	    (!uses_b && (sqe->b_off || sqe->b_gen)) || (!uses_out && sqe->out_off) ||
+	    (!od->uses_alpha && sqe->alpha != 0.0))
 		return fail(detail, HPC_E_BAD_FIELD, -EINVAL);
 
+	span->work = hpc_op_work(sqe->op, sqe->m, sqe->n, sqe->k);
 	span->has_b = uses_b;
 	span->has_out = uses_out;
 	if ((rc = in_arena(sqe->a_off, span->a_len, es, arena_size, detail)) < 0)
@@ -108,9 +81,9 @@ int hpcd_validate(const struct hpc_sqe *sqe, uint64_t arena_size, struct hpcd_sp
 	if (sqe->flags & HPC_SQE_TIMELINE) {
 		/* Another output: inside, aligned, and clear of every operand. */
 		uint64_t t_off = sqe->timeline_off;
-		if ((rc = extent(sqe->timeline_cap, 1, sizeof(struct hpc_chunk_rec),
-				 &span->timeline_len)) < 0)
-			return fail(detail, HPC_E_SIZE_OVERFLOW, rc);
+		if (__builtin_mul_overflow((uint64_t)sqe->timeline_cap,
+					   (uint64_t)sizeof(struct hpc_chunk_rec), &span->timeline_len))
+			return fail(detail, HPC_E_SIZE_OVERFLOW, -EOVERFLOW);
 		if ((rc = in_arena(t_off, span->timeline_len, 8, arena_size, detail)) < 0)
 			return rc;
 		uint64_t t_len = span->timeline_len;

@@ -20,6 +20,7 @@ struct hpcd_span {
 	uint64_t a_len, b_len, out_len;
 	uint64_t timeline_len; /* bytes of the chunk-record buffer, 0 without HPC_SQE_TIMELINE */
 	int has_b, has_out;
+	uint64_t work; /* hpc_op_work(): 0 for an empty job, which no backend sees */
 };
 
 /*

@@ -53,19 +53,7 @@ static inline size_t hpc_dtype_size(uint32_t dtype)
 	return dtype == HPC_F64 ? 8 : dtype == HPC_F32 ? 4 : 0;
 }
 
-/* "matvec", "f64", ... or NULL for an unknown value. */
-static inline const char *hpc_op_name(uint32_t op)
-{
-	switch (op) {
-	case HPC_OP_MATVEC: return "matvec";
-	case HPC_OP_MATMUL: return "matmul";
-	case HPC_OP_DOT: return "dot";
-	case HPC_OP_SUM: return "sum";
-	case HPC_OP_AXPY: return "axpy";
-	default: return NULL;
-	}
-}
-
+/* "f64", "f32", or NULL for an unknown value. (Op names: hpc_op_name() in hpc/ops.h.) */
 static inline const char *hpc_dtype_name(uint32_t dtype)
 {
 	return dtype == HPC_F64 ? "f64" : dtype == HPC_F32 ? "f32" : NULL;
@@ -77,5 +65,8 @@ static inline const char *hpc_dtype_name(uint32_t dtype)
 #ifdef __cplusplus
 }
 #endif
+
+/* The op table (what each op touches), and hpc_op_name(), derive from it. */
+#include "hpc/ops.h"
 
 #endif /* HPC_TYPES_H */
