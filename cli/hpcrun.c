@@ -513,8 +513,10 @@ static const char *socket_path(const struct options *o)
 	return o->socket ? o->socket : hpc_default_socket();
 }
 
-static int connect_failed(const struct options *o, int rc)
+static int connect_failed(const struct options *o, int rc, const char *why)
 {
+	if (why && *why)
+		return fail("hpcd at %s refused the connection: %s", socket_path(o), why);
 	bool absent = rc == -ECONNREFUSED || rc == -ENOENT;
 	return fail("cannot connect to hpcd at %s: %s%s", socket_path(o), strerror(-rc),
 		    absent ? " (is the daemon running?)" : "");
@@ -570,7 +572,7 @@ static int control(const struct options *o, const struct command *cmd)
 	case ENOTDIR:
 	case ENAMETOOLONG:
 	case EPROTOTYPE:
-		return connect_failed(o, rc);
+		return connect_failed(o, rc, NULL);
 	}
 	return fail("%s: no answer from hpcd at %s: %s", cmd->name, socket_path(o), strerror(-rc));
 }
@@ -708,10 +710,12 @@ static int compute(const struct options *o, const struct command *cmd)
 		goto out;
 	}
 
-	rc = hpc_connect(o->socket, arena, &c);
+	char refusal[HPC_REFUSAL_MAX + 1];
+	struct hpc_connect_opts copts = {.err = refusal, .err_len = sizeof(refusal)};
+	rc = hpc_connect_opts(o->socket, arena, &copts, &c);
 	if (rc < 0) {
 		c = NULL;
-		connect_failed(o, rc);
+		connect_failed(o, rc, refusal);
 		goto out;
 	}
 	for (int i = 0; i < nops; i++) {

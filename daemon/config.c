@@ -35,6 +35,8 @@ enum daemon_key {
 	K_DEFAULT_BACKEND,
 	K_ALLOW_UIDS,
 	K_MAX_ARENA_MB,
+	K_MAX_TOTAL_ARENA_MB,
+	K_MAX_CLIENTS,
 	K_SPIN_US,
 	K_RING_ENTRIES,
 	K_LOG_LEVEL,
@@ -47,6 +49,8 @@ static const char *const daemon_keys[K__COUNT] = {
     [K_DEFAULT_BACKEND] = "default_backend",
     [K_ALLOW_UIDS] = "allow_uids",
     [K_MAX_ARENA_MB] = "max_arena_mb",
+    [K_MAX_TOTAL_ARENA_MB] = "max_total_arena_mb",
+    [K_MAX_CLIENTS] = "max_clients",
     [K_SPIN_US] = "spin_us",
     [K_RING_ENTRIES] = "ring_entries",
     [K_LOG_LEVEL] = "log_level",
@@ -176,6 +180,15 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 		return -ERANGE;
 	*out = v;
 	return 0;
+}
+
+uint64_t hpcd_config_memory_share(unsigned div)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	uint64_t mem = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 4ull << 30;
+	/* Whole MiB, at least one: the limits are set and shown in MiB. */
+	uint64_t mb = (mem / div) >> 20;
+	return (mb ? mb : 1) << 20;
 }
 
 int hpcd_config_parse_log_level(const char *s)
@@ -478,6 +491,24 @@ static void daemon_key(struct parser *p, const char *key, const char *value, uns
 		}
 		cfg->max_arena_bytes = v << 20;
 		break;
+	case K_MAX_TOTAL_ARENA_MB:
+		if (parse_u64(value, 1, MAX_ARENA_MB_LIMIT, &v)) {
+			fail(p, -EINVAL, line,
+			     "max_total_arena_mb must be an integer from 1 to %u, not '%s'",
+			     MAX_ARENA_MB_LIMIT, value);
+			return;
+		}
+		cfg->max_total_arena_bytes = v << 20;
+		break;
+	case K_MAX_CLIENTS:
+		if (parse_u64(value, 1, HPCD_CONFIG_MAX_CLIENTS_LIMIT, &v)) {
+			fail(p, -EINVAL, line,
+			     "max_clients must be an integer from 1 to %u, not '%s'",
+			     HPCD_CONFIG_MAX_CLIENTS_LIMIT, value);
+			return;
+		}
+		cfg->max_clients = (unsigned)v;
+		break;
 	case K_SPIN_US:
 		if (parse_u64(value, 0, MAX_SPIN_US, &v)) {
 			fail(p, -EINVAL, line, "spin_us must be an integer from 0 to %u, not '%s'",
@@ -691,7 +722,9 @@ int hpcd_config_load(const char *path, struct hpcd_config **out, char *err, size
 		return -ENOMEM;
 	}
 	p.cfg = cfg;
-	cfg->max_arena_bytes = (uint64_t)HPCD_CONFIG_DEFAULT_ARENA_MB << 20;
+	cfg->max_arena_bytes = hpcd_config_memory_share(4);
+	cfg->max_total_arena_bytes = hpcd_config_memory_share(2);
+	cfg->max_clients = HPCD_CONFIG_DEFAULT_MAX_CLIENTS;
 	cfg->spin_us = HPCD_CONFIG_DEFAULT_SPIN_US;
 	cfg->ring_entries = HPCD_CONFIG_DEFAULT_RING_ENTRIES;
 	cfg->log_level = HPC_LOG_INFO;

@@ -12,7 +12,11 @@
  *   plugin_dir = DIR         default: the config file's folder
  *   default_backend = NAME   default: the first [backend] section
  *   allow_uids = 1001, alice extra uids allowed to connect (numbers or user names)
- *   max_arena_mb = 16384     largest operand arena one client may ask for, 1..16777216
+ *   max_arena_mb = N         largest operand arena one client may ask for, 1..16777216;
+ *                            default a quarter of the machine's memory
+ *   max_total_arena_mb = N   all clients' arenas together, 1..16777216; default half
+ *                            of the machine's memory
+ *   max_clients = 256        connected clients at once, 1..65536
  *   spin_us = 50             how long a worker spins before sleeping, 0..100000
  *   ring_entries = 256       default ring size, a power of two 2..65536
  *   log_level = info         error | warn | info | debug
@@ -45,7 +49,8 @@ extern "C" {
 /* Longest line accepted, without its line ending (inih's INI_MAX_LINE - 3). */
 #define HPCD_CONFIG_MAX_LINE 197
 
-#define HPCD_CONFIG_DEFAULT_ARENA_MB 16384u
+#define HPCD_CONFIG_DEFAULT_MAX_CLIENTS 256u
+#define HPCD_CONFIG_MAX_CLIENTS_LIMIT 65536u
 #define HPCD_CONFIG_DEFAULT_SPIN_US 50u
 #define HPCD_CONFIG_DEFAULT_RING_ENTRIES 256u
 
@@ -72,7 +77,9 @@ struct hpcd_config {
 	unsigned default_backend_line; /* 0 when defaulted to the first backend */
 	uid_t *allow_uids;             /* besides the daemon's own uid */
 	unsigned nallow_uids;
-	uint64_t max_arena_bytes;
+	uint64_t max_arena_bytes;       /* max_arena_mb, in bytes */
+	uint64_t max_total_arena_bytes; /* max_total_arena_mb, in bytes */
+	unsigned max_clients;
 	unsigned spin_us;
 	unsigned ring_entries;
 	int log_level;                      /* enum hpc_log_level */
@@ -110,6 +117,9 @@ void hpcd_config_backend_release(struct hpcd_backend_conf *c);
  * path, same settings (key order and line numbers do not matter).
  */
 bool hpcd_config_backend_same(const struct hpcd_backend_conf *a, const struct hpcd_backend_conf *b);
+
+/* The machine's memory divided by div, in whole MiB (at least 1 MiB), in bytes. */
+uint64_t hpcd_config_memory_share(unsigned div);
 
 /* Parse "error", "warn", "info", "debug"; returns the level or -EINVAL. */
 int hpcd_config_parse_log_level(const char *s);

@@ -58,7 +58,8 @@ struct hpcd_backend {
 	char *config_dir;
 	struct hpcd_backend_conf conf;
 	struct hpc_host host;
-	char info[256];
+	pthread_mutex_t info_lock; /* the daemon's own: never held across a plugin call */
+	char info[512];            /* the last describe() line: what a broken instance shows */
 };
 
 /* Every open instance, so that a region's end reaches all that may cache it. */
@@ -580,6 +581,7 @@ int hpcd_backend_open(const struct hpcd_config *cfg, const struct hpcd_backend_c
 	}
 	atomic_init(&b->refs, 1);
 	atomic_init(&b->broken, 0);
+	pthread_mutex_init(&b->info_lock, NULL);
 	pthread_mutex_lock(&live_lock);
 	b->next_live = live_backends;
 	live_backends = b;
@@ -616,9 +618,20 @@ void hpcd_backend_put(struct hpcd_backend *b)
 		}
 	}
 	pthread_mutex_unlock(&live_lock);
+	if (hpcd_backend_broken(b)) {
+		/* run() was abandoned mid-instruction: its locks may be held and
+		 * its state torn, so close() could hang or crash. The state is
+		 * leaked on purpose and the code stays mapped (threads of the
+		 * plugin may still run it); only a restart reclaims them. */
+		hpcd_warn("backend '%s': crashed earlier, so it is not closed; its memory and code "
+			  "stay until the daemon restarts (gen %llu)",
+			  b->name, (unsigned long long)b->generation);
+		return;
+	}
 	hpcd_info("backend '%s': closed (gen %llu)", b->name, (unsigned long long)b->generation);
 	b->ops->close(b->state);
 	hpcd_plugin_put(b->plugin);
+	pthread_mutex_destroy(&b->info_lock);
 	backend_free(b);
 }
 
@@ -742,15 +755,46 @@ static void out_ops(struct out *o, uint32_t mask)
 	}
 }
 
+/* A reference to b unless its last one is already gone (it is being closed). */
+static bool backend_tryget(struct hpcd_backend *b)
+{
+	unsigned n = atomic_load_explicit(&b->refs, memory_order_relaxed);
+	do {
+		if (n == 0)
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(&b->refs, &n, n + 1, memory_order_relaxed,
+							memory_order_relaxed));
+	return true;
+}
+
 void hpcd_backends_forget_region(uint64_t region_id)
 {
-	/* Under the lock: an instance whose last reference goes meanwhile waits
-	 * here before close(), so forget_region never races it. */
+	/*
+	 * References taken under the lock, calls made outside it: one plugin
+	 * slow to forget (a worker process at its deadline) must not hold up
+	 * another's forgetting, or an instance's close. A held reference also
+	 * keeps close() from racing forget_region(). A broken instance is never
+	 * called again.
+	 */
 	pthread_mutex_lock(&live_lock);
+	unsigned cap = 0, n = 0;
 	for (struct hpcd_backend *b = live_backends; b; b = b->next_live)
-		if (b->ops->forget_region)
+		cap++;
+	struct hpcd_backend **todo = cap ? malloc(cap * sizeof(*todo)) : NULL;
+	for (struct hpcd_backend *b = live_backends; b; b = b->next_live) {
+		if (!b->ops->forget_region || hpcd_backend_broken(b))
+			continue;
+		if (!todo) /* no memory for the list: call them under the lock, as before */
 			b->ops->forget_region(b->state, region_id);
+		else if (backend_tryget(b))
+			todo[n++] = b;
+	}
 	pthread_mutex_unlock(&live_lock);
+	for (unsigned i = 0; i < n; i++) {
+		todo[i]->ops->forget_region(todo[i]->state, region_id);
+		hpcd_backend_put(todo[i]);
+	}
+	free(todo);
 }
 
 int hpcd_backend_format(const struct hpcd_backend *b, char *buf, size_t len)
@@ -789,13 +833,21 @@ int hpcd_backend_format(const struct hpcd_backend *b, char *buf, size_t len)
 		out_add(&o, "=");
 		out_field(&o, b->conf.settings[i].value);
 	}
-	/* Asked afresh, so that counters a plugin reports are current. */
+	/* Asked afresh, so that counters a plugin reports are current; a broken
+	 * instance is never called again and shows its last line. */
 	char info[sizeof(b->info)];
-	if (ops->describe && ops->describe(b->state, info, sizeof(info)) == 0) {
+	struct hpcd_backend *mb = (struct hpcd_backend *)b; /* the cache is not the instance */
+	if (!hpcd_backend_broken(b) && ops->describe &&
+	    ops->describe(b->state, info, sizeof(info)) == 0) {
 		info[sizeof(info) - 1] = '\0';
 		flatten(info);
+		pthread_mutex_lock(&mb->info_lock);
+		memcpy(mb->info, info, sizeof(info));
+		pthread_mutex_unlock(&mb->info_lock);
 	} else {
+		pthread_mutex_lock(&mb->info_lock);
 		memcpy(info, b->info, sizeof(info));
+		pthread_mutex_unlock(&mb->info_lock);
 	}
 	if (info[0])
 		out_add(&o, "\tinfo=%s", info);

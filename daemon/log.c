@@ -49,3 +49,24 @@ void hpcd_log(int level, const char *fmt, ...)
 	ssize_t rc = write(STDERR_FILENO, line, len);
 	(void)rc;
 }
+
+int hpcd_ratelimit_ok(struct hpcd_ratelimit *rl, unsigned burst, uint64_t interval_ns,
+		      unsigned *dropped)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	*dropped = 0;
+	if (!rl->window_start_ns || now - rl->window_start_ns >= interval_ns) {
+		rl->window_start_ns = now;
+		rl->printed = 0;
+		*dropped = rl->suppressed;
+		rl->suppressed = 0;
+	}
+	if (rl->printed < burst) {
+		rl->printed++;
+		return 1;
+	}
+	rl->suppressed++;
+	return 0;
+}

@@ -101,9 +101,13 @@ int main(int argc, char **argv)
 	if (check) {
 		static char text[65536];
 		hpcd_world_describe(world, text, sizeof(text));
-		printf("config %s: ok\nsocket %s\n%u backends, default %s\n%s", cfg->path,
-		       sock ? sock : cfg->socket, hpcd_world_count(world),
-		       hpcd_world_default_name(world), text);
+		printf("config %s: ok\nsocket %s\n"
+		       "limits max_clients %u, max_arena_mb %llu, max_total_arena_mb %llu\n"
+		       "%u backends, default %s\n%s",
+		       cfg->path, sock ? sock : cfg->socket, cfg->max_clients,
+		       (unsigned long long)(cfg->max_arena_bytes >> 20),
+		       (unsigned long long)(cfg->max_total_arena_bytes >> 20),
+		       hpcd_world_count(world), hpcd_world_default_name(world), text);
 		hpcd_world_put(world);
 		hpcd_config_free(cfg);
 		return 0;

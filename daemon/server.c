@@ -9,9 +9,11 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -19,6 +21,7 @@
 #include "daemon/loader.h"
 #include "daemon/log.h"
 #include "daemon/session.h"
+#include "daemon/tasks.h"
 #include "daemon/version.h"
 #include "ipc/ring.h"
 #include "ipc/sock.h"
@@ -36,7 +39,17 @@ struct hpcd_conn {
 };
 
 /* epoll tags for the server's own fds (a conn is tagged by its pointer). */
-static char tag_listen, tag_signal, tag_reap;
+static char tag_listen, tag_signal, tag_reap, tag_tasks, tag_timer;
+
+/* Task threads for slow work (daemon/tasks.h): a hung backend holds one. */
+#define SERVER_TASK_THREADS 8
+/* After a second stop signal, how long sessions stuck in a backend may keep
+ * the daemon from exiting. */
+#define ABANDON_GRACE_NS 2000000000ull
+/* At exit, how long closing the backends may take before they are abandoned. */
+#define CLOSE_GRACE_NS 10000000000ull
+/* While descriptors are exhausted, how long the listener rests between tries. */
+#define ACCEPT_BACKOFF_MS 100
 
 static int set_err(char *err, size_t len, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -71,6 +84,23 @@ void hpcd_server_retire_world(struct hpcd_server *srv, struct hpcd_world *w)
 	(void)n; /* an eventfd write of 1 cannot fail short of overflow */
 }
 
+static void put_world_task(void *arg)
+{
+	hpcd_world_put(arg);
+}
+
+/*
+ * Drop a world reference off the event loop: the last one closes instances,
+ * which may take a backend's deadline (or forever, if it hangs).
+ */
+static void put_world_later(struct hpcd_server *srv, struct hpcd_world *w)
+{
+	if (!w)
+		return;
+	if (hpcd_tasks_submit(srv->tasks, put_world_task, NULL, w) < 0)
+		hpcd_world_put(w); /* no memory even for the note: pay here rather than leak */
+}
+
 /* Drop the worlds sessions retired (event loop only). */
 static void put_retired(struct hpcd_server *srv)
 {
@@ -80,7 +110,7 @@ static void put_retired(struct hpcd_server *srv)
 	pthread_mutex_unlock(&srv->world_lock);
 	while (r) {
 		struct hpcd_retired *next = r->next;
-		hpcd_world_put(r->world);
+		put_world_later(srv, r->world);
 		free(r);
 		r = next;
 	}
@@ -159,7 +189,8 @@ int hpcd_server_init(struct hpcd_server *srv, struct hpcd_config *cfg, struct hp
 		     const char *config_arg, const char *socket_override, char *err, size_t errlen)
 {
 	memset(srv, 0, sizeof(*srv));
-	srv->listen_fd = srv->epoll_fd = srv->signal_fd = srv->reap_fd = -1;
+	srv->listen_fd = srv->epoll_fd = srv->signal_fd = srv->reap_fd = srv->spare_fd = -1;
+	srv->timer_fd = -1;
 	srv->cfg = cfg;
 	srv->world = world;
 	srv->world_gen = 1;
@@ -193,15 +224,25 @@ int hpcd_server_init(struct hpcd_server *srv, struct hpcd_config *cfg, struct hp
 	srv->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	srv->reap_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	srv->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	if (srv->signal_fd < 0 || srv->reap_fd < 0 || srv->epoll_fd < 0)
+	srv->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	/* Held in reserve for the moment descriptors run out (see accept_all). */
+	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (srv->signal_fd < 0 || srv->reap_fd < 0 || srv->epoll_fd < 0 || srv->timer_fd < 0 ||
+	    srv->spare_fd < 0)
 		return set_err(err, errlen, -errno, "cannot set up the event loop: %s",
 			       strerror(errno));
+	int trc = hpcd_tasks_create(SERVER_TASK_THREADS, &srv->tasks);
+	if (trc < 0)
+		return set_err(err, errlen, trc, "cannot set up the task threads: %s",
+			       strerror(-trc));
 	int rc = bind_socket(srv, err, errlen);
 	if (rc < 0)
 		return rc;
 	if ((rc = epoll_add(srv->epoll_fd, srv->listen_fd, &tag_listen, EPOLLIN)) < 0 ||
 	    (rc = epoll_add(srv->epoll_fd, srv->signal_fd, &tag_signal, EPOLLIN)) < 0 ||
-	    (rc = epoll_add(srv->epoll_fd, srv->reap_fd, &tag_reap, EPOLLIN)) < 0)
+	    (rc = epoll_add(srv->epoll_fd, srv->reap_fd, &tag_reap, EPOLLIN)) < 0 ||
+	    (rc = epoll_add(srv->epoll_fd, hpcd_tasks_fd(srv->tasks), &tag_tasks, EPOLLIN)) < 0 ||
+	    (rc = epoll_add(srv->epoll_fd, srv->timer_fd, &tag_timer, EPOLLIN)) < 0)
 		return set_err(err, errlen, rc, "epoll: %s", strerror(-rc));
 	return 0;
 }
@@ -227,12 +268,17 @@ static void status_text(struct hpcd_server *srv, char *buf, size_t len)
 		 "hpcd %s, pid %d, up %.1f s\n"
 		 "config %s (generation %llu)\n"
 		 "socket %s\n"
-		 "clients %u connected, %llu since start\n"
+		 "clients %u connected (max_clients %u), %llu since start\n"
+		 "arenas %llu MiB in use (max_total_arena_mb %llu, max_arena_mb %llu)\n"
 		 "jobs %llu done, %llu failed\n"
 		 "backends %u, default %s\n"
 		 "reloads %llu ok, %llu refused\n",
 		 HPCD_VERSION, (int)getpid(), up, srv->cfg->path, (unsigned long long)gen,
-		 srv->socket_path, live, (unsigned long long)srv->clients_total,
+		 srv->socket_path, live, srv->cfg->max_clients,
+		 (unsigned long long)srv->clients_total,
+		 (unsigned long long)((srv->arena_in_use + (1u << 20) - 1) >> 20),
+		 (unsigned long long)(srv->cfg->max_total_arena_bytes >> 20),
+		 (unsigned long long)(srv->cfg->max_arena_bytes >> 20),
 		 (unsigned long long)done, (unsigned long long)failed, hpcd_world_count(w),
 		 hpcd_world_default_name(w), (unsigned long long)srv->reloads_ok,
 		 (unsigned long long)srv->reloads_failed);
@@ -241,46 +287,155 @@ static void status_text(struct hpcd_server *srv, char *buf, size_t len)
 
 /* ---- Reload ------------------------------------------------------------------- */
 
-int hpcd_server_reload(struct hpcd_server *srv, char *msg, size_t len)
-{
+/*
+ * A reload reads the config and opens the new world on a task thread (an
+ * MPI backend's start alone may take its start_timeout), then comes back to
+ * the event loop to switch. One runs at a time; requests that arrive
+ * meanwhile are answered by the next one, which starts when this ends, so
+ * that every answer reflects the config as it was after the request.
+ */
+struct reload_waiter {
+	struct reload_waiter *next;
+	uint64_t conn_id; /* 0: a SIGHUP, nobody to answer */
+};
+
+struct reload_job {
+	struct hpcd_server *srv;
+	struct hpcd_world *old; /* a reference: the world to share unchanged sections with */
+	uint64_t gen;
 	struct hpcd_config *cfg;
-	int rc = hpcd_config_load(srv->config_arg, &cfg, msg, len);
-	if (rc < 0)
-		goto refused;
-	if (!srv->socket_override && strcmp(cfg->socket, srv->socket_path) != 0)
-		hpcd_warn("reload: socket changed to %s; a new socket takes a restart, "
-			  "still serving %s",
-			  cfg->socket, srv->socket_path);
-
-	uint64_t gen = srv->world_gen + 1; /* only this thread writes world_gen */
 	struct hpcd_world *nw;
-	rc = hpcd_world_build(cfg, srv->world, gen, &nw, msg, len);
-	if (rc < 0) {
-		hpcd_config_free(cfg);
-		goto refused;
-	}
-	pthread_mutex_lock(&srv->world_lock);
-	struct hpcd_world *old = srv->world;
-	srv->world = nw;
-	/* Release pairs with the acquire in the sessions' refresh_world. */
-	__atomic_store_n(&srv->world_gen, gen, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&srv->world_lock);
-	hpcd_world_put(old); /* instances close once the sessions let go */
+	int rc;
+	struct reload_waiter *waiters;
+	char msg[2048];
+};
 
-	struct hpcd_config *old_cfg = srv->cfg;
-	srv->cfg = cfg;
-	hpcd_config_free(old_cfg);
-	hpcd_log_set_level(cfg->log_level);
-	srv->reloads_ok++;
-	snprintf(msg, len, "reloaded %s: generation %llu, %u backends, default %s", cfg->path,
-		 (unsigned long long)gen, hpcd_world_count(nw), hpcd_world_default_name(nw));
-	hpcd_info("%s", msg);
-	return 0;
-refused:
+static struct hpcd_conn *conn_by_id(struct hpcd_server *srv, uint64_t id)
+{
+	for (struct hpcd_conn *c = srv->conns; c; c = c->next)
+		if (c->id == id)
+			return c;
+	return NULL;
+}
+
+static int reply_text(int fd, int32_t status, const char *text);
+static void conn_close(struct hpcd_server *srv, struct hpcd_conn *c, const char *why);
+
+static void reload_work(void *arg)
+{
+	struct reload_job *j = arg;
+	j->rc = hpcd_config_load(j->srv->config_arg, &j->cfg, j->msg, sizeof(j->msg));
+	if (j->rc < 0)
+		return;
+	j->rc = hpcd_world_build(j->cfg, j->old, j->gen, &j->nw, j->msg, sizeof(j->msg));
+	if (j->rc < 0) {
+		hpcd_config_free(j->cfg);
+		j->cfg = NULL;
+	}
+}
+
+static void reload_start(struct hpcd_server *srv);
+
+static void reload_done(void *arg)
+{
+	struct reload_job *j = arg;
+	struct hpcd_server *srv = j->srv;
+	if (j->rc == 0 && srv->stopping) {
+		/* Finished while the daemon stops: nothing to switch to. */
+		put_world_later(srv, j->nw);
+		hpcd_config_free(j->cfg);
+		j->rc = -ESHUTDOWN;
+		snprintf(j->msg, sizeof(j->msg), "the daemon is stopping");
+	} else if (j->rc == 0) {
+		if (!srv->socket_override && strcmp(j->cfg->socket, srv->socket_path) != 0)
+			hpcd_warn("reload: socket changed to %s; a new socket takes a restart, "
+				  "still serving %s",
+				  j->cfg->socket, srv->socket_path);
+		pthread_mutex_lock(&srv->world_lock);
+		struct hpcd_world *old = srv->world;
+		srv->world = j->nw;
+		/* Release pairs with the acquire in the sessions' refresh_world. */
+		__atomic_store_n(&srv->world_gen, j->gen, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&srv->world_lock);
+		put_world_later(srv, old); /* instances close once the sessions let go */
+
+		struct hpcd_config *old_cfg = srv->cfg;
+		srv->cfg = j->cfg;
+		hpcd_config_free(old_cfg);
+		hpcd_log_set_level(srv->cfg->log_level);
+		srv->reloads_ok++;
+		snprintf(j->msg, sizeof(j->msg), "reloaded %s: generation %llu, %u backends, default %s",
+			 srv->cfg->path, (unsigned long long)j->gen, hpcd_world_count(j->nw),
+			 hpcd_world_default_name(j->nw));
+		hpcd_info("%s", j->msg);
+	} else {
+		srv->reloads_failed++;
+		hpcd_err("reload refused, still serving generation %llu: %s",
+			 (unsigned long long)srv->world_gen, j->msg);
+	}
+	put_world_later(srv, j->old);
+	while (j->waiters) {
+		struct reload_waiter *w = j->waiters;
+		j->waiters = w->next;
+		struct hpcd_conn *c = w->conn_id ? conn_by_id(srv, w->conn_id) : NULL;
+		if (c && reply_text(c->fd, j->rc, j->msg) < 0)
+			conn_close(srv, c, "reply failed");
+		free(w);
+	}
+	free(j);
+	srv->reloading = 0;
+	if (srv->reload_waiters)
+		reload_start(srv);
+}
+
+/* Start a reload for the waiters queued now. */
+static void reload_start(struct hpcd_server *srv)
+{
+	struct reload_job *j = calloc(1, sizeof(*j));
+	if (j) {
+		j->srv = srv;
+		j->gen = srv->world_gen + 1; /* only the event loop writes world_gen */
+		j->old = hpcd_server_world(srv, &(uint64_t){0});
+		j->waiters = srv->reload_waiters;
+		srv->reload_waiters = NULL;
+		if (hpcd_tasks_submit(srv->tasks, reload_work, reload_done, j) == 0) {
+			srv->reloading = 1;
+			return;
+		}
+		srv->reload_waiters = j->waiters;
+		hpcd_world_put(j->old);
+		free(j);
+	}
+	/* No memory to reload with: refuse every waiter now rather than never. */
 	srv->reloads_failed++;
-	hpcd_err("reload refused, still serving generation %llu: %s",
-		 (unsigned long long)srv->world_gen, msg);
-	return rc;
+	hpcd_err("reload refused: out of memory");
+	while (srv->reload_waiters) {
+		struct reload_waiter *w = srv->reload_waiters;
+		srv->reload_waiters = w->next;
+		struct hpcd_conn *c = w->conn_id ? conn_by_id(srv, w->conn_id) : NULL;
+		if (c)
+			reply_text(c->fd, -ENOMEM, "the daemon is out of memory");
+		free(w);
+	}
+}
+
+/*
+ * Queue a reload request (conn_id 0 for SIGHUP). Returns 0, or -ENOMEM when
+ * it cannot even be queued.
+ */
+static int reload_request(struct hpcd_server *srv, uint64_t conn_id)
+{
+	struct reload_waiter *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->conn_id = conn_id;
+	struct reload_waiter **pp = &srv->reload_waiters;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = w;
+	if (!srv->reloading)
+		reload_start(srv);
+	return 0;
 }
 
 /* ---- Connections --------------------------------------------------------------- */
@@ -295,15 +450,80 @@ static int uid_allowed(const struct hpcd_server *srv, uid_t uid)
 	return 0;
 }
 
+/* Stop watching the listener for a moment; the timer brings it back. */
+static void pause_listener(struct hpcd_server *srv)
+{
+	if (srv->listener_paused || srv->listen_fd < 0)
+		return;
+	epoll_ctl(srv->epoll_fd, EPOLL_CTL_DEL, srv->listen_fd, NULL);
+	struct itimerspec its = {.it_value = {.tv_nsec = ACCEPT_BACKOFF_MS * 1000000l}};
+	timerfd_settime(srv->timer_fd, 0, &its, NULL);
+	srv->listener_paused = 1;
+}
+
+static void resume_listener(struct hpcd_server *srv)
+{
+	uint64_t n;
+	ssize_t r = read(srv->timer_fd, &n, sizeof(n));
+	(void)r;
+	if (!srv->listener_paused || srv->listen_fd < 0)
+		return;
+	srv->listener_paused = 0;
+	if (epoll_add(srv->epoll_fd, srv->listen_fd, &tag_listen, EPOLLIN) < 0)
+		pause_listener(srv);
+}
+
+/*
+ * Out of descriptors: the listener stays readable (level-triggered) and a
+ * plain retry would spin. Free the spare descriptor, take the newcomer with
+ * it, tell it why and close it (libev's and nginx's remedy), so the backlog
+ * drains and the newcomer learns at once instead of hanging; then take the
+ * spare back. Without a spare, rest the listener instead.
+ */
+static void refuse_for_fds(struct hpcd_server *srv, int err)
+{
+	unsigned dropped;
+	if (hpcd_ratelimit_ok(&srv->accept_rl, 1, 1000000000ull, &dropped))
+		hpcd_warn("accept: %s: refusing new connections until descriptors free up "
+			  "(%u more refused since the last line)",
+			  strerror(err), dropped);
+	if (srv->spare_fd < 0) {
+		pause_listener(srv);
+		return;
+	}
+	close(srv->spare_fd);
+	srv->spare_fd = -1;
+	int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd >= 0) {
+		srv->refused_fds++;
+		reply_text(fd, -EMFILE, "the daemon has run out of file descriptors; try again later");
+		close(fd);
+	}
+	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || srv->spare_fd < 0)
+		pause_listener(srv);
+}
+
 static void accept_all(struct hpcd_server *srv)
 {
-	for (;;) {
+	for (int i = 0; i < 64; i++) { /* a batch, so a flood cannot starve other events */
 		/* Non-blocking: a client that does not read its replies must not stall
 		 * the event loop; a reply that does not fit closes that connection. */
 		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				hpcd_warn("accept: %s", strerror(errno));
+			int e = errno;
+			if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR || e == ECONNABORTED)
+				return;
+			if (e == EMFILE || e == ENFILE) {
+				refuse_for_fds(srv, e);
+				return;
+			}
+			/* ENOBUFS, ENOMEM, ...: the condition persists for a while. */
+			unsigned dropped;
+			if (hpcd_ratelimit_ok(&srv->accept_rl, 1, 1000000000ull, &dropped))
+				hpcd_warn("accept: %s; pausing the listener (%u lines dropped)",
+					  strerror(e), dropped);
+			pause_listener(srv);
 			return;
 		}
 		uid_t uid = (uid_t)-1;
@@ -385,9 +605,28 @@ static int reply_text(int fd, int32_t status, const char *text)
 	return hpc_sock_send(fd, HPC_MSG_REPLY, status, text, strlen(text), -1);
 }
 
+/* Refuse a HELLO with status and one sentence saying why (also logged). */
+static void refuse_hello(struct hpcd_server *srv, struct hpcd_conn *c, int status, const char *fmt,
+			 ...) __attribute__((format(printf, 4, 5)));
+static void refuse_hello(struct hpcd_server *srv, struct hpcd_conn *c, int status, const char *fmt,
+			 ...)
+{
+	char msg[HPC_REFUSAL_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	size_t len = n < 0 ? 0 : (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1;
+	unsigned dropped;
+	if (hpcd_ratelimit_ok(&srv->hello_rl, 10, 1000000000ull, &dropped))
+		hpcd_warn("client %llu (pid %d) refused: %s (%u similar lines dropped)",
+			  (unsigned long long)c->id, (int)c->pid, msg, dropped);
+	hpc_sock_send(c->fd, HPC_MSG_HELLO_REPLY, status, msg, len, -1);
+}
+
 static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const struct hpc_hello *h)
 {
-	char msg[256];
+	const struct hpcd_config *cfg = srv->cfg;
 	if (c->session || srv->stopping) {
 		int32_t st = srv->stopping ? -ESHUTDOWN : -EPROTO;
 		hpc_sock_send(c->fd, HPC_MSG_HELLO_REPLY, st, NULL, 0, -1);
@@ -397,23 +636,48 @@ static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const str
 		hpc_sock_send(c->fd, HPC_MSG_HELLO_REPLY, -EINVAL, NULL, 0, -1);
 		return;
 	}
-	if (h->arena_bytes > srv->cfg->max_arena_bytes) {
-		snprintf(msg, sizeof(msg), "asked for %llu bytes of arena", (unsigned long long)h->arena_bytes);
-		hpcd_warn("client %llu (pid %d): %s, more than max_arena_mb allows",
-			  (unsigned long long)c->id, (int)c->pid, msg);
-		hpc_sock_send(c->fd, HPC_MSG_HELLO_REPLY, -E2BIG, NULL, 0, -1);
+	if (h->arena_bytes > cfg->max_arena_bytes) {
+		refuse_hello(srv, c, -E2BIG,
+			     "an arena of %llu bytes is more than max_arena_mb = %llu allows",
+			     (unsigned long long)h->arena_bytes,
+			     (unsigned long long)(cfg->max_arena_bytes >> 20));
 		return;
 	}
-	uint32_t sq = h->sq_entries ? h->sq_entries : srv->cfg->ring_entries;
+	/* Sessions being released still hold their threads and memory: they count. */
+	if (srv->nsessions + srv->departing >= cfg->max_clients) {
+		refuse_hello(srv, c, -EUSERS, "the daemon serves max_clients = %u clients already",
+			     cfg->max_clients);
+		return;
+	}
+	uint32_t sq = h->sq_entries ? h->sq_entries : cfg->ring_entries;
 	uint32_t cq = h->cq_entries ? h->cq_entries : sq;
+	struct hpc_region_hdr layout;
+	if (hpc_region_layout(h->arena_bytes, sq, cq, &layout) < 0) {
+		refuse_hello(srv, c, -E2BIG, "a region for an arena of %llu bytes cannot be laid out",
+			     (unsigned long long)h->arena_bytes);
+		return;
+	}
+	/* What the region will pin (it is pre-faulted): the whole of it counts. */
+	uint64_t want = layout.region_size;
+	if (want > cfg->max_total_arena_bytes ||
+	    srv->arena_in_use > cfg->max_total_arena_bytes - want) {
+		refuse_hello(srv, c, -ENOMEM,
+			     "a region of %llu MiB would pass max_total_arena_mb = %llu "
+			     "(%llu MiB in use by %u clients)",
+			     (unsigned long long)((want + (1u << 20) - 1) >> 20),
+			     (unsigned long long)(cfg->max_total_arena_bytes >> 20),
+			     (unsigned long long)((srv->arena_in_use + (1u << 20) - 1) >> 20),
+			     srv->nsessions + srv->departing);
+		return;
+	}
 	struct hpcd_session *s;
 	int rc = hpcd_session_start(srv, c->fd, c->uid, c->pid, c->id, h->arena_bytes, sq, cq, &s);
 	if (rc < 0) {
-		hpcd_warn("client %llu (pid %d): cannot start a session: %s", (unsigned long long)c->id,
-			  (int)c->pid, strerror(-rc));
-		hpc_sock_send(c->fd, HPC_MSG_HELLO_REPLY, rc, NULL, 0, -1);
+		refuse_hello(srv, c, rc, "cannot start a session: %s", strerror(-rc));
 		return;
 	}
+	s->reserved_bytes = want;
+	srv->arena_in_use += want;
 	/* The session thread makes the region and answers; we only list it. */
 	c->session = s;
 	s->conn = c;
@@ -423,6 +687,46 @@ static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const str
 	srv->nsessions++;
 	srv->clients_total++;
 	pthread_mutex_unlock(&srv->sessions_lock);
+}
+
+struct backends_job {
+	struct hpcd_server *srv;
+	struct hpcd_world *world;
+	uint64_t conn_id;
+	char text[HPC_MSG_MAX - sizeof(struct hpc_msg)];
+};
+
+static void backends_work(void *arg)
+{
+	struct backends_job *j = arg;
+	hpcd_world_describe(j->world, j->text, sizeof(j->text));
+	hpcd_world_put(j->world);
+}
+
+static void backends_done(void *arg)
+{
+	struct backends_job *j = arg;
+	struct hpcd_conn *c = conn_by_id(j->srv, j->conn_id);
+	if (c && reply_text(c->fd, 0, j->text) < 0)
+		conn_close(j->srv, c, "reply failed");
+	free(j);
+}
+
+static int backends_request(struct hpcd_server *srv, struct hpcd_conn *c)
+{
+	struct backends_job *j = malloc(sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	uint64_t gen;
+	j->srv = srv;
+	j->conn_id = c->id;
+	j->world = hpcd_server_world(srv, &gen);
+	if (hpcd_tasks_submit(srv->tasks, backends_work, backends_done, j) < 0) {
+		hpcd_world_put(j->world);
+		free(j);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 static void handle_conn(struct hpcd_server *srv, struct hpcd_conn *c, uint32_t events)
@@ -474,23 +778,19 @@ static void handle_conn(struct hpcd_server *srv, struct hpcd_conn *c, uint32_t e
 		status_text(srv, text, HPC_MSG_MAX - sizeof(struct hpc_msg));
 		rc = reply_text(c->fd, 0, text);
 		break;
-	case HPC_MSG_BACKENDS: {
-		uint64_t gen;
-		struct hpcd_world *w = hpcd_server_world(srv, &gen);
-		hpcd_world_describe(w, text, HPC_MSG_MAX - sizeof(struct hpc_msg));
-		hpcd_world_put(w);
-		rc = reply_text(c->fd, 0, text);
+	case HPC_MSG_BACKENDS:
+		/* describe() is a plugin call: asked on a task thread. */
+		rc = backends_request(srv, c);
+		if (rc < 0)
+			rc = reply_text(c->fd, rc, "the daemon is out of memory");
 		break;
-	}
-	case HPC_MSG_RELOAD: {
-		int st = srv->stopping ? -ESHUTDOWN : 0;
-		if (st)
-			snprintf(text, HPC_MSG_MAX - sizeof(struct hpc_msg), "the daemon is stopping");
-		else
-			st = hpcd_server_reload(srv, text, HPC_MSG_MAX - sizeof(struct hpc_msg));
-		rc = reply_text(c->fd, st, text);
+	case HPC_MSG_RELOAD:
+		if (srv->stopping) {
+			rc = reply_text(c->fd, -ESHUTDOWN, "the daemon is stopping");
+		} else if (reload_request(srv, c->id) < 0) {
+			rc = reply_text(c->fd, -ENOMEM, "the daemon is out of memory");
+		}
 		break;
-	}
 	default:
 		rc = -EPROTO;
 	}
@@ -504,7 +804,27 @@ static void handle_conn(struct hpcd_server *srv, struct hpcd_conn *c, uint32_t e
 	}
 }
 
-/* Join and free every session whose thread has finished. */
+/*
+ * A finished session's last steps - telling every backend that its region
+ * is gone (a plugin call, which may wait on a worker process) and unmapping
+ * it - run on a task thread; the memory it held counts against the limits
+ * until they are done.
+ */
+static void session_release_work(void *arg)
+{
+	hpcd_session_release(arg);
+}
+
+static void session_release_done(void *arg)
+{
+	struct hpcd_session *s = arg;
+	struct hpcd_server *srv = s->srv;
+	srv->arena_in_use -= s->reserved_bytes;
+	srv->departing--;
+	hpcd_session_free(s);
+}
+
+/* Hand every session whose thread has finished to a task for release. */
 static void reap(struct hpcd_server *srv)
 {
 	uint64_t cnt;
@@ -533,7 +853,12 @@ static void reap(struct hpcd_server *srv)
 			c->session = NULL;
 			conn_close(srv, c, s->exit_reason);
 		}
-		hpcd_session_free(s);
+		srv->departing++;
+		if (hpcd_tasks_submit(srv->tasks, session_release_work, session_release_done, s) <
+		    0) {
+			session_release_work(s); /* no memory for the task: pay here */
+			session_release_done(s);
+		}
 	}
 	pthread_mutex_unlock(&srv->sessions_lock);
 }
@@ -542,6 +867,7 @@ static void begin_stop(struct hpcd_server *srv, int sig)
 {
 	if (srv->stopping) {
 		hpcd_warn("signal %d again: abandoning queued jobs", sig);
+		srv->abandon_at_ns = hpc_now_ns() + ABANDON_GRACE_NS;
 		pthread_mutex_lock(&srv->sessions_lock);
 		for (struct hpcd_session *s = srv->sessions; s; s = s->next)
 			hpcd_session_cancel(s);
@@ -551,7 +877,8 @@ static void begin_stop(struct hpcd_server *srv, int sig)
 	srv->stopping = 1;
 	hpcd_info("signal %d: stopping; finishing accepted jobs, refusing new ones", sig);
 	/* New clients find no socket; queued jobs finish; later ones are refused. */
-	epoll_ctl(srv->epoll_fd, EPOLL_CTL_DEL, srv->listen_fd, NULL);
+	if (!srv->listener_paused)
+		epoll_ctl(srv->epoll_fd, EPOLL_CTL_DEL, srv->listen_fd, NULL);
 	close(srv->listen_fd);
 	srv->listen_fd = -1;
 	unlink(srv->socket_path);
@@ -566,13 +893,39 @@ static void handle_signals(struct hpcd_server *srv)
 	struct signalfd_siginfo si;
 	while (read(srv->signal_fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
-			char msg[1024];
 			hpcd_info("SIGHUP: reloading %s", srv->config_arg);
-			hpcd_server_reload(srv, msg, sizeof(msg));
+			if (srv->stopping)
+				hpcd_warn("SIGHUP ignored: the daemon is stopping");
+			else if (reload_request(srv, 0) < 0)
+				hpcd_err("reload refused: out of memory");
 		} else {
 			begin_stop(srv, (int)si.ssi_signo);
 		}
 	}
+}
+
+/* Whether a stopping daemon may leave its loop now; sets *timeout_ms for the wait. */
+static int done_stopping(struct hpcd_server *srv, int *timeout_ms)
+{
+	*timeout_ms = -1;
+	if (!srv->stopping)
+		return 0;
+	pthread_mutex_lock(&srv->sessions_lock);
+	unsigned left = srv->nsessions + srv->departing;
+	pthread_mutex_unlock(&srv->sessions_lock);
+	if (!left)
+		return 1;
+	if (!srv->abandon_at_ns)
+		return 0;
+	uint64_t now = hpc_now_ns();
+	if (now >= srv->abandon_at_ns) {
+		hpcd_err("stopping with %u clients still inside a backend that does not return; "
+			 "abandoning them",
+			 left);
+		return 1;
+	}
+	*timeout_ms = (int)((srv->abandon_at_ns - now) / 1000000 + 1);
+	return 0;
 }
 
 int hpcd_server_run(struct hpcd_server *srv)
@@ -585,14 +938,10 @@ int hpcd_server_run(struct hpcd_server *srv)
 
 	struct epoll_event evs[64];
 	for (;;) {
-		if (srv->stopping) {
-			pthread_mutex_lock(&srv->sessions_lock);
-			unsigned left = srv->nsessions;
-			pthread_mutex_unlock(&srv->sessions_lock);
-			if (!left)
-				break;
-		}
-		int n = epoll_wait(srv->epoll_fd, evs, 64, -1);
+		int timeout_ms;
+		if (done_stopping(srv, &timeout_ms))
+			break;
+		int n = epoll_wait(srv->epoll_fd, evs, 64, timeout_ms);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -607,6 +956,10 @@ int hpcd_server_run(struct hpcd_server *srv)
 				handle_signals(srv);
 			else if (tag == &tag_reap)
 				reap(srv);
+			else if (tag == &tag_tasks)
+				hpcd_tasks_dispatch(srv->tasks);
+			else if (tag == &tag_timer)
+				resume_listener(srv);
 			else
 				handle_conn(srv, tag, evs[i].events);
 		}
@@ -618,15 +971,25 @@ int hpcd_server_run(struct hpcd_server *srv)
 
 void hpcd_server_fini(struct hpcd_server *srv)
 {
-	/* Sessions still listed (an error path out of the loop) are cancelled. */
+	/* Sessions still listed (an error path out of the loop, or stuck in a
+	 * backend) are cancelled; those whose thread ended are released, the
+	 * stuck ones abandoned: joining them would wait on the backend. */
 	pthread_mutex_lock(&srv->sessions_lock);
 	struct hpcd_session *s = srv->sessions;
 	srv->sessions = NULL;
 	pthread_mutex_unlock(&srv->sessions_lock);
+	int stuck_sessions = 0;
 	while (s) {
 		struct hpcd_session *next = s->next;
 		hpcd_session_cancel(s);
-		hpcd_session_free(s);
+		if (__atomic_load_n(&s->finished, __ATOMIC_ACQUIRE) && srv->tasks) {
+			srv->departing++;
+			if (hpcd_tasks_submit(srv->tasks, session_release_work, session_release_done,
+					      s) < 0)
+				srv->departing--;
+		} else {
+			stuck_sessions = 1;
+		}
 		s = next;
 	}
 	while (srv->conns) {
@@ -638,17 +1001,47 @@ void hpcd_server_fini(struct hpcd_server *srv)
 		close(srv->listen_fd);
 		unlink(srv->socket_path);
 	}
+	put_retired(srv);
+	pthread_mutex_lock(&srv->world_lock);
+	struct hpcd_world *w = srv->world;
+	srv->world = NULL;
+	pthread_mutex_unlock(&srv->world_lock);
+	int abandoned = 0;
+	if (srv->tasks) {
+		/* Closing backends has deadlines of its own; this one is for a
+		 * backend that hangs anyway: the daemon exits regardless. */
+		put_world_later(srv, w);
+		unsigned stuck;
+		if (hpcd_tasks_drain(srv->tasks, hpc_now_ns() + CLOSE_GRACE_NS, &stuck) < 0) {
+			hpcd_err("%u backend tasks did not finish within %llu s; abandoning them", stuck,
+				 (unsigned long long)(CLOSE_GRACE_NS / 1000000000ull));
+			abandoned = 1;
+		}
+		hpcd_tasks_destroy(srv->tasks);
+		srv->tasks = NULL;
+	} else if (w) {
+		hpcd_world_put(w);
+	}
 	if (srv->epoll_fd >= 0)
 		close(srv->epoll_fd);
 	if (srv->signal_fd >= 0)
 		close(srv->signal_fd);
-	if (srv->reap_fd >= 0)
+	/* An abandoned session thread still writes the reap eventfd when it ends. */
+	if (srv->reap_fd >= 0 && !stuck_sessions)
 		close(srv->reap_fd);
-	put_retired(srv);
-	if (srv->world)
-		hpcd_world_put(srv->world);
+	if (srv->timer_fd >= 0)
+		close(srv->timer_fd);
+	if (srv->spare_fd >= 0)
+		close(srv->spare_fd);
 	if (srv->cfg)
 		hpcd_config_free(srv->cfg);
-	pthread_mutex_destroy(&srv->world_lock);
-	pthread_mutex_destroy(&srv->sessions_lock);
+	while (srv->reload_waiters) {
+		struct reload_waiter *rw = srv->reload_waiters;
+		srv->reload_waiters = rw->next;
+		free(rw);
+	}
+	if (!abandoned && !stuck_sessions) {
+		pthread_mutex_destroy(&srv->world_lock);
+		pthread_mutex_destroy(&srv->sessions_lock);
+	}
 }

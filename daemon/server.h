@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "daemon/config.h"
+#include "daemon/log.h"
 #include "daemon/world.h"
 
 #ifdef __cplusplus
@@ -26,6 +27,8 @@ extern "C" {
 
 struct hpcd_session;
 struct hpcd_conn;
+struct hpcd_tasks;
+struct reload_waiter;
 
 struct hpcd_server {
 	struct hpcd_config *cfg;
@@ -37,6 +40,12 @@ struct hpcd_server {
 	int epoll_fd;
 	int signal_fd;
 	int reap_fd; /* eventfd: a session thread has finished, or retired a world */
+	int timer_fd; /* brings a paused listener back (see accept_all) */
+	int spare_fd; /* a descriptor held back for refusing clients when none is left */
+	int listener_paused;
+	struct hpcd_ratelimit accept_rl, hello_rl; /* storms of refusals log a line a second */
+	uint64_t refused_fds; /* connections refused for want of descriptors */
+	struct hpcd_tasks *tasks; /* slow work off the event loop (daemon/tasks.h) */
 
 	/* The backends now serving. Sessions take a reference when world_gen
 	 * differs from theirs; the pointer only changes under world_lock. */
@@ -50,7 +59,12 @@ struct hpcd_server {
 	pthread_mutex_t sessions_lock; /* guards the session list, for status */
 	struct hpcd_session *sessions;
 	unsigned nsessions;
+	unsigned departing;    /* sessions reaped whose release (forget, unmap) is still running */
+	uint64_t arena_in_use; /* bytes of the regions of live and departing sessions */
 	uint64_t next_client_id;
+
+	int reloading; /* a reload runs on a task thread */
+	struct reload_waiter *reload_waiters; /* requests for the next reload */
 
 	/* Totals of sessions already reaped (live ones are summed on demand). */
 	uint64_t jobs_done_reaped, jobs_failed_reaped;
@@ -59,6 +73,7 @@ struct hpcd_server {
 	uint64_t started_ns;
 
 	int stopping;
+	uint64_t abandon_at_ns; /* after a second stop signal: when stuck sessions are left */
 };
 
 /*
@@ -75,12 +90,6 @@ int hpcd_server_run(struct hpcd_server *srv);
 
 /* Free everything; removes the socket file. */
 void hpcd_server_fini(struct hpcd_server *srv);
-
-/*
- * Re-read the config and switch to it whole, or not at all. Returns 0, or a
- * negative errno with the reason in msg.
- */
-int hpcd_server_reload(struct hpcd_server *srv, char *msg, size_t len);
 
 /*
  * Hand a world reference to the event loop, which drops it: a session thread

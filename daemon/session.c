@@ -14,6 +14,7 @@
 #include "daemon/server.h"
 #include "daemon/validate.h"
 #include "daemon/world.h"
+#include "hpc/ops.h"
 #include "ipc/sock.h"
 
 /* Sleep slices: a session re-checks its flags at least this often even if a
@@ -30,7 +31,7 @@ static int flag(const int *p)
 
 static void refresh_world(struct hpcd_session *s)
 {
-	/* Acquire pairs with the release store of world_gen in hpcd_server_reload. */
+	/* Acquire pairs with the release store of world_gen in reload_done (server.c). */
 	uint64_t g = __atomic_load_n(&s->srv->world_gen, __ATOMIC_ACQUIRE);
 	if (g == s->world_gen)
 		return;
@@ -72,6 +73,19 @@ static void run_job(struct hpcd_session *s, const struct hpc_sqe *d, struct hpc_
 		return;
 	}
 	unsigned char *arena = s->region.arena;
+	if (span.work == 0) {
+		/* An empty job costs what it touches (hpc/ops.h): zeros for an
+		 * output that has elements, 0 for a scalar; no backend runs. */
+		if (!hpcd_backend_supports(b, d->op, d->dtype)) {
+			fail_job(c, -EOPNOTSUPP, HPC_E_UNSUPPORTED);
+			return;
+		}
+		c->t_start_ns = hpc_now_ns();
+		if (span.has_out && !hpc_op_desc(d->op)->out_read)
+			memset(arena + d->out_off, 0, span.out_len);
+		c->t_end_ns = hpc_now_ns();
+		return;
+	}
 	struct hpc_job job = {
 		.op = d->op,
 		.dtype = d->dtype,
@@ -319,11 +333,15 @@ void hpcd_session_drain(struct hpcd_session *s)
 	wake(s);
 }
 
-void hpcd_session_free(struct hpcd_session *s)
+void hpcd_session_release(struct hpcd_session *s)
 {
 	pthread_join(s->thread, NULL);
 	if (s->region.base)
 		hpcd_backends_forget_region(s->id);
 	hpc_region_unmap(&s->region);
+}
+
+void hpcd_session_free(struct hpcd_session *s)
+{
 	free(s);
 }

@@ -35,6 +35,7 @@ struct hpcd_session {
 	struct hpcd_conn *conn; /* its connection, or NULL once closed; event loop only */
 
 	uint64_t arena_bytes;           /* what the client asked for */
+	uint64_t reserved_bytes;        /* counted against max_total_arena_mb; event loop only */
 	uint32_t sq_entries, cq_entries;
 	int reply_fd; /* the thread's own dup of the socket, for the HELLO reply */
 	int ready;    /* atomic: the region exists (see setup() in session.c) */
@@ -74,7 +75,13 @@ void hpcd_session_cancel(struct hpcd_session *s);
 /* Ask the thread to finish the jobs queued now, refuse later ones, and exit. */
 void hpcd_session_drain(struct hpcd_session *s);
 
-/* Join the (finished or cancelled) thread and free everything. */
+/*
+ * After the thread has finished: join it, tell every backend that the
+ * region is gone, and unmap it. Calls plugins: never on the event loop.
+ */
+void hpcd_session_release(struct hpcd_session *s);
+
+/* Free a released session. */
 void hpcd_session_free(struct hpcd_session *s);
 
 #ifdef __cplusplus

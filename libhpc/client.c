@@ -77,10 +77,16 @@ int hpc_connect_opts(const char *socket_path, size_t arena_bytes,
 	if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET)
 		goto fail_sock;
 
-	struct hpc_hello_reply reply;
+	/* A refusal carries the daemon's reason as text instead of the layout. */
+	union {
+		struct hpc_hello_reply reply;
+		char text[HPC_REFUSAL_MAX];
+	} in;
 	struct hpc_msg hdr;
 	int fd;
-	ssize_t n = hpc_sock_recv(c->sock, &hdr, &reply, sizeof(reply), &fd);
+	if (opts && opts->err && opts->err_len)
+		opts->err[0] = '\0';
+	ssize_t n = hpc_sock_recv(c->sock, &hdr, &in, sizeof(in), &fd);
 	if (n < 0) {
 		rc = n == -ECONNRESET ? -ECONNREFUSED : (int)n;
 		goto fail_sock;
@@ -95,14 +101,19 @@ int hpc_connect_opts(const char *socket_path, size_t arena_bytes,
 	}
 	if (hdr.status < 0) {
 		rc = hdr.status;
+		if (opts && opts->err && opts->err_len) {
+			size_t k = (size_t)n < opts->err_len - 1 ? (size_t)n : opts->err_len - 1;
+			memcpy(opts->err, in.text, k);
+			opts->err[k] = '\0';
+		}
 		goto fail_fd;
 	}
-	if (n != sizeof(reply) || fd < 0) {
+	if (n != sizeof(in.reply) || fd < 0) {
 		rc = -EPROTO;
 		goto fail_fd;
 	}
 	/* Pre-fault our side too: the client writes operands first. */
-	rc = hpc_region_map(fd, &reply.layout, 1, &c->region);
+	rc = hpc_region_map(fd, &in.reply.layout, 1, &c->region);
 	if (rc < 0)
 		goto fail_sock; /* hpc_region_map closed fd */
 	hpc_region_sq(&c->region, &c->sq);
@@ -454,6 +465,7 @@ const char *hpc_strerror(int status, uint32_t detail)
 	case -EPIPE: return "the daemon closed the connection";
 	case -ECONNREFUSED: return "the daemon refused the connection";
 	case -E2BIG: return "the daemon refused a region that large (see max_arena_mb)";
+	case -EUSERS: return "the daemon serves as many clients as it allows (see max_clients)";
 	case -ENOMEM: return "out of memory";
 	case -EPROTO: return "protocol error between client and daemon";
 	default: return strerror(-status);

@@ -65,6 +65,12 @@ struct hpc_connect_opts {
 	uint32_t sq_entries;
 	uint32_t cq_entries;
 	uint32_t spin_us; /* how long a waiter spins before sleeping; default 50 */
+	uint32_t reserved;
+	/* Optional: when the daemon refuses the connection (a limit reached),
+	 * its one-sentence reason is stored here, NUL-terminated; "" when it
+	 * gave none. */
+	char *err;
+	size_t err_len;
 };
 
 /*

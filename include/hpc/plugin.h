@@ -16,6 +16,19 @@
  *  - Errors are negative errno values.
  *  - run() may be called from several daemon threads at once, for one instance
  *    or several: a plugin that needs mutual exclusion takes it itself.
+ *  - run() may be abandoned at any instruction: a fault in it (SIGSEGV, SIGBUS,
+ *    SIGFPE, SIGILL) is unwound back into the daemon, with whatever locks it
+ *    held still held. The daemon then never calls that instance again - not
+ *    run(), describe(), forget_region() nor close() - and deliberately leaks
+ *    its state and keeps its library mapped until the daemon exits.
+ *  - Every entry point other than run() is called off the daemon's event
+ *    loop, on a task thread; still, each must return within a bounded time
+ *    (every wait on another process with a deadline), or it holds that
+ *    thread for good.
+ *  - run() never sees an empty job (one with a dimension of 0, see hpc/ops.h):
+ *    the daemon completes those itself. Every dimension a job passes is at
+ *    least 1 and every operand lies inside the client's region, so a
+ *    dimension is at most the region's size in elements.
  */
 #ifndef HPC_PLUGIN_H
 #define HPC_PLUGIN_H
@@ -164,7 +177,7 @@ struct hpc_plugin_ops {
 	 * no job of it runs now or later). A plugin that keeps anything about a
 	 * region - a mapping in a worker process, device buffers over its memory,
 	 * operands resident elsewhere - drops it here, before the daemon unmaps
-	 * the region. Called from the daemon's event loop.
+	 * the region. Called on a task thread; must return within a bounded time.
 	 */
 	void (*forget_region)(void *state, uint64_t region_id);
 };

@@ -125,7 +125,13 @@ struct hpc_region_hdr {
 };
 HPC_STATIC_ASSERT(sizeof(struct hpc_region_hdr) == 128, "hpc_region_hdr is 128 bytes");
 
-/* Reply to HPC_MSG_HELLO: the layout again (so a client need not trust the header). */
+/*
+ * Reply to HPC_MSG_HELLO: the layout again (so a client need not trust the
+ * header). A refusal (status < 0) carries no fd and, instead of this struct,
+ * optionally one sentence of text (at most HPC_REFUSAL_MAX bytes, no NUL)
+ * that names the limit reached.
+ */
+#define HPC_REFUSAL_MAX 512
 struct hpc_hello_reply {
 	struct hpc_region_hdr layout;
 	uint64_t client_id; /* the daemon's number for this connection, for logs */

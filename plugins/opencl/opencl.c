@@ -123,7 +123,7 @@ struct cl_inst {
 	struct cl_cached cache[CL_CACHE_ENTRIES];
 	size_t cache_bytes, cache_limit;
 	uint64_t tick;
-	uint64_t created, reused, uploads, upload_bytes, evicted;
+	uint64_t created, reused, uploads, upload_bytes, evicted, forgotten;
 	bool fp64_refusal_logged;
 };
 
@@ -1431,6 +1431,33 @@ static void cl_close(void *state)
 	free(inst);
 }
 
+static unsigned cached_entries(const struct cl_inst *inst)
+{
+	unsigned n = 0;
+	for (int i = 0; i < CL_CACHE_ENTRIES; i++)
+		n += inst->cache[i].mem != NULL;
+	return n;
+}
+
+/*
+ * A client left: drop every buffer cached over its region. With zero copy
+ * they point into memory the daemon is about to unmap; with copies they
+ * hold device memory that only LRU eviction would otherwise give back.
+ */
+static void cl_forget_region(void *state, uint64_t region_id)
+{
+	struct cl_inst *inst = state;
+	pthread_mutex_lock(&inst->mu);
+	for (int i = 0; i < CL_CACHE_ENTRIES; i++) {
+		if (inst->cache[i].mem && inst->cache[i].region_id == region_id) {
+			cache_drop(inst, &inst->cache[i]);
+			inst->evicted--; /* not an eviction: counted apart */
+			inst->forgotten++;
+		}
+	}
+	pthread_mutex_unlock(&inst->mu);
+}
+
 static int cl_describe(void *state, char *buf, size_t len)
 {
 	struct cl_inst *inst = state;
@@ -1440,7 +1467,7 @@ static int cl_describe(void *state, char *buf, size_t len)
 	int n = snprintf(buf, len,
 			 "device=\"%.60s\" (%s, platform %u \"%.40s\", device %u) fp64=%s "
 			 "zero_copy=%s kernels=%s buffers: created=%llu reused=%llu "
-			 "uploads=%llu upload_mb=%.1f",
+			 "uploads=%llu upload_mb=%.1f cached=%u cache_mb=%.1f forgotten=%llu",
 			 inst->dev_name,
 			 inst->is_gpu   ? "gpu"
 			 : inst->is_cpu ? "cpu"
@@ -1448,7 +1475,9 @@ static int cl_describe(void *state, char *buf, size_t len)
 			 inst->plat_idx, inst->plat_name, inst->dev_idx, inst->fp64 ? "yes" : "no",
 			 inst->zero_copy ? "on" : "off", inst->cpu_kernels ? "cpu" : "gpu",
 			 (unsigned long long)inst->created, (unsigned long long)inst->reused,
-			 (unsigned long long)inst->uploads, (double)inst->upload_bytes / 1048576.0);
+			 (unsigned long long)inst->uploads, (double)inst->upload_bytes / 1048576.0,
+			 cached_entries(inst), (double)inst->cache_bytes / 1048576.0,
+			 (unsigned long long)inst->forgotten);
 	pthread_mutex_unlock(&inst->mu);
 	return n >= 0 && (size_t)n < len ? 0 : -ENOSPC;
 }
@@ -1465,6 +1494,7 @@ static const struct hpc_plugin_ops cl_ops = {
     .run = cl_run,
     .close = cl_close,
     .describe = cl_describe,
+    .forget_region = cl_forget_region,
 };
 
 /* The plugin's one export (hpc/plugin.h): the constant ops table above. */

@@ -66,6 +66,8 @@ const char *const kValid = "; hpcd test config\n"
 			   "default_backend = omp2        ; used when a job names none\n"
 			   "allow_uids = root, 4242, 0\n"
 			   "max_arena_mb = 64\n"
+			   "max_total_arena_mb = 96\n"
+			   "max_clients = 3\n"
 			   "spin_us = 0\n"
 			   "ring_entries = 1024\n"
 			   "log_level = debug\n"
@@ -100,6 +102,8 @@ TEST_F(ConfigTest, ValidRoundTrip)
 	EXPECT_EQ(cfg->allow_uids[0], 0u);
 	EXPECT_EQ(cfg->allow_uids[1], 4242u);
 	EXPECT_EQ(cfg->max_arena_bytes, 64ull << 20);
+	EXPECT_EQ(cfg->max_total_arena_bytes, 96ull << 20);
+	EXPECT_EQ(cfg->max_clients, 3u);
 	EXPECT_EQ(cfg->spin_us, 0u);
 	EXPECT_EQ(cfg->ring_entries, 1024u);
 	EXPECT_EQ(cfg->log_level, HPC_LOG_DEBUG);
@@ -107,26 +111,26 @@ TEST_F(ConfigTest, ValidRoundTrip)
 	ASSERT_EQ(cfg->nbackends, 4u);
 	const hpcd_backend_conf *b = &cfg->backends[0];
 	EXPECT_STREQ(b->name, "omp1");
-	EXPECT_EQ(b->line, 13u);
+	EXPECT_EQ(b->line, 15u);
 	EXPECT_STREQ(b->plugin, "openmp");
-	EXPECT_EQ(b->plugin_line, 14u);
+	EXPECT_EQ(b->plugin_line, 16u);
 	EXPECT_EQ(std::string(b->plugin_path), parent + "/plugins/libhpc_openmp.so");
 	ASSERT_EQ(b->nsettings, 1u);
 	EXPECT_STREQ(b->settings[0].key, "threads");
 	EXPECT_STREQ(b->settings[0].value, "1");
-	EXPECT_EQ(b->settings[0].line, 15u);
+	EXPECT_EQ(b->settings[0].line, 17u);
 
 	// Same plugin, other settings: a second instance.
 	b = &cfg->backends[1];
 	EXPECT_STREQ(b->name, "omp2");
-	EXPECT_EQ(b->line, 17u);
+	EXPECT_EQ(b->line, 19u);
 	EXPECT_EQ(std::string(b->plugin_path), parent + "/plugins/libhpc_openmp.so");
 	ASSERT_EQ(b->nsettings, 2u);
 	EXPECT_STREQ(b->settings[0].value, "2");
 	EXPECT_STREQ(b->settings[1].key, "schedule");
 	// ';' without a space before it does not start a comment (inih's rule).
 	EXPECT_STREQ(b->settings[1].value, "dynamic;not a comment");
-	EXPECT_EQ(b->settings[1].line, 20u);
+	EXPECT_EQ(b->settings[1].line, 22u);
 
 	EXPECT_EQ(std::string(cfg->backends[2].plugin_path), dir + "/custom/libmine.so");
 	EXPECT_EQ(std::string(cfg->backends[3].plugin_path), "/opt/hpc/libhpc_x.so");
@@ -145,7 +149,11 @@ TEST_F(ConfigTest, Defaults)
 	EXPECT_EQ(std::string(cfg->default_backend), "a"); // the first section
 	EXPECT_EQ(cfg->default_backend_line, 0u);
 	EXPECT_EQ(cfg->nallow_uids, 0u);
-	EXPECT_EQ(cfg->max_arena_bytes, 16384ull << 20);
+	// Memory limits default to shares of the machine's memory (SPEC, Limits).
+	const uint64_t mem = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+	EXPECT_EQ(cfg->max_arena_bytes, ((mem / 4) >> 20) << 20);
+	EXPECT_EQ(cfg->max_total_arena_bytes, ((mem / 2) >> 20) << 20);
+	EXPECT_EQ(cfg->max_clients, 256u);
 	EXPECT_EQ(cfg->spin_us, 50u);
 	EXPECT_EQ(cfg->ring_entries, 256u);
 	EXPECT_EQ(cfg->log_level, HPC_LOG_INFO);
@@ -298,6 +306,10 @@ TEST_F(ConfigTest, BadValues)
 		"x.ini:2: ring_entries must be a power of two from 2 to 65536, not '131072'");
 	refused("[daemon]\nmax_arena_mb = 0" + tail,
 		"x.ini:2: max_arena_mb must be an integer from 1 to 16777216, not '0'");
+	refused("[daemon]\nmax_total_arena_mb = 16777217" + tail,
+		"x.ini:2: max_total_arena_mb must be an integer from 1 to 16777216, not '16777217'");
+	refused("[daemon]\nmax_clients = 0" + tail,
+		"x.ini:2: max_clients must be an integer from 1 to 65536, not '0'");
 	refused("[daemon]\nlog_level = loud" + tail,
 		"x.ini:2: log_level must be one of error, warn, info, debug, not 'loud'");
 	refused("[daemon]\nallow_uids = root, no_such_user_hpcd" + tail,

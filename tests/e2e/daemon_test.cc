@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "tests/e2e/harness.h"
+#include "tests/e2e/hostile.h"
 
 extern "C" {
 #include "hpc/client.h"
@@ -60,6 +61,7 @@ TEST(Daemon, CheckReportsBackendsAndExitsZero)
 	EXPECT_NE(r.out.find("serial"), std::string::npos) << r.out;
 	EXPECT_NE(r.out.find("omp"), std::string::npos) << r.out;
 	EXPECT_NE(r.out.find("threads=2"), std::string::npos) << r.out;
+	EXPECT_NE(r.out.find("limits max_clients 256, max_arena_mb "), std::string::npos) << r.out;
 	struct stat st;
 	EXPECT_NE(stat(d.socket().c_str(), &st), 0) << "--check must not serve";
 }
@@ -248,50 +250,7 @@ TEST(Daemon, AClientThatNeverReadsCannotStallIt)
 	EXPECT_EQ(d.stop(), 0) << d.log();
 }
 
-// A client that speaks the protocol by hand, to write hostile descriptors and
-// ring indexes straight into shared memory.
-struct RawClient {
-	int sock = -1;
-	hpc_region region{};
-	hpc_ring sq{}, cq{};
-	bool connect(const std::string &path, uint64_t arena)
-	{
-		sock = hpc_sock_connect(path.c_str());
-		if (sock < 0)
-			return false;
-		hpc_hello h{};
-		h.arena_bytes = arena;
-		h.sq_entries = h.cq_entries = 8;
-		if (hpc_sock_send(sock, HPC_MSG_HELLO, 0, &h, sizeof(h), -1) < 0)
-			return false;
-		hpc_hello_reply rep;
-		hpc_msg hdr;
-		int fd;
-		if (hpc_sock_recv(sock, &hdr, &rep, sizeof(rep), &fd) != sizeof(rep) || hdr.status)
-			return false;
-		if (hpc_region_map(fd, &rep.layout, 0, &region) < 0)
-			return false;
-		hpc_region_sq(&region, &sq);
-		hpc_region_cq(&region, &cq);
-		return true;
-	}
-	hpc_cqe submit(const hpc_sqe &e)
-	{
-		memcpy(hpc_ring_slot(&sq, 0), &e, sizeof(e));
-		hpc_ring_publish(&sq, 1);
-		EXPECT_EQ(hpc_ring_wait_avail(&cq, 100000, 10ll * 1000 * 1000 * 1000, nullptr), 0);
-		hpc_cqe c;
-		memcpy(&c, hpc_ring_slot(&cq, 0), sizeof(c));
-		hpc_ring_release(&cq, 1);
-		return c;
-	}
-	~RawClient()
-	{
-		hpc_region_unmap(&region);
-		if (sock >= 0)
-			close(sock);
-	}
-};
+using hpce::RawClient;
 
 TEST(Daemon, HostileDescriptorsAreRefusedOneByOne)
 {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -82,6 +83,16 @@ Result run(const std::vector<std::string> &argv, const std::vector<std::string> 
 	return r;
 }
 
+Result hpcrun_status(const std::string &socket, double *ms)
+{
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	Result r = run({runfile("cli/hpcrun"), "-s", socket, "status"});
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	*ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	return r;
+}
+
 Daemon::Daemon(const std::string &ini_backends, const std::string &daemon_extra)
 {
 	dir_ = temp_dir();
@@ -92,11 +103,19 @@ Daemon::Daemon(const std::string &ini_backends, const std::string &daemon_extra)
 	std::string testplugins = runfile("tests/plugins");
 	std::string ini = "[daemon]\nsocket = " + socket_ + "\nplugin_dir = " + plugins + "\n" +
 			  daemon_extra + "\n" + ini_backends;
-	// Test plugins are named by path: ${TESTPLUGINS} in the text.
+	// Test plugins are named by path: ${TESTPLUGINS} in the text, a short
+	// link to them (the runfiles path can pass the config's line limit).
+	if (symlink(testplugins.c_str(), (dir_ + "/tp").c_str()) < 0)
+		throw std::runtime_error("symlink failed");
+	write_file(config_, expand(ini));
+}
+
+std::string Daemon::expand(std::string text) const
+{
 	size_t p;
-	while ((p = ini.find("${TESTPLUGINS}")) != std::string::npos)
-		ini.replace(p, 14, testplugins);
-	write_file(config_, ini);
+	while ((p = text.find("${TESTPLUGINS}")) != std::string::npos)
+		text.replace(p, 14, dir_ + "/tp");
+	return text;
 }
 
 Daemon::~Daemon()
@@ -116,8 +135,13 @@ bool Daemon::start()
 	if (pid_ == 0) {
 		int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
 		dup2(fd, 2);
-		std::string hpcd = runfile("daemon/hpcd");
-		execl(hpcd.c_str(), hpcd.c_str(), "-c", config_.c_str(), (char *)nullptr);
+		std::vector<std::string> argv = wrapper_;
+		argv.insert(argv.end(), {runfile("daemon/hpcd"), "-c", config_});
+		std::vector<char *> args;
+		for (auto &a : argv)
+			args.push_back(const_cast<char *>(a.c_str()));
+		args.push_back(nullptr);
+		execvp(args[0], args.data());
 		_exit(127);
 	}
 	char buf[4096];

@@ -27,6 +27,9 @@ struct Result {
 // Run argv to completion, with extra environment entries "K=V".
 Result run(const std::vector<std::string> &argv, const std::vector<std::string> &env = {});
 
+// `hpcrun -s socket status`, timed: its result and its wall time in ms.
+Result hpcrun_status(const std::string &socket, double *ms);
+
 // A daemon on a config of the test's making.
 class Daemon {
       public:
@@ -35,12 +38,17 @@ class Daemon {
 	explicit Daemon(const std::string &ini_backends, const std::string &daemon_extra = "");
 	~Daemon();
 
+	// Run the daemon under a wrapper command, e.g. {"prlimit", "--nofile=64", "--"}.
+	void set_wrapper(const std::vector<std::string> &w) { wrapper_ = w; }
 	// Start and wait until it answers. Returns false (with the log) if it
 	// exits or stays silent.
 	bool start();
 	// SIGTERM, wait; returns the exit status (128 + signal if killed).
 	int stop();
 	bool running();
+
+	// text with ${TESTPLUGINS} replaced by the folder of the test plugins.
+	std::string expand(std::string text) const;
 
 	const std::string &socket() const { return socket_; }
 	const std::string &config() const { return config_; }
@@ -54,6 +62,7 @@ class Daemon {
 
       private:
 	std::string dir_, socket_, config_, log_;
+	std::vector<std::string> wrapper_;
 	pid_t pid_ = -1;
 };
 

@@ -5,6 +5,7 @@
 //
 // Bound: tests/common/numerics.h (2 gamma(n) sum|terms| against serial).
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <random>
 #include <string>
@@ -97,6 +98,63 @@ TEST(OpenclDaemon, EveryOpAndTypeAgreesWithSerial)
 				}
 	}();
 	hpc_close(c);
+	EXPECT_EQ(d.stop(), 0) << d.log();
+}
+
+} // namespace
+
+namespace
+{
+
+// Sum of a cached (generation 1) vector, from a client that then leaves.
+void sum_and_leave(const std::string &sock, const char *backend)
+{
+	hpc_client *c;
+	ASSERT_EQ(hpc_connect(sock.c_str(), 8 << 20, &c), 0);
+	const size_t n = 1 << 20; // 8 MB of device memory per client
+	double *x = static_cast<double *>(hpc_alloc(c, n * sizeof(double)));
+	for (size_t i = 0; i < n; i++)
+		x[i] = 1.0;
+	hpc_request r{};
+	r.op = HPC_OP_SUM;
+	r.n = n;
+	r.a = x;
+	r.a_gen = 1;
+	r.backend = backend;
+	hpc_completion done{};
+	ASSERT_EQ(hpc_run(c, &r, &done), 0);
+	EXPECT_EQ(done.result, (double)n);
+	hpc_close(c);
+}
+
+std::string backends_of(const hpce::Daemon &d)
+{
+	char buf[16384];
+	EXPECT_EQ(hpc_control(d.socket().c_str(), HPC_CTL_BACKENDS, buf, sizeof(buf)), 0);
+	return buf;
+}
+
+// Departed clients' cached buffers are dropped when they leave, not kept
+// until LRU eviction (the device memory of 12 clients, 96 MB here).
+TEST(OpenclDaemon, DepartedClientsLeaveNoBuffersBehind)
+{
+	SetUpEnvironment();
+	hpce::Daemon d(kBackends);
+	ASSERT_TRUE(d.start()) << d.log();
+	for (int i = 0; i < 12; i++)
+		sum_and_leave(d.socket(), "clcopy");
+	std::string out;
+	for (int i = 0; i < 500; i++) {
+		out = backends_of(d);
+		if (out.find("forgotten=12") != std::string::npos)
+			break;
+		usleep(10000);
+	}
+	// Both instances hear of every region; only clcopy cached anything.
+	EXPECT_NE(out.find("zero_copy=off kernels=gpu"), std::string::npos) << out;
+	size_t copy = out.find("zero_copy=off");
+	std::string line = out.substr(copy, out.find('\n', copy) - copy);
+	EXPECT_NE(line.find("cached=0 cache_mb=0.0 forgotten=12"), std::string::npos) << line;
 	EXPECT_EQ(d.stop(), 0) << d.log();
 }
 
