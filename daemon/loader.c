@@ -65,6 +65,8 @@ struct hpcd_backend {
 /* Every open instance, so that a region's end reaches all that may cache it. */
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hpcd_backend *live_backends;
+/* Instances that crashed and were let go: never closed (see hpcd_backend_put). */
+static struct hpcd_backend *broken_backends;
 
 /* Loads are rare (start and reload): one lock keeps the list and every refcount simple. */
 static pthread_mutex_t plugins_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -616,6 +618,11 @@ void hpcd_backend_put(struct hpcd_backend *b)
 			*pp = b->next_live;
 			break;
 		}
+	}
+	if (hpcd_backend_broken(b)) {
+		/* Kept on a list of its own: a leak on purpose, and a known one. */
+		b->next_live = broken_backends;
+		broken_backends = b;
 	}
 	pthread_mutex_unlock(&live_lock);
 	if (hpcd_backend_broken(b)) {

@@ -200,6 +200,12 @@ static inline uint64_t hpc_op_split_len(uint32_t op, uint64_t m, uint64_t n, uin
 	return d ? hpc_op_dim(d->split, m, n, k) : 0;
 }
 
+/* ceil(a / b) for b > 0, without the overflow of (a + b - 1) / b: for chunking. */
+static inline uint64_t hpc_div_ceil(uint64_t a, uint64_t b)
+{
+	return a / b + (a % b != 0);
+}
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,8 +1,11 @@
 #include "plugins/common/plugin_util.h"
 
+#include "hpc/ops.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 void hpc_plugutil_err(struct hpc_open_args *args, int32_t setting, const char *fmt, ...)
@@ -41,71 +44,29 @@ int hpc_plugutil_parse_uint(const char *s, unsigned long lo, unsigned long hi, u
 	return 0;
 }
 
-/* *r = x * y * size, or false when that does not fit in size_t. */
-static bool bytes_fit(uint64_t x, uint64_t y, size_t size, size_t *r)
-{
-	uint64_t e;
-	size_t b;
-	if (__builtin_mul_overflow(x, y, &e))
-		return false;
-	if (__builtin_mul_overflow(e, (uint64_t)size, &b))
-		return false;
-	if (r)
-		*r = (size_t)e;
-	return true;
-}
-
 int hpc_plugutil_check_job(const struct hpc_job *job)
 {
 	if (!job)
 		return -EINVAL;
 	size_t es = hpc_dtype_size(job->dtype);
-	if (es == 0)
+	if (es == 0 || !hpc_op_desc(job->op))
 		return -EOPNOTSUPP;
-
-	size_t na, nb, nout; /* element counts of a, b and out */
-	switch (job->op) {
-	case HPC_OP_MATVEC:
-		if (!bytes_fit(job->m, job->n, es, &na) || !bytes_fit(job->n, 1, es, &nb) ||
-		    !bytes_fit(job->m, 1, es, &nout))
+	/* Element and byte counts per the op table; they must fit in size_t. */
+	uint64_t el[HPC_ARG__COUNT], bytes[HPC_ARG__COUNT];
+	if (hpc_op_extents(job->op, job->m, job->n, job->k, es, el, bytes) < 0)
+		return -EOVERFLOW;
+	for (int i = 0; i < HPC_ARG__COUNT; i++)
+		if (bytes[i] > SIZE_MAX)
 			return -EOVERFLOW;
-		break;
-	case HPC_OP_MATMUL:
-		if (!bytes_fit(job->m, job->k, es, &na) || !bytes_fit(job->k, job->n, es, &nb) ||
-		    !bytes_fit(job->m, job->n, es, &nout))
-			return -EOVERFLOW;
-		break;
-	case HPC_OP_DOT:
-	case HPC_OP_SUM:
-	case HPC_OP_AXPY:
-		if (!bytes_fit(job->n, 1, es, &na))
-			return -EOVERFLOW;
-		nb = job->op == HPC_OP_DOT ? na : 0;
-		nout = job->op == HPC_OP_AXPY ? na : 0;
-		break;
-	default:
-		return -EOPNOTSUPP;
-	}
-	if ((na && !job->a) || (nb && !job->b) || (nout && !job->out))
+	if ((el[HPC_ARG_A] && !job->a) || (el[HPC_ARG_B] && !job->b) ||
+	    (el[HPC_ARG_OUT] && !job->out))
 		return -EINVAL;
 	return 0;
 }
 
 uint64_t hpc_plugutil_job_work(const struct hpc_job *job)
 {
-	uint64_t w;
-	switch (job->op) {
-	case HPC_OP_MATVEC:
-		if (__builtin_mul_overflow(job->m, job->n, &w))
-			return UINT64_MAX;
-		return w;
-	case HPC_OP_MATMUL:
-		/* k = 0 still writes m*n zeros. */
-		if (__builtin_mul_overflow(job->m, job->n, &w) ||
-		    __builtin_mul_overflow(w, job->k ? job->k : 1, &w))
-			return UINT64_MAX;
-		return w;
-	default:
-		return job->n;
-	}
+	/* k = 0 still writes m*n zeros. */
+	uint64_t k = job->op == HPC_OP_MATMUL && job->k == 0 ? 1 : job->k;
+	return hpc_op_work(job->op, job->m, job->n, k);
 }

@@ -43,6 +43,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hpc/ops.h"
 #include "hpc/plugin.h"
 #include "plugins/common/plugin_util.h"
 #include "plugins/forkpool/pool.h"
@@ -450,27 +451,14 @@ struct job_run {
 	int err;                       /* first error: no more dispatch once set */
 };
 
-static uint64_t job_units(const struct hpc_job *job)
-{
-	return job->op == HPC_OP_MATVEC || job->op == HPC_OP_MATMUL ? job->m : job->n;
-}
-
-/* Multiply-adds (or elements) per unit, for the automatic chunk size. */
-static uint64_t unit_work(const struct hpc_job *job)
-{
-	uint64_t w = 1;
-	if (job->op == HPC_OP_MATVEC)
-		w = job->n;
-	else if (job->op == HPC_OP_MATMUL && __builtin_mul_overflow(job->n, job->k, &w))
-		w = UINT64_MAX;
-	return w ? w : 1;
-}
-
 /* Split the job into chunks per the schedule. Returns 0 or -ENOMEM. */
 static int plan(struct job_run *jr)
 {
 	struct fp *fp = jr->fp;
-	const uint64_t units = job_units(jr->job);
+	const struct hpc_job *job = jr->job;
+	/* The split dimension and the work per unit come from the op table; no
+	 * step below can wrap, whatever the dimensions (hpc_div_ceil). */
+	const uint64_t units = hpc_op_split_len(job->op, job->m, job->n, job->k);
 	uint64_t n;
 	uint64_t size = 0;
 	if (units == 0) {
@@ -480,17 +468,16 @@ static int plan(struct job_run *jr)
 	} else {
 		size = fp->chunk;
 		if (!size) {
-			uint64_t share = (units + (uint64_t)fp->pool.n * FP_AUTO_PER_WORKER - 1) /
-					 ((uint64_t)fp->pool.n * FP_AUTO_PER_WORKER);
-			uint64_t w = unit_work(jr->job);
-			uint64_t least = w >= FP_AUTO_MIN_WORK ? 1 : (FP_AUTO_MIN_WORK + w - 1) / w;
+			uint64_t share = hpc_div_ceil(units, (uint64_t)fp->pool.n * FP_AUTO_PER_WORKER);
+			uint64_t w = hpc_op_work_per_unit(job->op, job->m, job->n, job->k);
+			uint64_t least = w >= FP_AUTO_MIN_WORK ? 1 : hpc_div_ceil(FP_AUTO_MIN_WORK, w ? w : 1);
 			size = share > least ? share : least;
 		}
 		if (size > units)
 			size = units;
-		if ((units + size - 1) / size > FP_MAX_CHUNKS)
-			size = (units + FP_MAX_CHUNKS - 1) / FP_MAX_CHUNKS;
-		n = (units + size - 1) / size;
+		if (hpc_div_ceil(units, size) > FP_MAX_CHUNKS)
+			size = hpc_div_ceil(units, FP_MAX_CHUNKS);
+		n = hpc_div_ceil(units, size);
 	}
 	jr->nchunks = (uint32_t)n;
 	if (n == 0)
@@ -507,8 +494,8 @@ static int plan(struct job_run *jr)
 			lo = (uint64_t)((unsigned __int128)i * units / n);
 			hi = (uint64_t)((unsigned __int128)(i + 1) * units / n);
 		} else {
-			lo = i * size;
-			hi = lo + size < units ? lo + size : units;
+			lo = i * size; /* < units: i < ceil(units / size) */
+			hi = size < units - lo ? lo + size : units;
 		}
 		jr->c[i].first = lo;
 		jr->c[i].count = hi - lo;

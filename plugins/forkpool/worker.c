@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hpc/ops.h"
 #include "hpc/types.h"
 #include "plugins/forkpool/proto.h"
 #include "plugins/serial/kernels.h"
@@ -132,26 +133,14 @@ static inline void csum_add(struct csum *cs, double x)
 static int compute(const struct fp_chunk *c, const struct mapping *m, struct fp_reply *r)
 {
 	const uint64_t es = hpc_dtype_size(c->dtype);
-	uint64_t na, nb, nout, units, end;
-	switch (c->op) {
-	case HPC_OP_MATVEC:
-		if (__builtin_mul_overflow(c->m, c->n, &na))
-			return -EOVERFLOW;
-		nb = c->n, nout = c->m, units = c->m;
-		break;
-	case HPC_OP_MATMUL:
-		if (__builtin_mul_overflow(c->m, c->k, &na) || __builtin_mul_overflow(c->k, c->n, &nb) ||
-		    __builtin_mul_overflow(c->m, c->n, &nout))
-			return -EOVERFLOW;
-		units = c->m;
-		break;
-	case HPC_OP_DOT: na = nb = c->n, nout = 0, units = c->n; break;
-	case HPC_OP_SUM: na = c->n, nb = nout = 0, units = c->n; break;
-	case HPC_OP_AXPY: na = nout = c->n, nb = 0, units = c->n; break;
-	default: return -EOPNOTSUPP;
-	}
-	if (es == 0)
+	if (es == 0 || !hpc_op_desc(c->op))
 		return -EOPNOTSUPP;
+	/* The operands' extents and the split dimension: the op table's. */
+	uint64_t el[HPC_ARG__COUNT], end;
+	if (hpc_op_extents(c->op, c->m, c->n, c->k, es, el, NULL) < 0)
+		return -EOVERFLOW;
+	const uint64_t na = el[HPC_ARG_A], nb = el[HPC_ARG_B], nout = el[HPC_ARG_OUT];
+	const uint64_t units = hpc_op_split_len(c->op, c->m, c->n, c->k);
 	if (__builtin_add_overflow(c->first, c->count, &end) || end > units)
 		return -ERANGE;
 	const unsigned char *a = span(m, c->arena_off, c->a_off, na, es);

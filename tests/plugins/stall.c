@@ -4,6 +4,7 @@
  *   open_ms = N      open() takes N ms (an MPI start, a slow device)
  *   forget_ms = N    forget_region() takes N ms (a stopped worker process)
  *   close_ms = N     close() takes N ms
+ *   run_ms = N       run() takes N ms (a hung device, a backend that never returns)
  *   crash_locked = 1 run() takes the instance's mutex and then faults with it
  *                    held; describe() and close() take the same mutex, so a
  *                    daemon that called them again would hang for good
@@ -20,13 +21,13 @@
 
 struct stall {
 	pthread_mutex_t lock;
-	unsigned long open_ms, forget_ms, close_ms;
+	unsigned long open_ms, forget_ms, close_ms, run_ms;
 	int crash_locked;
 	unsigned long forgets; /* under lock */
 };
 
-static const char *const stall_settings[] = {"open_ms", "forget_ms", "close_ms", "crash_locked",
-					     NULL};
+static const char *const stall_settings[] = {"open_ms", "forget_ms", "close_ms",
+					     "run_ms",  "crash_locked", NULL};
 
 /* volatile, so the compiler cannot see it is NULL and turn the store into a trap instruction. */
 static int *volatile stall_target;
@@ -53,6 +54,8 @@ static int stall_open(struct hpc_open_args *args, void **state)
 			s->forget_ms = v;
 		else if (!strcmp(k, "close_ms"))
 			s->close_ms = v;
+		else if (!strcmp(k, "run_ms"))
+			s->run_ms = v;
 		else if (!strcmp(k, "crash_locked"))
 			s->crash_locked = v != 0;
 	}
@@ -69,6 +72,7 @@ static int stall_run(void *state, struct hpc_job *job)
 		*stall_target = 42; /* dies here, the mutex held */
 		pthread_mutex_unlock(&s->lock);
 	}
+	sleep_ms(s->run_ms);
 	if (job->dtype != HPC_F64)
 		return -EOPNOTSUPP;
 	const double *a = job->a, *b = job->b;
