@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
+#include "daemon/plugin_abi1.h"
 
 struct hpcd_plugin {
 	struct hpcd_plugin *next; /* in the list of loaded plugins */
@@ -42,7 +43,10 @@ struct hpcd_plugin {
 	struct timespec mtim;
 	void *dl;
 	int memfd; /* the private copy's, else -1; kept open so that its /proc name stays unique */
-	const struct hpc_plugin_ops *ops;
+	/* The daemon's own copy of the plugin's table, zeroed past what the
+	 * plugin's header knew: every read of the table goes through it. */
+	struct hpc_plugin_ops ops_copy;
+	const struct hpc_plugin_ops *ops; /* &ops_copy */
 	unsigned refs; /* under plugins_lock */
 };
 
@@ -111,9 +115,55 @@ static bool valid_plugin_name(const char *s)
 	return true;
 }
 
-/* Check the table the entry point returned; in this order because a wrong ABI makes every later
- * field meaningless. */
-static int check_ops(const char *path, void *dl, const struct hpc_plugin_ops **out, char *err,
+/*
+ * Read the table the entry point returned into the daemon's zeroed copy *out,
+ * by the ABI it declares. In this order because a wrong ABI makes every
+ * later field meaningless.
+ */
+static int copy_ops(const char *path, const void *table, struct hpc_plugin_ops *out, char *err,
+		    size_t errlen)
+{
+	uint32_t head[2];
+	memcpy(head, table, sizeof(head));
+	memset(out, 0, sizeof(*out));
+	if (head[0] < HPC_PLUGIN_ABI_MIN || head[0] > HPC_PLUGIN_ABI_VERSION) {
+		msg(err, errlen, "%s: built for plugin ABI %u, this hpcd loads ABI %u to %u", path,
+		    head[0], HPC_PLUGIN_ABI_MIN, HPC_PLUGIN_ABI_VERSION);
+		return -EPROTO;
+	}
+	if (head[0] == 1) {
+		const struct hpcd_plugin_ops_v1 *v1 = table;
+		if (v1->build_sig != HPCD_PLUGIN_BUILD_SIG_V1) {
+			msg(err, errlen,
+			    "%s: not binary compatible (ABI 1 build signature 0x%08x, this hpcd "
+			    "expects 0x%08x)",
+			    path, v1->build_sig, (unsigned)HPCD_PLUGIN_BUILD_SIG_V1);
+			return -EPROTO;
+		}
+		hpcd_plugin_ops_from_v1(v1, out);
+		return 0;
+	}
+	const struct hpc_plugin_ops *t = table;
+	if (t->size < offsetof(struct hpc_plugin_ops, describe)) {
+		msg(err, errlen, "%s: its ops table is %u bytes, too small to hold open, run and close",
+		    path, t->size);
+		return -EINVAL;
+	}
+	if (t->build_sig != HPC_PLUGIN_BUILD_SIG) {
+		msg(err, errlen,
+		    "%s: not binary compatible (build signature 0x%08x, this hpcd has 0x%08x)",
+		    path, t->build_sig, (unsigned)HPC_PLUGIN_BUILD_SIG);
+		return -EPROTO;
+	}
+	/* Entries a newer plugin has and this daemon does not know are dropped;
+	 * entries an older plugin lacks stay NULL. */
+	memcpy(out, t, t->size < sizeof(*out) ? t->size : sizeof(*out));
+	out->size = (uint32_t)sizeof(*out);
+	return 0;
+}
+
+/* Check the table the entry point returned and copy it into *ops. */
+static int check_ops(const char *path, void *dl, struct hpc_plugin_ops *ops, char *err,
 		     size_t errlen)
 {
 	dlerror();
@@ -124,22 +174,14 @@ static int check_ops(const char *path, void *dl, const struct hpc_plugin_ops **o
 		return -ENOEXEC;
 	}
 	hpc_plugin_entry_fn entry = (hpc_plugin_entry_fn)sym;
-	const struct hpc_plugin_ops *ops = entry();
-	if (!ops) {
+	const void *table = entry();
+	if (!table) {
 		msg(err, errlen, "%s: the entry point returned no ops table", path);
 		return -ENOEXEC;
 	}
-	if (ops->abi_version != HPC_PLUGIN_ABI_VERSION) {
-		msg(err, errlen, "%s: built for plugin ABI %u, this hpcd speaks %u", path,
-		    ops->abi_version, HPC_PLUGIN_ABI_VERSION);
-		return -EPROTO;
-	}
-	if (ops->build_sig != HPC_PLUGIN_BUILD_SIG) {
-		msg(err, errlen,
-		    "%s: not binary compatible (build signature 0x%08x, this hpcd has 0x%08x)",
-		    path, ops->build_sig, (unsigned)HPC_PLUGIN_BUILD_SIG);
-		return -EPROTO;
-	}
+	int rc = copy_ops(path, table, ops, err, errlen);
+	if (rc < 0)
+		return rc;
 	if (!ops->name || !valid_plugin_name(ops->name)) {
 		msg(err, errlen,
 		    "%s: the plugin reports no valid name (1 to 64 of A-Z a-z 0-9 _ . -)", path);
@@ -176,7 +218,6 @@ static int check_ops(const char *path, void *dl, const struct hpc_plugin_ops **o
 		    path, ops->name, ops->ops_f64, ops->ops_f32);
 		return -EINVAL;
 	}
-	*out = ops;
 	return 0;
 }
 
@@ -295,20 +336,18 @@ static int load_new(const char *path, int fd, const struct stat *st, struct hpcd
 	}
 
 loaded:;
-	const struct hpc_plugin_ops *ops = NULL;
-	int rc = check_ops(path, dl, &ops, err, errlen);
-	struct hpcd_plugin *p = NULL;
-	if (rc == 0) {
-		p = calloc(1, sizeof(*p));
-		if (p)
-			p->path = strdup(path);
-		if (!p || !p->path) {
-			free(p);
-			msg(err, errlen, "%s: out of memory", path);
-			rc = -ENOMEM;
-		}
+	struct hpcd_plugin *p = calloc(1, sizeof(*p));
+	int rc = 0;
+	if (!p || !(p->path = strdup(path))) {
+		msg(err, errlen, "%s: out of memory", path);
+		rc = -ENOMEM;
+	} else {
+		rc = check_ops(path, dl, &p->ops_copy, err, errlen);
 	}
 	if (rc) {
+		if (p)
+			free(p->path);
+		free(p);
 		dlclose(dl);
 		if (memfd >= 0)
 			close(memfd);
@@ -320,7 +359,7 @@ loaded:;
 	p->mtim = st->st_mtim;
 	p->dl = dl;
 	p->memfd = memfd;
-	p->ops = ops;
+	p->ops = &p->ops_copy;
 	p->refs = 1;
 	*out = p;
 	return 0;
@@ -442,21 +481,29 @@ unsigned hpcd_plugin_count(void)
 
 /* ---- Instances ---------------------------------------------------------- */
 
-static void host_log(const struct hpc_host *host, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void host_vlog(const struct hpc_host *host, int level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* The plugin's log lines, attributed to the instance so that two sections of one plugin differ. */
-static void host_log(const struct hpc_host *host, int level, const char *fmt, ...)
+static void host_vlog(const struct hpc_host *host, int level, const char *fmt, va_list ap)
 {
 	const struct hpcd_backend *b = host->host_data;
 	if (level > hpcd_log_level())
 		return;
 	char line[900];
+	vsnprintf(line, sizeof(line), fmt, ap);
+	hpcd_log(level, "backend '%s': %s", b->name, line);
+}
+
+static void host_log(const struct hpc_host *host, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void host_log(const struct hpc_host *host, int level, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	host_vlog(host, level, fmt, ap);
 	va_end(ap);
-	hpcd_log(level, "backend '%s': %s", b->name, line);
 }
 
 static const char *cfg_name(const struct hpcd_config *cfg)
@@ -543,6 +590,7 @@ int hpcd_backend_open(const struct hpcd_config *cfg, const struct hpcd_backend_c
 	b->host.abi_version = HPC_PLUGIN_ABI_VERSION;
 	b->host.size = sizeof(b->host);
 	b->host.log = host_log;
+	b->host.vlog = host_vlog;
 	b->host.host_data = b;
 
 	/* The instance's own copy of the settings: valid for its whole life, not just open(). */

@@ -7,9 +7,16 @@
  * per [backend NAME] section of the config that names the plugin.
  *
  * Rules of the boundary:
- *  - abi_version is the first field of every table that crosses it, and tables
- *    only grow at the end. The daemon refuses a plugin whose abi_version it
- *    does not know or whose build signature differs from its own.
+ *  - {abi_version, size} head every table that crosses it (HPC_PLUGIN_HEAD
+ *    fills the ops table's), and tables only grow at the end. The daemon
+ *    copies a plugin's ops table into a zeroed one of its own, min(size,
+ *    sizeof) bytes, so an entry a plugin's header did not have yet reads as
+ *    NULL (after Redis's module-type versions); the plugin reads an entry of
+ *    a daemon table only when its size says it is there (HPC_HAS).
+ *  - The daemon refuses a plugin whose abi_version is outside
+ *    [HPC_PLUGIN_ABI_MIN, HPC_PLUGIN_ABI_VERSION] or whose build signature
+ *    differs from its own. ABI 1 tables (abi_version then build_sig, no
+ *    size) still load: the daemon reads them up to describe().
  *  - The plugin calls the host only through struct hpc_host, which the daemon
  *    hands to open(); it never links against daemon symbols, so a plugin builds
  *    and can be tested alone.
@@ -33,6 +40,7 @@
 #ifndef HPC_PLUGIN_H
 #define HPC_PLUGIN_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -44,24 +52,25 @@
 extern "C" {
 #endif
 
-#define HPC_PLUGIN_ABI_VERSION 1
+/*
+ * 2: {abi_version, size} head the ops table, the build signature covers the
+ *    fixed-size structs that cross, hpc_host gained vlog. Job, open-argument
+ *    and host structs are laid out as in 1 and only grew.
+ * 1: the first ABI.
+ */
+#define HPC_PLUGIN_ABI_VERSION 2
+#define HPC_PLUGIN_ABI_MIN 1 /* the oldest ABI this header's daemon still loads */
 
 /* Name of the exported entry point, and its type. */
 #define HPC_PLUGIN_ENTRY hpc_plugin_entry
 #define HPC_PLUGIN_ENTRY_NAME "hpc_plugin_entry"
 
-/*
- * Build signature: what must match between the daemon and a plugin for the
- * structs below to mean the same thing (after nginx's module signature).
- */
-#define HPC_PLUGIN_BUILD_SIG                                                  \
-	((uint32_t)(sizeof(void *) | (sizeof(size_t) << 4) |                  \
-		    (sizeof(long) << 8) | (sizeof(time_t) << 12) |             \
-		    ((uint32_t)HPC_PLUGIN_ABI_VERSION << 16)))
-
 enum hpc_log_level { HPC_LOG_ERROR = 0, HPC_LOG_WARN = 1, HPC_LOG_INFO = 2, HPC_LOG_DEBUG = 3 };
 
-/* Services of the daemon, handed to open(). Optional entries may be NULL. */
+/*
+ * Services of the daemon, handed to open(). Optional entries may be NULL;
+ * read one past `log` only when HPC_HAS(host, struct hpc_host, entry).
+ */
 struct hpc_host {
 	uint32_t abi_version; /* HPC_PLUGIN_ABI_VERSION of the daemon */
 	uint32_t size;        /* sizeof(struct hpc_host) of the daemon */
@@ -69,6 +78,9 @@ struct hpc_host {
 	void (*log)(const struct hpc_host *host, int level, const char *fmt, ...)
 		__attribute__((format(printf, 3, 4)));
 	void *host_data; /* the daemon's; plugins pass host back untouched */
+	/* ABI 2: log() for a plugin's own printf-like wrappers. */
+	void (*vlog)(const struct hpc_host *host, int level, const char *fmt, va_list ap)
+		__attribute__((format(printf, 3, 0)));
 };
 
 /* One "key = value" line of the instance's config section. */
@@ -78,6 +90,24 @@ struct hpc_setting {
 	uint32_t line; /* line in the config file, for messages */
 	uint32_t reserved;
 };
+
+/*
+ * Build signature: what must match between the daemon and a plugin for the
+ * structs below to mean the same thing (after nginx's module signature): the
+ * sizes of the C types the tables are made of, the byte order, and the sizes
+ * of the fixed structs that cross (struct hpc_setting, struct hpc_chunk_rec).
+ * The tables that grow (ops, host, open arguments, job) carry their own size
+ * instead: a difference there is growth, not incompatibility.
+ */
+#define HPC_PLUGIN_BUILD_SIG                                                   \
+	((uint32_t)(sizeof(void *) | (sizeof(size_t) << 4) | (sizeof(long) << 8) | \
+		    (sizeof(time_t) << 12) | ((sizeof(struct hpc_setting) / 8) << 16) | \
+		    ((sizeof(struct hpc_chunk_rec) / 8) << 20) |                       \
+		    ((uint32_t)(__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__) << 26) |       \
+		    ((uint32_t)HPC_PLUGIN_ABI_VERSION << 27)))
+
+/* Does table t (with a size field) have member m? For the daemon's tables. */
+#define HPC_HAS(t, type, m) ((t)->size >= offsetof(type, m) + sizeof(((type *)0)->m))
 
 /* Arguments of open(). */
 struct hpc_open_args {
@@ -136,11 +166,13 @@ struct hpc_job {
 
 /*
  * The ops table. Returned by the entry point; must stay valid while the
- * library is loaded. Fields after ops_f32 only grow at the end.
+ * library is loaded. Starts with HPC_PLUGIN_HEAD; only grows at the end.
  */
 struct hpc_plugin_ops {
 	uint32_t abi_version; /* HPC_PLUGIN_ABI_VERSION; first, always */
+	uint32_t size;        /* sizeof(struct hpc_plugin_ops) the plugin was built with */
 	uint32_t build_sig;   /* HPC_PLUGIN_BUILD_SIG */
+	uint32_t reserved;    /* 0 */
 	const char *name;     /* must equal NAME in libhpc_NAME.so */
 	const char *version;  /* the plugin's own version string */
 	uint32_t ops_f64;     /* HPC_OP_BIT mask of ops supported on f64 */
@@ -181,6 +213,15 @@ struct hpc_plugin_ops {
 	 */
 	void (*forget_region)(void *state, uint64_t region_id);
 };
+
+/*
+ * The head of an ops table, first in its initializer (after nginx's
+ * NGX_MODULE_V1):
+ *   static const struct hpc_plugin_ops ops = { HPC_PLUGIN_HEAD, .name = "x", ... };
+ */
+#define HPC_PLUGIN_HEAD                                                                    \
+	.abi_version = HPC_PLUGIN_ABI_VERSION, .size = sizeof(struct hpc_plugin_ops),      \
+	.build_sig = HPC_PLUGIN_BUILD_SIG, .reserved = 0
 
 typedef const struct hpc_plugin_ops *(*hpc_plugin_entry_fn)(void);
 

@@ -44,6 +44,22 @@ int hpc_plugutil_parse_uint(const char *s, unsigned long lo, unsigned long hi, u
 	return 0;
 }
 
+void hpc_plugutil_log(const struct hpc_host *host, int level, const char *fmt, ...)
+{
+	if (!host)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	if (HPC_HAS(host, struct hpc_host, vlog) && host->vlog) {
+		host->vlog(host, level, fmt, ap);
+	} else if (HPC_HAS(host, struct hpc_host, log) && host->log) {
+		char buf[1024];
+		vsnprintf(buf, sizeof(buf), fmt, ap);
+		host->log(host, level, "%s", buf);
+	}
+	va_end(ap);
+}
+
 int hpc_plugutil_check_job(const struct hpc_job *job)
 {
 	if (!job)

@@ -22,6 +22,14 @@ void hpc_plugutil_err(struct hpc_open_args *args, int32_t setting, const char *f
     __attribute__((format(printf, 3, 4)));
 
 /*
+ * Log one line through the host table, attributed to the instance: through
+ * host->vlog when the host has it (ABI 2), else formatted here and passed to
+ * host->log. Nothing happens when host is NULL or offers neither.
+ */
+void hpc_plugutil_log(const struct hpc_host *host, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
  * Parse a decimal integer in [lo, hi]: digits only (no sign, no spaces, no
  * suffix), so that "2x" or " 2" are refused rather than read as 2.
  * Returns 0 and stores the value in *out, -EINVAL when s is not such a

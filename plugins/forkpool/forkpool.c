@@ -83,18 +83,8 @@ struct fp {
 static const char *const fp_settings[] = {"workers", "schedule", "chunk", "timeout", "worker",
 					  "chunk_delay_us", NULL};
 
-__attribute__((format(printf, 3, 4))) static void fp_log(struct fp *fp, int level,
-							 const char *fmt, ...)
-{
-	if (!fp->host || !fp->host->log)
-		return;
-	char buf[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	fp->host->log(fp->host, level, "%s", buf);
-}
+/* Log through the host table, as the instance. */
+#define fp_log(fp, level, ...) hpc_plugutil_log((fp)->host, (level), __VA_ARGS__)
 
 /* ---- settings ------------------------------------------------------------- */
 
@@ -827,8 +817,7 @@ static int fp_run(void *state, struct hpc_job *job)
 }
 
 static const struct hpc_plugin_ops fp_ops = {
-	.abi_version = HPC_PLUGIN_ABI_VERSION,
-	.build_sig = HPC_PLUGIN_BUILD_SIG,
+	HPC_PLUGIN_HEAD,
 	.name = "forkpool",
 	.version = "0.1.0",
 	.ops_f64 = HPC_OPS_ALL,

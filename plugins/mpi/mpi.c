@@ -1018,8 +1018,7 @@ static int mpi_describe(void *state, char *buf, size_t len)
 }
 
 static const struct hpc_plugin_ops mpi_ops = {
-    .abi_version = HPC_PLUGIN_ABI_VERSION,
-    .build_sig = HPC_PLUGIN_BUILD_SIG,
+    HPC_PLUGIN_HEAD,
     .name = "mpi",
     .version = "0.1.0",
     .ops_f64 = HPC_OPS_ALL,

@@ -129,27 +129,8 @@ struct cl_inst {
 
 /* ---- messages --------------------------------------------------------------------- */
 
-/* Whether the host offers log() (hosts from before it was added may not). */
-static bool host_can_log(const struct hpc_host *host)
-{
-	return host && host->size >= offsetof(struct hpc_host, log) + sizeof(host->log) &&
-	       host->log;
-}
-
-static void inst_log(const struct cl_inst *inst, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void inst_log(const struct cl_inst *inst, int level, const char *fmt, ...)
-{
-	if (!host_can_log(inst->host))
-		return;
-	char buf[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	inst->host->log(inst->host, level, "%s", buf);
-}
+/* Log through the host table, as the instance. */
+#define inst_log(inst, level, ...) hpc_plugutil_log((inst)->host, (level), __VA_ARGS__)
 
 /* Log a failed OpenCL call of a job by the error's name; returns the job's errno. */
 static int job_fail(const struct cl_inst *inst, const char *call, const char *what, cl_int err)
@@ -634,10 +615,10 @@ static int build_program(struct cl_inst *inst, uint32_t dtype, const struct cl_o
 			log[0] = '\0';
 		char excerpt[320];
 		log_excerpt(excerpt, sizeof(excerpt), log ? log : "");
-		/* Whole, not through inst_log's fixed buffer: the log can be long. */
-		if (log && *log && host_can_log(inst->host))
-			inst->host->log(inst->host, HPC_LOG_ERROR, "build log of the %s kernels:\n%s",
-					hpc_dtype_name(dtype), log);
+		/* Whole: with vlog the daemon formats it (its own line limit applies). */
+		if (log && *log)
+			inst_log(inst, HPC_LOG_ERROR, "build log of the %s kernels:\n%s",
+				 hpc_dtype_name(dtype), log);
 		hpc_plugutil_err(args, o->build_options_at,
 				 "building the %s kernels for \"%s\" failed: %s: %s",
 				 hpc_dtype_name(dtype), inst->dev_name, hpc_cl_errname(err),
@@ -1483,8 +1464,7 @@ static int cl_describe(void *state, char *buf, size_t len)
 }
 
 static const struct hpc_plugin_ops cl_ops = {
-    .abi_version = HPC_PLUGIN_ABI_VERSION,
-    .build_sig = HPC_PLUGIN_BUILD_SIG,
+    HPC_PLUGIN_HEAD,
     .name = "opencl",
     .version = "0.1.0",
     .ops_f64 = HPC_OPS_ALL,

@@ -259,8 +259,7 @@ static int omp_describe(void *state, char *buf, size_t len)
 }
 
 static const struct hpc_plugin_ops omp_ops = {
-	.abi_version = HPC_PLUGIN_ABI_VERSION,
-	.build_sig = HPC_PLUGIN_BUILD_SIG,
+	HPC_PLUGIN_HEAD,
 	.name = "openmp",
 	.version = "0.1.0",
 	.ops_f64 = HPC_OPS_ALL,

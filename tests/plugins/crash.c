@@ -55,8 +55,7 @@ static int crash_describe(void *state, char *buf, size_t len)
 }
 
 static const struct hpc_plugin_ops crash_ops = {
-    .abi_version = HPC_PLUGIN_ABI_VERSION,
-    .build_sig = HPC_PLUGIN_BUILD_SIG,
+    HPC_PLUGIN_HEAD,
     .name = "crash",
     .version = "0.0.1",
     .ops_f64 = HPC_OPS_ALL,

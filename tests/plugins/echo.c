@@ -121,8 +121,7 @@ static void echo_forget_region(void *state, uint64_t region_id)
 }
 
 static const struct hpc_plugin_ops echo_ops = {
-    .abi_version = HPC_PLUGIN_ABI_VERSION,
-    .build_sig = HPC_PLUGIN_BUILD_SIG,
+    HPC_PLUGIN_HEAD,
     .name = "echo",
     .version = ECHO_VERSION,
     .ops_f64 = HPC_OP_BIT(HPC_OP_SUM) | HPC_OP_BIT(HPC_OP_DOT),

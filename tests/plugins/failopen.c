@@ -35,8 +35,7 @@ static void failopen_close(void *state)
 }
 
 static const struct hpc_plugin_ops failopen_ops = {
-    .abi_version = HPC_PLUGIN_ABI_VERSION,
-    .build_sig = HPC_PLUGIN_BUILD_SIG,
+    HPC_PLUGIN_HEAD,
     .name = "failopen",
     .version = "0.0.1",
     .ops_f64 = HPC_OP_BIT(HPC_OP_SUM),

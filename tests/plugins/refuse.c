@@ -4,7 +4,7 @@
  * Each BUILD target compiles it with one defect switched on by a define:
  *   NO_ENTRY     no entry point at all                  (libhpc_noentry.so)
  *   NULL_TABLE   the entry point returns NULL           (libhpc_nulltable.so)
- *   BAD_ABI      abi_version 7                          (libhpc_badabi.so)
+ *   BAD_ABI      a future abi_version (current + 5)     (libhpc_badabi.so)
  *   BAD_SIG      a build signature of another machine   (libhpc_badsig.so)
  *   NAME="..."   the name it reports (misnamed: "other")
  *   NO_RUN       run == NULL                            (libhpc_nullops.so)
@@ -39,13 +39,16 @@ static void refuse_close(void *state)
 
 static const struct hpc_plugin_ops refuse_ops __attribute__((unused)) = {
 #ifdef BAD_ABI
-    .abi_version = 7,
+    /* A plugin from a future ABI, whose table this daemon cannot read. */
+    .abi_version = HPC_PLUGIN_ABI_VERSION + 5,
 #else
     .abi_version = HPC_PLUGIN_ABI_VERSION,
 #endif
+    .size = sizeof(struct hpc_plugin_ops),
 #ifdef BAD_SIG
     /* What a 32-bit build would say. */
-    .build_sig = (uint32_t)(4 | (4 << 4) | (4 << 8) | (4 << 12) | (HPC_PLUGIN_ABI_VERSION << 16)),
+    .build_sig = (uint32_t)(4 | (4 << 4) | (4 << 8) | (4 << 12) | (3 << 16) | (6 << 20) |
+			    (HPC_PLUGIN_ABI_VERSION << 27)),
 #else
     .build_sig = HPC_PLUGIN_BUILD_SIG,
 #endif

@@ -112,8 +112,7 @@ static void stall_forget(void *state, uint64_t region_id)
 }
 
 static const struct hpc_plugin_ops stall_ops = {
-    .abi_version = HPC_PLUGIN_ABI_VERSION,
-    .build_sig = HPC_PLUGIN_BUILD_SIG,
+    HPC_PLUGIN_HEAD,
     .name = "stall",
     .version = "0.0.1",
     .ops_f64 = HPC_OP_BIT(HPC_OP_SUM) | HPC_OP_BIT(HPC_OP_DOT),
