@@ -81,7 +81,7 @@ while [ $# -gt 0 ]; do
 	--srcdir) [ $# -ge 2 ] || die "--srcdir needs a folder"; srcdir=$2; shift 2 ;;
 	--srcdir=*) srcdir=${1#*=}; shift ;;
 	-h | --help) usage; exit 0 ;;
-	*) usage >&2; exit 2 ;;
+	*) echo "$prog: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
 	esac
 done
 
@@ -96,7 +96,11 @@ esac
 prefix=${prefix%/}
 [ -n "$prefix" ] || prefix=/
 if [ -n "$destdir" ]; then
-	mkdir -p "$destdir"
+	if [ $uninstall -eq 1 ]; then
+		[ -d "$destdir" ] || die "no hpcd installed under $destdir (no such folder)"
+	else
+		mkdir -p "$destdir"
+	fi
 	destdir=$(cd "$destdir" && pwd)
 	[ "$destdir" != / ] || destdir=
 fi
@@ -295,7 +299,11 @@ do_uninstall() {
 			fi
 		done
 	fi
-	echo "$prog: removed hpcd from $(p "$prefix")" >&2
+	if [ $kept -eq 1 ]; then
+		echo "$prog: removed hpcd from $(p "$prefix"), except what is named above" >&2
+	else
+		echo "$prog: removed hpcd from $(p "$prefix")" >&2
+	fi
 }
 
 if [ $uninstall -eq 1 ]; then
@@ -401,6 +409,10 @@ echo "$prog: installed hpcd $version into $(p "$prefix")" >&2
 if [ -n "$destdir" ]; then
 	echo "$prog: run it from there with: $(p "$bindir")/hpcd -c $(p "$conf") -s SOCKET" >&2
 else
+	case $unitdir in
+	/usr/local/lib/systemd/system | /usr/lib/systemd/system | /lib/systemd/system) ;;
+	*) echo "$prog: systemd does not look in $unitdir: systemctl link $unitdir/hpcd.service" >&2 ;;
+	esac
 	echo "$prog: start the service with: systemctl enable --now hpcd" >&2
 	echo "$prog: clients connect with: HPCD_SOCKET=/run/hpcd/hpcd.sock hpcrun status" >&2
 fi

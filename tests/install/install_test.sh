@@ -54,6 +54,7 @@ install_sh() {
 # A sanitizer build's programs and libraries need its runtime first.
 san=()
 if has 'NEEDED.*libasan' "$(readelf -d libhpc/libhpc.so)"; then
+	# shellcheck disable=SC2054 # one gcc flag
 	san=(-fsanitize=address,undefined)
 fi
 
@@ -276,6 +277,7 @@ if command -v systemd-analyze >/dev/null; then
 	MANPATH=$P/share/man systemd-analyze verify "$tmp/unit/hpcd.service" >"$tmp/verify.log" 2>&1 ||
 		fail "systemd-analyze verify failed"
 	[ ! -s "$tmp/verify.log" ] || fail "systemd-analyze verify complained"
+	# shellcheck disable=SC2016 # $MAINPID is systemd's
 	for want in User=hpcd RuntimeDirectory=hpcd 'ExecReload=/bin/kill -HUP $MAINPID' \
 		StandardError=journal NoNewPrivileges=yes ProtectSystem=strict PrivateTmp=yes; do
 		grep -qxF "$want" "$tmp/unit/hpcd.service" || fail "the unit lacks $want"
