@@ -62,7 +62,7 @@ fi
 # would be skipped without anyone noticing.
 checkout=$(dirname "$(dirname "$(readlink -f scripts/install.sh)")")
 if [ -d "$checkout/python/hpcd" ] && [ ! -d python/hpcd ]; then
-	fail "$checkout/python/hpcd exists but is not in the runfiles: fix //:python_hpcd"
+	fail "$checkout/python/hpcd exists but is not in the runfiles: is //python:hpcd still its filegroup?"
 fi
 
 # ---- 1. install --------------------------------------------------------------------
@@ -230,14 +230,16 @@ if [ -d python/hpcd ]; then
 	esac
 	pre=()
 	[ ${#san[@]} -eq 0 ] || pre=(LD_PRELOAD="$(gcc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0)
-	(cd / && env -u HPCD_LIBHPC -u HPCD_SOCKET ${pre[@]+"${pre[@]}"} PYTHONPATH="$pydir" /usr/bin/python3 - "$P" "$sock") \
-		<<'PY' >"$tmp/python.txt" 2>"$tmp/python.log" || fail "the Python client failed"
+	cat >"$tmp/client.py" <<'PY'
 import sys
 import numpy as np
 import hpcd
 
 prefix, sock = sys.argv[1], sys.argv[2]
 assert hpcd.__file__.startswith(prefix + "/"), hpcd.__file__
+# The library it loaded is the installed one, not another on the system.
+maps = [l.split()[-1] for l in open("/proc/self/maps") if "libhpc.so" in l]
+assert maps and all(m == prefix + "/lib/libhpc.so.1" for m in maps), maps
 with hpcd.connect(socket=sock) as c:
     A = c.asarray(np.arange(6.0).reshape(3, 2))
     x = c.asarray(np.array([1.0, 2.0]))
@@ -247,6 +249,9 @@ with hpcd.connect(socket=sock) as c:
     print(c.status())
 print("python ok")
 PY
+	(cd / && env -u HPCD_LIBHPC -u HPCD_SOCKET ${pre[@]+"${pre[@]}"} PYTHONPATH="$pydir" \
+		/usr/bin/python3 "$tmp/client.py" "$P" "$sock") >"$tmp/python.txt" 2>"$tmp/python.log" ||
+		fail "the Python client failed (with no HPCD_LIBHPC, python/hpcd must find PREFIX/lib/libhpc.so.1 from its installed folder, PREFIX/lib/python3*/dist-packages/hpcd)"
 	grep -q "python ok" "$tmp/python.txt" || fail "the Python client did not finish"
 	rm -f "$tmp/python.log"
 else
