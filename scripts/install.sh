@@ -406,15 +406,15 @@ if [ $real_system -eq 1 ]; then
 fi
 
 echo "$prog: installed hpcd $version into $(p "$prefix")" >&2
-if [ -n "$destdir" ]; then
-	echo "$prog: run it from there with: $(p "$bindir")/hpcd -c $(p "$conf") -s SOCKET" >&2
-else
+if [ $real_system -eq 1 ]; then
 	case $unitdir in
 	/usr/local/lib/systemd/system | /usr/lib/systemd/system | /lib/systemd/system) ;;
 	*) echo "$prog: systemd does not look in $unitdir: systemctl link $unitdir/hpcd.service" >&2 ;;
 	esac
 	echo "$prog: start the service with: systemctl enable --now hpcd" >&2
 	echo "$prog: clients connect with: HPCD_SOCKET=/run/hpcd/hpcd.sock hpcrun status" >&2
+else
+	echo "$prog: run it with: $(p "$bindir")/hpcd -c $(p "$conf") -s SOCKET" >&2
 fi
 case $prefix in
 /usr | /usr/local) ;;
