@@ -70,7 +70,7 @@ static const char long_usage[] =
     "\n"
     "Files ending in .npy are NumPy files ('<f8' or '<f4', C order); any other file is raw:\n"
     "headerless, row-major, little-endian. Without -o the result is printed as text, a matrix\n"
-    "one row per line.\n";
+    "one row per line.\n\nSee hpcrun(1), and hpcd(8) for the daemon.\n";
 
 struct options {
 	const char *socket;  /* NULL: libhpc's default ($HPCD_SOCKET, else the built-in path) */

@@ -25,7 +25,7 @@ static void usage(FILE *f)
 		   "                      (also $HPCD_SOCKET)\n"
 		   "      --check         parse the config, open every backend, report, exit\n"
 		   "      --version       print the version and exit\n"
-		   "  -h, --help          this text\n"
+		   "  -h, --help          this text (manual: hpcd(8); the config: hpcd.ini(5))\n"
 		   "\n"
 		   "Signals: SIGHUP reloads the config; SIGTERM or SIGINT stop gracefully.\n");
 }

@@ -14,6 +14,9 @@ PACKAGES=(
 	gnuplot-nox                                       # the benchmark's plots
 	python3-numpy                                     # tests: .npy files written by NumPy itself
 	procps                                            # ps/pgrep for the orphan checks
+	groff-base                                        # tests: the manual pages render (groff -man -ww)
+	pkgconf                                           # tests: a program built with pkg-config against the install
+	systemd                                           # tests: systemd-analyze verify of the unit (not booted in a container)
 )
 
 missing=()
