@@ -76,7 +76,7 @@ step "install into $dd"
 install_sh 2>"$tmp/install.log" || fail "install.sh failed"
 
 for f in bin/hpcd bin/hpcrun bin/hpcgen lib/libhpc.so.1 lib/libhpc.a \
-	include/hpc/client.h include/hpc/plugin.h include/hpc/types.h include/hpc/wire.h \
+	include/hpc/client.h include/hpc/ops.h include/hpc/plugin.h include/hpc/types.h include/hpc/wire.h \
 	lib/pkgconfig/hpc.pc etc/hpcd/hpcd.ini lib/systemd/system/hpcd.service \
 	share/man/man8/hpcd.8 share/man/man5/hpcd.ini.5 share/man/man1/hpcrun.1 \
 	share/man/man1/hpcgen.1 share/man/man3/libhpc.3 lib/hpcd/install-manifest; do
