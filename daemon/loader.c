@@ -32,6 +32,7 @@
 
 #include "daemon/log.h"
 #include "daemon/plugin_abi1.h"
+#include "plugins/common/settings.h"
 
 struct hpcd_plugin {
 	struct hpcd_plugin *next; /* in the list of loaded plugins */
@@ -511,10 +512,25 @@ static const char *cfg_name(const struct hpcd_config *cfg)
 	return cfg->name ? cfg->name : cfg->path ? cfg->path : "config";
 }
 
+/* The i-th key the plugin accepts (from its schema, else its key list), or NULL past the end. */
+static const char *accepted_key(const struct hpc_plugin_ops *ops, unsigned i)
+{
+	if (ops->schema) {
+		for (unsigned k = 0; ops->schema[k].key; k++)
+			if (k == i)
+				return ops->schema[k].key;
+		return NULL;
+	}
+	for (unsigned k = 0; ops->settings && ops->settings[k]; k++)
+		if (k == i)
+			return ops->settings[k];
+	return NULL;
+}
+
 static bool plugin_accepts(const struct hpc_plugin_ops *ops, const char *key)
 {
-	for (const char *const *s = ops->settings; s && *s; s++)
-		if (!strcmp(*s, key))
+	for (unsigned i = 0; accepted_key(ops, i); i++)
+		if (!strcmp(accepted_key(ops, i), key))
 			return true;
 	return false;
 }
@@ -523,13 +539,13 @@ static bool plugin_accepts(const struct hpc_plugin_ops *ops, const char *key)
 static void accepted_list(const struct hpc_plugin_ops *ops, char *buf, size_t len)
 {
 	size_t pos = (size_t)snprintf(buf, len, "; it accepts ");
-	if (!ops->settings || !ops->settings[0]) {
+	if (!accepted_key(ops, 0)) {
 		snprintf(buf + pos, len - pos, "none");
 		return;
 	}
-	for (const char *const *s = ops->settings; *s && pos < len; s++)
-		pos += (size_t)snprintf(buf + pos, len - pos, "%s%s",
-					s == ops->settings ? "" : ", ", *s);
+	for (unsigned i = 0; accepted_key(ops, i) && pos < len; i++)
+		pos += (size_t)snprintf(buf + pos, len - pos, "%s%s", i ? ", " : "",
+					accepted_key(ops, i));
 }
 
 /* One line, one field: tabs and line breaks would break `hpcrun backends` parsing. */
@@ -569,6 +585,17 @@ int hpcd_backend_open(const struct hpcd_config *cfg, const struct hpcd_backend_c
 		msg(err, errlen, "%s:%u: unknown setting '%s' for plugin %s in [backend %s]%s",
 		    cfg_name(cfg), bc->settings[i].line, bc->settings[i].key, ops->name, bc->name,
 		    why);
+		hpcd_plugin_put(plugin);
+		return -EINVAL;
+	}
+	/* A declared setting's value is checked here, before any plugin code
+	 * runs, with the line it is on. */
+	for (uint32_t i = 0; ops->schema && i < bc->nsettings; i++) {
+		const struct hpc_setting_spec *spec = hpcb_settings_find(ops->schema, bc->settings[i].key);
+		if (hpcb_settings_parse(spec, bc->settings[i].value, NULL, why, sizeof(why)) == 0)
+			continue;
+		msg(err, errlen, "%s:%u: backend '%s': %s", cfg_name(cfg), bc->settings[i].line,
+		    bc->name, why);
 		hpcd_plugin_put(plugin);
 		return -EINVAL;
 	}

@@ -165,6 +165,33 @@ struct hpc_job {
 	((job)->size >= offsetof(struct hpc_job, field) + sizeof((job)->field))
 
 /*
+ * A setting, declared (ABI 2; after nginx's ngx_command_t): what the config
+ * may say for one key. The daemon checks every value against it before
+ * open() runs and refuses a bad one with its file and line; the plugin reads
+ * the values into its own struct with the same table (plugins/common/
+ * settings.h); manuals and tables are checked against it. One description of
+ * each setting, that everything else derives from.
+ */
+enum hpc_setting_type {
+	HPC_SETTING_UINT = 1,   /* a whole number in [min, max], stored as uint64_t */
+	HPC_SETTING_BOOL = 2,   /* true|false (also yes|no, on|off, 1|0), stored as int */
+	HPC_SETTING_ENUM = 3,   /* one of `choices` ("static|dynamic"), stored as unsigned: its index */
+	HPC_SETTING_STRING = 4, /* any text (a path, a name, flags), stored as const char * */
+};
+
+struct hpc_setting_spec {
+	const char *key;     /* NULL ends the table */
+	uint32_t type;       /* enum hpc_setting_type */
+	uint32_t reserved;   /* 0 */
+	uint64_t min, max;   /* UINT: the range */
+	const char *choices; /* ENUM: "a|b|c"; UINT: a word that stands for 0 ("auto"), or NULL */
+	const char *unit;    /* UINT: what the number counts ("milliseconds"), or NULL */
+	const char *def;     /* the default, in words ("online CPUs", "dynamic") */
+	const char *help;    /* what it does, one sentence */
+	size_t offset;       /* where the value goes in the plugin's settings struct */
+};
+
+/*
  * The ops table. Returned by the entry point; must stay valid while the
  * library is loaded. Starts with HPC_PLUGIN_HEAD; only grows at the end.
  */
@@ -212,6 +239,14 @@ struct hpc_plugin_ops {
 	 * the region. Called on a task thread; must return within a bounded time.
 	 */
 	void (*forget_region)(void *state, uint64_t region_id);
+
+	/*
+	 * ABI 2, optional: the settings the plugin accepts, declared (see
+	 * struct hpc_setting_spec), ending with a NULL key. When present, the
+	 * daemon takes the accepted keys from it (`settings` may then be NULL)
+	 * and checks every value before open().
+	 */
+	const struct hpc_setting_spec *schema;
 };
 
 /*

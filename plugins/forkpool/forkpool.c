@@ -46,6 +46,7 @@
 #include "hpc/ops.h"
 #include "hpc/plugin.h"
 #include "plugins/common/plugin_util.h"
+#include "plugins/common/settings.h"
 #include "plugins/forkpool/pool.h"
 #include "plugins/forkpool/proto.h"
 
@@ -80,8 +81,39 @@ struct fp {
 	size_t npending, cappending;
 };
 
-static const char *const fp_settings[] = {"workers", "schedule", "chunk", "timeout", "worker",
-					  "chunk_delay_us", NULL};
+/* The section's settings as parsed (by fp_schema; defaults set in parse_settings). */
+struct fp_conf {
+	uint64_t workers, chunk, timeout_ms, delay_us;
+	unsigned schedule; /* index in "static|dynamic": FP_STATIC, FP_DYNAMIC */
+	const char *worker;
+};
+
+#define FP_CONF(m) offsetof(struct fp_conf, m)
+
+static const struct hpc_setting_spec fp_schema[] = {
+    {.key = "workers", .type = HPC_SETTING_UINT, .min = 1, .max = FP_MAX_WORKERS,
+     .def = "online CPUs", .help = "worker processes started when the backend opens",
+     .offset = FP_CONF(workers)},
+    {.key = "schedule", .type = HPC_SETTING_ENUM, .choices = "static|dynamic", .def = "dynamic",
+     .help = "static: one equal contiguous share per worker; dynamic: the next chunk to the "
+	     "next idle worker",
+     .offset = FP_CONF(schedule)},
+    {.key = "chunk", .type = HPC_SETTING_UINT, .min = 1, .max = 1ull << 40, .choices = "auto",
+     .unit = "rows or elements", .def = "auto",
+     .help = "dynamic: rows or elements per chunk; auto: about 4 chunks per worker, at least "
+	     "64k multiply-adds each",
+     .offset = FP_CONF(chunk)},
+    {.key = "timeout", .type = HPC_SETTING_UINT, .min = 1, .max = 86400000,
+     .unit = "milliseconds", .def = "60000",
+     .help = "longest a chunk may run before its worker is killed and the chunk retried",
+     .offset = FP_CONF(timeout_ms)},
+    {.key = "worker", .type = HPC_SETTING_STRING, .def = "next to the plugin, else built in",
+     .help = "the worker executable", .offset = FP_CONF(worker)},
+    {.key = "chunk_delay_us", .type = HPC_SETTING_UINT, .min = 0, .max = 10000000,
+     .unit = "microseconds", .def = "0", .help = "tests and demos: every chunk sleeps this long first",
+     .offset = FP_CONF(delay_us)},
+    {.key = NULL},
+};
 
 /* Log through the host table, as the instance. */
 #define fp_log(fp, level, ...) hpc_plugutil_log((fp)->host, (level), __VA_ARGS__)
@@ -122,103 +154,38 @@ static int default_worker(char *out, size_t len, char *why, size_t whylen)
 
 static int parse_settings(struct fp *fp, struct hpc_open_args *args)
 {
-	unsigned long workers = 0;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	workers = ncpu < 1 ? 1 : ncpu > FP_MAX_WORKERS ? FP_MAX_WORKERS : (unsigned long)ncpu;
-	fp->schedule = FP_DYNAMIC;
-	fp->chunk = 0;
-	fp->timeout_ms = 60000;
-	fp->delay_us = 0;
-	const char *worker = NULL;
-	uint32_t seen = 0;
-
-	for (uint32_t i = 0; i < args->nsettings; i++) {
-		const char *key = args->settings[i].key ? args->settings[i].key : "";
-		const char *val = args->settings[i].value ? args->settings[i].value : "";
-		int idx = -1;
-		for (int s = 0; fp_settings[s]; s++)
-			if (strcmp(key, fp_settings[s]) == 0)
-				idx = s;
-		if (idx < 0) {
-			hpc_plugutil_err(args, (int32_t)i,
-					 "the forkpool backend has no setting \"%s\" (it takes workers, "
-					 "schedule, chunk, timeout, worker and chunk_delay_us).",
-					 key);
+	struct fp_conf c = {
+	    .workers = ncpu < 1 ? 1 : ncpu > FP_MAX_WORKERS ? FP_MAX_WORKERS : (uint64_t)ncpu,
+	    .schedule = FP_DYNAMIC,
+	    .chunk = 0,
+	    .timeout_ms = 60000,
+	};
+	int rc = hpcb_settings_apply(fp_schema, args, &c, NULL);
+	if (rc < 0)
+		return rc;
+	fp->schedule = (int)c.schedule;
+	fp->chunk = c.chunk;
+	fp->timeout_ms = c.timeout_ms;
+	fp->delay_us = (uint32_t)c.delay_us;
+	const char *worker = c.worker;
+	if (worker) {
+		const char *dir = args->config_dir && *worker != '/' ? args->config_dir : NULL;
+		int n = snprintf(fp->pool.path, sizeof(fp->pool.path), "%s%s%s", dir ? dir : "",
+				 dir ? "/" : "", worker);
+		if (!*worker || n < 0 || (size_t)n >= sizeof(fp->pool.path) ||
+		    access(fp->pool.path, X_OK) != 0) {
+			hpc_plugutil_err(args, hpcb_settings_index(args, "worker"),
+					 "worker \"%s\" is not an executable file.", worker);
 			return -EINVAL;
-		}
-		if (seen & (1u << idx)) {
-			hpc_plugutil_err(args, (int32_t)i, "the setting \"%s\" is given twice.", key);
-			return -EINVAL;
-		}
-		seen |= 1u << idx;
-		unsigned long v;
-		if (strcmp(key, "workers") == 0) {
-			if (hpc_plugutil_parse_uint(val, 1, FP_MAX_WORKERS, &v) < 0) {
-				hpc_plugutil_err(args, (int32_t)i,
-						 "workers must be a whole number from 1 to %d, not \"%s\".",
-						 FP_MAX_WORKERS, val);
-				return -EINVAL;
-			}
-			workers = v;
-		} else if (strcmp(key, "schedule") == 0) {
-			if (strcmp(val, "static") == 0)
-				fp->schedule = FP_STATIC;
-			else if (strcmp(val, "dynamic") == 0)
-				fp->schedule = FP_DYNAMIC;
-			else {
-				hpc_plugutil_err(args, (int32_t)i,
-						 "schedule must be static or dynamic, not \"%s\".", val);
-				return -EINVAL;
-			}
-		} else if (strcmp(key, "chunk") == 0) {
-			if (strcmp(val, "auto") == 0)
-				fp->chunk = 0;
-			else if (hpc_plugutil_parse_uint(val, 1, 1ul << 40, &v) == 0)
-				fp->chunk = v;
-			else {
-				hpc_plugutil_err(args, (int32_t)i,
-						 "chunk must be auto or a whole number of rows or elements "
-						 "from 1 to 2^40, not \"%s\".",
-						 val);
-				return -EINVAL;
-			}
-		} else if (strcmp(key, "timeout") == 0) {
-			if (hpc_plugutil_parse_uint(val, 1, 86400000, &v) < 0) {
-				hpc_plugutil_err(args, (int32_t)i,
-						 "timeout must be a whole number of milliseconds from 1 to "
-						 "86400000, not \"%s\".",
-						 val);
-				return -EINVAL;
-			}
-			fp->timeout_ms = v;
-		} else if (strcmp(key, "chunk_delay_us") == 0) {
-			if (hpc_plugutil_parse_uint(val, 0, 10000000, &v) < 0) {
-				hpc_plugutil_err(args, (int32_t)i,
-						 "chunk_delay_us must be a whole number from 0 to 10000000, "
-						 "not \"%s\".",
-						 val);
-				return -EINVAL;
-			}
-			fp->delay_us = (uint32_t)v;
-		} else { /* worker */
-			worker = val;
-			const char *dir = args->config_dir && *val != '/' ? args->config_dir : NULL;
-			int n = snprintf(fp->pool.path, sizeof(fp->pool.path), "%s%s%s", dir ? dir : "",
-					 dir ? "/" : "", val);
-			if (!*val || n < 0 || (size_t)n >= sizeof(fp->pool.path) ||
-			    access(fp->pool.path, X_OK) != 0) {
-				hpc_plugutil_err(args, (int32_t)i,
-						 "worker \"%s\" is not an executable file.", val);
-				return -EINVAL;
-			}
 		}
 	}
-	fp->pool.n = (unsigned)workers;
+	fp->pool.n = (unsigned)c.workers;
 	if (!worker) {
 		char why[PATH_MAX + 64];
 		if (default_worker(fp->pool.path, sizeof(fp->pool.path), why, sizeof(why)) < 0) {
 			/* No file to run: the copy built into this plugin. */
-			int rc = fp_pool_use_embedded(&fp->pool);
+			rc = fp_pool_use_embedded(&fp->pool);
 			if (rc < 0) {
 				hpc_plugutil_err(args, -1,
 						 "cannot find the forkpool worker (%s) nor run the one "
@@ -822,7 +789,7 @@ static const struct hpc_plugin_ops fp_ops = {
 	.version = "0.1.0",
 	.ops_f64 = HPC_OPS_ALL,
 	.ops_f32 = HPC_OPS_ALL,
-	.settings = fp_settings,
+	.schema = fp_schema,
 	.open = fp_open,
 	.run = fp_run,
 	.close = fp_close,

@@ -54,6 +54,7 @@
 
 #include "hpc/plugin.h"
 #include "plugins/common/plugin_util.h"
+#include "plugins/common/settings.h"
 #include "plugins/opencl/clutil.h"
 #include "plugins/opencl/source.h"
 
@@ -63,8 +64,7 @@
 #define CL_NAME_MAX 128
 #define CL_PAGE 4096u
 
-static const char *const cl_settings[] = {"platform", "device",   "zero_copy",     "kernels",
-					  "fp64",     "cache_mb", "build_options", NULL};
+
 
 enum cl_kid { K_DOT, K_SUM, K_FINAL, K_MATVEC_ROWS, K_MATVEC_GROUP, K_MATMUL, K_AXPY, K__COUNT };
 
@@ -379,103 +379,71 @@ struct cl_opts {
 	int32_t build_options_at;
 };
 
+/* The section's settings as the schema stores them. */
+struct cl_conf {
+	const char *platform, *device, *build_options;
+	unsigned zero_copy, kernels, fp64; /* indexes into their choices */
+	uint64_t cache_mb;
+};
+
+#define CL_CONF(m) offsetof(struct cl_conf, m)
+
+enum { CL_S_PLATFORM, CL_S_DEVICE, CL_S_ZERO_COPY, CL_S_KERNELS, CL_S_FP64, CL_S_CACHE_MB };
+
+static const struct hpc_setting_spec cl_schema[] = {
+    [CL_S_PLATFORM] = {.key = "platform", .type = HPC_SETTING_STRING, .def = "any",
+		       .help = "platform by index or case-insensitive part of its name",
+		       .offset = CL_CONF(platform)},
+    [CL_S_DEVICE] = {.key = "device", .type = HPC_SETTING_STRING,
+		     .def = "the first GPU, else the first device",
+		     .help = "device by index or part of its name (within platform if given)",
+		     .offset = CL_CONF(device)},
+    /* Choice order matches enum tri: auto, on, off. */
+    [CL_S_ZERO_COPY] = {.key = "zero_copy", .type = HPC_SETTING_ENUM, .choices = "auto|on|off",
+			.def = "auto",
+			.help = "compute on the client's memory (CL_MEM_USE_HOST_PTR); auto: on for "
+				"CPU devices",
+			.offset = CL_CONF(zero_copy)},
+    [CL_S_KERNELS] = {.key = "kernels", .type = HPC_SETTING_ENUM, .choices = "auto|cpu|gpu",
+		      .def = "auto", .help = "kernel layout; auto picks by device type",
+		      .offset = CL_CONF(kernels)},
+    [CL_S_FP64] = {.key = "fp64", .type = HPC_SETTING_ENUM, .choices = "auto|off",
+		   .def = "auto", .help = "off refuses f64 jobs (always refused without cl_khr_fp64)",
+		   .offset = CL_CONF(fp64)},
+    [CL_S_CACHE_MB] = {.key = "cache_mb", .type = HPC_SETTING_UINT, .min = 0, .max = 1u << 20,
+		       .unit = "MiB", .def = "half the device's memory",
+		       .help = "device memory for operands kept across jobs (0: no cache)",
+		       .offset = CL_CONF(cache_mb)},
+    {.key = "build_options", .type = HPC_SETTING_STRING, .def = "none",
+     .help = "extra clBuildProgram options", .offset = CL_CONF(build_options)},
+    {.key = NULL},
+};
+
 static int parse_settings(struct hpc_open_args *args, struct cl_opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->choice.platform_at = o->choice.device_at = -1;
-	o->build_options_at = -1;
-	bool seen[7] = {false};
-	for (uint32_t i = 0; i < args->nsettings; i++) {
-		const struct hpc_setting *s = &args->settings[i];
-		const char *key = s->key ? s->key : "";
-		const char *val = s->value ? s->value : "";
-		int which = -1;
-		for (int k = 0; cl_settings[k]; k++)
-			if (strcmp(key, cl_settings[k]) == 0)
-				which = k;
-		/* The daemon rejects unknown keys already; tests and other hosts may not. */
-		if (which < 0) {
-			hpc_plugutil_err(
-			    args, (int32_t)i,
-			    "unknown setting \"%s\": the opencl backend accepts platform, "
-			    "device, zero_copy, kernels, fp64, cache_mb and "
-			    "build_options.",
-			    key);
-			return -EINVAL;
-		}
-		if (seen[which]) {
-			hpc_plugutil_err(args, (int32_t)i, "%s is set more than once.", key);
-			return -EINVAL;
-		}
-		seen[which] = true;
-		switch (which) {
-		case 0:
-		case 1:
-			if (!*val) {
-				hpc_plugutil_err(
-				    args, (int32_t)i,
-				    "%s must be an index or part of a name, not empty.", key);
-				return -EINVAL;
-			}
-			if (which == 0) {
-				o->choice.platform = val;
-				o->choice.platform_at = (int32_t)i;
-			} else {
-				o->choice.device = val;
-				o->choice.device_at = (int32_t)i;
-			}
-			break;
-		case 2:
-		case 3: {
-			const char *on = which == 2 ? "on" : "cpu",
-				   *off = which == 2 ? "off" : "gpu";
-			enum tri t;
-			if (strcmp(val, "auto") == 0)
-				t = TRI_AUTO;
-			else if (strcmp(val, on) == 0)
-				t = TRI_ON;
-			else if (strcmp(val, off) == 0)
-				t = TRI_OFF;
-			else {
-				hpc_plugutil_err(args, (int32_t)i,
-						 "%s must be auto, %s or %s, not \"%s\".", key, on,
-						 off, val);
-				return -EINVAL;
-			}
-			if (which == 2)
-				o->zero_copy = t;
-			else
-				o->cpu_kernels = t;
-			break;
-		}
-		case 4:
-			if (strcmp(val, "auto") == 0)
-				o->fp64_off = false;
-			else if (strcmp(val, "off") == 0)
-				o->fp64_off = true;
-			else {
-				hpc_plugutil_err(args, (int32_t)i,
-						 "fp64 must be auto or off, not \"%s\".", val);
-				return -EINVAL;
-			}
-			break;
-		case 5:
-			if (hpc_plugutil_parse_uint(val, 0, 1ul << 20, &o->cache_mb) < 0) {
-				hpc_plugutil_err(
-				    args, (int32_t)i,
-				    "cache_mb must be a whole number from 0 to 1048576, "
-				    "not \"%s\".",
-				    val);
-				return -EINVAL;
-			}
-			o->cache_set = true;
-			break;
-		case 6:
-			o->build_options = val;
-			o->build_options_at = (int32_t)i;
-			break;
-		}
+	struct cl_conf c = {0};
+	uint64_t given;
+	int rc = hpcb_settings_apply(cl_schema, args, &c, &given);
+	if (rc < 0)
+		return rc;
+	o->choice.platform = c.platform;
+	o->choice.device = c.device;
+	o->choice.platform_at = hpcb_settings_index(args, "platform");
+	o->choice.device_at = hpcb_settings_index(args, "device");
+	const char *empty = c.platform && !*c.platform ? "platform" : c.device && !*c.device ? "device" : NULL;
+	if (empty) {
+		hpc_plugutil_err(args, hpcb_settings_index(args, empty),
+				 "%s must be an index or part of a name, not empty.", empty);
+		return -EINVAL;
 	}
+	o->zero_copy = (enum tri)c.zero_copy;
+	o->cpu_kernels = (enum tri)c.kernels;
+	o->fp64_off = c.fp64 == 1;
+	o->cache_set = given & (1u << CL_S_CACHE_MB);
+	o->cache_mb = (unsigned long)c.cache_mb;
+	o->build_options = c.build_options;
+	o->build_options_at = hpcb_settings_index(args, "build_options");
 	return 0;
 }
 
@@ -1469,7 +1437,7 @@ static const struct hpc_plugin_ops cl_ops = {
     .version = "0.1.0",
     .ops_f64 = HPC_OPS_ALL,
     .ops_f32 = HPC_OPS_ALL,
-    .settings = cl_settings,
+    .schema = cl_schema,
     .open = cl_open,
     .run = cl_run,
     .close = cl_close,

@@ -29,6 +29,7 @@
 
 #include "hpc/plugin.h"
 #include "plugins/common/plugin_util.h"
+#include "plugins/common/settings.h"
 #include "plugins/openmp/kernels.h"
 
 /*
@@ -53,7 +54,16 @@ struct omp_instance {
 	uint64_t serving;     /* the ticket that may run now; under mu */
 };
 
-static const char *const omp_settings[] = {"threads", NULL};
+struct omp_conf {
+	uint64_t threads;
+};
+
+static const struct hpc_setting_spec omp_schema[] = {
+    {.key = "threads", .type = HPC_SETTING_UINT, .min = 1, .max = HPC_OMP_MAX_THREADS,
+     .def = "online CPUs", .help = "OpenMP threads per job",
+     .offset = offsetof(struct omp_conf, threads)},
+    {.key = NULL},
+};
 
 /*
  * Waiters sleep on a condition variable rather than spin: the holder runs a
@@ -101,53 +111,23 @@ static long online_cpus(void)
 	return n > HPC_OMP_MAX_THREADS ? HPC_OMP_MAX_THREADS : n;
 }
 
-/* Whether the host offers log() (hosts from before it was added may not). */
-static int host_can_log(const struct hpc_host *host)
-{
-	return host && host->size >= offsetof(struct hpc_host, log) + sizeof(host->log) &&
-	       host->log;
-}
-
 static int omp_open(struct hpc_open_args *args, void **state)
 {
 	if (!args || !state || (args->nsettings && !args->settings))
 		return -EINVAL;
 
-	long ncpu = online_cpus();
-	unsigned long threads = (unsigned long)ncpu;
-	int32_t threads_at = -1;
-	for (uint32_t i = 0; i < args->nsettings; i++) {
-		const struct hpc_setting *s = &args->settings[i];
-		const char *key = s->key ? s->key : "";
-		const char *val = s->value ? s->value : "";
-		/* The daemon rejects unknown keys already; tests and other hosts may not. */
-		if (strcmp(key, "threads") != 0) {
-			hpc_plugutil_err(args, (int32_t)i,
-					 "unknown setting \"%s\": the openmp backend accepts only "
-					 "threads.",
-					 key);
-			return -EINVAL;
-		}
-		if (threads_at >= 0) {
-			hpc_plugutil_err(args, (int32_t)i, "threads is set more than once.");
-			return -EINVAL;
-		}
-		threads_at = (int32_t)i;
-		if (hpc_plugutil_parse_uint(val, 1, HPC_OMP_MAX_THREADS, &threads) < 0) {
-			hpc_plugutil_err(args, (int32_t)i,
-					 "threads must be a whole number from 1 to %d, not \"%s\".",
-					 HPC_OMP_MAX_THREADS, val);
-			return -EINVAL;
-		}
-	}
+	struct omp_conf c = {.threads = (uint64_t)online_cpus()};
+	int rc = hpcb_settings_apply(omp_schema, args, &c, NULL);
+	if (rc < 0)
+		return rc;
 
 	struct omp_instance *inst = calloc(1, sizeof(*inst));
 	if (!inst) {
 		hpc_plugutil_err(args, -1, "out of memory.");
 		return -ENOMEM;
 	}
-	inst->threads = (int)threads;
-	int rc = pthread_mutex_init(&inst->mu, NULL);
+	inst->threads = (int)c.threads;
+	rc = pthread_mutex_init(&inst->mu, NULL);
 	if (rc == 0) {
 		rc = pthread_cond_init(&inst->turn, NULL);
 		if (rc)
@@ -160,16 +140,14 @@ static int omp_open(struct hpc_open_args *args, void **state)
 	}
 
 	pthread_once(&pin_once, pin_libgomp);
-	if (host_can_log(args->host)) {
-		int isa = hpc_omp_isa();
-		args->host->log(args->host, HPC_LOG_INFO, "kernels: %s (widest on this CPU: %s)",
-				hpc_omp_isa_name(isa), hpc_omp_isa_name(hpc_omp_isa_best()));
-	}
-	if ((long)threads > ncpu && host_can_log(args->host))
-		args->host->log(args->host, HPC_LOG_WARN,
-				"threads=%lu is more than the %ld online CPUs: parallel jobs will "
-				"oversubscribe them",
-				threads, ncpu);
+	int isa = hpc_omp_isa();
+	hpc_plugutil_log(args->host, HPC_LOG_INFO, "kernels: %s (widest on this CPU: %s)",
+			 hpc_omp_isa_name(isa), hpc_omp_isa_name(hpc_omp_isa_best()));
+	if ((long)c.threads > online_cpus())
+		hpc_plugutil_log(args->host, HPC_LOG_WARN,
+				 "threads=%llu is more than the %ld online CPUs: parallel jobs will "
+				 "oversubscribe them",
+				 (unsigned long long)c.threads, online_cpus());
 	*state = inst;
 	return 0;
 }
@@ -264,7 +242,7 @@ static const struct hpc_plugin_ops omp_ops = {
 	.version = "0.1.0",
 	.ops_f64 = HPC_OPS_ALL,
 	.ops_f32 = HPC_OPS_ALL,
-	.settings = omp_settings,
+	.schema = omp_schema,
 	.open = omp_open,
 	.run = omp_run,
 	.close = omp_close,

@@ -12,7 +12,8 @@
 /* The backend keeps no state; open() hands out this address so it is not NULL. */
 static const int serial_instance;
 
-static const char *const serial_settings[] = {NULL};
+/* It takes no settings: an empty schema says so. */
+static const struct hpc_setting_spec serial_schema[] = {{.key = NULL}};
 
 static int serial_open(struct hpc_open_args *args, void **state)
 {
@@ -93,7 +94,7 @@ static const struct hpc_plugin_ops serial_ops = {
 	.version = "0.1.0",
 	.ops_f64 = HPC_OPS_ALL,
 	.ops_f32 = HPC_OPS_ALL,
-	.settings = serial_settings,
+	.schema = serial_schema,
 	.open = serial_open,
 	.run = serial_run,
 	.close = serial_close,

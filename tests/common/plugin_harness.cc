@@ -88,6 +88,7 @@ void ExpectOpsTable(const hpc_plugin_ops *ops, const std::string &name,
 {
 	ASSERT_NE(ops, nullptr) << name;
 	EXPECT_EQ(ops->abi_version, static_cast<uint32_t>(HPC_PLUGIN_ABI_VERSION));
+	EXPECT_EQ(ops->size, sizeof(hpc_plugin_ops));
 	EXPECT_EQ(ops->build_sig, HPC_PLUGIN_BUILD_SIG);
 	ASSERT_NE(ops->name, nullptr);
 	EXPECT_STREQ(ops->name, name.c_str());
@@ -99,10 +100,17 @@ void ExpectOpsTable(const hpc_plugin_ops *ops, const std::string &name,
 	EXPECT_NE(ops->run, nullptr);
 	EXPECT_NE(ops->close, nullptr);
 	EXPECT_NE(ops->describe, nullptr);
-	ASSERT_NE(ops->settings, nullptr);
+	// Settings are declared (ABI 2): keys, types and ranges in one table.
+	EXPECT_EQ(ops->settings, nullptr) << "the schema is the one list of keys";
+	ASSERT_NE(ops->schema, nullptr);
 	std::vector<std::string> got;
-	for (const char *const *s = ops->settings; *s; s++)
-		got.push_back(*s);
+	for (const hpc_setting_spec *s = ops->schema; s->key; s++) {
+		got.push_back(s->key);
+		EXPECT_GE(s->type, (uint32_t)HPC_SETTING_UINT) << s->key;
+		EXPECT_LE(s->type, (uint32_t)HPC_SETTING_STRING) << s->key;
+		EXPECT_NE(s->help, nullptr) << s->key;
+		EXPECT_NE(s->def, nullptr) << s->key;
+	}
 	EXPECT_EQ(got, settings);
 }
 

@@ -1,6 +1,7 @@
 /*
  * plugin_keys - print the settings keys each plugin accepts, as the daemon
- * sees them: its ops table's NULL-terminated `settings` list.
+ * sees them: its declared settings (`schema`, ABI 2), else its ops table's
+ * NULL-terminated `settings` list.
  *
  *   plugin_keys PLUGIN.so...
  *
@@ -28,8 +29,12 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		printf("%s", ops->name);
-		for (const char *const *s = ops->settings; s && *s; s++)
-			printf(" %s", *s);
+		if (ops->schema)
+			for (const struct hpc_setting_spec *s = ops->schema; s->key; s++)
+				printf(" %s", s->key);
+		else
+			for (const char *const *s = ops->settings; s && *s; s++)
+				printf(" %s", *s);
 		printf("\n");
 		/* Not closed: some plugins pin libraries (libgomp) on purpose. */
 	}
