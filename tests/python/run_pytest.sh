@@ -10,6 +10,7 @@ export PYTHONPATH=$PWD/python
 export PYTHONDONTWRITEBYTECODE=1
 export MPLBACKEND=Agg
 export HOME=${TEST_TMPDIR:-/tmp}
+export MPLCONFIGDIR=${TEST_TMPDIR:-/tmp}/mpl
 # A sanitizer build of libhpc.so needs its runtime loaded before Python's own
 # allocations; Python's are not leaks worth reporting.
 if readelf -d "$HPCD_LIBHPC" | grep -q 'NEEDED.*libasan'; then
