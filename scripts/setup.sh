@@ -14,6 +14,8 @@ PACKAGES=(
 	gnuplot-nox                                       # the benchmark's plots
 	python3-numpy                                     # tests: .npy files written by NumPy itself
 	procps                                            # ps/pgrep for the orphan checks
+	python3-pytest                                    # the Python client's tests (tests/python)
+	python3-matplotlib                                # the lecture scripts' pictures (examples/lecture)
 )
 
 missing=()
