@@ -376,6 +376,7 @@ class Client:
         if rc < 0:
             raise _connect_error(self.socket, rc)
         self._h = h.value
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._clock = threading.Lock()
         try:
@@ -432,6 +433,12 @@ class Client:
             if self._closed or self._closing:
                 return
             self._closing = True
+        if os.getpid() != self._pid:
+            # A forked child's copy: the rings are its parent's; leave them alone.
+            self._pending.clear()
+            self._arena.closed = True
+            self._closed = True
+            return
         while self._pending:
             if self._clock.acquire(timeout=0.01):
                 futs = []
@@ -458,6 +465,9 @@ class Client:
     def _check_open(self):
         if self._closed or self._closing:
             raise Error(_errno.EBADF, "the client is closed")
+        if os.getpid() != self._pid:
+            raise Error(_errno.EBADF, "this client belongs to process %d; connect again in "
+                        "process %d" % (self._pid, os.getpid()))
         if self._dead is not None:
             raise self._dead
 
@@ -652,7 +662,8 @@ class Client:
         return entry
 
     def _prepare(self, opname, args, backend, timeline, out=None):
-        self._check_open()
+        if self._closed or self._closing or self._dead is not None or os.getpid() != self._pid:
+            self._check_open()
         op = L.OPS.get(opname)
         if op is None:
             raise ValueError("unknown operation %r (matvec, matmul, dot, sum, axpy)" % (opname,))

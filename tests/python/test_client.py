@@ -201,6 +201,23 @@ def test_use_after_close(daemon):
         still_usable(c2)
 
 
+def test_forked_child_cannot_use_the_parents_client(client):
+    x = client.asarray(np.ones(3))
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            client.sum(x)
+            code = 1
+        except hpcd.Error as e:
+            code = 0 if e.errno == errno.EBADF and "connect again" in str(e) else 2
+        finally:
+            os._exit(code)
+    _, st = os.waitpid(pid, 0)
+    assert os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0
+    still_usable(client)
+
+
 def test_job_error_sentence_is_hpcruns(client):
     # The output overlapping an input is refused by the daemon: hpcrun's sentence
     # is "OP failed: " + hpc_strerror's.
