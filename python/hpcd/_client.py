@@ -439,11 +439,11 @@ class Client:
             self._arena.closed = True
             self._closed = True
             return
-        while self._pending:
+        while self._pending or self._batches:
             if self._clock.acquire(timeout=0.01):
                 futs = []
                 try:
-                    if self._pending:
+                    if self._pending or self._batches:
                         self._collect(futs, _SLICE_MS)
                 finally:
                     self._clock.release()
@@ -455,11 +455,12 @@ class Client:
         t = self._thread
         if t is not None and t is not threading.current_thread():
             t.join()
-        with self._lock:
-            self._arena.closed = True
-            L.hpc_close(self._h)
-            self._h = None
-            self._closed = True
+        with self._clock:  # nobody is in hpc_wait ...
+            with self._lock:  # ... or in any other call on the handle
+                self._arena.closed = True
+                L.hpc_close(self._h)
+                self._h = None
+                self._closed = True
         self._arena = None
 
     def _check_open(self):
@@ -811,6 +812,8 @@ class Client:
     def _collect(self, futs, timeout_ms):
         """One hpc_wait (collect lock held): hand each completion to its owner;
         slots of futures go to futs, to be resolved once the lock is let go."""
+        if self._h is None:
+            return
         n = L.hpc_wait(self._h, self._caddr, 1, _CMAX, timeout_ms)
         if n <= 0:
             if n < 0:
@@ -915,7 +918,7 @@ class Client:
     def _room(self):
         """Wait until one job more may be in flight (the rings hold RING): collect,
         or, while another thread collects, look again every 50 us."""
-        while self._nsub - self._ncol >= RING and self._dead is None:
+        while self._nsub - self._ncol >= RING and self._dead is None and not self._closed:
             if self._clock.acquire(False):
                 futs = []
                 try:

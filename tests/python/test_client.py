@@ -461,3 +461,24 @@ def test_spec_example(daemon, tmp_path):
         assert "hpcd " in r.stdout and "pool\t" in r.stdout
     finally:
         d.stop()
+
+
+def test_daemon_gone(tmp_path):
+    d = Daemon({"serial": "plugin = serial"})
+    c = hpcd.connect(d.socket)
+    try:
+        still_usable(c)
+        f = c.submit("sum", np.ones(10))
+        assert f.result(10) == 10.0
+        d.proc.kill()
+        d.proc.wait()
+        with pytest.raises(hpcd.Error) as e:
+            for _ in range(100):  # the first calls may still find the ring
+                c.sum(c.asarray(np.ones(3)))
+        assert e.value.errno == errno.EPIPE
+        assert "closed the connection" in str(e.value)
+        with pytest.raises(hpcd.Error):
+            c.submit("sum", np.ones(3)).result(10)
+    finally:
+        c.close()
+        d.stop()
