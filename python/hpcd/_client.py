@@ -598,7 +598,9 @@ class Client:
     # -- preparing jobs
 
     def _operand(self, v, name, dt, keep):
-        """(array, address in R) of operand `v`, copied into the arena when outside."""
+        """(array, its address in D) of operand `v` after checking its type and
+        layout; the address is None when `v` lies outside the arena (_place copies
+        it in, once its shape has been checked too)."""
         if not isinstance(v, np.ndarray):
             v = np.asarray(v, dtype=dt or F8)
         vdt = v.dtype
@@ -622,11 +624,17 @@ class Client:
             return v, b.addr  # an array made by _new (not a view): its own allocation
         p = v.__array_interface__["data"][0]
         if not (arena.lo <= p and p + v.nbytes <= arena.hi):
-            t = self._new(v.shape, vdt, name)
-            t[...] = v
-            keep.append(t)
-            v, p = t, t.__array_interface__["data"][0]
+            return v, None
         return v, p
+
+    def _place(self, v, p, name, keep):
+        """(v, p) in the arena: a copy for the call when p is None."""
+        if p is not None:
+            return v, p
+        t = self._new(v.shape, v.dtype, name)
+        t[...] = v
+        keep.append(t)
+        return t, t.__array_interface__["data"][0]
 
     def _output(self, shape, dt, out, name, keep):
         """(array, address, copyback) of a job's output."""
@@ -687,6 +695,8 @@ class Client:
             if x.shape[0] != A.shape[1]:
                 raise ValueError("x has %d elements but A has %d columns" % (x.shape[0], A.shape[1]))
             j.m, j.n = A.shape
+            A, Aa = self._place(A, Aa, "A", keep)
+            x, xa = self._place(x, xa, "x", keep)
             r, ra, j.copyback = self._output((j.m,), A.dtype, out, "out", keep)
             ops = (A, x)
         elif op == 2:  # matmul
@@ -698,6 +708,8 @@ class Client:
                 raise ValueError("B has %d rows but A has %d columns" % (x.shape[0], A.shape[1]))
             j.m, j.k = A.shape
             j.n = x.shape[1]
+            A, Aa = self._place(A, Aa, "A", keep)
+            x, xa = self._place(x, xa, "B", keep)
             r, ra, j.copyback = self._output((j.m, j.n), A.dtype, out, "out", keep)
             ops = (A, x)
         elif op == 3:  # dot
@@ -712,6 +724,9 @@ class Client:
             if x.shape[0] != A.shape[0]:
                 raise ValueError("y has %d elements but x has %d" % (x.shape[0], A.shape[0]))
             j.n = A.shape[0]
+            same = x is A
+            A, Aa = self._place(A, Aa, "x", keep)
+            x, xa = (A, Aa) if same else self._place(x, xa, "y", keep)
             r = None
             ops = (A, x)
         elif op == 4:  # sum
@@ -719,6 +734,7 @@ class Client:
             if A.ndim != 1:
                 _check_vec(A, "x")
             j.n = A.shape[0]
+            A, Aa = self._place(A, Aa, "x", keep)
             x, xa = None, 0
             r = None
             ops = (A,)
@@ -735,6 +751,7 @@ class Client:
             if y.dtype != A.dtype:
                 raise TypeError("y holds %s values but x holds %s; all operands must have the "
                                 "same element type" % (y.dtype, A.dtype.name))
+            A, Aa = self._place(A, Aa, "x", keep)
             r, ra, j.copyback = self._output(A.shape, A.dtype, y, "y", keep)
             if j.copyback is not None:
                 r[...] = y

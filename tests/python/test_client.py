@@ -482,3 +482,10 @@ def test_daemon_gone(tmp_path):
     finally:
         c.close()
         d.stop()
+
+
+def test_wrong_shape_is_refused_before_copying(daemon):
+    with hpcd.connect(daemon.socket, arena=1 << 20) as c:
+        with pytest.raises(ValueError, match=r"\bx\b"):
+            c.matvec(np.ones((1000, 1000)), np.ones(999))   # 8 MB: would not fit the arena
+        still_usable(c)
