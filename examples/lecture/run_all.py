@@ -50,11 +50,14 @@ def main():
         f.write(ini)
     env = dict(os.environ)
     env.pop("HPCD_SOCKET", None)
+    preload = env.pop("LD_PRELOAD", None)  # a sanitizer runtime for Python, not for mpirun or PoCL
     env["POCL_CACHE_DIR"] = os.path.join(tmp, "pocl")
     log = open(os.path.join(tmp, "hpcd.log"), "wb")
     daemon = subprocess.Popen([os.path.join(build, "daemon", "hpcd"), "-c", config],
                               stderr=log, env=env)
     env["HPCD_SOCKET"] = sock
+    if preload:
+        env["LD_PRELOAD"] = preload
     env.setdefault("PYTHONPATH", os.path.join(REPO, "python"))
     env["MPLBACKEND"] = "Agg"
     failed = []

@@ -47,6 +47,7 @@ class Daemon:
         self.write_config(backends, extra)
         env = dict(os.environ)
         env.pop("HPCD_SOCKET", None)  # it would override the config's socket
+        env.pop("LD_PRELOAD", None)   # a sanitizer runtime for Python, not for mpirun or PoCL
         env["POCL_CACHE_DIR"] = os.path.join(self.dir, "pocl")
         os.makedirs(env["POCL_CACHE_DIR"])
         self.proc = subprocess.Popen([os.path.join(BUILD, "daemon", "hpcd"), "-c", self.config],
