@@ -1064,8 +1064,18 @@ class Client:
     def submit(self, op, *operands, backend=None, timeline=False):
         """Start op ("matvec", "matmul", "dot", "sum", "axpy") on the operands and
         return a concurrent.futures.Future of what the call of that name returns;
-        errors surface from f.result(). Many jobs may be in flight at once."""
-        return self._submit_future(self._prepare(op, operands, backend, timeline))
+        errors (bad operands too) surface from f.result(); only a closed client
+        raises at once. Many jobs may be in flight at once."""
+        self._check_open()  # a closed client refuses at once, as an executor does
+        try:
+            return self._submit_future(self._prepare(op, operands, backend, timeline))
+        except (TypeError, ValueError, Error) as e:
+            if isinstance(e, Error) and (self._closed or self._closing):
+                raise
+            f = concurrent.futures.Future()
+            f.set_running_or_notify_cancel()
+            f.set_exception(e)
+            return f
 
     def map(self, op, operands, *, backend=None, timeline=False):
         """Run op on each tuple of operands (a single operand needs no tuple), all

@@ -112,6 +112,16 @@ def test_mixed_dtypes(client):
     still_usable(client)
 
 
+def test_submit_reports_bad_operands_through_the_future(client):
+    f = client.submit("matvec", np.ones((3, 4)), np.ones(3))
+    with pytest.raises(ValueError, match=r"\bx\b"):
+        f.result(10)
+    f = client.submit("sum", np.arange(3))
+    with pytest.raises(TypeError, match=r"\bx\b"):
+        f.result(10)
+    still_usable(client)
+
+
 def test_non_contiguous(client):
     A = client.asarray(np.ones((4, 4)))
     with pytest.raises(ValueError, match=r"\bA\b"):
@@ -145,9 +155,10 @@ def test_unknown_backend(client):
             client.sum(np.ones(3), backend=name)
         assert e.value.errno == errno.ENOENT
         assert str(e.value) == "no backend named '%s' on the daemon" % name
-    f = client.submit("sum", np.ones(3), backend="nonesuch")
-    with pytest.raises(hpcd.Error, match="nonesuch"):
-        f.result(10)
+    for name in ("nonesuch", "x" * 40):
+        f = client.submit("sum", np.ones(3), backend=name)
+        with pytest.raises(hpcd.Error, match=name):
+            f.result(10)
     still_usable(client)
 
 
