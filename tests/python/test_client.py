@@ -355,9 +355,21 @@ with hpcd.connect() as c:
 """
 
 
+def settled_clients(daemon):
+    """The number of connected clients once earlier tests' disconnects are in."""
+    last = daemon.clients_connected()
+    for _ in range(100):
+        time.sleep(0.1)
+        now = daemon.clients_connected()
+        if now == last:
+            return now
+        last = now
+    return last
+
+
 def test_killed_client_leaves_the_daemon_clean(daemon):
     with hpcd.connect(daemon.socket) as other:
-        before = daemon.clients_connected()
+        before = settled_clients(daemon)
         p = subprocess.Popen(PY + ["-c", KILLED], env=child_env(), stdout=subprocess.PIPE,
                              text=True)
         assert p.stdout.readline().strip() == "working"
@@ -366,9 +378,9 @@ def test_killed_client_leaves_the_daemon_clean(daemon):
         p.send_signal(signal.SIGKILL)
         p.wait(10)
         deadline = time.monotonic() + 10
-        while daemon.clients_connected() != before and time.monotonic() < deadline:
+        while daemon.clients_connected() > before and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert daemon.clients_connected() == before
+        assert daemon.clients_connected() <= before
         still_usable(other)                    # the other client is fine
         for b in ("pool", "omp", "mpi"):
             assert other.sum(other.asarray(np.ones(7)), backend=b) == 7.0
@@ -391,7 +403,10 @@ def test_timeline(client):
         assert len(tl) >= 2
         ok = tl[tl["flags"] & 1 == 0]
         assert ok["count"].sum() == 1000       # every row once
-        assert set(tl["worker"]) <= {0, 1} and len(set(tl["pid"])) == 2
+        assert set(tl["worker"]) <= {0, 1}
+        # Static gives each worker its share; dynamic usually uses both (not
+        # always on a loaded machine).
+        assert len(set(tl["pid"])) == 2 if backend == "pools" else 1 <= len(set(tl["pid"])) <= 2
         assert np.all(tl["start_ns"] <= tl["end_ns"])
         assert np.all(tl["attempt"] >= 1)
     s, tl = client.sum(x, backend="pool", timeline=True)
