@@ -792,17 +792,22 @@ class Client:
 
     # -- submitting and collecting
 
-    def _submit_locked(self, addr, n):
+    def _submit_locked(self, addr, n, opname):
         """hpc_submit n packed requests at addr; returns how many were queued."""
         rc = L.hpc_submit(self._h, addr, n)
-        if rc < 0:
-            if rc == -_errno.EPIPE:
-                self._dead = Error(_errno.EPIPE, "hpcd at %s closed the connection before "
-                                   "answering (did it stop?)" % self.socket)
-                raise self._dead
-            raise Error(-rc, "cannot run the job: %s" % os.strerror(-rc))
+        if rc <= 0:
+            raise self._submit_error(rc, opname)
         self._nsub += rc
         return rc
+
+    def _submit_error(self, rc, opname):
+        """hpcrun's sentences for a job that could not be queued."""
+        if rc == -_errno.EPIPE:
+            self._dead = Error(_errno.EPIPE, "hpcd at %s closed the connection before "
+                               "answering (did it stop?)" % self.socket)
+            return self._dead
+        e = -rc if rc < 0 else _errno.EIO
+        return Error(e, "cannot run %s: %s" % (opname, os.strerror(e)))
 
     def _job_error(self, j, status, detail):
         why = L.strerror(status, detail)
@@ -959,14 +964,12 @@ class Client:
             token = next(self._tokens)
             self._pending[token] = slot
             j.pack(self._rbuf, 0, token)
-            if L.hpc_submit(self._h, self._raddr, 1) == 1:
+            rc = L.hpc_submit(self._h, self._raddr, 1)
+            if rc == 1:
                 self._nsub += 1
             else:
-                try:
-                    self._submit_locked(self._raddr, 1)
-                except BaseException:
-                    self._pending.pop(token, None)
-                    raise
+                self._pending.pop(token, None)
+                raise self._submit_error(rc, j.opname)
             if j.result is not None:
                 self._touched(j)
         clock = self._clock
@@ -978,7 +981,8 @@ class Client:
                     n = L.hpc_wait(self._h, self._caddr, 1, _CMAX, _SLICE_MS)
                     if n <= 0:
                         if n < 0:
-                            futs = []
+                            if futs is None:
+                                futs = []
                             self._fail_all(n, futs)
                         continue
                     if self._batches:
@@ -1023,7 +1027,7 @@ class Client:
             self._pending[token] = slot
             j.pack(self._rbuf, 0, token)
             try:
-                self._submit_locked(self._raddr, 1)
+                self._submit_locked(self._raddr, 1, j.opname)
             except BaseException:
                 self._pending.pop(token, None)
                 with self._cv:
@@ -1130,7 +1134,7 @@ class Client:
             with self._lock:
                 try:
                     self._check_open()
-                    got = self._submit_locked(addr + i * size, min(space, n - i))
+                    got = self._submit_locked(addr + i * size, min(space, n - i), op)
                 except BaseException as e:
                     if i == 0:
                         self._batches.remove(batch)
