@@ -39,6 +39,12 @@ F4 = np.dtype("<f4")
 _DT_CODE = {F8: L.F64, F4: L.F32}
 _NAMES = {"f8": F8, "f4": F4, "f64": F8, "f32": F4, "float64": F8, "float32": F4}
 
+# Bumped in a forked child: a client is its creator's alone (os.getpid() is a
+# system call per job; this is one list read).
+_FORKS = [0]
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _FORKS.__setitem__(0, _FORKS[0] + 1))
+
 RING = 1024          # submission/completion ring entries asked for
 _CMAX = 256          # completions collected per hpc_wait
 _SLICE_MS = 200      # a collector's longest single wait
@@ -330,6 +336,7 @@ class _Job:
 
 
 _NOPERANDS = {1: 2, 2: 2, 3: 2, 4: 1, 5: 3}
+_unpack1 = L.COMPLETION.unpack_from
 
 
 def _check_vec(a, name):
@@ -377,6 +384,7 @@ class Client:
             raise _connect_error(self.socket, rc)
         self._h = h.value
         self._pid = os.getpid()
+        self._fork = _FORKS[0]
         self._lock = threading.Lock()
         self._clock = threading.Lock()
         try:
@@ -433,7 +441,7 @@ class Client:
             if self._closed or self._closing:
                 return
             self._closing = True
-        if os.getpid() != self._pid:
+        if _FORKS[0] != self._fork:
             # A forked child's copy: the rings are its parent's; leave them alone.
             self._pending.clear()
             self._arena.closed = True
@@ -466,7 +474,7 @@ class Client:
     def _check_open(self):
         if self._closed or self._closing:
             raise Error(_errno.EBADF, "the client is closed")
-        if os.getpid() != self._pid:
+        if _FORKS[0] != self._fork:
             raise Error(_errno.EBADF, "this client belongs to process %d; connect again in "
                         "process %d" % (self._pid, os.getpid()))
         if self._dead is not None:
@@ -671,7 +679,7 @@ class Client:
         return entry
 
     def _prepare(self, opname, args, backend, timeline, out=None):
-        if self._closed or self._closing or self._dead is not None or os.getpid() != self._pid:
+        if self._closed or self._closing or self._dead is not None or _FORKS[0] != self._fork:
             self._check_open()
         op = L.OPS.get(opname)
         if op is None:
@@ -991,7 +999,18 @@ class Client:
                         self._dispatch(n, futs)
                         continue
                     self._ncol += n
-                    for c in L.COMPLETION.iter_unpack(self._cview[:n * 48]):
+                    if n == 1:  # the usual case: our own completion, alone
+                        c = _unpack1(self._cbuf)
+                        if c[0] == token:
+                            del pend[token]
+                            slot.status, slot.detail, slot.result = c[1], c[2], c[3]
+                            slot.t0, slot.t1, slot.tlc = c[4], c[5], c[6]
+                            slot.done = True
+                            break
+                        comps = (c,)
+                    else:
+                        comps = L.COMPLETION.iter_unpack(self._cview[:n * 48])
+                    for c in comps:
                         s = pend.pop(c[0], None)
                         if s is not None and s.complete(*c):
                             if futs is None:
