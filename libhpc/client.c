@@ -27,14 +27,22 @@ struct block {
 	struct block *next;
 };
 
+/*
+ * The submitting side (hpc_submit) and the collecting side (hpc_wait,
+ * hpc_poll) may run in two threads at once: each ring has one producer and
+ * one consumer, and the only words both sides touch are `dead` and the two
+ * job counters, each written by one side only (relaxed atomics: they order
+ * nothing, the rings do).
+ */
 struct hpc_client {
 	int sock;
-	int dead; /* the daemon closed the connection */
+	int dead; /* the daemon closed the connection (atomic: either side sets it) */
 	struct hpc_region region;
 	struct hpc_ring sq; /* we produce */
 	struct hpc_ring cq; /* we consume */
 	uint64_t spin_ns;
-	unsigned inflight;
+	unsigned submitted; /* jobs queued; written by the submitting side only */
+	unsigned completed; /* completions collected; written by the collecting side only */
 	uint64_t run_seq; /* tags hpc_run's jobs */
 	struct block *blocks;
 };
@@ -269,18 +277,23 @@ static int encode(const struct hpc_client *c, const struct hpc_request *r, struc
 }
 
 /* Has the daemon closed our connection? Checked only when about to sleep. */
+static int is_dead(const struct hpc_client *c)
+{
+	return __atomic_load_n(&c->dead, __ATOMIC_RELAXED);
+}
+
 static int daemon_gone(struct hpc_client *c)
 {
-	if (c->dead)
+	if (is_dead(c))
 		return 1;
 	struct pollfd p = {.fd = c->sock, .events = POLLIN};
 	if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLIN))) {
 		char b;
 		ssize_t n = recv(c->sock, &b, 1, MSG_PEEK | MSG_DONTWAIT);
 		if (n <= 0 || (p.revents & (POLLHUP | POLLERR)))
-			c->dead = 1;
+			__atomic_store_n(&c->dead, 1, __ATOMIC_RELAXED);
 	}
-	return c->dead;
+	return is_dead(c);
 }
 
 int hpc_submit(struct hpc_client *c, const struct hpc_request *reqs, unsigned n)
@@ -288,7 +301,7 @@ int hpc_submit(struct hpc_client *c, const struct hpc_request *reqs, unsigned n)
 	if (n == 0)
 		return 0;
 	for (;;) {
-		if (c->dead)
+		if (is_dead(c))
 			return -EPIPE;
 		int64_t space = hpc_ring_free(&c->sq);
 		if (space < 0)
@@ -307,7 +320,7 @@ int hpc_submit(struct hpc_client *c, const struct hpc_request *reqs, unsigned n)
 				}
 			}
 			hpc_ring_publish(&c->sq, k);
-			c->inflight += k;
+			__atomic_store_n(&c->submitted, c->submitted + k, __ATOMIC_RELAXED);
 			return (int)k;
 		}
 		/* Back-pressure: the daemon has n jobs of ours queued. */
@@ -351,14 +364,14 @@ int hpc_wait(struct hpc_client *c, struct hpc_completion *out, unsigned min, uns
 		if (k) {
 			hpc_ring_release(&c->cq, k);
 			got += k;
-			c->inflight -= k < c->inflight ? k : c->inflight;
+			__atomic_store_n(&c->completed, c->completed + k, __ATOMIC_RELAXED);
 		}
 		if (got >= min || got == max)
 			return (int)got;
 		uint64_t now = hpc_now_ns();
 		if (now >= deadline)
 			return (int)got;
-		if (c->dead)
+		if (is_dead(c))
 			return got ? (int)got : -EPIPE;
 		uint64_t left = deadline - now;
 		int64_t slice = left < (uint64_t)LIVENESS_SLICE_NS ? (int64_t)left : LIVENESS_SLICE_NS;
@@ -375,7 +388,10 @@ int hpc_poll(struct hpc_client *c, struct hpc_completion *out, unsigned max)
 
 unsigned hpc_inflight(const struct hpc_client *c)
 {
-	return c->inflight;
+	unsigned s = __atomic_load_n(&c->submitted, __ATOMIC_RELAXED);
+	unsigned d = __atomic_load_n(&c->completed, __ATOMIC_RELAXED);
+	/* A daemon that completes more than it was given confuses only this count. */
+	return (int)(s - d) > 0 ? s - d : 0;
 }
 
 int hpc_run(struct hpc_client *c, const struct hpc_request *req, struct hpc_completion *done)

@@ -17,6 +17,9 @@ PACKAGES=(
 	groff-base                                        # tests: the manual pages render (groff -man -ww)
 	pkgconf                                           # tests: a program built with pkg-config against the install
 	systemd                                           # tests: systemd-analyze verify of the unit (not booted in a container)
+	clang                                             # CI: the tree also builds with clang
+	python3-pytest                                    # the Python client's tests (tests/python)
+	python3-matplotlib                                # the lecture scripts' pictures (examples/lecture)
 )
 
 missing=()

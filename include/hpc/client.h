@@ -15,7 +15,10 @@
  *   hpc_close(c);
  *
  * Every function returns 0 (or a count) on success and a negative errno on
- * failure. A handle is not thread-safe: use one per thread.
+ * failure. A handle is not thread-safe: use one per thread, with one
+ * exception: one thread may call hpc_submit() (and hpc_alloc/hpc_free) while
+ * one other thread calls hpc_wait()/hpc_poll() on the same handle, so that a
+ * collector thread can gather completions while jobs are submitted.
  */
 #ifndef HPC_CLIENT_H
 #define HPC_CLIENT_H
