@@ -107,7 +107,11 @@ def _control(socket, what, name):
     raise Error(-rc, "%s: no answer from hpcd at %s: %s" % (name, path, os.strerror(-rc)))
 
 
-def _connect_error(path, rc):
+def _connect_error(path, rc, why=b""):
+    # The same sentences as hpcrun's connect_failed (cli/hpcrun.c).
+    if why:
+        return Error(-rc, "hpcd at %s refused the connection: %s" % (
+            path, why.decode(errors="replace")))
     absent = -rc in (_errno.ECONNREFUSED, _errno.ENOENT)
     return Error(-rc, "cannot connect to hpcd at %s: %s%s" % (
         path, os.strerror(-rc), " (is the daemon running?)" if absent else ""))
@@ -378,10 +382,12 @@ class Client:
         if arena < 0:
             raise ValueError("arena must be >= 0 bytes")
         h = L._vp()
-        opts = L.ConnectOpts(RING, RING, int(spin_us))
+        why = ctypes.create_string_buffer(L.REFUSAL_MAX + 1)
+        opts = L.ConnectOpts(RING, RING, int(spin_us), 0,
+                             ctypes.cast(why, ctypes.c_char_p), len(why))
         rc = L.hpc_connect_opts(self.socket.encode(), arena, ctypes.byref(opts), ctypes.byref(h))
         if rc < 0:
-            raise _connect_error(self.socket, rc)
+            raise _connect_error(self.socket, rc, why.value)
         self._h = h.value
         self._pid = os.getpid()
         self._fork = _FORKS[0]

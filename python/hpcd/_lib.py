@@ -4,8 +4,9 @@ The library is looked up, first found wins:
   1. $HPCD_LIBHPC: the file itself, or a folder holding libhpc.so;
   2. the checkout's build output, relative to this file: bazel-bin/libhpc/libhpc.so
      (and libhpc/libhpc.so, which is where a Bazel test's runfiles put it);
-  3. where it is installed: ctypes.util.find_library("hpc"), else libhpc.so.1 on the
-     loader's path.
+  3. where it is installed: PREFIX/lib/libhpc.so.1 beside the package's
+     PREFIX/lib/python3.X/dist-packages, else ctypes.util.find_library("hpc"), else
+     libhpc.so.1 on the loader's path.
 """
 
 import ctypes
@@ -26,6 +27,11 @@ def _candidates():
         path = os.path.join(root, rel)
         if os.path.isfile(path):
             yield path
+    # Installed: PREFIX/lib/python3.X/dist-packages/hpcd -> PREFIX/lib/libhpc.so.1,
+    # which also holds under a DESTDIR or an unusual prefix.
+    installed = os.path.join(os.path.dirname(root), "libhpc.so.1")
+    if os.path.isfile(installed):
+        yield installed
     yield ctypes.util.find_library("hpc") or "libhpc.so.1"
 
 
@@ -54,8 +60,14 @@ def _fn(name, restype, *argtypes):
 
 
 class ConnectOpts(ctypes.Structure):
+    """struct hpc_connect_opts (hpc/client.h), field for field."""
     _fields_ = [("sq_entries", ctypes.c_uint32), ("cq_entries", ctypes.c_uint32),
-                ("spin_us", ctypes.c_uint32)]
+                ("spin_us", ctypes.c_uint32), ("reserved", ctypes.c_uint32),
+                ("err", ctypes.c_char_p), ("err_len", ctypes.c_size_t)]
+
+
+# The longest reason a daemon gives for refusing a client (HPC_REFUSAL_MAX in hpc/wire.h).
+REFUSAL_MAX = 512
 
 
 hpc_connect_opts = _fn("hpc_connect_opts", _int, ctypes.c_char_p, _sz,

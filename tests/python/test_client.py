@@ -192,8 +192,29 @@ def test_arena_larger_than_the_daemon_allows():
         with pytest.raises(hpcd.Error) as e:
             hpcd.connect(d.socket, arena=64 << 20)
         assert e.value.errno == errno.E2BIG
+        assert "max_arena_mb = 16" in str(e.value)   # the daemon's reason, named
         with hpcd.connect(d.socket, arena=8 << 20) as c:
             still_usable(c)
+    finally:
+        d.stop()
+
+
+def test_limits_refuse_the_newcomer_with_a_reason():
+    d = Daemon({"serial": "plugin = serial"},
+               "max_arena_mb = 32\nmax_total_arena_mb = 40\nmax_clients = 2")
+    try:
+        with hpcd.connect(d.socket, arena=24 << 20) as a:
+            with pytest.raises(hpcd.Error) as e:
+                hpcd.connect(d.socket, arena=24 << 20)
+            assert e.value.errno == errno.ENOMEM
+            assert "max_total_arena_mb = 40" in str(e.value)
+            with hpcd.connect(d.socket, arena=1 << 20) as b:
+                with pytest.raises(hpcd.Error) as e:
+                    hpcd.connect(d.socket, arena=1 << 20)
+                assert e.value.errno == errno.EUSERS
+                assert "max_clients = 2" in str(e.value)
+                still_usable(b)
+            still_usable(a)                      # those already served keep working
     finally:
         d.stop()
 
