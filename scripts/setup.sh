@@ -17,7 +17,7 @@ PACKAGES=(
 	groff-base                                        # tests: the manual pages render (groff -man -ww)
 	pkgconf                                           # tests: a program built with pkg-config against the install
 	systemd                                           # tests: systemd-analyze verify of the unit (not booted in a container)
-	clang                                             # CI: the tree also builds with clang
+	clang clang-format                                # CI: the tree also builds with clang; the formatter's check
 	python3-pytest                                    # the Python client's tests (tests/python)
 	python3-matplotlib                                # the lecture scripts' pictures (examples/lecture)
 )

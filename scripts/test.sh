@@ -2,7 +2,7 @@
 # Run the whole test suite: unit tests and end-to-end tests with the real
 # daemon, plugins and clients. Extra arguments go to `bazel test`, e.g.
 #   scripts/test.sh --config=asan
-#   scripts/test.sh --config=tsan --test_tag_filters=threads
+#   scripts/test.sh --config=tsan --test_tag_filters=-no_tsan
 # Ends with one line "tests: N passed, M failed" counting Bazel's test targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
