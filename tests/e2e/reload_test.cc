@@ -244,9 +244,20 @@ TEST(Reload, BadConfigLeavesEverythingAsItWas)
 		ASSERT_EQ(hpc_control(d.socket().c_str(), HPC_CTL_BACKENDS, after, sizeof(after)), 0);
 		EXPECT_STREQ(before, after);
 	}
-	// SIGHUP with a bad config: logged, nothing changes, still serving.
+	// SIGHUP with a bad config: logged, nothing changes, still serving. The
+	// status's count of refused reloads says when the reload has run.
+	auto refused = [&] {
+		char st[4096];
+		EXPECT_EQ(hpc_control(d.socket().c_str(), HPC_CTL_STATUS, st, sizeof(st)), 0);
+		const char *p = strstr(st, " ok, ");
+		return p ? atoi(p + 5) : -1;
+	};
+	const int refused_before = refused();
+	ASSERT_GE(refused_before, 3) << "the three refusals above count";
 	kill(d.pid(), SIGHUP);
-	usleep(200000);
+	for (int i = 0; i < 500 && refused() == refused_before; i++)
+		usleep(10000);
+	ASSERT_EQ(refused(), refused_before + 1) << "the SIGHUP reload never ran";
 	ASSERT_EQ(hpc_control(d.socket().c_str(), HPC_CTL_BACKENDS, after, sizeof(after)), 0);
 	EXPECT_STREQ(before, after);
 	EXPECT_NE(d.log().find("reload refused"), std::string::npos);

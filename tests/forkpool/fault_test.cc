@@ -130,7 +130,9 @@ TEST(Faults, WorkerKilledMidJobIsReplacedAndTheJobIsRight)
 TEST(Faults, SameChunkKilledTwiceFailsTheJobClearly)
 {
 	FpLog().Clear();
-	Instance inst({{"workers", "1"}, {"chunk_delay_us", "1000000"}});
+	// A chunk timeout far longer than the test: the failure must come from the
+	// deaths, not from waiting the timeout out.
+	Instance inst({{"workers", "1"}, {"chunk_delay_us", "1000000"}, {"timeout", "30000"}});
 	ASSERT_EQ(inst.rc(), 0) << inst.err();
 	pid_t first = inst.Pids().at(0);
 	SumJob s(1000);
@@ -146,8 +148,8 @@ TEST(Faults, SameChunkKilledTwiceFailsTheJobClearly)
 	ASSERT_EQ(kill(second, SIGKILL), 0);
 	ASSERT_EQ(run.wait_for(std::chrono::seconds(20)), std::future_status::ready) << "hung";
 	EXPECT_EQ(run.get(), -EIO);
-	EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2))
-		<< "the failure should not wait for anything";
+	EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(15))
+		<< "the failure waited for the chunk timeout (30 s) instead of seeing the deaths";
 	std::string log = FpLog().All();
 	EXPECT_NE(log.find("failed twice"), std::string::npos) << log;
 	EXPECT_NE(log.find("signal 9"), std::string::npos) << log;
@@ -361,17 +363,19 @@ TEST(Regions, ForgetDuringAJobOfAnotherRegionIsDoneAfterIt)
 	Instance inst({{"workers", "1"}, {"chunk_delay_us", "300000"}});
 	ASSERT_EQ(inst.rc(), 0) << inst.err();
 	const std::string name = "fp-forget2-" + std::to_string(getpid());
-	SumJob gone(1000, name), busy(1000);
+	const std::string busy_name = "fp-busy2-" + std::to_string(getpid());
+	SumJob gone(1000, name), busy(1000, busy_name);
 	Job j1 = gone.Make();
 	ASSERT_EQ(inst.Run(j1.get()), 0);
 	pid_t pid = inst.Pids().at(0);
 	ASSERT_TRUE(MapsMemfd(pid, name));
 	Job j2 = busy.Make();
 	auto run = std::async(std::launch::async, [&] { return inst.Run(j2.get()); });
-	std::this_thread::sleep_for(milliseconds(50));
-	auto t0 = std::chrono::steady_clock::now();
-	inst.Forget(gone.reg.id()); // the daemon's event loop must not wait for the job
-	EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(100));
+	// The worker is inside the job once it has mapped that job's region.
+	ASSERT_TRUE(WaitFor([&] { return MapsMemfd(pid, busy_name); }, 5000));
+	inst.Forget(gone.reg.id()); // must not wait for the job it does not concern
+	EXPECT_EQ(run.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
+	    << "forget returned only after the job (300 ms chunk) had finished";
 	ASSERT_EQ(run.get(), 0);
 	EXPECT_FALSE(MapsMemfd(pid, name));
 }

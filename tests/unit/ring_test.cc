@@ -13,9 +13,15 @@
 #include <thread>
 #include <vector>
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+
+#include <cerrno>
+
 extern "C" {
 #include "ipc/region.h"
 #include "ipc/ring.h"
+#include "ipc/sys.h"
 }
 
 namespace {
@@ -217,6 +223,62 @@ TEST(RingStress, TwoProcessesOverAMemfdRegion)
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	EXPECT_EQ(errors, 0u);
 	hpc_region_unmap(&reg);
+}
+
+// ---- The futex seam (ipc/sys.h): the sleep/wake protocol seen from the system calls ----
+
+std::atomic<int> futex_waits{0}, futex_wakes{0};
+
+long counting_futex(uint32_t *uaddr, int op, uint32_t val, const struct timespec *timeout)
+{
+	(op == FUTEX_WAIT ? futex_waits : futex_wakes)++;
+	return syscall(SYS_futex, uaddr, op, val, timeout, nullptr, 0);
+}
+
+TEST(RingFutex, PublishMakesASystemCallOnlyForASleeper)
+{
+	futex_waits = futex_wakes = 0;
+	hpc_sys.futex = counting_futex;
+	Ring r(8);
+	// Nobody sleeps: back-to-back publishes never enter the kernel.
+	for (int i = 0; i < 5; i++) {
+		hpc_ring_publish(&r.prod, 1);
+		hpc_ring_release(&r.cons, 1);
+	}
+	EXPECT_EQ(futex_wakes.load(), 0);
+	// A consumer that stopped spinning sleeps in FUTEX_WAIT; one publish wakes it.
+	std::atomic<int> rc{1};
+	std::thread waiter([&] { rc = hpc_ring_wait_avail(&r.cons, 0, 10ll * 1000 * 1000 * 1000, nullptr); });
+	while (!__atomic_load_n(&r.ctl.tail_sleepers, __ATOMIC_SEQ_CST) || futex_waits.load() == 0)
+		std::this_thread::yield();
+	hpc_ring_publish(&r.prod, 1);
+	waiter.join();
+	EXPECT_EQ(rc.load(), 0);
+	EXPECT_GE(futex_wakes.load(), 1);
+	hpc_sys_reset();
+}
+
+long spurious_futex(uint32_t *, int, uint32_t, const struct timespec *)
+{
+	errno = EINTR; // every wait returns at once, as after a signal
+	return -1;
+}
+
+TEST(RingFutex, AFutexThatNeverSleepsStillHonoursTheDeadlineAndTheIndex)
+{
+	hpc_sys.futex = spurious_futex;
+	Ring r(8);
+	uint64_t t0 = hpc_now_ns();
+	EXPECT_EQ(hpc_ring_wait_avail(&r.cons, 0, 50ll * 1000 * 1000, nullptr), -ETIMEDOUT);
+	EXPECT_GE(hpc_now_ns() - t0, 50ull * 1000 * 1000);
+	// A change made meanwhile is still seen (the wait re-checks after each return).
+	std::atomic<int> rc{1};
+	std::thread waiter([&] { rc = hpc_ring_wait_avail(&r.cons, 0, 10ll * 1000 * 1000 * 1000, nullptr); });
+	usleep(20 * 1000);
+	hpc_ring_publish(&r.prod, 1);
+	waiter.join();
+	EXPECT_EQ(rc.load(), 0);
+	hpc_sys_reset();
 }
 
 }  // namespace
