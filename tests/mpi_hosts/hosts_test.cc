@@ -276,6 +276,30 @@ TEST(MpiHosts, ResidentOperandsAreSentOnce)
 	EXPECT_EQ(d.stop(), 0) << d.log();
 }
 
+// A test host with the same host name as this one (HPC_TEST_HOSTS_SAME_NAME
+// in the agent) is still another host: its rank takes the network path, not
+// /proc/<rank 0>/fd, which would work on this one kernel.
+TEST(MpiHosts, SameNameIsStillAnotherHost)
+{
+	REQUIRE_TEST_HOSTS();
+	const TestHosts &th = TestHosts::Get();
+	std::string worker = mpitest::UniqueWorker("samename", th.dir());
+	Settings s = HostSettings(worker, "60000");
+	s[0].second = "2";
+	s[1].second = th.Hostfile(1);
+	setenv("HPC_TEST_HOSTS_SAME_NAME", "1", 1);
+	mpitest::Instance mpi("mpi", s);
+	unsetenv("HPC_TEST_HOSTS_SAME_NAME");
+	ASSERT_EQ(mpi.rc(), 0) << mpi.err();
+	EXPECT_TRUE(Contains(mpi.Describe(), "np=2 on " + th.self() + " x2;")) << mpi.Describe();
+	EXPECT_TRUE(Contains(mpi.Describe(), "mapped=1 ")) << mpi.Describe();
+	SmallMatvec(mpi, 5);
+	EXPECT_GT(Field(mpi.Describe(), " r1="), 0) << mpi.Describe();
+	mpi.Close();
+	std::string left;
+	EXPECT_TRUE(NothingLeft(worker, 30, &left)) << "left after close:" << left;
+}
+
 // A rank on a test host killed mid-job: the job fails with EIO, the next one
 // runs on a fresh MPI job. One killed while idle: the next job does not fail.
 TEST(MpiHosts, RankKilledOnATestHost)
