@@ -14,6 +14,8 @@ PACKAGES=(
 	gnuplot-nox                                       # the benchmark's plots
 	python3-numpy                                     # tests: .npy files written by NumPy itself
 	procps                                            # ps/pgrep for the orphan checks
+	iproute2 util-linux                               # tests/mpi_hosts: ip netns, unshare, setsid
+	python3-mpi4py                                    # bench: the lecture's mpi4py matvec
 )
 
 missing=()

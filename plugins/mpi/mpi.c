@@ -255,6 +255,25 @@ static void log_tail(const struct mpi_inst *inst, char *buf, size_t len)
 		memmove(buf, buf + o - keep, keep + 1);
 }
 
+/* The last len - 1 bytes of mpirun's output as they are, newlines as "; ", for the log. */
+static void log_raw_tail(const struct mpi_inst *inst, char *buf, size_t len)
+{
+	buf[0] = 0;
+	int fd = open(inst->log_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || len < 2)
+		goto out;
+	off_t end = lseek(fd, 0, SEEK_END);
+	off_t from = end > (off_t)len - 1 ? end - (off_t)len + 1 : 0;
+	ssize_t n = pread(fd, buf, len - 1, from);
+	buf[n > 0 ? n : 0] = 0;
+	for (ssize_t i = 0; i < n; i++)
+		if (buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t')
+			buf[i] = ' ';
+out:
+	if (fd >= 0)
+		close(fd);
+}
+
 /* ---- the held-regions set and pending forgets ------------------------------------------ */
 
 static int ids_find(const uint64_t *v, size_t n, uint64_t id)
@@ -629,9 +648,12 @@ static int start_job(struct mpi_inst *inst, char *err, size_t errlen)
 			break;
 		int st = 0;
 		if (wait_exit(pid, 0, &st)) {
-			char why[64];
+			char why[64], raw[600];
 			describe_status(st, why, sizeof(why));
 			log_tail(inst, tail, sizeof(tail));
+			log_raw_tail(inst, raw, sizeof(raw));
+			LOG(inst, HPC_LOG_INFO, "%s before rank 0 connected; its output ends: %s", why,
+			    raw);
 			snprintf(err, errlen, "%s before rank 0 connected: %s", why,
 				 tail[0] ? tail : "(no output)");
 			rc = -EIO;
