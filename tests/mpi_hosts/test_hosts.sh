@@ -88,6 +88,19 @@ up() {
 	trap - ERR
 }
 
+# Whether host i and this host reach each other over TCP: a connect to a closed
+# port answered by a reset ("refused") both ways. Neighbour entries that failed
+# while the link was down are flushed first.
+reachable() {
+	local i=$1 ns=${PREFIX}$1 err
+	ip -n "$ns" neigh flush dev "hpcdv${i}p" 2>/dev/null
+	ip neigh flush dev "$BRIDGE" to "${NET}.$((10 + i))" 2>/dev/null
+	err=$(ip netns exec "$ns" timeout 2 bash -c "exec 3<>/dev/tcp/${NET}.1/9" 2>&1)
+	case "$err" in *refused*) ;; *) return 1 ;; esac
+	err=$(timeout 2 bash -c "exec 3<>/dev/tcp/${NET}.$((10 + i))/9" 2>&1)
+	case "$err" in *refused*) return 0 ;; *) return 1 ;; esac
+}
+
 host_index() {
 	case "$1" in
 	${PREFIX}[0-9]*) echo "${1#"$PREFIX"}" ;;
@@ -104,7 +117,23 @@ watch)
 	down
 	;;
 cut) ip link set "hpcdv$(host_index "${2:?cut HOST}")" down ;;
-mend) ip link set "hpcdv$(host_index "${2:?mend HOST}")" up ;;
+mend)
+	# Up, and wait until the kernel says so on both ends and the bridge forwards: carrier
+	# changes reach the peer through linkwatch, up to a second later, and a connect() in
+	# that second fails at once (orted: "unable to complete a TCP connection").
+	i=$(host_index "${2:?mend HOST}")
+	ip link set "hpcdv$i" up
+	for _ in $(seq 1 100); do
+		if ip -br link show dev "hpcdv$i" | awk '{print $2}' | grep -qx UP &&
+			ip -n "${PREFIX}$i" -br link show dev "hpcdv${i}p" | awk '{print $2}' | grep -qx UP &&
+			bridge link show dev "hpcdv$i" 2>/dev/null | grep -q "state forwarding" &&
+			reachable "$i"; then
+			exit 0
+		fi
+		sleep 0.1
+	done
+	die "hpcdv$i did not come back within 10 s"
+	;;
 pids) ip netns pids "${2:?pids HOST}" ;;
 *) die "usage: test_hosts.sh up N | down | watch PID | cut HOST | mend HOST | pids HOST" ;;
 esac
