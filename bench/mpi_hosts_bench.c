@@ -130,9 +130,10 @@ static void bench_mpi4py(const char *python, const char *prog, const char *hostf
 {
 	char cmd[2048];
 	snprintf(cmd, sizeof(cmd),
-		 "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 mpirun %s -n 2 %s%s%s%s%s "
+		 "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 mpirun %s%s -n 2 %s%s%s%s%s "
 		 "-x OPENBLAS_NUM_THREADS -x OMP_NUM_THREADS %s %s %llu %d 2>&1",
-		 geteuid() == 0 ? "--allow-run-as-root" : "", hostfile ? "--hostfile " : "",
+		 geteuid() == 0 ? "--allow-run-as-root" : "", hostfile ? " --bind-to none" : "",
+		 hostfile ? "--hostfile " : "",
 		 hostfile ? hostfile : "", hostfile ? " --mca plm_rsh_agent " : "",
 		 hostfile ? agent : "",
 		 hostfile ? " --mca mpi_yield_when_idle 1 --mca btl tcp,self --mca btl_tcp_if_include " SUBNET
@@ -259,7 +260,7 @@ int main(int argc, char **argv)
 	if (bench_daemon_start(&d, hpcd, plugdir, "/tmp/hpcd-mhbench-d-", 60,
 			       "max_arena_mb = 8192\n"
 			       "[backend hosts]\nplugin = mpi\nnp = 2\nhostfile = %s\n"
-			       "mpirun_args = --allow-run-as-root\n"
+			       "mpirun_args = --allow-run-as-root --bind-to none\n"
 			       "mca = plm_rsh_agent=%s mpi_yield_when_idle=1 btl=tcp,self btl_tcp_if_include=" SUBNET
 			       " oob_tcp_if_include=" SUBNET "\n"
 			       "[backend one]\nplugin = mpi\nnp = 2\nlocal_mmap = false\n"

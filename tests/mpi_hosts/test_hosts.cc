@@ -134,9 +134,11 @@ std::string TestHosts::Hostfile(int hosts) const
 
 std::string TestHosts::MpirunArgs()
 {
-	// A test host cut off is given up by its orted after ~5 s without mpirun.
-	return "--allow-run-as-root --mca oob_tcp_keepalive_time 1 --mca oob_tcp_keepalive_intvl 1 "
-	       "--mca oob_tcp_keepalive_probes 3";
+	// A test host cut off is given up by its orted after ~5 s without mpirun. --bind-to
+	// none: each "host" thinks it has all the cores and would pin its first rank to core 0,
+	// the same core as this host's rank 0.
+	return "--allow-run-as-root --bind-to none --mca oob_tcp_keepalive_time 1 --mca "
+	       "oob_tcp_keepalive_intvl 1 --mca oob_tcp_keepalive_probes 3";
 }
 
 std::string TestHosts::Mca() const
