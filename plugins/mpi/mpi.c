@@ -549,7 +549,9 @@ static int start_job(struct mpi_inst *inst, char *err, size_t errlen)
 
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", inst->sock_path);
-	lsock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a connection that goes away between poll() and accept() must not
+	 * leave accept() waiting for the next one. */
+	lsock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (lsock < 0 || bind(lsock, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    listen(lsock, 1) < 0) {
 		rc = -errno;
@@ -644,8 +646,18 @@ static int start_job(struct mpi_inst *inst, char *err, size_t errlen)
 	for (;;) {
 		struct pollfd p = {.fd = lsock, .events = POLLIN};
 		int prc = poll(&p, 1, 50);
-		if (prc > 0)
-			break;
+		if (prc > 0) {
+			inst->sock = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
+			if (inst->sock >= 0)
+				break;
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED &&
+			    errno != EINTR) {
+				rc = -errno;
+				snprintf(err, errlen, "cannot accept rank 0's connection: %s.",
+					 strerror(errno));
+				goto fail;
+			}
+		}
 		int st = 0;
 		if (wait_exit(pid, 0, &st)) {
 			char why[64], raw[600];
@@ -667,12 +679,6 @@ static int start_job(struct mpi_inst *inst, char *err, size_t errlen)
 			rc = -ETIMEDOUT;
 			goto fail;
 		}
-	}
-	inst->sock = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
-	if (inst->sock < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "cannot accept rank 0's connection: %s.", strerror(errno));
-		goto fail;
 	}
 	close(lsock);
 	lsock = -1;
