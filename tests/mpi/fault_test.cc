@@ -130,6 +130,10 @@ TEST(MpiOpen, SettingsAreChecked)
 		{{{"mpirun", "/nonexistent/mpirun"}}, 0, "/nonexistent/mpirun"},
 		{{{"worker", "/nonexistent/worker"}}, 0, "/nonexistent/worker"},
 		{{{"hostfile", "/nonexistent/hosts"}}, 0, "/nonexistent/hosts"},
+		{{{"mca", "btl tcp,self"}}, 0, "KEY=VALUE"},
+		{{{"mca", "btl=tcp =x"}}, 0, "\"=x\""},
+		{{{"mca", "b-tl=tcp"}}, 0, "\"b-tl=tcp\""},
+		{{{"mca", "btl="}}, 0, "\"btl=\""},
 	};
 	for (const Bad &b : bad) {
 		Instance inst("mpi", b.s);
@@ -170,6 +174,22 @@ TEST(MpiOpen, LauncherFailuresAreReported)
 	EXPECT_TRUE(Contains(slow.err(), "did not connect within 300 ms")) << slow.err();
 	EXPECT_LT(s, 5.0);
 	EXPECT_TRUE(Survivors(hang).empty()) << "the launcher was left running";
+}
+
+// mca = KEY=VALUE words reach mpirun as --mca KEY VALUE: a transport that
+// exists works, one that does not makes Open MPI refuse (and open() say so).
+TEST(MpiOpen, McaReachesMpirun)
+{
+	Instance good("mpi", {{"np", "2"}, {"mpirun_args", MpirunArgs()}, {"mca", "btl=self,vader"}});
+	ASSERT_EQ(good.rc(), 0) << good.err();
+	SmallMatvec(good, 50);
+	good.Close();
+	Instance bad("mpi", {{"np", "2"},
+			     {"mpirun_args", MpirunArgs()},
+			     {"mca", "btl=self,nosuchbtl"},
+			     {"start_timeout", "20000"}});
+	EXPECT_LT(bad.rc(), 0); /* the same settings without mca start (above) */
+	EXPECT_TRUE(Contains(bad.err(), "before rank 0 connected")) << bad.err();
 }
 
 // close() ends mpirun and every rank; nothing that names the worker is left.
