@@ -387,7 +387,7 @@ TEST(MpiFaults, TimeoutFailsTheJobAndRestarts)
 	auto t0 = std::chrono::steady_clock::now();
 	EXPECT_EQ(mpi.Run(&j), -ETIMEDOUT);
 	double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-	EXPECT_LT(s, 6.0);
+	EXPECT_LT(s, 15.0) << "timeout = 0.4 s, plus the kill of the MPI job (generous: a busy machine)";
 	EXPECT_TRUE(Survivors(worker).empty());
 	SmallMatvec(mpi, 10);
 	EXPECT_TRUE(Contains(mpi.Describe(), "restarts=1")) << mpi.Describe();
