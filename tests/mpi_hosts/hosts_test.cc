@@ -15,6 +15,7 @@
 //    oob_tcp_keepalive_*), and once the link is back jobs run again;
 //  - closing leaves no process on any host.
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -160,7 +161,8 @@ TEST(MpiHosts, CheckListsTheHosts)
 	REQUIRE_TEST_HOSTS();
 	const TestHosts &th = TestHosts::Get();
 	std::string worker = mpitest::UniqueWorker("check", th.dir());
-	std::string dir = hpce::temp_dir(), ini = dir + "/hpcd.ini";
+	std::string dir = th.dir() + "/check", ini = dir + "/hpcd.ini";
+	ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
 	hpce::write_file(ini, "[daemon]\nsocket = " + dir + "/s\nplugin_dir = " +
 				  hpce::runfile("plugins") + "\n" + HostSection(worker));
 	hpce::Result r = hpce::run({hpce::runfile("daemon/hpcd"), "-c", ini, "--check"});
