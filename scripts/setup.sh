@@ -20,6 +20,8 @@ PACKAGES=(
 	clang clang-format                                # CI: the tree also builds with clang; the formatter's check
 	python3-pytest                                    # the Python client's tests (tests/python)
 	python3-matplotlib                                # the lecture scripts' pictures (examples/lecture)
+	iproute2 util-linux                               # tests/mpi_hosts: ip netns, unshare, setsid
+	python3-mpi4py                                    # bench: the lecture's mpi4py matvec
 )
 
 missing=()

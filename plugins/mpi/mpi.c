@@ -9,6 +9,8 @@
  *   hostfile      passed to mpirun --hostfile (relative to the config's folder)
  *   mpirun        the launcher: a name looked up on PATH or a path (default mpirun)
  *   mpirun_args   extra mpirun flags, split on blanks (e.g. --allow-run-as-root --oversubscribe)
+ *   mca           MCA parameters, KEY=VALUE words split on blanks; each becomes
+ *                 `--mca KEY VALUE` on mpirun's command line (after mpirun_args)
  *   worker        the worker program (default: hpc_mpi_worker next to this plugin file)
  *   timeout       ms a job may take before it fails with ETIMEDOUT and the MPI job
  *                 is restarted, 1..86400000 (default 300000)
@@ -31,6 +33,26 @@
  * tail of mpirun's output) is logged, and the next job starts a fresh MPI
  * job. A job that takes longer than `timeout` fails with ETIMEDOUT and the
  * MPI job is killed and restarted likewise.
+ *
+ * Idle deaths are healed, not reported: before each job the channel and
+ * mpirun are checked (rank 0's socket hung up, mpirun exited), and a dead MPI
+ * job is replaced before the job is sent. A death that has not reached rank
+ * 0 yet when the job goes out is caught by the STARTED message (proto.h):
+ * rank 0 sends it once every rank holds the job and before any output is
+ * written, so an MPI job that ends before STARTED has touched nothing, and the
+ * job is sent once more to a fresh MPI job.
+ *
+ * Every wait on the MPI job has a deadline. The channel is written without
+ * blocking (MSG_DONTWAIT, then poll for room until the deadline): a rank 0
+ * that stopped reading (SIGSTOP, a hung host) cannot hold a job past
+ * `timeout`, a forget_region() past FORGET_MS, nor close() past its grace
+ * periods; a channel found stuck is abandoned and the MPI job killed.
+ *
+ * "Leftover" processes are looked for on this host only: /proc entries in the
+ * daemon's own network namespace. On one machine with test hosts made of
+ * network namespaces, processes of the other "hosts" are visible in /proc,
+ * but killing them from here would hide what a real cluster does: there they
+ * must end by Open MPI's own means (orted losing mpirun, see README).
  *
  * Jobs go to the MPI job one at a time (the instance's mutex): the ranks run
  * one sequence of collectives. Regions: the first job of a client region
@@ -67,15 +89,20 @@ extern char **environ;
 
 #define MPI_MAX_NP 1024
 #define MPI_MAX_ARGS 64
+#define MPI_MAX_MCA 32
 #define WORKER_NAME "hpc_mpi_worker"
+#define FORGET_MS 2000u	 /* how long forget_region() waits for room on the channel */
+#define STOP_SEND_MS 200u /* how long close() tries to say STOP */
 
 struct mpi_inst {
 	/* Settings, fixed after open(). */
 	unsigned long np, timeout_ms, start_timeout_ms, resident;
 	int local_mmap;
-	char *hostfile, *mpirun, *worker, *args_buf;
+	char *hostfile, *mpirun, *worker, *args_buf, *mca_buf;
 	char *margs[MPI_MAX_ARGS];
 	int nmargs;
+	char *mca[MPI_MAX_MCA][2]; /* KEY, VALUE: --mca KEY VALUE */
+	int nmca;
 	const struct hpc_host *host;
 
 	/* The MPI job and its channel: one job at a time. */
@@ -94,14 +121,19 @@ struct mpi_inst {
 	size_t npending, cappending;
 	char hosts[192];
 
+	/* Bytes rank 0 sent over MPI to ranks 1..HPC_MPI_COUNTED_RANKS, in all, and
+	 * received, in this MPI job and in earlier ones of this instance (base_*). Under pmu. */
+	uint64_t sent[HPC_MPI_COUNTED_RANKS], sent_total, recv_total;
+	uint64_t base_sent[HPC_MPI_COUNTED_RANKS], base_sent_total, base_recv_total;
+
 	/* For describe(), read without the locks. */
 	uint32_t up, np_run, nlocal, nmapped;
-	uint64_t jobs, failures, restarts, hits;
+	uint64_t jobs, failures, restarts, hits, healed;
 };
 
-static const char *const mpi_settings[] = {"np",       "hostfile", "mpirun",        "mpirun_args",
-					   "worker",   "timeout",  "start_timeout", "local_mmap",
-					   "resident", NULL};
+static const char *const mpi_settings[] = {
+    "np",	     "hostfile",   "mpirun",   "mpirun_args", "mca", "worker", "timeout",
+    "start_timeout", "local_mmap", "resident", NULL};
 
 /* ---- small helpers --------------------------------------------------------------------- */
 
@@ -223,6 +255,25 @@ static void log_tail(const struct mpi_inst *inst, char *buf, size_t len)
 		memmove(buf, buf + o - keep, keep + 1);
 }
 
+/* The last len - 1 bytes of mpirun's output as they are, newlines as "; ", for the log. */
+static void log_raw_tail(const struct mpi_inst *inst, char *buf, size_t len)
+{
+	buf[0] = 0;
+	int fd = open(inst->log_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || len < 2)
+		goto out;
+	off_t end = lseek(fd, 0, SEEK_END);
+	off_t from = end > (off_t)len - 1 ? end - (off_t)len + 1 : 0;
+	ssize_t n = pread(fd, buf, len - 1, from);
+	buf[n > 0 ? n : 0] = 0;
+	for (ssize_t i = 0; i < n; i++)
+		if (buf[i] == '\n' || buf[i] == '\r' || buf[i] == '\t')
+			buf[i] = ' ';
+out:
+	if (fd >= 0)
+		close(fd);
+}
+
 /* ---- the held-regions set and pending forgets ------------------------------------------ */
 
 static int ids_find(const uint64_t *v, size_t n, uint64_t id)
@@ -258,7 +309,12 @@ static void ids_del(uint64_t *v, size_t *n, uint64_t id)
 
 /* ---- the MPI job -------------------------------------------------------------------------- */
 
-static int send_req(struct mpi_inst *inst, const struct hpc_mpi_req *q, int fd)
+/*
+ * Send one request without blocking past deadline (now_ms() clock). Returns
+ * 0, -ETIMEDOUT when rank 0 did not make room in time, or another negative
+ * errno (-EPIPE: rank 0 is gone).
+ */
+static int send_req(struct mpi_inst *inst, const struct hpc_mpi_req *q, int fd, uint64_t deadline)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = {.iov_base = (void *)q, .iov_len = sizeof(*q)};
@@ -273,22 +329,32 @@ static int send_req(struct mpi_inst *inst, const struct hpc_mpi_req *q, int fd)
 		c->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(c), &fd, sizeof(int));
 	}
-	ssize_t n;
-	do
-		n = sendmsg(inst->sock, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	return (size_t)n == sizeof(*q) ? 0 : -EIO;
+	for (;;) {
+		ssize_t n = sendmsg(inst->sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n >= 0)
+			return (size_t)n == sizeof(*q) ? 0 : -EIO;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		uint64_t now = now_ms();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		uint64_t left = deadline - now;
+		struct pollfd p = {.fd = inst->sock, .events = POLLOUT};
+		if (poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left) < 0 && errno != EINTR)
+			return -errno;
+		if (p.revents & (POLLHUP | POLLERR))
+			return -EPIPE;
+	}
 }
 
 /*
  * Wait up to timeout_ms for one reply. Returns 0, -ETIMEDOUT, or -EPIPE when
  * rank 0 is gone (the MPI job died).
  */
-static int recv_reply(struct mpi_inst *inst, struct hpc_mpi_reply *r, uint64_t timeout_ms)
+static int recv_reply(struct mpi_inst *inst, struct hpc_mpi_reply *r, uint64_t deadline)
 {
-	uint64_t deadline = now_ms() + timeout_ms;
 	for (;;) {
 		uint64_t now = now_ms();
 		if (now >= deadline)
@@ -302,7 +368,9 @@ static int recv_reply(struct mpi_inst *inst, struct hpc_mpi_reply *r, uint64_t t
 			return -errno;
 		if (rc == 0)
 			continue;
-		ssize_t n = recv(inst->sock, r, sizeof(*r), 0);
+		ssize_t n = recv(inst->sock, r, sizeof(*r), MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			continue;
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -349,6 +417,8 @@ static int kill_by_token(const char *token)
 		return 0;
 	int killed = 0;
 	pid_t self = getpid();
+	struct stat mine;
+	int have_ns = stat("/proc/self/ns/net", &mine) == 0;
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		char *end;
@@ -356,6 +426,13 @@ static int kill_by_token(const char *token)
 		if (*end || pid <= 0 || pid == self)
 			continue;
 		char path[64], buf[4096];
+		/* This host only: a process in another network namespace stands for another
+		 * host (see the top of the file). */
+		struct stat ns;
+		snprintf(path, sizeof(path), "/proc/%ld/ns/net", pid);
+		if (have_ns && (stat(path, &ns) != 0 || ns.st_ino != mine.st_ino ||
+				ns.st_dev != mine.st_dev))
+			continue;
 		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
@@ -378,19 +455,20 @@ static int kill_by_token(const char *token)
 /*
  * End the MPI job, leaving nothing behind. graceful: ask the ranks to
  * finalize (closing the socket says the same). mpirun gets grace_ms to exit
- * on its own, then SIGTERM (it takes its ranks down), then after 3 s SIGKILL
- * for its process group; finally any process that still names the private
- * folder is killed. *status gets mpirun's wait status, *tail the end of its
- * output, when non-NULL. Under mu.
+ * on its own, then SIGTERM (it takes its ranks down), then after term_ms
+ * SIGKILL for its process group; finally any process of this host that still
+ * names the private folder is killed. *status gets mpirun's wait status,
+ * *tail the end of its output, when non-NULL. Takes at most about
+ * STOP_SEND_MS + grace_ms + term_ms. Under mu.
  */
-static void stop_job(struct mpi_inst *inst, int graceful, unsigned grace_ms, int *status,
-		     char *tail, size_t tlen)
+static void stop_job(struct mpi_inst *inst, int graceful, unsigned grace_ms, unsigned term_ms,
+		     int *status, char *tail, size_t tlen)
 {
 	int st = 0, exited = inst->pid < 0;
 	if (inst->sock >= 0) {
 		if (graceful) {
 			struct hpc_mpi_req q = {.magic = HPC_MPI_MAGIC, .type = HPC_MPI_STOP};
-			send_req(inst, &q, -1);
+			send_req(inst, &q, -1, now_ms() + STOP_SEND_MS);
 		}
 		/* Rank 0 takes EOF as STOP too. */
 		close(inst->sock);
@@ -400,7 +478,7 @@ static void stop_job(struct mpi_inst *inst, int graceful, unsigned grace_ms, int
 		exited = grace_ms && wait_exit(inst->pid, grace_ms, &st);
 		if (!exited) {
 			kill(inst->pid, SIGTERM);
-			exited = wait_exit(inst->pid, 3000, &st);
+			exited = wait_exit(inst->pid, term_ms, &st);
 		}
 		/* mpirun is alive or a zombie not yet reaped, so its process group id is still
 		 * ours: the group kill cannot reach a stranger. */
@@ -428,6 +506,16 @@ static void stop_job(struct mpi_inst *inst, int graceful, unsigned grace_ms, int
 		*status = st;
 	inst->pid = -1;
 	inst->nheld = 0;
+	/* The next MPI job counts from 0: keep what this one sent. */
+	pthread_mutex_lock(&inst->pmu);
+	for (int i = 0; i < HPC_MPI_COUNTED_RANKS; i++) {
+		inst->base_sent[i] += inst->sent[i];
+		inst->sent[i] = 0;
+	}
+	inst->base_sent_total += inst->sent_total;
+	inst->base_recv_total += inst->recv_total;
+	inst->sent_total = inst->recv_total = 0;
+	pthread_mutex_unlock(&inst->pmu);
 	__atomic_store_n(&inst->up, 0, __ATOMIC_RELAXED);
 }
 
@@ -461,7 +549,9 @@ static int start_job(struct mpi_inst *inst, char *err, size_t errlen)
 
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", inst->sock_path);
-	lsock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a connection that goes away between poll() and accept() must not
+	 * leave accept() waiting for the next one. */
+	lsock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (lsock < 0 || bind(lsock, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    listen(lsock, 1) < 0) {
 		rc = -errno;
@@ -476,16 +566,21 @@ static int start_job(struct mpi_inst *inst, char *err, size_t errlen)
 		goto fail;
 	}
 
-	/* mpirun [mpirun_args] -n NP [--hostfile F] WORKER --socket S --local-mmap L --resident R
+	/* mpirun [mpirun_args] [--mca K V ...] -n NP [--hostfile F] WORKER --socket S --local-mmap L --resident R
 	 */
 	char np[24], res[24];
 	snprintf(np, sizeof(np), "%lu", inst->np);
 	snprintf(res, sizeof(res), "%lu", inst->resident);
-	char *argv[MPI_MAX_ARGS + 16];
+	char *argv[MPI_MAX_ARGS + 3 * MPI_MAX_MCA + 16];
 	int a = 0;
 	argv[a++] = inst->mpirun;
 	for (int i = 0; i < inst->nmargs; i++)
 		argv[a++] = inst->margs[i];
+	for (int i = 0; i < inst->nmca; i++) {
+		argv[a++] = "--mca";
+		argv[a++] = inst->mca[i][0];
+		argv[a++] = inst->mca[i][1];
+	}
 	argv[a++] = "-n";
 	argv[a++] = np;
 	if (inst->hostfile) {
@@ -551,13 +646,26 @@ static int start_job(struct mpi_inst *inst, char *err, size_t errlen)
 	for (;;) {
 		struct pollfd p = {.fd = lsock, .events = POLLIN};
 		int prc = poll(&p, 1, 50);
-		if (prc > 0)
-			break;
+		if (prc > 0) {
+			inst->sock = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
+			if (inst->sock >= 0)
+				break;
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED &&
+			    errno != EINTR) {
+				rc = -errno;
+				snprintf(err, errlen, "cannot accept rank 0's connection: %s.",
+					 strerror(errno));
+				goto fail;
+			}
+		}
 		int st = 0;
 		if (wait_exit(pid, 0, &st)) {
-			char why[64];
+			char why[64], raw[600];
 			describe_status(st, why, sizeof(why));
 			log_tail(inst, tail, sizeof(tail));
+			log_raw_tail(inst, raw, sizeof(raw));
+			LOG(inst, HPC_LOG_INFO, "%s before rank 0 connected; its output ends: %s", why,
+			    raw);
 			snprintf(err, errlen, "%s before rank 0 connected: %s", why,
 				 tail[0] ? tail : "(no output)");
 			rc = -EIO;
@@ -572,12 +680,6 @@ static int start_job(struct mpi_inst *inst, char *err, size_t errlen)
 			goto fail;
 		}
 	}
-	inst->sock = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
-	if (inst->sock < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "cannot accept rank 0's connection: %s.", strerror(errno));
-		goto fail;
-	}
 	close(lsock);
 	lsock = -1;
 	unlink(inst->sock_path);
@@ -590,8 +692,7 @@ static int start_job(struct mpi_inst *inst, char *err, size_t errlen)
 		goto fail;
 	}
 	struct hpc_mpi_reply hello;
-	uint64_t left = deadline > now_ms() ? deadline - now_ms() : 1;
-	rc = recv_reply(inst, &hello, left);
+	rc = recv_reply(inst, &hello, deadline);
 	if (rc < 0 || hello.type != HPC_MPI_HELLO) {
 		snprintf(err, errlen, "rank 0 connected but sent no hello (%s).",
 			 rc < 0 ? strerror(-rc) : "wrong message");
@@ -619,13 +720,19 @@ fail:
 		close(logfd);
 	if (nullfd >= 0)
 		close(nullfd);
-	stop_job(inst, 0, 0, NULL, NULL, 0);
+	stop_job(inst, 0, 0, 3000, NULL, NULL, 0);
 	return rc;
 }
 
-/* Send FORGET for the pending regions that rank 0 holds. Under mu. */
+/*
+ * Send FORGET for the pending regions that rank 0 holds, waiting at most
+ * FORGET_MS in all for room on the channel. A rank 0 that does not take them
+ * while idle is stuck (stopped, or its host gone): the MPI job is killed, which
+ * releases every region it held, and the next job starts a fresh one. Under mu.
+ */
 static void flush_forgets(struct mpi_inst *inst)
 {
+	uint64_t deadline = now_ms() + FORGET_MS;
 	for (;;) {
 		pthread_mutex_lock(&inst->pmu);
 		if (!inst->npending) {
@@ -637,7 +744,16 @@ static void flush_forgets(struct mpi_inst *inst)
 		if (inst->sock >= 0 && ids_find(inst->held, inst->nheld, id) >= 0) {
 			struct hpc_mpi_req q = {
 			    .magic = HPC_MPI_MAGIC, .type = HPC_MPI_FORGET, .region_id = id};
-			send_req(inst, &q, -1); /* a dead job is noticed by the next job */
+			int rc = send_req(inst, &q, -1, deadline);
+			if (rc == -ETIMEDOUT) {
+				LOG(inst, HPC_LOG_ERROR,
+				    "rank 0 took no request for %u ms while idle (stopped, or its "
+				    "host unreachable): killing the MPI job (it restarts with the "
+				    "next job)",
+				    FORGET_MS);
+				stop_job(inst, 0, 0, 500, NULL, NULL, 0);
+			}
+			/* Another error is a dead MPI job: the next job notices and heals it. */
 		}
 		ids_del(inst->held, &inst->nheld, id);
 	}
@@ -670,6 +786,7 @@ static void inst_free(struct mpi_inst *inst)
 	free(inst->mpirun);
 	free(inst->worker);
 	free(inst->args_buf);
+	free(inst->mca_buf);
 	free(inst->held);
 	free(inst->pending);
 	pthread_mutex_destroy(&inst->mu);
@@ -701,7 +818,7 @@ static int parse_settings(struct hpc_open_args *args, struct mpi_inst *inst)
 			hpc_plugutil_err(
 			    args, (int32_t)i,
 			    "unknown setting \"%s\": the mpi backend accepts np, hostfile, "
-			    "mpirun, mpirun_args, worker, timeout, start_timeout, "
+			    "mpirun, mpirun_args, mca, worker, timeout, start_timeout, "
 			    "local_mmap and resident.",
 			    key);
 			return -EINVAL;
@@ -766,6 +883,38 @@ static int parse_settings(struct hpc_open_args *args, struct mpi_inst *inst)
 					return -EINVAL;
 				}
 				inst->margs[inst->nmargs++] = t;
+			}
+		} else if (!strcmp(key, "mca")) {
+			free(inst->mca_buf);
+			inst->mca_buf = strdup(val);
+			if (!inst->mca_buf)
+				return -ENOMEM;
+			inst->nmca = 0;
+			for (char *save = NULL, *t = strtok_r(inst->mca_buf, " \t", &save); t;
+			     t = strtok_r(NULL, " \t", &save)) {
+				char *eq = strchr(t, '=');
+				size_t klen = eq ? (size_t)(eq - t) : 0;
+				if (!eq || !klen || !eq[1] || strspn(t, "abcdefghijklmnopqrstuvwxyz"
+								      "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+								      "0123456789_") != klen) {
+					hpc_plugutil_err(
+					    args, (int32_t)i,
+					    "mca takes KEY=VALUE words (an MCA parameter name, '=', "
+					    "its value), e.g. \"btl=tcp,self "
+					    "btl_tcp_if_include=10.0.0.0/24\"; \"%s\" is not one.",
+					    t);
+					return -EINVAL;
+				}
+				if (inst->nmca == MPI_MAX_MCA) {
+					hpc_plugutil_err(args, (int32_t)i,
+							 "mca has more than %d parameters.",
+							 MPI_MAX_MCA);
+					return -EINVAL;
+				}
+				*eq = 0;
+				inst->mca[inst->nmca][0] = t;
+				inst->mca[inst->nmca][1] = eq + 1;
+				inst->nmca++;
 			}
 		} else if (!*val) {
 			hpc_plugutil_err(args, (int32_t)i, "%s must not be empty.", key);
@@ -846,6 +995,53 @@ static int mpi_open(struct hpc_open_args *args, void **state)
 	return 0;
 }
 
+/*
+ * Whether the MPI job died while idle: rank 0's socket hung up (or holds
+ * data nobody asked for), or mpirun exited. If so it is stopped here, so
+ * that the caller starts a fresh one before sending a job. Under mu.
+ */
+static void heal_if_dead(struct mpi_inst *inst)
+{
+	if (inst->sock < 0)
+		return;
+	int dead = 0;
+	struct pollfd p = {.fd = inst->sock, .events = POLLIN};
+	if (poll(&p, 1, 0) > 0) {
+		if (p.revents & (POLLHUP | POLLERR)) {
+			dead = 1;
+		} else if (p.revents & POLLIN) {
+			/* Rank 0 says nothing unasked: EOF, or a stale message to drop. */
+			struct hpc_mpi_reply r;
+			ssize_t n;
+			while ((n = recv(inst->sock, &r, sizeof(r), MSG_DONTWAIT)) > 0)
+				;
+			dead = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+		}
+	}
+	int st = 0;
+	if (!dead && inst->pid > 0 && wait_exit(inst->pid, 0, &st))
+		dead = 1;
+	if (!dead)
+		return;
+	char tail[240] = "", why[64] = "";
+	stop_job(inst, 0, 3000, 3000, &st, tail, sizeof(tail));
+	describe_status(st, why, sizeof(why));
+	__atomic_fetch_add(&inst->healed, 1, __ATOMIC_RELAXED);
+	LOG(inst, HPC_LOG_WARN,
+	    "the MPI job ended while idle (%s): %s; starting a fresh one for the next job", why,
+	    tail[0] ? tail : "(no output)");
+}
+
+/* Keep the byte counters of the latest reply (cumulative in this MPI job). */
+static void take_counts(struct mpi_inst *inst, const struct hpc_mpi_reply *r)
+{
+	pthread_mutex_lock(&inst->pmu);
+	memcpy(inst->sent, r->sent, sizeof(inst->sent));
+	inst->sent_total = r->sent_total;
+	inst->recv_total = r->recv_total;
+	pthread_mutex_unlock(&inst->pmu);
+}
+
 static int mpi_run(void *state, struct hpc_job *job)
 {
 	struct mpi_inst *inst = state;
@@ -862,67 +1058,93 @@ static int mpi_run(void *state, struct hpc_job *job)
 
 	pthread_mutex_lock(&inst->mu);
 	flush_forgets(inst);
-	if (inst->sock < 0) {
-		char err[512] = "";
-		LOG(inst, HPC_LOG_INFO, "restarting the MPI job");
-		rc = start_job(inst, err, sizeof(err));
-		if (rc < 0) {
-			LOG(inst, HPC_LOG_ERROR, "cannot restart the MPI job: %s", err);
-			__atomic_fetch_add(&inst->failures, 1, __ATOMIC_RELAXED);
-			pthread_mutex_unlock(&inst->mu);
-			return -EIO;
-		}
-		__atomic_fetch_add(&inst->restarts, 1, __ATOMIC_RELAXED);
-	}
-
-	struct hpc_mpi_req q = {
-	    .magic = HPC_MPI_MAGIC,
-	    .type = HPC_MPI_JOB,
-	    .seq = ++inst->seq,
-	    .op = job->op,
-	    .dtype = job->dtype,
-	    .m = job->m,
-	    .n = job->n,
-	    .k = job->k,
-	    .alpha = job->alpha,
-	    .region_id = job->region_id,
-	    .arena_off = job->arena_off,
-	    .a_off = job->a_off,
-	    .b_off = job->b_off,
-	    .out_off = job->out_off,
-	    .a_gen = job->a_gen,
-	    .b_gen = job->b_gen,
-	};
-	int fd = -1;
-	if (ids_find(inst->held, inst->nheld, job->region_id) < 0) {
-		struct stat st;
-		if (fstat(job->region_fd, &st) < 0) {
-			rc = -errno;
-			pthread_mutex_unlock(&inst->mu);
-			return rc;
-		}
-		q.has_fd = 1;
-		q.region_size = (uint64_t)st.st_size;
-		fd = job->region_fd;
-	}
+	heal_if_dead(inst);
 	struct hpc_mpi_reply r;
-	rc = send_req(inst, &q, fd);
-	if (rc == 0) {
-		rc = recv_reply(inst, &r, inst->timeout_ms);
-		while (rc == 0 && (r.type != HPC_MPI_REPLY || r.seq != q.seq))
-			rc = recv_reply(inst, &r, inst->timeout_ms); /* not ours: stale */
+	int started = 0;
+	for (int attempt = 0;; attempt++) {
+		if (inst->sock < 0) {
+			char err[512] = "";
+			LOG(inst, HPC_LOG_INFO, "restarting the MPI job");
+			rc = start_job(inst, err, sizeof(err));
+			if (rc < 0) {
+				LOG(inst, HPC_LOG_ERROR, "cannot restart the MPI job: %s", err);
+				__atomic_fetch_add(&inst->failures, 1, __ATOMIC_RELAXED);
+				pthread_mutex_unlock(&inst->mu);
+				return -EIO;
+			}
+			__atomic_fetch_add(&inst->restarts, 1, __ATOMIC_RELAXED);
+		}
+
+		struct hpc_mpi_req q = {
+		    .magic = HPC_MPI_MAGIC,
+		    .type = HPC_MPI_JOB,
+		    .seq = ++inst->seq,
+		    .op = job->op,
+		    .dtype = job->dtype,
+		    .m = job->m,
+		    .n = job->n,
+		    .k = job->k,
+		    .alpha = job->alpha,
+		    .region_id = job->region_id,
+		    .arena_off = job->arena_off,
+		    .a_off = job->a_off,
+		    .b_off = job->b_off,
+		    .out_off = job->out_off,
+		    .a_gen = job->a_gen,
+		    .b_gen = job->b_gen,
+		};
+		int fd = -1;
+		if (ids_find(inst->held, inst->nheld, job->region_id) < 0) {
+			struct stat st;
+			if (fstat(job->region_fd, &st) < 0) {
+				rc = -errno;
+				pthread_mutex_unlock(&inst->mu);
+				return rc;
+			}
+			q.has_fd = 1;
+			q.region_size = (uint64_t)st.st_size;
+			fd = job->region_fd;
+		}
+		/* One deadline for the whole job: sending, running, replying. */
+		uint64_t deadline = now_ms() + inst->timeout_ms;
+		started = 0;
+		rc = send_req(inst, &q, fd, deadline);
+		while (rc == 0) {
+			rc = recv_reply(inst, &r, deadline);
+			if (rc == 0 && r.seq == q.seq && r.type == HPC_MPI_STARTED)
+				started = 1;
+			else if (rc == 0 && r.seq == q.seq && r.type == HPC_MPI_REPLY)
+				break;
+			/* else not ours: stale */
+		}
+		/* Ended before every rank held the job: it died while idle, and no client
+		 * memory was touched. Once, on a fresh MPI job. */
+		if (rc < 0 && rc != -ETIMEDOUT && !started && attempt == 0) {
+			char tail[240] = "", why[64] = "";
+			int st = 0;
+			stop_job(inst, 0, 3000, 3000, &st, tail, sizeof(tail));
+			describe_status(st, why, sizeof(why));
+			__atomic_fetch_add(&inst->healed, 1, __ATOMIC_RELAXED);
+			LOG(inst, HPC_LOG_WARN,
+			    "the MPI job had ended before a %s job reached its ranks (%s; %s): %s; "
+			    "sending the job to a fresh MPI job",
+			    hpc_op_name(job->op), rc == -EPIPE ? "rank 0 hung up" : strerror(-rc),
+			    why, tail[0] ? tail : "(no output)");
+			continue;
+		}
+		break;
 	}
 	if (rc == -ETIMEDOUT) {
 		LOG(inst, HPC_LOG_ERROR,
 		    "%s job took longer than timeout = %lu ms: killing the MPI job (it restarts "
 		    "with the next job)",
 		    hpc_op_name(job->op), inst->timeout_ms);
-		stop_job(inst, 0, 0, NULL, NULL, 0); /* rank 0 is busy: no use asking */
+		stop_job(inst, 0, 0, 3000, NULL, NULL, 0); /* rank 0 is busy: no use asking */
 	} else if (rc < 0) {
 		char tail[240] = "", why[64] = "";
 		int st = 0;
 		/* Open MPI is taking the job down already: give mpirun time to say why. */
-		stop_job(inst, 0, 3000, &st, tail, sizeof(tail));
+		stop_job(inst, 0, 3000, 3000, &st, tail, sizeof(tail));
 		describe_status(st, why, sizeof(why));
 		LOG(inst, HPC_LOG_ERROR,
 		    "MPI job died during a %s job (%s; %s): %s; it restarts with the next job",
@@ -934,6 +1156,7 @@ static int mpi_run(void *state, struct hpc_job *job)
 			ids_add(&inst->held, &inst->nheld, &inst->capheld, job->region_id);
 		else
 			ids_del(inst->held, &inst->nheld, job->region_id);
+		take_counts(inst, &r);
 		rc = r.status;
 		if (rc == 0) {
 			job->result = r.result;
@@ -980,40 +1203,81 @@ static void mpi_close(void *state)
 	if (!inst)
 		return;
 	pthread_mutex_lock(&inst->mu);
-	stop_job(inst, 1, 5000, NULL, NULL, 0);
+	stop_job(inst, 1, 5000, 3000, NULL, NULL, 0);
 	pthread_mutex_unlock(&inst->mu);
 	inst_free(inst);
 }
 
+/*
+ * One line (the daemon keeps 256 bytes): where the ranks run, the counters,
+ * and the bytes rank 0 sent over MPI to each rank (r1=...; cumulative over
+ * the instance's MPI jobs). The host list gives way first when space is short,
+ * then the per-rank list ("...").
+ */
 static int mpi_describe(void *state, char *buf, size_t len)
 {
 	struct mpi_inst *inst = state;
 	if (!inst || !buf || len == 0)
 		return -EINVAL;
-	char hosts[192];
+	char hosts[192], tail[512];
+	uint64_t sent[HPC_MPI_COUNTED_RANKS], sent_total, recv_total;
 	pthread_mutex_lock(&inst->pmu);
 	memcpy(hosts, inst->hosts, sizeof(hosts));
+	for (int i = 0; i < HPC_MPI_COUNTED_RANKS; i++)
+		sent[i] = inst->base_sent[i] + inst->sent[i];
+	sent_total = inst->base_sent_total + inst->sent_total;
+	recv_total = inst->base_recv_total + inst->recv_total;
 	pthread_mutex_unlock(&inst->pmu);
-	int n;
-	if (__atomic_load_n(&inst->up, __ATOMIC_RELAXED))
-		n = snprintf(
-		    buf, len,
-		    "np=%u on %s; %u rank(s) read client regions directly; resident=%lu; "
-		    "jobs=%llu (resident hits %llu), failed=%llu, restarts=%llu",
-		    __atomic_load_n(&inst->np_run, __ATOMIC_RELAXED), hosts,
-		    __atomic_load_n(&inst->nmapped, __ATOMIC_RELAXED), inst->resident,
-		    (unsigned long long)__atomic_load_n(&inst->jobs, __ATOMIC_RELAXED),
-		    (unsigned long long)__atomic_load_n(&inst->hits, __ATOMIC_RELAXED),
-		    (unsigned long long)__atomic_load_n(&inst->failures, __ATOMIC_RELAXED),
-		    (unsigned long long)__atomic_load_n(&inst->restarts, __ATOMIC_RELAXED));
-	else
-		n = snprintf(
-		    buf, len,
-		    "np=%lu; MPI job down (starts again with the next job); failed=%llu, "
-		    "restarts=%llu",
-		    inst->np,
-		    (unsigned long long)__atomic_load_n(&inst->failures, __ATOMIC_RELAXED),
-		    (unsigned long long)__atomic_load_n(&inst->restarts, __ATOMIC_RELAXED));
+	int up = __atomic_load_n(&inst->up, __ATOMIC_RELAXED) != 0;
+	unsigned np = up ? __atomic_load_n(&inst->np_run, __ATOMIC_RELAXED) : (unsigned)inst->np;
+
+	int t = snprintf(
+	    tail, sizeof(tail),
+	    "; mapped=%u resident=%lu; jobs=%llu hits=%llu failed=%llu restarts=%llu healed=%llu; "
+	    "bytes recv=%llu sent=%llu:",
+	    __atomic_load_n(&inst->nmapped, __ATOMIC_RELAXED), inst->resident,
+	    (unsigned long long)__atomic_load_n(&inst->jobs, __ATOMIC_RELAXED),
+	    (unsigned long long)__atomic_load_n(&inst->hits, __ATOMIC_RELAXED),
+	    (unsigned long long)__atomic_load_n(&inst->failures, __ATOMIC_RELAXED),
+	    (unsigned long long)__atomic_load_n(&inst->restarts, __ATOMIC_RELAXED),
+	    (unsigned long long)__atomic_load_n(&inst->healed, __ATOMIC_RELAXED),
+	    (unsigned long long)recv_total, (unsigned long long)sent_total);
+	if (t < 0)
+		return -EIO;
+	char head[64];
+	int h = up ? snprintf(head, sizeof(head), "np=%u on ", np)
+		   : snprintf(head, sizeof(head), "np=%u (MPI job down: starts with the next job)",
+			      np);
+	/* The per-rank list, as long as the line allows. */
+	size_t used = (size_t)h + (size_t)t;
+	for (unsigned r = 1; r < np && r <= HPC_MPI_COUNTED_RANKS; r++) {
+		char one[40];
+		int w = snprintf(one, sizeof(one), " r%u=%llu", r, (unsigned long long)sent[r - 1]);
+		if (used + (size_t)w + 5 > len - 1 || (size_t)t + (size_t)w + 5 > sizeof(tail)) {
+			t += snprintf(tail + t, sizeof(tail) - (size_t)t, " ...");
+			break;
+		}
+		memcpy(tail + t, one, (size_t)w + 1);
+		t += w;
+		used += (size_t)w;
+	}
+	if (np > HPC_MPI_COUNTED_RANKS + 1 && (size_t)t + 5 < sizeof(tail) &&
+	    !strstr(tail, " ..."))
+		t += snprintf(tail + t, sizeof(tail) - (size_t)t, " ...");
+	size_t room = len > (size_t)h + (size_t)t + 1 ? len - (size_t)h - (size_t)t - 1 : 0;
+	if (!up)
+		room = 0;
+	size_t hl = strlen(hosts);
+	if (hl > room) {
+		/* Cut the host list at a host boundary. */
+		hl = room > 4 ? room - 4 : 0;
+		while (hl && hosts[hl] != ',')
+			hl--;
+		snprintf(hosts + hl, sizeof(hosts) - hl, "%s", hl || room > 3 ? ",..." : "");
+		if (strlen(hosts) > room)
+			hosts[0] = 0;
+	}
+	int n = snprintf(buf, len, "%s%s%s", head, up ? hosts : "", tail);
 	return n >= 0 && (size_t)n < len ? 0 : -ENOSPC;
 }
 

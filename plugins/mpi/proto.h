@@ -12,7 +12,14 @@
  *   plugin -> rank 0   FORGET  struct hpc_mpi_req (region_id): no reply
  *   plugin -> rank 0   STOP    struct hpc_mpi_req: the ranks finalize and exit
  *   rank 0 -> plugin   HELLO   struct hpc_mpi_reply (np, ranks on this host)
+ *   rank 0 -> plugin   STARTED struct hpc_mpi_reply (seq): every rank took the
+ *                              job and none has written any output yet
  *   rank 0 -> plugin   REPLY   struct hpc_mpi_reply (status, scalar result)
+ *
+ * STARTED is what lets the plugin tell an MPI job that died while idle (rank
+ * 0 hangs up before STARTED: no client memory was touched, so the job may be
+ * sent again to a fresh MPI job) from one that died during the job (after
+ * STARTED: the job fails with EIO).
  *
  * Both ends are built from the same tree, so the structs need no versioning
  * beyond the magic; they are still plain data with a static size check.
@@ -30,7 +37,11 @@ enum hpc_mpi_msg {
 	HPC_MPI_FORGET = 3,
 	HPC_MPI_STOP = 4,
 	HPC_MPI_REPLY = 5,
+	HPC_MPI_STARTED = 6,
 };
+
+/* Ranks whose cumulative byte counts travel in each reply (sent[] below). */
+#define HPC_MPI_COUNTED_RANKS 16
 
 /* Reply flags. */
 #define HPC_MPI_REGION_HELD 1u /* rank 0 holds the region's fd now */
@@ -66,7 +77,12 @@ struct hpc_mpi_reply {
 	uint32_t nmapped;  /* HELLO: ranks reading client regions directly */
 	uint32_t resident; /* HELLO: resident operand slots */
 	char msg[192];     /* NUL-terminated: why a job failed, or HELLO's host list */
+	/* REPLY: bytes rank 0 has sent over MPI since the MPI job started, to each of
+	 * world ranks 1..HPC_MPI_COUNTED_RANKS (sent[r - 1]), and in all. */
+	uint64_t sent[HPC_MPI_COUNTED_RANKS];
+	uint64_t sent_total;
+	uint64_t recv_total; /* bytes rank 0 has received (gathered rows) */
 };
-_Static_assert(sizeof(struct hpc_mpi_reply) == 240, "hpc_mpi_reply is 240 bytes");
+_Static_assert(sizeof(struct hpc_mpi_reply) == 384, "hpc_mpi_reply is 384 bytes");
 
 #endif /* HPC_PLUGINS_MPI_PROTO_H */

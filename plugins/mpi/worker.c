@@ -11,8 +11,8 @@
  * Where the operands come from:
  *  - rank 0 maps each client region (the memfd it was sent) and reads and
  *    writes the client's pages directly;
- *  - ranks on rank 0's host (same processor name) that can open rank 0's fd
- *    through /proc/<pid>/fd/<fd> map the region too ("mapped" ranks): they
+ *  - ranks on rank 0's host that can open rank 0's fd through
+ *    /proc/<pid>/fd/<fd> map the region too ("mapped" ranks): they
  *    read their rows of A and write their rows of y in place, and no operand
  *    travels over MPI to them (--local-mmap 0 turns this off);
  *  - every other rank ("remote") gets its rows by MPI_Scatterv and the
@@ -26,6 +26,16 @@
  * Rank 0 alone keeps the directory (LRU) and names in each descriptor which
  * slot an operand uses and whether it must be sent. A job's output drops any
  * slot it overlaps, and FORGET drops everything of a region.
+ *
+ * "Rank 0's host" means the same host identity (host_identity()): host name,
+ * kernel boot id and network namespace. A processor name alone is not enough:
+ * two containers or namespaces on one kernel may share a name, and a rank in
+ * another network namespace could open /proc/<pid>/fd of rank 0 (one kernel,
+ * one pid space) although it stands for another host and must take the
+ * network path.
+ *
+ * Rank 0 counts the bytes it sends over MPI to each rank and receives back;
+ * every REPLY carries the totals (proto.h), for `hpcrun backends`.
  *
  * Work split: rows of A (matvec, matmul) or elements (dot, sum, axpy) in np
  * nearly equal contiguous parts, the first m % np ranks taking one more;
@@ -44,6 +54,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -107,6 +118,9 @@ static struct {
 	void *scratch[3];
 	size_t scratch_bytes[3];
 	int sock;
+	uint64_t seq;			  /* rank 0: the request being run, for STARTED */
+	uint64_t *sent;			  /* rank 0: bytes sent over MPI to each world rank */
+	uint64_t sent_total, recv_total; /* rank 0 */
 	unsigned sleep_ms; /* test seam: HPC_MPI_WORKER_SLEEP_MS, a pause in every job */
 	char errmsg[192];
 } W = {.sock = -1};
@@ -296,6 +310,18 @@ static void *buffer(int slot, int scratch, size_t bytes, int fresh)
 	return *p;
 }
 
+static void send_reply(struct hpc_mpi_reply *rep);
+
+/* Rank 0: tell the plugin the job has begun on every rank (proto.h, STARTED). */
+static void send_started(void)
+{
+	struct hpc_mpi_reply st;
+	memset(&st, 0, sizeof(st));
+	st.type = HPC_MPI_STARTED;
+	st.seq = W.seq;
+	send_reply(&st);
+}
+
 /* ---- one job on every rank --------------------------------------------------------- */
 
 /* Part `r` of `total` items over np ranks: the first total % np take one more. */
@@ -315,6 +341,19 @@ static void remote_counts(uint64_t total, int *counts, int *displs)
 		counts[i] = i == 0 ? 0 : (int)c;
 		displs[i] = (int)f;
 	}
+}
+
+static size_t et_size(MPI_Datatype et)
+{
+	return et == MPI_DOUBLE ? 8 : 4;
+}
+
+/* Rank 0: bytes went over MPI to world rank r. */
+static void count_sent(int r, uint64_t bytes)
+{
+	if (W.sent && r > 0 && r < W.np)
+		W.sent[r] += bytes;
+	W.sent_total += bytes;
 }
 
 static MPI_Datatype row_type(MPI_Datatype et, uint64_t cols)
@@ -346,6 +385,9 @@ static void scatter_rows(const void *src, void *dst, uint64_t total, uint64_t co
 	MPI_Scatterv(W.rank == 0 ? src : NULL, counts, displs, rt, dst, W.rank == 0 ? 0 : (int)c,
 		     rt, 0, W.remote);
 	row_type_free(rt, et);
+	if (W.rank == 0)
+		for (int i = 1; i < W.nremote; i++)
+			count_sent(W.remote_world[i], (uint64_t)counts[i] * cols * et_size(et));
 }
 
 static void gather_rows(const void *src, void *dst, uint64_t total, uint64_t cols, MPI_Datatype et,
@@ -360,6 +402,9 @@ static void gather_rows(const void *src, void *dst, uint64_t total, uint64_t col
 	MPI_Gatherv(W.rank == 0 ? MPI_IN_PLACE : src, W.rank == 0 ? 0 : (int)c, rt, dst, counts,
 		    displs, rt, 0, W.remote);
 	row_type_free(rt, et);
+	if (W.rank == 0)
+		for (int i = 1; i < W.nremote; i++)
+			W.recv_total += (uint64_t)counts[i] * cols * et_size(et);
 }
 
 static double dot_part(const void *x, const void *y, uint64_t n, int dtype)
@@ -505,6 +550,9 @@ static int run_job(const struct bdesc *d, double *result)
 	} else if (!ok) {
 		return -EIO;
 	}
+	/* Every rank is alive and holds the job; no output has been written yet. */
+	if (W.rank == 0)
+		send_started();
 
 	/* Phase 2: send what the remote ranks lack. */
 	int *counts = NULL, *displs = NULL;
@@ -527,6 +575,9 @@ static int run_job(const struct bdesc *d, double *result)
 				void *buf = W.rank == 0 ? (void *)(arena + d->b_off) : (void *)b;
 				MPI_Bcast(buf, (int)(b_elems / bc), rt, 0, W.remote);
 				row_type_free(rt, et);
+				if (W.rank == 0)
+					for (int i = 1; i < W.nremote; i++)
+						count_sent(W.remote_world[i], b_elems * es);
 			}
 		}
 		if (d->op == HPC_OP_AXPY) /* y is an input too */
@@ -622,6 +673,15 @@ static void send_reply(struct hpc_mpi_reply *rep)
 	/* A plugin that went away is noticed at the next recv. */
 }
 
+/* Rank 0: the byte counters, into a REPLY. */
+static void fill_counts(struct hpc_mpi_reply *rep)
+{
+	for (int i = 1; i < W.np && i <= HPC_MPI_COUNTED_RANKS; i++)
+		rep->sent[i - 1] = W.sent[i];
+	rep->sent_total = W.sent_total;
+	rep->recv_total = W.recv_total;
+}
+
 /* Whether [off, off + bytes) of the arena lies inside the mapping. */
 static int in_region(const struct region *r, uint64_t arena_off, uint64_t off, uint64_t bytes)
 {
@@ -655,18 +715,21 @@ static int prepare_job(const struct hpc_mpi_req *q, int fd, struct bdesc *d, uin
 		job_err("a dimension is larger than MPI counts allow (%d)", INT_MAX);
 		return -EOVERFLOW;
 	}
-	/* The daemon validated the job against the arena; check again against the mapping. */
-	uint64_t na = 0, nb = 0, nout = 0;
+	/* The daemon validated the job against the arena; check again against the mapping.
+	 * Each dimension fits in an int, but their products and the byte counts may not fit
+	 * in 64 bits: check every multiplication. */
+	uint64_t na = 0, nb = 0, nout = 0, ba, bb, bout;
+	int wrap = 0;
 	switch (q->op) {
 	case HPC_OP_MATVEC:
-		na = q->m * q->n;
+		wrap = __builtin_mul_overflow(q->m, q->n, &na);
 		nb = q->n;
 		nout = q->m;
 		break;
 	case HPC_OP_MATMUL:
-		na = q->m * q->k;
-		nb = q->k * q->n;
-		nout = q->m * q->n;
+		wrap = __builtin_mul_overflow(q->m, q->k, &na) |
+		       __builtin_mul_overflow(q->k, q->n, &nb) |
+		       __builtin_mul_overflow(q->m, q->n, &nout);
 		break;
 	case HPC_OP_DOT:
 		na = q->n;
@@ -680,9 +743,11 @@ static int prepare_job(const struct hpc_mpi_req *q, int fd, struct bdesc *d, uin
 		nout = q->n;
 		break;
 	}
-	if (!in_region(r, q->arena_off, q->a_off, na * es) ||
-	    (nb && !in_region(r, q->arena_off, q->b_off, nb * es)) ||
-	    (nout && !in_region(r, q->arena_off, q->out_off, nout * es))) {
+	wrap |= __builtin_mul_overflow(na, es, &ba) | __builtin_mul_overflow(nb, es, &bb) |
+		__builtin_mul_overflow(nout, es, &bout);
+	if (wrap || !in_region(r, q->arena_off, q->a_off, ba) ||
+	    (nb && !in_region(r, q->arena_off, q->b_off, bb)) ||
+	    (nout && !in_region(r, q->arena_off, q->out_off, bout))) {
 		job_err("an operand lies outside the client's region");
 		return -ERANGE;
 	}
@@ -774,17 +839,47 @@ static void finish_job(const struct bdesc *d, int rc)
 /* ---- start-up --------------------------------------------------------------------- */
 
 /*
- * Decide which ranks map client regions: those on rank 0's host that can open
- * a probe memfd of rank 0's through /proc, when local_mmap allows it.
+ * What makes two ranks "on the same host" (same memory, same /proc): the host
+ * name, the kernel's boot id (another machine, or this one after a reboot,
+ * has another) and the network namespace (another netns on this kernel is
+ * another host as far as the network path is concerned: test hosts, or
+ * containers).
+ */
+static void host_identity(char *buf, size_t len)
+{
+	char name[256] = "", boot[64] = "";
+	gethostname(name, sizeof(name) - 1);
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = read(fd, boot, sizeof(boot) - 1);
+		boot[n > 0 ? n : 0] = 0;
+		close(fd);
+		boot[strcspn(boot, "\n")] = 0;
+	}
+	struct stat st;
+	unsigned long long dev = 0, ino = 0;
+	if (stat("/proc/self/ns/net", &st) == 0) {
+		dev = (unsigned long long)st.st_dev;
+		ino = (unsigned long long)st.st_ino;
+	}
+	snprintf(buf, len, "%s|%s|%llx:%llx", name, boot, dev, ino);
+}
+
+/*
+ * Decide which ranks map client regions: those on rank 0's host (the same
+ * host_identity()) that can open a probe memfd of rank 0's through /proc,
+ * when local_mmap allows it.
  */
 static void find_mapped_ranks(int local_mmap)
 {
-	char me[MPI_MAX_PROCESSOR_NAME + 1] = "", root[MPI_MAX_PROCESSOR_NAME + 1] = "";
+	char me[MPI_MAX_PROCESSOR_NAME + 1] = "";
 	int len = 0;
 	MPI_Get_processor_name(me, &len);
-	memcpy(root, me, sizeof(root));
+	char ident[384] = "", root[384] = "";
+	host_identity(ident, sizeof(ident));
+	memcpy(root, ident, sizeof(root));
 	MPI_Bcast(root, sizeof(root), MPI_CHAR, 0, MPI_COMM_WORLD);
-	int local = strcmp(me, root) == 0;
+	int local = strcmp(ident, root) == 0;
 
 	int probe[2] = {-1, (int)getpid()};
 	unsigned char *pmap = NULL;
@@ -953,6 +1048,11 @@ int main(int argc, char **argv)
 	MPI_Comm_rank(MPI_COMM_WORLD, &W.rank);
 	MPI_Comm_size(MPI_COMM_WORLD, &W.np);
 	find_mapped_ranks(local_mmap);
+	if (W.rank == 0) {
+		W.sent = calloc((size_t)W.np, sizeof(*W.sent));
+		if (!W.sent)
+			MPI_Abort(MPI_COMM_WORLD, 12);
+	}
 
 	if (W.rank == 0) {
 		int rc = connect_plugin(sock_path);
@@ -1001,6 +1101,7 @@ int main(int argc, char **argv)
 			} else if (q.type == HPC_MPI_JOB) {
 				rep.type = HPC_MPI_REPLY;
 				rep.seq = q.seq;
+				W.seq = q.seq;
 				W.errmsg[0] = 0;
 				rc = prepare_job(&q, q.has_fd ? fd : -1, &d, &rep.flags);
 				if (!q.has_fd && fd >= 0)
@@ -1008,6 +1109,7 @@ int main(int argc, char **argv)
 				if (rc < 0) {
 					rep.status = rc;
 					snprintf(rep.msg, sizeof(rep.msg), "%s", W.errmsg);
+					fill_counts(&rep);
 					send_reply(&rep);
 					continue; /* nothing to broadcast */
 				}
@@ -1045,6 +1147,7 @@ int main(int argc, char **argv)
 			finish_job(&d, rc);
 			rep.status = rc;
 			rep.result = result;
+			fill_counts(&rep);
 			snprintf(rep.msg, sizeof(rep.msg), "%s", W.errmsg);
 			send_reply(&rep);
 		}

@@ -132,7 +132,7 @@ TEST_P(MpiConformance, DescribesThePlacement)
 	Instance &mpi = Mpi(c);
 	ASSERT_EQ(mpi.rc(), 0) << mpi.err();
 	int mapped = c.local_mmap ? c.np : 1;
-	EXPECT_NE(mpi.Describe().find(std::to_string(mapped) + " rank(s) read client regions directly"),
+	EXPECT_NE(mpi.Describe().find("mapped=" + std::to_string(mapped) + " "),
 		  std::string::npos)
 		<< mpi.Describe();
 }
@@ -145,8 +145,8 @@ INSTANTIATE_TEST_SUITE_P(Mpi, MpiConformance, ::testing::ValuesIn(kConfigs),
 double Hits(const Instance &mpi)
 {
 	std::string d = mpi.Describe();
-	size_t p = d.find("resident hits ");
-	return p == std::string::npos ? -1 : std::atof(d.c_str() + p + 14);
+	size_t p = d.find(" hits=");
+	return p == std::string::npos ? -1 : std::atof(d.c_str() + p + 6);
 }
 
 // y = A x through mpi with the given generation; returns y[0..m).
