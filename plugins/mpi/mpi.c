@@ -83,6 +83,7 @@
 
 #include "hpc/plugin.h"
 #include "plugins/common/plugin_util.h"
+#include "plugins/common/settings.h"
 #include "plugins/mpi/proto.h"
 
 extern char **environ;
@@ -131,23 +132,50 @@ struct mpi_inst {
 	uint64_t jobs, failures, restarts, hits, healed;
 };
 
-static const char *const mpi_settings[] = {
-    "np",	     "hostfile",   "mpirun",   "mpirun_args", "mca", "worker", "timeout",
-    "start_timeout", "local_mmap", "resident", NULL};
+/* The section's settings as the schema stores them (defaults in parse_settings). */
+struct mpi_conf {
+	uint64_t np, timeout_ms, start_timeout_ms, resident;
+	int local_mmap;
+	const char *hostfile, *mpirun, *mpirun_args, *mca, *worker;
+};
+
+#define MPI_CONF(m) offsetof(struct mpi_conf, m)
+
+static const struct hpc_setting_spec mpi_schema[] = {
+    {.key = "np", .type = HPC_SETTING_UINT, .min = 1, .max = MPI_MAX_NP, .def = "online CPUs",
+     .help = "ranks", .offset = MPI_CONF(np)},
+    {.key = "hostfile", .type = HPC_SETTING_STRING, .def = "none (all ranks on this host)",
+     .help = "mpirun --hostfile; list the daemon's host first (rank 0 bridges to hpcd)",
+     .offset = MPI_CONF(hostfile)},
+    {.key = "mpirun", .type = HPC_SETTING_STRING, .def = "mpirun on PATH",
+     .help = "the launcher", .offset = MPI_CONF(mpirun)},
+    {.key = "mpirun_args", .type = HPC_SETTING_STRING, .def = "none",
+     .help = "extra mpirun flags, split on blanks", .offset = MPI_CONF(mpirun_args)},
+    {.key = "mca", .type = HPC_SETTING_STRING, .def = "none",
+     .help = "MCA parameters as KEY=VALUE words, each passed as --mca KEY VALUE",
+     .offset = MPI_CONF(mca)},
+    {.key = "worker", .type = HPC_SETTING_STRING, .def = "hpc_mpi_worker next to the plugin",
+     .help = "the rank program", .offset = MPI_CONF(worker)},
+    {.key = "timeout", .type = HPC_SETTING_UINT, .min = 1, .max = 86400000,
+     .unit = "milliseconds", .def = "300000",
+     .help = "a longer job fails with ETIMEDOUT and the MPI job is replaced",
+     .offset = MPI_CONF(timeout_ms)},
+    {.key = "start_timeout", .type = HPC_SETTING_UINT, .min = 1, .max = 86400000,
+     .unit = "milliseconds", .def = "30000", .help = "wait for rank 0 at start",
+     .offset = MPI_CONF(start_timeout_ms)},
+    {.key = "local_mmap", .type = HPC_SETTING_BOOL, .def = "true",
+     .help = "ranks on this host read the client's memory in place",
+     .offset = MPI_CONF(local_mmap)},
+    {.key = "resident", .type = HPC_SETTING_UINT, .min = 0, .max = 64, .def = "4",
+     .help = "operand slots kept on the ranks across jobs, by generation",
+     .offset = MPI_CONF(resident)},
+    {.key = NULL},
+};
 
 /* ---- small helpers --------------------------------------------------------------------- */
 
-static int host_can_log(const struct hpc_host *host)
-{
-	return host && host->size >= offsetof(struct hpc_host, log) + sizeof(host->log) &&
-	       host->log;
-}
-
-#define LOG(inst, level, ...)                                                                      \
-	do {                                                                                       \
-		if (host_can_log((inst)->host))                                                    \
-			(inst)->host->log((inst)->host, (level), __VA_ARGS__);                     \
-	} while (0)
+/* Log through the host table, as the instance. */
+#define LOG(inst, level, ...) hpc_plugutil_log((inst)->host, (level), __VA_ARGS__)
 
 static uint64_t now_ms(void)
 {
@@ -769,17 +797,6 @@ static int has_pending(struct mpi_inst *inst)
 
 /* ---- settings --------------------------------------------------------------------------- */
 
-static int parse_bool(const char *v, int *out)
-{
-	if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1"))
-		*out = 1;
-	else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off") || !strcmp(v, "0"))
-		*out = 0;
-	else
-		return -EINVAL;
-	return 0;
-}
-
 static void inst_free(struct mpi_inst *inst)
 {
 	free(inst->hostfile);
@@ -797,141 +814,88 @@ static void inst_free(struct mpi_inst *inst)
 static int parse_settings(struct hpc_open_args *args, struct mpi_inst *inst)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	inst->np = ncpu < 1 ? 1 : ncpu > MPI_MAX_NP ? MPI_MAX_NP : (unsigned long)ncpu;
-	inst->timeout_ms = 300000;
-	inst->start_timeout_ms = 30000;
-	inst->resident = 4;
-	inst->local_mmap = 1;
-	int32_t seen[16];
-	for (int i = 0; i < 16; i++)
-		seen[i] = -1;
-	int32_t mpirun_at = -1, worker_at = -1, hostfile_at = -1;
-
-	for (uint32_t i = 0; i < args->nsettings; i++) {
-		const struct hpc_setting *s = &args->settings[i];
-		const char *key = s->key ? s->key : "", *val = s->value ? s->value : "";
-		int idx = -1;
-		for (int j = 0; mpi_settings[j]; j++)
-			if (!strcmp(key, mpi_settings[j]))
-				idx = j;
-		if (idx < 0) {
-			hpc_plugutil_err(
-			    args, (int32_t)i,
-			    "unknown setting \"%s\": the mpi backend accepts np, hostfile, "
-			    "mpirun, mpirun_args, mca, worker, timeout, start_timeout, "
-			    "local_mmap and resident.",
-			    key);
+	struct mpi_conf c = {
+	    .np = ncpu < 1 ? 1 : ncpu > MPI_MAX_NP ? MPI_MAX_NP : (uint64_t)ncpu,
+	    .timeout_ms = 300000,
+	    .start_timeout_ms = 30000,
+	    .resident = 4,
+	    .local_mmap = 1,
+	};
+	int rc = hpcb_settings_apply(mpi_schema, args, &c, NULL);
+	if (rc < 0)
+		return rc;
+	inst->np = (unsigned long)c.np;
+	inst->timeout_ms = (unsigned long)c.timeout_ms;
+	inst->start_timeout_ms = (unsigned long)c.start_timeout_ms;
+	inst->resident = (unsigned long)c.resident;
+	inst->local_mmap = c.local_mmap;
+	const int32_t mpirun_at = hpcb_settings_index(args, "mpirun");
+	const int32_t worker_at = hpcb_settings_index(args, "worker");
+	const int32_t hostfile_at = hpcb_settings_index(args, "hostfile");
+	const char *const paths[] = {"mpirun", "worker", "hostfile"};
+	for (size_t k = 0; k < sizeof(paths) / sizeof(paths[0]); k++) {
+		const char *v = k == 0 ? c.mpirun : k == 1 ? c.worker : c.hostfile;
+		if (v && !*v) {
+			hpc_plugutil_err(args, hpcb_settings_index(args, paths[k]),
+					 "%s must not be empty.", paths[k]);
 			return -EINVAL;
-		}
-		if (seen[idx] >= 0) {
-			hpc_plugutil_err(args, (int32_t)i, "%s is set more than once.", key);
-			return -EINVAL;
-		}
-		seen[idx] = (int32_t)i;
-		unsigned long v;
-		if (!strcmp(key, "np")) {
-			if (hpc_plugutil_parse_uint(val, 1, MPI_MAX_NP, &v) < 0) {
-				hpc_plugutil_err(
-				    args, (int32_t)i,
-				    "np must be a whole number from 1 to %d, not \"%s\".",
-				    MPI_MAX_NP, val);
-				return -EINVAL;
-			}
-			inst->np = v;
-		} else if (!strcmp(key, "timeout") || !strcmp(key, "start_timeout")) {
-			if (hpc_plugutil_parse_uint(val, 1, 86400000, &v) < 0) {
-				hpc_plugutil_err(
-				    args, (int32_t)i,
-				    "%s must be a whole number of milliseconds from 1 to "
-				    "86400000, not \"%s\".",
-				    key, val);
-				return -EINVAL;
-			}
-			if (key[0] == 't')
-				inst->timeout_ms = v;
-			else
-				inst->start_timeout_ms = v;
-		} else if (!strcmp(key, "resident")) {
-			if (hpc_plugutil_parse_uint(val, 0, 64, &v) < 0) {
-				hpc_plugutil_err(
-				    args, (int32_t)i,
-				    "resident must be a whole number from 0 to 64, not "
-				    "\"%s\".",
-				    val);
-				return -EINVAL;
-			}
-			inst->resident = v;
-		} else if (!strcmp(key, "local_mmap")) {
-			if (parse_bool(val, &inst->local_mmap) < 0) {
-				hpc_plugutil_err(args, (int32_t)i,
-						 "local_mmap must be true or false, not \"%s\".",
-						 val);
-				return -EINVAL;
-			}
-		} else if (!strcmp(key, "mpirun_args")) {
-			free(inst->args_buf);
-			inst->args_buf = strdup(val);
-			if (!inst->args_buf)
-				return -ENOMEM;
-			inst->nmargs = 0;
-			for (char *save = NULL, *t = strtok_r(inst->args_buf, " \t", &save); t;
-			     t = strtok_r(NULL, " \t", &save)) {
-				if (inst->nmargs == MPI_MAX_ARGS) {
-					hpc_plugutil_err(args, (int32_t)i,
-							 "mpirun_args has more than %d words.",
-							 MPI_MAX_ARGS);
-					return -EINVAL;
-				}
-				inst->margs[inst->nmargs++] = t;
-			}
-		} else if (!strcmp(key, "mca")) {
-			free(inst->mca_buf);
-			inst->mca_buf = strdup(val);
-			if (!inst->mca_buf)
-				return -ENOMEM;
-			inst->nmca = 0;
-			for (char *save = NULL, *t = strtok_r(inst->mca_buf, " \t", &save); t;
-			     t = strtok_r(NULL, " \t", &save)) {
-				char *eq = strchr(t, '=');
-				size_t klen = eq ? (size_t)(eq - t) : 0;
-				if (!eq || !klen || !eq[1] || strspn(t, "abcdefghijklmnopqrstuvwxyz"
-								      "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-								      "0123456789_") != klen) {
-					hpc_plugutil_err(
-					    args, (int32_t)i,
-					    "mca takes KEY=VALUE words (an MCA parameter name, '=', "
-					    "its value), e.g. \"btl=tcp,self "
-					    "btl_tcp_if_include=10.0.0.0/24\"; \"%s\" is not one.",
-					    t);
-					return -EINVAL;
-				}
-				if (inst->nmca == MPI_MAX_MCA) {
-					hpc_plugutil_err(args, (int32_t)i,
-							 "mca has more than %d parameters.",
-							 MPI_MAX_MCA);
-					return -EINVAL;
-				}
-				*eq = 0;
-				inst->mca[inst->nmca][0] = t;
-				inst->mca[inst->nmca][1] = eq + 1;
-				inst->nmca++;
-			}
-		} else if (!*val) {
-			hpc_plugutil_err(args, (int32_t)i, "%s must not be empty.", key);
-			return -EINVAL;
-		} else if (!strcmp(key, "mpirun")) {
-			/* A bare name is looked up on PATH; anything with a slash is a path. */
-			inst->mpirun =
-			    strchr(val, '/') ? resolve(args->config_dir, val) : strdup(val);
-			mpirun_at = (int32_t)i;
-		} else if (!strcmp(key, "worker")) {
-			inst->worker = resolve(args->config_dir, val);
-			worker_at = (int32_t)i;
-		} else if (!strcmp(key, "hostfile")) {
-			inst->hostfile = resolve(args->config_dir, val);
-			hostfile_at = (int32_t)i;
 		}
 	}
+	if (c.mpirun_args) {
+		int32_t at = hpcb_settings_index(args, "mpirun_args");
+		inst->args_buf = strdup(c.mpirun_args);
+		if (!inst->args_buf)
+			return -ENOMEM;
+		inst->nmargs = 0;
+		for (char *save = NULL, *t = strtok_r(inst->args_buf, " \t", &save); t;
+		     t = strtok_r(NULL, " \t", &save)) {
+			if (inst->nmargs == MPI_MAX_ARGS) {
+				hpc_plugutil_err(args, at, "mpirun_args has more than %d words.",
+						 MPI_MAX_ARGS);
+				return -EINVAL;
+			}
+			inst->margs[inst->nmargs++] = t;
+		}
+	}
+	if (c.mca) {
+		int32_t at = hpcb_settings_index(args, "mca");
+		inst->mca_buf = strdup(c.mca);
+		if (!inst->mca_buf)
+			return -ENOMEM;
+		inst->nmca = 0;
+		for (char *save = NULL, *t = strtok_r(inst->mca_buf, " \t", &save); t;
+		     t = strtok_r(NULL, " \t", &save)) {
+			char *eq = strchr(t, '=');
+			size_t klen = eq ? (size_t)(eq - t) : 0;
+			if (!eq || !klen || !eq[1] ||
+			    strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
+				klen) {
+				hpc_plugutil_err(args, at,
+						 "mca takes KEY=VALUE words (an MCA parameter name, '=', "
+						 "its value), e.g. \"btl=tcp,self "
+						 "btl_tcp_if_include=10.0.0.0/24\"; \"%s\" is not one.",
+						 t);
+				return -EINVAL;
+			}
+			if (inst->nmca == MPI_MAX_MCA) {
+				hpc_plugutil_err(args, at, "mca has more than %d parameters.",
+						 MPI_MAX_MCA);
+				return -EINVAL;
+			}
+			*eq = 0;
+			inst->mca[inst->nmca][0] = t;
+			inst->mca[inst->nmca][1] = eq + 1;
+			inst->nmca++;
+		}
+	}
+	/* A bare mpirun name is looked up on PATH; anything with a slash is a path. */
+	if (c.mpirun)
+		inst->mpirun = strchr(c.mpirun, '/') ? resolve(args->config_dir, c.mpirun)
+						     : strdup(c.mpirun);
+	if (c.worker)
+		inst->worker = resolve(args->config_dir, c.worker);
+	if (c.hostfile)
+		inst->hostfile = resolve(args->config_dir, c.hostfile);
 	if (!inst->mpirun)
 		inst->mpirun = strdup("mpirun");
 	if (!inst->worker)
@@ -1287,7 +1251,7 @@ static const struct hpc_plugin_ops mpi_ops = {
     .version = "0.1.0",
     .ops_f64 = HPC_OPS_ALL,
     .ops_f32 = HPC_OPS_ALL,
-    .settings = mpi_settings,
+    .schema = mpi_schema,
     .open = mpi_open,
     .run = mpi_run,
     .close = mpi_close,
