@@ -12,6 +12,8 @@
  */
 #include "plugins/forkpool/pool.h"
 
+#include "plugins/common/fdpass.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -248,28 +250,9 @@ int fp_pool_send(struct fp_pool *p, unsigned i, const struct fp_chunk *req, int 
 	struct fp_worker *w = &p->w[i];
 	if (w->sock < 0)
 		return -EPIPE;
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	struct iovec iov = {(void *)req, sizeof(*req)};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (fd >= 0) {
-		memset(&ctl, 0, sizeof(ctl));
-		msg.msg_control = ctl.buf;
-		msg.msg_controllen = sizeof(ctl.buf);
-		struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
-		h->cmsg_level = SOL_SOCKET;
-		h->cmsg_type = SCM_RIGHTS;
-		h->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(h), &fd, sizeof(int));
-	}
-	ssize_t n;
-	do
-		n = sendmsg(w->sock, &msg, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
+	ssize_t n = hpcb_fd_send(w->sock, req, sizeof(*req), fd, 0);
 	if (n < 0)
-		return -errno;
+		return (int)n;
 	return n == (ssize_t)sizeof(*req) ? 0 : -EPROTO;
 }
 

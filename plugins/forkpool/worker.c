@@ -30,6 +30,7 @@
 
 #include "hpc/ops.h"
 #include "hpc/types.h"
+#include "plugins/common/fdpass.h"
 #include "plugins/forkpool/proto.h"
 #include "plugins/serial/kernels.h"
 
@@ -221,24 +222,11 @@ int main(void)
 
 	for (;;) {
 		struct fp_chunk c;
-		union {
-			struct cmsghdr h;
-			char buf[CMSG_SPACE(sizeof(int))];
-		} ctl;
-		struct iovec iov = {&c, sizeof(c)};
-		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
-				     .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
-		ssize_t n = recvmsg(FP_WORKER_FD, &msg, MSG_CMSG_CLOEXEC);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break; /* the plugin closed our socket (or the daemon is gone) */
 		int fd = -1;
-		for (struct cmsghdr *h = CMSG_FIRSTHDR(&msg); h; h = CMSG_NXTHDR(&msg, h))
-			if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS &&
-			    h->cmsg_len == CMSG_LEN(sizeof(int)))
-				memcpy(&fd, CMSG_DATA(h), sizeof(int));
-		if (n != (ssize_t)sizeof(c) || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+		ssize_t n = hpcb_fd_recv(FP_WORKER_FD, &c, sizeof(c), &fd, 0);
+		if (n == 0 || n == -ECONNRESET || n == -EPIPE)
+			break; /* the plugin closed our socket (or the daemon is gone) */
+		if (n != (ssize_t)sizeof(c)) {
 			if (fd >= 0)
 				close(fd);
 			break; /* not our protocol: end rather than guess */

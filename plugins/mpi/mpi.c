@@ -82,6 +82,7 @@
 #include <unistd.h>
 
 #include "hpc/plugin.h"
+#include "plugins/common/fdpass.h"
 #include "plugins/common/plugin_util.h"
 #include "plugins/common/settings.h"
 #include "plugins/mpi/proto.h"
@@ -344,27 +345,12 @@ static void ids_del(uint64_t *v, size_t *n, uint64_t id)
  */
 static int send_req(struct mpi_inst *inst, const struct hpc_mpi_req *q, int fd, uint64_t deadline)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = {.iov_base = (void *)q, .iov_len = sizeof(*q)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (fd >= 0) {
-		memset(cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
 	for (;;) {
-		ssize_t n = sendmsg(inst->sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = hpcb_fd_send(inst->sock, q, sizeof(*q), fd, MSG_DONTWAIT);
 		if (n >= 0)
 			return (size_t)n == sizeof(*q) ? 0 : -EIO;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return -errno;
+		if (n != -EAGAIN && n != -EWOULDBLOCK)
+			return (int)n;
 		uint64_t now = now_ms();
 		if (now >= deadline)
 			return -ETIMEDOUT;

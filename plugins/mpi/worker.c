@@ -60,6 +60,7 @@
 #include <unistd.h>
 
 #include "hpc/types.h"
+#include "plugins/common/fdpass.h"
 #include "plugins/mpi/proto.h"
 #include "plugins/openmp/kernels.h"
 
@@ -640,20 +641,9 @@ static int run_job(const struct bdesc *d, double *result)
 
 static int recv_req(struct hpc_mpi_req *req, int *fd)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = {.iov_base = req, .iov_len = sizeof(*req)};
-	struct msghdr mh = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-	*fd = -1;
-	ssize_t n;
-	do
-		n = recvmsg(W.sock, &mh, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
+	ssize_t n = hpcb_fd_recv(W.sock, req, sizeof(*req), fd, 0);
 	if (n <= 0)
-		return n == 0 ? -EPIPE : -errno;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-			memcpy(fd, CMSG_DATA(c), sizeof(int));
+		return n == 0 ? -EPIPE : (int)n;
 	if ((size_t)n != sizeof(*req) || req->magic != HPC_MPI_MAGIC) {
 		if (*fd >= 0)
 			close(*fd);
