@@ -258,6 +258,19 @@ struct hpc_plugin_ops {
 	.abi_version = HPC_PLUGIN_ABI_VERSION, .size = sizeof(struct hpc_plugin_ops),      \
 	.build_sig = HPC_PLUGIN_BUILD_SIG, .reserved = 0
 
+/*
+ * Define the plugin's ops table `var` and its one export, the entry point
+ * returning it; the fields after the head are the arguments:
+ *   HPC_PLUGIN_DEFINE(my_ops, .name = "x", .version = "1.0.0", .ops_f64 = HPC_OPS_ALL,
+ *                     .schema = my_schema, .open = my_open, .run = my_run, .close = my_close)
+ */
+#define HPC_PLUGIN_DEFINE(var, ...)                                                        \
+	static const struct hpc_plugin_ops var = {HPC_PLUGIN_HEAD, __VA_ARGS__};           \
+	const struct hpc_plugin_ops *HPC_PLUGIN_ENTRY(void)                                \
+	{                                                                                  \
+		return &var;                                                               \
+	}
+
 typedef const struct hpc_plugin_ops *(*hpc_plugin_entry_fn)(void);
 
 /* Declared here so that a plugin's definition is checked against it. */

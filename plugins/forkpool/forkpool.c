@@ -783,22 +783,6 @@ static int fp_run(void *state, struct hpc_job *job)
 	return rc;
 }
 
-static const struct hpc_plugin_ops fp_ops = {
-	HPC_PLUGIN_HEAD,
-	.name = "forkpool",
-	.version = "0.1.0",
-	.ops_f64 = HPC_OPS_ALL,
-	.ops_f32 = HPC_OPS_ALL,
-	.schema = fp_schema,
-	.open = fp_open,
-	.run = fp_run,
-	.close = fp_close,
-	.describe = fp_describe,
-	.forget_region = fp_forget_region,
-};
+/* The ops table and the plugin's one export (hpc/plugin.h). */
+HPC_PLUGIN_DEFINE(fp_ops, .name = "forkpool", .version = "0.1.0", .ops_f64 = HPC_OPS_ALL, .ops_f32 = HPC_OPS_ALL, .schema = fp_schema, .open = fp_open, .run = fp_run, .close = fp_close, .describe = fp_describe, .forget_region = fp_forget_region)
 
-/* The plugin's one export (hpc/plugin.h): the constant ops table above. */
-const struct hpc_plugin_ops *hpc_plugin_entry(void)
-{
-	return &fp_ops;
-}

@@ -1231,22 +1231,6 @@ static int mpi_describe(void *state, char *buf, size_t len)
 	return n >= 0 && (size_t)n < len ? 0 : -ENOSPC;
 }
 
-static const struct hpc_plugin_ops mpi_ops = {
-    HPC_PLUGIN_HEAD,
-    .name = "mpi",
-    .version = "0.1.0",
-    .ops_f64 = HPC_OPS_ALL,
-    .ops_f32 = HPC_OPS_ALL,
-    .schema = mpi_schema,
-    .open = mpi_open,
-    .run = mpi_run,
-    .close = mpi_close,
-    .describe = mpi_describe,
-    .forget_region = mpi_forget_region,
-};
+/* The ops table and the plugin's one export (hpc/plugin.h). */
+HPC_PLUGIN_DEFINE(mpi_ops, .name = "mpi", .version = "0.1.0", .ops_f64 = HPC_OPS_ALL, .ops_f32 = HPC_OPS_ALL, .schema = mpi_schema, .open = mpi_open, .run = mpi_run, .close = mpi_close, .describe = mpi_describe, .forget_region = mpi_forget_region)
 
-/* The plugin's one export (hpc/plugin.h): the constant ops table above. */
-const struct hpc_plugin_ops *hpc_plugin_entry(void)
-{
-	return &mpi_ops;
-}

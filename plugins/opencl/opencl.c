@@ -1431,22 +1431,6 @@ static int cl_describe(void *state, char *buf, size_t len)
 	return n >= 0 && (size_t)n < len ? 0 : -ENOSPC;
 }
 
-static const struct hpc_plugin_ops cl_ops = {
-    HPC_PLUGIN_HEAD,
-    .name = "opencl",
-    .version = "0.1.0",
-    .ops_f64 = HPC_OPS_ALL,
-    .ops_f32 = HPC_OPS_ALL,
-    .schema = cl_schema,
-    .open = cl_open,
-    .run = cl_run,
-    .close = cl_close,
-    .describe = cl_describe,
-    .forget_region = cl_forget_region,
-};
+/* The ops table and the plugin's one export (hpc/plugin.h). */
+HPC_PLUGIN_DEFINE(cl_ops, .name = "opencl", .version = "0.1.0", .ops_f64 = HPC_OPS_ALL, .ops_f32 = HPC_OPS_ALL, .schema = cl_schema, .open = cl_open, .run = cl_run, .close = cl_close, .describe = cl_describe, .forget_region = cl_forget_region)
 
-/* The plugin's one export (hpc/plugin.h): the constant ops table above. */
-const struct hpc_plugin_ops *hpc_plugin_entry(void)
-{
-	return &cl_ops;
-}

@@ -236,21 +236,6 @@ static int omp_describe(void *state, char *buf, size_t len)
 	return n >= 0 && (size_t)n < len ? 0 : -ENOSPC;
 }
 
-static const struct hpc_plugin_ops omp_ops = {
-	HPC_PLUGIN_HEAD,
-	.name = "openmp",
-	.version = "0.1.0",
-	.ops_f64 = HPC_OPS_ALL,
-	.ops_f32 = HPC_OPS_ALL,
-	.schema = omp_schema,
-	.open = omp_open,
-	.run = omp_run,
-	.close = omp_close,
-	.describe = omp_describe,
-};
+/* The ops table and the plugin's one export (hpc/plugin.h). */
+HPC_PLUGIN_DEFINE(omp_ops, .name = "openmp", .version = "0.1.0", .ops_f64 = HPC_OPS_ALL, .ops_f32 = HPC_OPS_ALL, .schema = omp_schema, .open = omp_open, .run = omp_run, .close = omp_close, .describe = omp_describe)
 
-/* The plugin's one export (hpc/plugin.h): the constant ops table above. */
-const struct hpc_plugin_ops *hpc_plugin_entry(void)
-{
-	return &omp_ops;
-}

@@ -88,21 +88,6 @@ static int serial_describe(void *state, char *buf, size_t len)
 	return n >= 0 && (size_t)n < len ? 0 : -ENOSPC;
 }
 
-static const struct hpc_plugin_ops serial_ops = {
-	HPC_PLUGIN_HEAD,
-	.name = "serial",
-	.version = "0.1.0",
-	.ops_f64 = HPC_OPS_ALL,
-	.ops_f32 = HPC_OPS_ALL,
-	.schema = serial_schema,
-	.open = serial_open,
-	.run = serial_run,
-	.close = serial_close,
-	.describe = serial_describe,
-};
+/* The ops table and the plugin's one export (hpc/plugin.h). */
+HPC_PLUGIN_DEFINE(serial_ops, .name = "serial", .version = "0.1.0", .ops_f64 = HPC_OPS_ALL, .ops_f32 = HPC_OPS_ALL, .schema = serial_schema, .open = serial_open, .run = serial_run, .close = serial_close, .describe = serial_describe)
 
-/* The plugin's one export (hpc/plugin.h): the constant ops table above. */
-const struct hpc_plugin_ops *hpc_plugin_entry(void)
-{
-	return &serial_ops;
-}

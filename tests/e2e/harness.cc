@@ -1,6 +1,7 @@
 #include "tests/e2e/harness.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -81,6 +82,30 @@ Result run(const std::vector<std::string> &argv, const std::vector<std::string> 
 	unlink(errp.c_str());
 	rmdir(dir.c_str());
 	return r;
+}
+
+int sum_job(const std::string &socket, const char *backend, int n, uint32_t *detail)
+{
+	hpc_client *c;
+	int rc = hpc_connect(socket.c_str(), (size_t)n * sizeof(double) + 4096, &c);
+	if (rc < 0)
+		return rc;
+	double *x = static_cast<double *>(hpc_alloc(c, (size_t)n * sizeof(double)));
+	for (int i = 0; i < n; i++)
+		x[i] = i + 1;
+	hpc_request r{};
+	r.op = HPC_OP_SUM;
+	r.n = (uint64_t)n;
+	r.a = x;
+	r.backend = backend;
+	hpc_completion done{};
+	rc = hpc_run(c, &r, &done);
+	hpc_close(c);
+	if (detail)
+		*detail = done.detail;
+	if (rc == 0 && done.result != (double)n * (n + 1) / 2)
+		rc = -EDOM;
+	return rc;
 }
 
 Result hpcrun_status(const std::string &socket, double *ms)

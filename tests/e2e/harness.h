@@ -3,6 +3,7 @@
 // child process).
 #pragma once
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <string>
@@ -26,6 +27,13 @@ struct Result {
 
 // Run argv to completion, with extra environment entries "K=V".
 Result run(const std::vector<std::string> &argv, const std::vector<std::string> &env = {});
+
+// Sum 1..n (n >= 1) on backend (NULL: the default) from a fresh client:
+// the quickest proof that a daemon serves. Returns the job's status (or the
+// connect's error); *detail (may be NULL) gets the completion's detail code.
+// A wrong sum with status 0 returns -EDOM.
+int sum_job(const std::string &socket, const char *backend, int n = 100,
+	    uint32_t *detail = nullptr);
 
 // `hpcrun -s socket status`, timed: its result and its wall time in ms.
 Result hpcrun_status(const std::string &socket, double *ms);

@@ -273,19 +273,9 @@ TEST(Reload, BadConfigLeavesEverythingAsItWas)
 		usleep(20000);
 	}
 	EXPECT_EQ(strstr(after, "openmp"), nullptr) << after;
-	hpc_client *c;
-	ASSERT_EQ(hpc_connect(d.socket().c_str(), 1 << 16, &c), 0);
-	double *x = static_cast<double *>(hpc_alloc(c, 64));
-	x[0] = 1;
-	hpc_request r{};
-	r.op = HPC_OP_SUM;
-	r.n = 1;
-	r.a = x;
-	r.backend = "omp";
-	hpc_completion done;
-	EXPECT_EQ(hpc_run(c, &r, &done), -ENOENT);
-	EXPECT_EQ(done.detail, (uint32_t)HPC_E_NO_BACKEND);
-	hpc_close(c);
+	uint32_t detail = 0;
+	EXPECT_EQ(hpce::sum_job(d.socket(), "omp", 1, &detail), -ENOENT);
+	EXPECT_EQ(detail, (uint32_t)HPC_E_NO_BACKEND);
 	EXPECT_EQ(d.stop(), 0) << d.log();
 }
 

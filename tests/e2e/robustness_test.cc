@@ -41,24 +41,10 @@ double now_ms()
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-// Sum 1..100 on backend through libhpc; true when the answer is right.
+// Sum 1..100 on backend; true when the answer is right.
 bool job_runs(const std::string &sock, const char *backend)
 {
-	hpc_client *c;
-	if (hpc_connect(sock.c_str(), 1 << 16, &c) != 0)
-		return false;
-	double *x = static_cast<double *>(hpc_alloc(c, 100 * sizeof(double)));
-	for (int i = 0; i < 100; i++)
-		x[i] = i + 1;
-	hpc_request r{};
-	r.op = HPC_OP_SUM;
-	r.n = 100;
-	r.a = x;
-	r.backend = backend;
-	hpc_completion done{};
-	int rc = hpc_run(c, &r, &done);
-	hpc_close(c);
-	return rc == 0 && done.result == 5050.0;
+	return hpce::sum_job(sock, backend) == 0;
 }
 
 // The liveness check of every test here: status within a second, and a job

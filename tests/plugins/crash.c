@@ -54,20 +54,6 @@ static int crash_describe(void *state, char *buf, size_t len)
 	return 0;
 }
 
-static const struct hpc_plugin_ops crash_ops = {
-    HPC_PLUGIN_HEAD,
-    .name = "crash",
-    .version = "0.0.1",
-    .ops_f64 = HPC_OPS_ALL,
-    .ops_f32 = HPC_OPS_ALL,
-    .settings = crash_settings,
-    .open = crash_open,
-    .run = crash_run,
-    .close = crash_close,
-    .describe = crash_describe,
-};
+/* The ops table and the plugin's one export (hpc/plugin.h). */
+HPC_PLUGIN_DEFINE(crash_ops, .name = "crash", .version = "0.0.1", .ops_f64 = HPC_OPS_ALL, .ops_f32 = HPC_OPS_ALL, .settings = crash_settings, .open = crash_open, .run = crash_run, .close = crash_close, .describe = crash_describe)
 
-const struct hpc_plugin_ops *HPC_PLUGIN_ENTRY(void)
-{
-	return &crash_ops;
-}

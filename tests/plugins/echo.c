@@ -120,21 +120,6 @@ static void echo_forget_region(void *state, uint64_t region_id)
 	atomic_fetch_add(&e->forgotten, 1);
 }
 
-static const struct hpc_plugin_ops echo_ops = {
-    HPC_PLUGIN_HEAD,
-    .name = "echo",
-    .version = ECHO_VERSION,
-    .ops_f64 = HPC_OP_BIT(HPC_OP_SUM) | HPC_OP_BIT(HPC_OP_DOT),
-    .ops_f32 = HPC_OP_BIT(HPC_OP_SUM) | HPC_OP_BIT(HPC_OP_DOT),
-    .settings = echo_settings,
-    .open = echo_open,
-    .run = echo_run,
-    .close = echo_close,
-    .describe = echo_describe,
-    .forget_region = echo_forget_region,
-};
+/* The ops table and the plugin's one export (hpc/plugin.h). */
+HPC_PLUGIN_DEFINE(echo_ops, .name = "echo", .version = ECHO_VERSION, .ops_f64 = HPC_OP_BIT(HPC_OP_SUM) | HPC_OP_BIT(HPC_OP_DOT), .ops_f32 = HPC_OP_BIT(HPC_OP_SUM) | HPC_OP_BIT(HPC_OP_DOT), .settings = echo_settings, .open = echo_open, .run = echo_run, .close = echo_close, .describe = echo_describe, .forget_region = echo_forget_region)
 
-const struct hpc_plugin_ops *HPC_PLUGIN_ENTRY(void)
-{
-	return &echo_ops;
-}

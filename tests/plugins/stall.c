@@ -111,21 +111,6 @@ static void stall_forget(void *state, uint64_t region_id)
 	pthread_mutex_unlock(&s->lock);
 }
 
-static const struct hpc_plugin_ops stall_ops = {
-    HPC_PLUGIN_HEAD,
-    .name = "stall",
-    .version = "0.0.1",
-    .ops_f64 = HPC_OP_BIT(HPC_OP_SUM) | HPC_OP_BIT(HPC_OP_DOT),
-    .ops_f32 = 0,
-    .settings = stall_settings,
-    .open = stall_open,
-    .run = stall_run,
-    .close = stall_close,
-    .describe = stall_describe,
-    .forget_region = stall_forget,
-};
+/* The ops table and the plugin's one export (hpc/plugin.h). */
+HPC_PLUGIN_DEFINE(stall_ops, .name = "stall", .version = "0.0.1", .ops_f64 = HPC_OP_BIT(HPC_OP_SUM) | HPC_OP_BIT(HPC_OP_DOT), .ops_f32 = 0, .settings = stall_settings, .open = stall_open, .run = stall_run, .close = stall_close, .describe = stall_describe, .forget_region = stall_forget)
 
-const struct hpc_plugin_ops *HPC_PLUGIN_ENTRY(void)
-{
-	return &stall_ops;
-}
