@@ -14,6 +14,8 @@ PACKAGES=(
 	gnuplot-nox                                       # the benchmark's plots
 	python3-numpy                                     # tests: .npy files written by NumPy itself
 	procps                                            # ps/pgrep for the orphan checks
+	prometheus                                        # tests: promtool checks `hpcrun metrics`
+	libxml2-utils                                     # tests: xmllint checks the trace SVG
 )
 
 missing=()
