@@ -836,7 +836,7 @@ static int metrics_request(struct hpcd_server *srv, struct hpcd_conn *c, int64_t
 		struct hpcd_world *w = hpcd_server_world(srv, &gen);
 		md.generation = gen;
 		int rc = hpcd_metrics_render(&srv->metrics, &md, backend_up, w, &c->page, &c->page_len);
-		hpcd_world_put(w); /* sessions hold the world too: never the last reference here */
+		hpcd_world_put(w); /* srv->world holds it too: never the last reference here */
 		if (rc < 0)
 			return reply_text(c->fd, rc, "the daemon is out of memory");
 	} else if (!c->page || (uint64_t)offset > c->page_len) {
