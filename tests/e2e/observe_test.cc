@@ -147,7 +147,14 @@ TEST(Metrics, CountersMoveByExactlyTheJobsRun)
 	EXPECT_EQ(during["hpcd_clients_connected"], 1);
 	hpc_close(c);
 
-	auto after = parse_metrics(metrics_text(d.socket()));
+	// The daemon notices the close on its own time: wait for it.
+	std::map<std::string, double> after;
+	for (int i = 0; i < 200; i++) {
+		after = parse_metrics(metrics_text(d.socket()));
+		if (after["hpcd_clients_connected"] == 0)
+			break;
+		std::this_thread::sleep_for(std::chrono::milliseconds(10));
+	}
 	auto dj = moved(before, after, "hpcd_backend_jobs_total");
 	std::map<std::string, double> want_jobs = {
 		{jobs("serial", "serial", "sum", "f64", "ok"), 3},
