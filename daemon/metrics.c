@@ -132,6 +132,19 @@ static void inst_labels(FILE *f, const struct hpcd_metrics_inst *mi)
 	fputc('"', f);
 }
 
+/* Names for labels; every index the blocks use has one (the fallback keeps the format safe). */
+static const char *op_label(unsigned op)
+{
+	const char *n = hpc_op_name(op);
+	return n ? n : "unknown";
+}
+
+static const char *dtype_label(unsigned dt)
+{
+	const char *n = hpc_dtype_name(dt);
+	return n ? n : "unknown";
+}
+
 static uint64_t ld(const uint64_t *p)
 {
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
@@ -228,7 +241,7 @@ int hpcd_metrics_render(struct hpcd_metrics *m, const struct hpcd_metrics_daemon
 					fputs("hpcd_backend_jobs_total{", f);
 					inst_labels(f, v[i]);
 					fprintf(f, ",op=\"%s\",dtype=\"%s\",outcome=\"%s\"} %llu\n",
-						hpc_op_name(op), hpc_dtype_name(dt), outcome_names[o],
+						op_label(op), dtype_label(dt), outcome_names[o],
 						(unsigned long long)n);
 				}
 	family(f, "hpcd_backend_job_duration_seconds", "histogram",
@@ -242,17 +255,17 @@ int hpcd_metrics_render(struct hpcd_metrics *m, const struct hpcd_metrics_daemon
 				cum += ld(&v[i]->dur_bucket[op][b]);
 				fputs("hpcd_backend_job_duration_seconds_bucket{", f);
 				inst_labels(f, v[i]);
-				fprintf(f, ",op=\"%s\",le=\"%s\"} %llu\n", hpc_op_name(op),
+				fprintf(f, ",op=\"%s\",le=\"%s\"} %llu\n", op_label(op),
 					b < HPCD_METRICS_BUCKETS ? le_text[b] : "+Inf",
 					(unsigned long long)cum);
 			}
 			fputs("hpcd_backend_job_duration_seconds_sum{", f);
 			inst_labels(f, v[i]);
-			fprintf(f, ",op=\"%s\"} %.9f\n", hpc_op_name(op),
+			fprintf(f, ",op=\"%s\"} %.9f\n", op_label(op),
 				(double)ld(&v[i]->dur_sum_ns[op]) / 1e9);
 			fputs("hpcd_backend_job_duration_seconds_count{", f);
 			inst_labels(f, v[i]);
-			fprintf(f, ",op=\"%s\"} %llu\n", hpc_op_name(op), (unsigned long long)cum);
+			fprintf(f, ",op=\"%s\"} %llu\n", op_label(op), (unsigned long long)cum);
 		}
 	family(f, "hpcd_backend_bytes_total", "counter",
 	       "Operand bytes of the jobs a backend instance ran (each operand's extent from the op table, once).");
@@ -262,7 +275,7 @@ int hpcd_metrics_render(struct hpcd_metrics *m, const struct hpcd_metrics_daemon
 				continue;
 			fputs("hpcd_backend_bytes_total{", f);
 			inst_labels(f, v[i]);
-			fprintf(f, ",op=\"%s\"} %llu\n", hpc_op_name(op),
+			fprintf(f, ",op=\"%s\"} %llu\n", op_label(op),
 				(unsigned long long)ld(&v[i]->bytes[op]));
 		}
 	free(v);
