@@ -90,10 +90,10 @@ void hpcd_trace_halt(struct hpcd_trace *t)
 
 void hpcd_trace_quiesce(struct hpcd_trace *t)
 {
-	/* Q1: pairs with W1/W2. A writer that got past W1 holds us for one copy. */
+	/* Q1: pairs with W1/W2 (seq_cst, so also an acquire of each writer's
+	 * release). A writer that got past W1 holds us for one copy. */
 	while (__atomic_load_n(&t->writers, __ATOMIC_SEQ_CST))
 		sched_yield();
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	uint64_t nj = __atomic_load_n(&t->next_job, __ATOMIC_RELAXED);
 	uint64_t nc = __atomic_load_n(&t->next_chunk, __ATOMIC_RELAXED);
 	t->hdr.magic = HPC_TRACE_MAGIC;

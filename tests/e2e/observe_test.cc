@@ -341,8 +341,8 @@ std::vector<Ev> read_trace_json(const std::string &file)
 
 // `hpcrun trace` in the background; wait() returns its result.
 struct TraceRun {
+	hpce::Result r; // before t: constructed before the thread that writes it starts
 	std::thread t;
-	hpce::Result r;
 	TraceRun(const std::string &sock, const std::string &secs, const std::string &out)
 	    : t([this, sock, secs, out] { r = hpce::run({hpcrun(), "-s", sock, "trace", "--seconds", secs, "-o", out}); })
 	{
