@@ -649,6 +649,9 @@ static int trace_command(const struct options *o)
 	struct hpc_trace tr;
 	rc = hpc_trace_stop(t, &tr, msg, sizeof(msg));
 	hpc_trace_close(t);
+	if (rc == -ECONNREFUSED || rc == -ECONNRESET || rc == -EPIPE)
+		return fail("hpcd at %s went away during the trace; nothing was written",
+			    socket_path(o));
 	if (rc < 0)
 		return fail("trace: %s", *msg ? msg : strerror(-rc));
 	rc = hpc_trace_write_file(o->out, &tr);

@@ -923,9 +923,12 @@ static int trace_request(struct hpcd_server *srv, struct hpcd_conn *c, uint16_t 
 		if (srv->stopping)
 			return reply_text(c->fd, -ESHUTDOWN, "the daemon is stopping");
 		int rc = hpcd_trace_start(t, c->id, c->pid, st.max_jobs, st.max_chunks);
-		if (rc == -EBUSY)
+		if (rc == -EBUSY && t->state == HPCD_TRACE_ACTIVE)
 			snprintf(msg, sizeof(msg), "a trace is already running (started by pid %d); one at a time",
 				 (int)t->owner_pid);
+		else if (rc == -EBUSY)
+			snprintf(msg, sizeof(msg), "the last trace (pid %d) is not released yet: it ends "
+				 "with its connection", (int)t->owner_pid);
 		else if (rc < 0)
 			snprintf(msg, sizeof(msg), "no memory for a trace of that size");
 		else

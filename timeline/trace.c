@@ -190,9 +190,9 @@ static void proc_name(const struct tproc *p, char *buf, size_t len)
 	if (*p->plugin)
 		snprintf(buf, len, "backend %s (%s)", p->backend, p->plugin);
 	else if (*p->backend)
-		snprintf(buf, len, "refused: no backend '%s'", p->backend);
+		snprintf(buf, len, "refused before any backend ran them (asked for '%s')", p->backend);
 	else
-		snprintf(buf, len, "refused before reaching a backend");
+		snprintf(buf, len, "refused before any backend ran them (asked for the default)");
 }
 
 static uint64_t tid_of(const struct ttrack *t)

@@ -558,4 +558,40 @@ TEST(Trace, NothingIsKeptWithoutATraceAndATraceEndsWithItsConnection)
 	EXPECT_EQ(d.stop(), 0) << d.log();
 }
 
+TEST(Hpcrun, MetricsAndTraceUsage)
+{
+	struct Case {
+		std::vector<std::string> args;
+		std::string problem;
+	} cases[] = {
+		{{"trace", "-o", "t.json"}, "trace needs --seconds S"},
+		{{"trace", "--seconds", "1"}, "trace needs -o FILE.json or -o FILE.svg"},
+		{{"trace", "--seconds", "1", "-o", "t.txt"}, "trace writes FILE.json or FILE.svg"},
+		{{"trace", "--seconds", "0", "-o", "t.json"}, "--seconds needs a number"},
+		{{"trace", "--seconds", "soon", "-o", "t.json"}, "--seconds needs a number"},
+		{{"metrics", "--seconds", "1"}, "metrics does not take --seconds"},
+		{{"metrics", "-o", "m.txt"}, "metrics does not take -o"},
+		{{"metrics", "extra"}, "too many arguments for metrics"},
+	};
+	for (const auto &c : cases) {
+		std::vector<std::string> argv = {hpcrun(), "-s", "/nonexistent/hpcd.sock"};
+		argv.insert(argv.end(), c.args.begin(), c.args.end());
+		auto r = hpce::run(argv);
+		EXPECT_EQ(r.status, 2) << c.problem << ": " << r.err;
+		EXPECT_NE(r.err.find(c.problem), std::string::npos) << r.err;
+	}
+	// No daemon: one sentence naming the socket, exit 1.
+	for (const auto &args : {std::vector<std::string>{"metrics"},
+				 std::vector<std::string>{"trace", "--seconds", "1", "-o", "/tmp/t.json"}}) {
+		std::vector<std::string> argv = {hpcrun(), "-s", "/nonexistent/hpcd.sock"};
+		argv.insert(argv.end(), args.begin(), args.end());
+		auto r = hpce::run(argv);
+		EXPECT_EQ(r.status, 1) << r.err;
+		EXPECT_NE(r.err.find("/nonexistent/hpcd.sock"), std::string::npos) << r.err;
+	}
+	auto h = hpce::run({hpcrun(), "--help"});
+	EXPECT_NE(h.out.find("metrics"), std::string::npos);
+	EXPECT_NE(h.out.find("trace --seconds S -o FILE"), std::string::npos);
+}
+
 } // namespace
