@@ -383,15 +383,30 @@ int hpc_trace_write_svg(FILE *f, const struct hpc_trace *tr, const char *title)
 	if (rc < 0)
 		return rc;
 	const struct hpc_trace_hdr *h = &tr->hdr;
-	const uint64_t t0 = h->t_start_ns;
-	uint64_t t1 = h->t_stop_ns > t0 ? h->t_stop_ns : t0;
-	for (size_t i = 0; i < (size_t)h->njobs; i++)
+	/* The axis spans the jobs, not the whole window: tiny jobs in a long
+	 * trace would be slivers. Its labels still count from the trace's start. */
+	uint64_t t0 = UINT64_MAX, t1 = 0;
+	for (size_t i = 0; i < (size_t)h->njobs; i++) {
+		t0 = tr->jobs[i].start_ns < t0 ? tr->jobs[i].start_ns : t0;
 		t1 = tr->jobs[i].end_ns > t1 ? tr->jobs[i].end_ns : t1;
+	}
 	for (size_t c = 0; c < (size_t)h->nchunks; c++)
-		if (l.chunk_track[c] != NONE && tr->chunks[c].end_ns > t1)
-			t1 = tr->chunks[c].end_ns;
-	const double span_ns = t1 > t0 ? (double)(t1 - t0) : 1.0;
+		if (l.chunk_track[c] != NONE) {
+			t0 = tr->chunks[c].start_ns < t0 ? tr->chunks[c].start_ns : t0;
+			t1 = tr->chunks[c].end_ns > t1 ? tr->chunks[c].end_ns : t1;
+		}
+	if (t0 == UINT64_MAX || t0 < h->t_start_ns) {
+		t0 = h->t_start_ns;
+		t1 = h->t_stop_ns > t1 ? h->t_stop_ns : t1;
+	}
+	if (t1 <= t0)
+		t1 = t0 + 1000;
+	const uint64_t pad = (t1 - t0) / 50; /* 2 % each side, so edges stay visible */
+	t0 = t0 - h->t_start_ns >= pad ? t0 - pad : h->t_start_ns;
+	t1 += pad;
+	const double span_ns = (double)(t1 - t0);
 	const double span_ms = span_ns / 1e6;
+	const double off_ms = (double)(t0 - h->t_start_ns) / 1e6;
 	const double plot_w = W_TOTAL - W_LABEL - W_RIGHT;
 	const size_t nrows = l.ntracks ? l.ntracks : 1;
 	const double axis_y = H_TOP + (double)nrows * H_ROW;
@@ -409,10 +424,10 @@ int hpc_trace_write_svg(FILE *f, const struct hpc_trace *tr, const char *title)
 	fputs("</text>\n", f);
 	fprintf(f,
 		"<text x=\"10\" y=\"42\" fill=\"#444\">%llu job%s on %zu backend%s, %llu chunk "
-		"record%s, over %.3f ms; %llu jobs and %llu chunk records dropped</text>\n",
+		"record%s in a trace of %.3f ms; %llu jobs and %llu chunk records dropped</text>\n",
 		(unsigned long long)h->njobs, h->njobs == 1 ? "" : "s", l.nprocs,
 		l.nprocs == 1 ? "" : "s", (unsigned long long)h->nchunks, h->nchunks == 1 ? "" : "s",
-		span_ms, (unsigned long long)h->jobs_dropped, (unsigned long long)h->chunks_dropped);
+		(double)(h->t_stop_ns - h->t_start_ns) / 1e6, (unsigned long long)h->jobs_dropped, (unsigned long long)h->chunks_dropped);
 
 	char label[160], pname[128];
 	for (size_t j = 0; j < l.ntracks; j++) {
@@ -447,11 +462,12 @@ int hpc_trace_write_svg(FILE *f, const struct hpc_trace *tr, const char *title)
 	fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>\n",
 		W_LABEL, axis_y, W_LABEL + plot_w, axis_y);
 	const double step = tick_step(span_ms);
+	const double first_tick = ceil(off_ms / step) * step;
 	for (int k = 0; k <= 1000; k++) {
-		double ms = k * step;
-		if (ms > span_ms * 1.000001 && k > 0)
+		double ms = first_tick + k * step; /* since the trace's start */
+		if (ms - off_ms > span_ms * 1.000001)
 			break;
-		double x = W_LABEL + ms / span_ms * plot_w;
+		double x = W_LABEL + (ms - off_ms) / span_ms * plot_w;
 		fprintf(f,
 			"<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#bbb\" "
 			"stroke-dasharray=\"2,3\"/>\n"
