@@ -9,17 +9,17 @@
 #include "hpc/wire.h"
 
 static const char *const outcome_names[HPCD_OUT__COUNT] = {
-	"ok", "unsupported", "failed", "crashed", "broken",
+    "ok", "unsupported", "failed", "crashed", "broken",
 };
 static const char *const reject_names[HPCD_REJ__COUNT] = {"invalid", "no_backend", "shutdown"};
 static const char *const refusal_names[HPCD_REF__COUNT] = {
-	"fds", "not_allowed", "max_clients", "max_arena", "max_total_arena", "other",
+    "fds", "not_allowed", "max_clients", "max_arena", "max_total_arena", "other",
 };
 /* The bucket bounds of hpcd_metrics_job(), as Prometheus reads them (seconds). */
 static const char *const le_text[HPCD_METRICS_BUCKETS] = {
-	"1e-06", "2.5e-06", "5e-06", "1e-05", "2.5e-05", "5e-05", "0.0001", "0.00025", "0.0005",
-	"0.001", "0.0025",  "0.005", "0.01",  "0.025",   "0.05",  "0.1",    "0.25",    "0.5",
-	"1",     "2.5",     "5",     "10",    "25",      "50",    "100",
+    "1e-06", "2.5e-06", "5e-06", "1e-05", "2.5e-05", "5e-05", "0.0001", "0.00025", "0.0005",
+    "0.001", "0.0025",  "0.005", "0.01",  "0.025",   "0.05",  "0.1",    "0.25",    "0.5",
+    "1",     "2.5",     "5",     "10",    "25",      "50",    "100",
 };
 
 void hpcd_metrics_init(struct hpcd_metrics *m)
@@ -96,10 +96,14 @@ enum hpcd_metrics_outcome hpcd_metrics_outcome(int32_t status, uint32_t detail)
 	if (status == 0)
 		return HPCD_OUT_OK;
 	switch (detail) {
-	case HPC_E_UNSUPPORTED: return HPCD_OUT_UNSUPPORTED;
-	case HPC_E_BACKEND_CRASHED: return HPCD_OUT_CRASHED;
-	case HPC_E_BACKEND_BROKEN: return HPCD_OUT_BROKEN;
-	default: return HPCD_OUT_FAILED;
+	case HPC_E_UNSUPPORTED:
+		return HPCD_OUT_UNSUPPORTED;
+	case HPC_E_BACKEND_CRASHED:
+		return HPCD_OUT_CRASHED;
+	case HPC_E_BACKEND_BROKEN:
+		return HPCD_OUT_BROKEN;
+	default:
+		return HPCD_OUT_FAILED;
 	}
 }
 
@@ -191,7 +195,8 @@ int hpcd_metrics_render(struct hpcd_metrics *m, const struct hpcd_metrics_daemon
 	fprintf(f, "hpcd_uptime_seconds %.3f\n", d->uptime_s);
 	family(f, "hpcd_clients_connected", "gauge", "Clients with a region now.");
 	fprintf(f, "hpcd_clients_connected %llu\n", (unsigned long long)d->clients_connected);
-	family(f, "hpcd_clients_total", "counter", "Clients given a region since the daemon started.");
+	family(f, "hpcd_clients_total", "counter",
+	       "Clients given a region since the daemon started.");
 	fprintf(f, "hpcd_clients_total %llu\n", (unsigned long long)d->clients_total);
 	family(f, "hpcd_connections_refused_total", "counter",
 	       "Connections or region requests refused, by reason.");
@@ -199,20 +204,24 @@ int hpcd_metrics_render(struct hpcd_metrics *m, const struct hpcd_metrics_daemon
 		fprintf(f, "hpcd_connections_refused_total{reason=\"%s\"} %llu\n", refusal_names[r],
 			(unsigned long long)d->refused[r]);
 	family(f, "hpcd_arena_bytes_in_use", "gauge",
-	       "Bytes of the regions of connected and departing clients (what max_total_arena_mb limits).");
+	       "Bytes of the regions of connected and departing clients (what max_total_arena_mb "
+	       "limits).");
 	fprintf(f, "hpcd_arena_bytes_in_use %llu\n", (unsigned long long)d->arena_in_use);
-	family(f, "hpcd_max_arena_bytes", "gauge", "The largest arena one client may have (max_arena_mb).");
+	family(f, "hpcd_max_arena_bytes", "gauge",
+	       "The largest arena one client may have (max_arena_mb).");
 	fprintf(f, "hpcd_max_arena_bytes %llu\n", (unsigned long long)d->max_arena_bytes);
 	family(f, "hpcd_max_total_arena_bytes", "gauge",
 	       "The most region bytes all clients together may hold (max_total_arena_mb).");
-	fprintf(f, "hpcd_max_total_arena_bytes %llu\n", (unsigned long long)d->max_total_arena_bytes);
+	fprintf(f, "hpcd_max_total_arena_bytes %llu\n",
+		(unsigned long long)d->max_total_arena_bytes);
 	family(f, "hpcd_max_clients", "gauge", "The most clients served at once (max_clients).");
 	fprintf(f, "hpcd_max_clients %llu\n", (unsigned long long)d->max_clients);
 	family(f, "hpcd_reloads_total", "counter", "Config reloads, by outcome.");
 	fprintf(f, "hpcd_reloads_total{outcome=\"ok\"} %llu\n", (unsigned long long)d->reloads_ok);
 	fprintf(f, "hpcd_reloads_total{outcome=\"refused\"} %llu\n",
 		(unsigned long long)d->reloads_refused);
-	family(f, "hpcd_config_generation", "gauge", "Generation of the backends now serving (1 at start, +1 per reload).");
+	family(f, "hpcd_config_generation", "gauge",
+	       "Generation of the backends now serving (1 at start, +1 per reload).");
 	fprintf(f, "hpcd_config_generation %llu\n", (unsigned long long)d->generation);
 	family(f, "hpcd_jobs_rejected_total", "counter",
 	       "Jobs refused before any backend instance was chosen, by reason.");
@@ -223,7 +232,8 @@ int hpcd_metrics_render(struct hpcd_metrics *m, const struct hpcd_metrics_daemon
 	fprintf(f, "hpcd_trace_active %d\n", d->trace_active ? 1 : 0);
 
 	family(f, "hpcd_backend_up", "gauge",
-	       "1 for a backend instance the current config serves; 0 for one a reload removed (its counters stay).");
+	       "1 for a backend instance the current config serves; 0 for one a reload removed "
+	       "(its counters stay).");
 	for (i = 0; i < ninst; i++) {
 		fputs("hpcd_backend_up{", f);
 		inst_labels(f, v[i]);
@@ -245,7 +255,8 @@ int hpcd_metrics_render(struct hpcd_metrics *m, const struct hpcd_metrics_daemon
 						(unsigned long long)n);
 				}
 	family(f, "hpcd_backend_job_duration_seconds", "histogram",
-	       "Time from a job's start on a backend instance to its end (the completion's t_end_ns - t_start_ns).");
+	       "Time from a job's start on a backend instance to its end (the completion's "
+	       "t_end_ns - t_start_ns).");
 	for (i = 0; i < ninst; i++)
 		for (unsigned op = 1; op < HPC_OP__COUNT; op++) {
 			if (!op_count(v[i], op))
@@ -268,7 +279,8 @@ int hpcd_metrics_render(struct hpcd_metrics *m, const struct hpcd_metrics_daemon
 			fprintf(f, ",op=\"%s\"} %llu\n", op_label(op), (unsigned long long)cum);
 		}
 	family(f, "hpcd_backend_bytes_total", "counter",
-	       "Operand bytes of the jobs a backend instance ran (each operand's extent from the op table, once).");
+	       "Operand bytes of the jobs a backend instance ran (each operand's extent from the "
+	       "op table, once).");
 	for (i = 0; i < ninst; i++)
 		for (unsigned op = 1; op < HPC_OP__COUNT; op++) {
 			if (!op_count(v[i], op))

@@ -50,12 +50,12 @@ enum hpcd_metrics_reject {
 
 /* Why a connection or a HELLO was refused (event loop's counts). */
 enum hpcd_metrics_refusal {
-	HPCD_REF_FDS = 0,        /* no descriptor left */
-	HPCD_REF_NOT_ALLOWED,    /* its uid is not allowed */
+	HPCD_REF_FDS = 0,     /* no descriptor left */
+	HPCD_REF_NOT_ALLOWED, /* its uid is not allowed */
 	HPCD_REF_MAX_CLIENTS,
 	HPCD_REF_MAX_ARENA,
 	HPCD_REF_MAX_TOTAL_ARENA,
-	HPCD_REF_OTHER,          /* stopping, bad HELLO, no session could start */
+	HPCD_REF_OTHER, /* stopping, bad HELLO, no session could start */
 	HPCD_REF__COUNT
 };
 
@@ -75,8 +75,8 @@ struct hpcd_metrics_inst {
 };
 
 struct hpcd_metrics {
-	pthread_mutex_t lock;            /* serialises creating blocks; lookups take none */
-	struct hpcd_metrics_inst *head;  /* atomic: newest first (release on publish) */
+	pthread_mutex_t lock;               /* serialises creating blocks; lookups take none */
+	struct hpcd_metrics_inst *head;     /* atomic: newest first (release on publish) */
 	uint64_t rejected[HPCD_REJ__COUNT]; /* atomic, relaxed */
 };
 
@@ -120,11 +120,11 @@ static inline void hpcd_metrics_job(struct hpcd_metrics_inst *mi, uint32_t op, u
 {
 	/* Bucket bounds in ns; a job lands in the first it does not exceed. */
 	static const uint64_t le_ns[HPCD_METRICS_BUCKETS] = {
-		1000ull,        2500ull,        5000ull,        10000ull,        25000ull,
-		50000ull,       100000ull,      250000ull,      500000ull,       1000000ull,
-		2500000ull,     5000000ull,     10000000ull,    25000000ull,     50000000ull,
-		100000000ull,   250000000ull,   500000000ull,   1000000000ull,   2500000000ull,
-		5000000000ull,  10000000000ull, 25000000000ull, 50000000000ull, 100000000000ull,
+	    1000ull,       2500ull,        5000ull,        10000ull,       25000ull,
+	    50000ull,      100000ull,      250000ull,      500000ull,      1000000ull,
+	    2500000ull,    5000000ull,     10000000ull,    25000000ull,    50000000ull,
+	    100000000ull,  250000000ull,   500000000ull,   1000000000ull,  2500000000ull,
+	    5000000000ull, 10000000000ull, 25000000000ull, 50000000000ull, 100000000000ull,
 	};
 	unsigned b = 0;
 	while (b < HPCD_METRICS_BUCKETS && dur_ns > le_ns[b])

@@ -12,12 +12,12 @@ int hpcd_trace_start(struct hpcd_trace *t, uint64_t owner, pid_t pid, uint32_t m
 {
 	if (t->state != HPCD_TRACE_IDLE)
 		return -EBUSY;
-	max_jobs = !max_jobs ? HPCD_TRACE_DEFAULT_JOBS
+	max_jobs = !max_jobs                        ? HPCD_TRACE_DEFAULT_JOBS
 		   : max_jobs > HPCD_TRACE_MAX_JOBS ? HPCD_TRACE_MAX_JOBS
-						     : max_jobs;
-	max_chunks = !max_chunks ? HPCD_TRACE_DEFAULT_CHUNKS
+						    : max_jobs;
+	max_chunks = !max_chunks                          ? HPCD_TRACE_DEFAULT_CHUNKS
 		     : max_chunks > HPCD_TRACE_MAX_CHUNKS ? HPCD_TRACE_MAX_CHUNKS
-							   : max_chunks;
+							  : max_chunks;
 	/* calloc: pages are touched only as records land, and a chunk slot that a
 	 * dropped reservation skipped reads as zeros, never as old heap. */
 	struct hpc_trace_rec *jobs = calloc(max_jobs, sizeof(*jobs));

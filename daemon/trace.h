@@ -65,9 +65,9 @@ struct hpcd_trace {
 
 	/* Event loop only. */
 	enum hpcd_trace_state state;
-	uint64_t owner;     /* connection id of the client that started it */
+	uint64_t owner; /* connection id of the client that started it */
 	pid_t owner_pid;
-	int owner_gone;     /* the owner left while stopping: reset once stopped */
+	int owner_gone;           /* the owner left while stopping: reset once stopped */
 	struct hpc_trace_hdr hdr; /* valid once stopped */
 };
 

@@ -49,7 +49,8 @@ static void layout_free(struct layout *l)
 static uint32_t proc_of(struct layout *l, const struct hpc_trace_rec *r)
 {
 	for (size_t i = l->nprocs; i-- > 0;)
-		if (!strcmp(l->procs[i].backend, r->backend) && !strcmp(l->procs[i].plugin, r->plugin))
+		if (!strcmp(l->procs[i].backend, r->backend) &&
+		    !strcmp(l->procs[i].plugin, r->plugin))
 			return (uint32_t)i;
 	l->procs[l->nprocs] = (struct tproc){r->backend, r->plugin};
 	return (uint32_t)l->nprocs++;
@@ -72,7 +73,8 @@ static uint32_t track_of(struct layout *l, size_t cap, const struct ttrack *want
 static const struct ttrack *sort_base;
 static int track_cmp(const void *pa, const void *pb)
 {
-	const struct ttrack *a = &sort_base[*(const uint32_t *)pa], *b = &sort_base[*(const uint32_t *)pb];
+	const struct ttrack *a = &sort_base[*(const uint32_t *)pa],
+			    *b = &sort_base[*(const uint32_t *)pb];
 	if (a->proc != b->proc)
 		return a->proc < b->proc ? -1 : 1;
 	if (a->worker != b->worker)
@@ -107,7 +109,8 @@ static int layout_build(const struct hpc_trace *tr, bool client_for_all, struct 
 		l->job_proc[i] = p;
 		l->job_track[i] = NONE;
 		if (client_for_all || r->chunk_count == 0) {
-			struct ttrack t = {.proc = p, .client_id = r->client_id, .client_pid = r->client_pid};
+			struct ttrack t = {
+			    .proc = p, .client_id = r->client_id, .client_pid = r->client_pid};
 			l->job_track[i] = track_of(l, cap, &t);
 		}
 		for (uint32_t c = r->chunk_first; c < r->chunk_first + r->chunk_count; c++) {
@@ -171,7 +174,8 @@ static void json_str(FILE *f, const char *s)
 		if (ch == '"' || ch == '\\')
 			fprintf(f, "\\%c", ch);
 		else if (ch < 0x20 || ch >= 0x7f)
-			fprintf(f, "\\u%04x", ch); /* names are ASCII; anything else is shown, not trusted */
+			fprintf(f, "\\u%04x",
+				ch); /* names are ASCII; anything else is shown, not trusted */
 		else
 			fputc(ch, f);
 	}
@@ -190,7 +194,8 @@ static void proc_name(const struct tproc *p, char *buf, size_t len)
 	if (*p->plugin)
 		snprintf(buf, len, "backend %s (%s)", p->backend, p->plugin);
 	else if (*p->backend)
-		snprintf(buf, len, "refused before any backend ran them (asked for '%s')", p->backend);
+		snprintf(buf, len, "refused before any backend ran them (asked for '%s')",
+			 p->backend);
 	else
 		snprintf(buf, len, "refused before any backend ran them (asked for the default)");
 }
@@ -223,12 +228,17 @@ int hpc_trace_write_json(FILE *f, const struct hpc_trace *tr)
 	for (size_t p = 0; p < l.nprocs; p++) {
 		proc_name(&l.procs[p], name, sizeof(name));
 		sep(f, &first);
-		fprintf(f, "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":%zu,\"tid\":0,\"args\":{\"name\":", p + 1);
+		fprintf(f,
+			"{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":%zu,\"tid\":0,\"args\":{"
+			"\"name\":",
+			p + 1);
 		json_str(f, name);
 		fputs("}}", f);
 		sep(f, &first);
-		fprintf(f, "{\"ph\":\"M\",\"name\":\"process_sort_index\",\"pid\":%zu,\"tid\":0,"
-			"\"args\":{\"sort_index\":%zu}}", p + 1, p + 1);
+		fprintf(f,
+			"{\"ph\":\"M\",\"name\":\"process_sort_index\",\"pid\":%zu,\"tid\":0,"
+			"\"args\":{\"sort_index\":%zu}}",
+			p + 1, p + 1);
 	}
 	for (size_t i = 0; i < l.ntracks; i++) {
 		const struct ttrack *t = &l.tracks[i];
@@ -238,13 +248,17 @@ int hpc_trace_write_json(FILE *f, const struct hpc_trace *tr)
 			snprintf(name, sizeof(name), "client pid %u (connection %llu)",
 				 (unsigned)t->client_pid, (unsigned long long)t->client_id);
 		sep(f, &first);
-		fprintf(f, "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%u,\"tid\":%llu,\"args\":{\"name\":",
+		fprintf(f,
+			"{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%u,\"tid\":%llu,\"args\":{"
+			"\"name\":",
 			t->proc + 1, (unsigned long long)tid_of(t));
 		json_str(f, name);
 		fputs("}}", f);
 		sep(f, &first);
-		fprintf(f, "{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":%u,\"tid\":%llu,"
-			"\"args\":{\"sort_index\":%zu}}", t->proc + 1, (unsigned long long)tid_of(t), i);
+		fprintf(f,
+			"{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":%u,\"tid\":%llu,"
+			"\"args\":{\"sort_index\":%zu}}",
+			t->proc + 1, (unsigned long long)tid_of(t), i);
 	}
 
 	for (size_t i = 0; i < (size_t)h->njobs; i++) {
@@ -256,7 +270,8 @@ int hpc_trace_write_json(FILE *f, const struct hpc_trace *tr)
 		sep(f, &first);
 		fputs("{\"ph\":\"X\",\"cat\":\"job\",\"name\":", f);
 		json_str(f, name);
-		fprintf(f, ",\"pid\":%u,\"tid\":%llu,\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"job\":%zu,"
+		fprintf(f,
+			",\"pid\":%u,\"tid\":%llu,\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"job\":%zu,"
 			"\"client_pid\":%u,\"client\":%llu,\"backend\":",
 			ct->proc + 1, (unsigned long long)tid_of(ct), rel_us(r->start_ns, t0),
 			(double)(end - r->start_ns) / 1e3, i, (unsigned)r->client_pid,
@@ -298,7 +313,9 @@ int hpc_trace_write_json(FILE *f, const struct hpc_trace *tr)
 			sep(f, &first);
 			fputs("{\"ph\":\"X\",\"cat\":\"job_part\",\"name\":", f);
 			json_str(f, name);
-			fprintf(f, ",\"pid\":%u,\"tid\":%llu,\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"job\":%zu,"
+			fprintf(f,
+				",\"pid\":%u,\"tid\":%llu,\"ts\":%.3f,\"dur\":%.3f,\"args\":{"
+				"\"job\":%zu,"
 				"\"client_pid\":%u}}",
 				wt->proc + 1, (unsigned long long)tid_of(wt), rel_us(lo, t0),
 				(double)(hi - lo) / 1e3, i, (unsigned)r->client_pid);
@@ -309,15 +326,19 @@ int hpc_trace_write_json(FILE *f, const struct hpc_trace *tr)
 				uint64_t ke = k->end_ns > k->start_ns ? k->end_ns : k->start_ns;
 				bool failed = k->flags & HPC_CHUNK_FAILED;
 				sep(f, &first);
-				fprintf(f, "{\"ph\":\"X\",\"cat\":\"chunk\",\"name\":\"chunk %u%s\",\"pid\":%u,"
-					"\"tid\":%llu,\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"job\":%zu,"
-					"\"chunk\":%u,\"first\":%llu,\"count\":%llu,\"attempt\":%u,"
-					"\"worker_pid\":%u,\"failed\":%s}}",
-					(unsigned)k->chunk, failed ? " (failed)" : "", wt->proc + 1,
-					(unsigned long long)tid_of(wt), rel_us(k->start_ns, t0),
-					(double)(ke - k->start_ns) / 1e3, i, (unsigned)k->chunk,
-					(unsigned long long)k->first, (unsigned long long)k->count,
-					(unsigned)k->attempt, (unsigned)k->pid, failed ? "true" : "false");
+				fprintf(
+				    f,
+				    "{\"ph\":\"X\",\"cat\":\"chunk\",\"name\":\"chunk "
+				    "%u%s\",\"pid\":%u,"
+				    "\"tid\":%llu,\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"job\":%zu,"
+				    "\"chunk\":%u,\"first\":%llu,\"count\":%llu,\"attempt\":%u,"
+				    "\"worker_pid\":%u,\"failed\":%s}}",
+				    (unsigned)k->chunk, failed ? " (failed)" : "", wt->proc + 1,
+				    (unsigned long long)tid_of(wt), rel_us(k->start_ns, t0),
+				    (double)(ke - k->start_ns) / 1e3, i, (unsigned)k->chunk,
+				    (unsigned long long)k->first, (unsigned long long)k->count,
+				    (unsigned)k->attempt, (unsigned)k->pid,
+				    failed ? "true" : "false");
 			}
 		}
 	}
@@ -342,11 +363,21 @@ static void xml_str(FILE *f, const char *s)
 {
 	for (; *s; s++) {
 		switch (*s) {
-		case '&': fputs("&amp;", f); break;
-		case '<': fputs("&lt;", f); break;
-		case '>': fputs("&gt;", f); break;
-		case '"': fputs("&quot;", f); break;
-		case '\'': fputs("&apos;", f); break;
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		case '\'':
+			fputs("&apos;", f);
+			break;
 		default:
 			/* XML 1.0 allows no control characters; the names are ASCII. */
 			fputc((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f ? '?' : *s, f);
@@ -368,10 +399,11 @@ static double tick_step(double span_ms)
 static void bar(FILE *f, const char *cls, double x, double y, double w, const char *fill,
 		const char *tip)
 {
-	fprintf(f,
-		"<rect class=\"%s\" x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\" "
-		"stroke=\"#333\" stroke-width=\"0.5\"><title>",
-		cls, x, y, w < 1.0 ? 1.0 : w, H_BAR, fill);
+	fprintf(
+	    f,
+	    "<rect class=\"%s\" x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\" "
+	    "stroke=\"#333\" stroke-width=\"0.5\"><title>",
+	    cls, x, y, w < 1.0 ? 1.0 : w, H_BAR, fill);
 	xml_str(f, tip);
 	fputs("</title></rect>\n", f);
 }
@@ -411,7 +443,7 @@ int hpc_trace_write_svg(FILE *f, const struct hpc_trace *tr, const char *title)
 	const size_t nrows = l.ntracks ? l.ntracks : 1;
 	const double axis_y = H_TOP + (double)nrows * H_ROW;
 	const double height = axis_y + H_AXIS + H_FOOT;
-#define X_OF(ns) (W_LABEL + (double)(int64_t)((ns) - t0) / span_ns * plot_w)
+#define X_OF(ns) (W_LABEL + (double)(int64_t)((ns)-t0) / span_ns * plot_w)
 
 	fprintf(f,
 		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -426,8 +458,9 @@ int hpc_trace_write_svg(FILE *f, const struct hpc_trace *tr, const char *title)
 		"<text x=\"10\" y=\"42\" fill=\"#444\">%llu job%s on %zu backend%s, %llu chunk "
 		"record%s in a trace of %.3f ms; %llu jobs and %llu chunk records dropped</text>\n",
 		(unsigned long long)h->njobs, h->njobs == 1 ? "" : "s", l.nprocs,
-		l.nprocs == 1 ? "" : "s", (unsigned long long)h->nchunks, h->nchunks == 1 ? "" : "s",
-		(double)(h->t_stop_ns - h->t_start_ns) / 1e6, (unsigned long long)h->jobs_dropped, (unsigned long long)h->chunks_dropped);
+		l.nprocs == 1 ? "" : "s", (unsigned long long)h->nchunks,
+		h->nchunks == 1 ? "" : "s", (double)(h->t_stop_ns - h->t_start_ns) / 1e6,
+		(unsigned long long)h->jobs_dropped, (unsigned long long)h->chunks_dropped);
 
 	char label[160], pname[128];
 	for (size_t j = 0; j < l.ntracks; j++) {
@@ -439,25 +472,29 @@ int hpc_trace_write_svg(FILE *f, const struct hpc_trace *tr, const char *title)
 			"fill=\"%s\"/>\n",
 			W_LABEL, y, plot_w, H_ROW, t->proc % 2 ? "#f0f3f8" : "#fafafa");
 		if (first_of_proc && j)
-			fprintf(f, "<line x1=\"0\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#999\"/>\n",
+			fprintf(f,
+				"<line x1=\"0\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" "
+				"stroke=\"#999\"/>\n",
 				y, W_TOTAL, y);
 		proc_name(&l.procs[t->proc], pname, sizeof(pname));
 		if (t->worker)
-			snprintf(label, sizeof(label), "%s: worker %u", *l.procs[t->proc].plugin ? l.procs[t->proc].backend : pname, (unsigned)t->slot);
+			snprintf(label, sizeof(label), "%s: worker %u",
+				 *l.procs[t->proc].plugin ? l.procs[t->proc].backend : pname,
+				 (unsigned)t->slot);
 		else
 			snprintf(label, sizeof(label), "%s: client pid %u",
 				 *l.procs[t->proc].plugin ? l.procs[t->proc].backend : "refused",
 				 (unsigned)t->client_pid);
-		fprintf(f, "<text class=\"row\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\"><title>", W_LABEL - 8,
-			y + H_ROW / 2 + 4);
+		fprintf(f, "<text class=\"row\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\"><title>",
+			W_LABEL - 8, y + H_ROW / 2 + 4);
 		xml_str(f, pname);
 		fputs("</title>", f);
 		xml_str(f, label);
 		fputs("</text>\n", f);
 	}
 	if (!l.ntracks)
-		fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" fill=\"#888\">no jobs</text>\n", W_LABEL + 8,
-			H_TOP + H_ROW / 2 + 4);
+		fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" fill=\"#888\">no jobs</text>\n",
+			W_LABEL + 8, H_TOP + H_ROW / 2 + 4);
 
 	fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>\n",
 		W_LABEL, axis_y, W_LABEL + plot_w, axis_y);
@@ -468,13 +505,16 @@ int hpc_trace_write_svg(FILE *f, const struct hpc_trace *tr, const char *title)
 		if (ms - off_ms > span_ms * 1.000001)
 			break;
 		double x = W_LABEL + (ms - off_ms) / span_ms * plot_w;
-		fprintf(f,
-			"<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#bbb\" "
-			"stroke-dasharray=\"2,3\"/>\n"
-			"<text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n",
-			x, H_TOP, x, axis_y + 4, x, axis_y + 17, ms);
+		fprintf(
+		    f,
+		    "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#bbb\" "
+		    "stroke-dasharray=\"2,3\"/>\n"
+		    "<text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n",
+		    x, H_TOP, x, axis_y + 4, x, axis_y + 17, ms);
 	}
-	fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">time since the trace started (ms)</text>\n",
+	fprintf(f,
+		"<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">time since the trace started "
+		"(ms)</text>\n",
 		W_LABEL + plot_w / 2, axis_y + 32);
 
 	char tip[256], fill[40], opn[32];
@@ -486,29 +526,36 @@ int hpc_trace_write_svg(FILE *f, const struct hpc_trace *tr, const char *title)
 			 62u + (unsigned)(i % 3u) * 6u);
 		if (l.job_track[i] != NONE) {
 			uint64_t end = r->end_ns > r->start_ns ? r->end_ns : r->start_ns;
-			snprintf(tip, sizeof(tip), "job %zu: %s %s m=%llu n=%llu k=%llu from client pid %u: "
-				 "%.3f ms%s%s", i, opn, hpc_dtype_name(r->dtype) ? hpc_dtype_name(r->dtype) : "?",
-				 (unsigned long long)r->m, (unsigned long long)r->n, (unsigned long long)r->k,
-				 (unsigned)r->client_pid, (double)(end - r->start_ns) / 1e6,
-				 r->status ? ", failed: " : "", r->status ? strerror(-r->status) : "");
+			snprintf(tip, sizeof(tip),
+				 "job %zu: %s %s m=%llu n=%llu k=%llu from client pid %u: "
+				 "%.3f ms%s%s",
+				 i, opn, hpc_dtype_name(r->dtype) ? hpc_dtype_name(r->dtype) : "?",
+				 (unsigned long long)r->m, (unsigned long long)r->n,
+				 (unsigned long long)r->k, (unsigned)r->client_pid,
+				 (double)(end - r->start_ns) / 1e6, r->status ? ", failed: " : "",
+				 r->status ? strerror(-r->status) : "");
 			double y = H_TOP + (double)l.job_track[i] * H_ROW + (H_ROW - H_BAR) / 2;
 			bar(f, r->status ? "job failed" : "job", X_OF(r->start_ns), y,
-			    (double)(end - r->start_ns) / span_ns * plot_w, r->status ? "#e53935" : fill, tip);
+			    (double)(end - r->start_ns) / span_ns * plot_w,
+			    r->status ? "#e53935" : fill, tip);
 		}
 		for (uint32_t c = r->chunk_first; c < r->chunk_first + r->chunk_count; c++) {
 			const struct hpc_chunk_rec *k = &tr->chunks[c];
 			uint64_t ke = k->end_ns > k->start_ns ? k->end_ns : k->start_ns;
 			bool failed = k->flags & HPC_CHUNK_FAILED;
-			snprintf(tip, sizeof(tip), "job %zu (%s from client pid %u), chunk %u%s: units "
-				 "%llu..%llu, worker %u pid %u, attempt %u, %.3f ms", i, opn,
-				 (unsigned)r->client_pid, (unsigned)k->chunk, failed ? " FAILED" : "",
-				 (unsigned long long)k->first,
-				 (unsigned long long)(k->count ? k->first + k->count - 1 : k->first),
-				 (unsigned)k->worker, (unsigned)k->pid, (unsigned)k->attempt,
-				 (double)(ke - k->start_ns) / 1e6);
+			snprintf(
+			    tip, sizeof(tip),
+			    "job %zu (%s from client pid %u), chunk %u%s: units "
+			    "%llu..%llu, worker %u pid %u, attempt %u, %.3f ms",
+			    i, opn, (unsigned)r->client_pid, (unsigned)k->chunk,
+			    failed ? " FAILED" : "", (unsigned long long)k->first,
+			    (unsigned long long)(k->count ? k->first + k->count - 1 : k->first),
+			    (unsigned)k->worker, (unsigned)k->pid, (unsigned)k->attempt,
+			    (double)(ke - k->start_ns) / 1e6);
 			double y = H_TOP + (double)l.chunk_track[c] * H_ROW + (H_ROW - H_BAR) / 2;
 			bar(f, failed ? "chunk failed" : "chunk", X_OF(k->start_ns), y,
-			    (double)(ke - k->start_ns) / span_ns * plot_w, failed ? "#e53935" : fill, tip);
+			    (double)(ke - k->start_ns) / span_ns * plot_w,
+			    failed ? "#e53935" : fill, tip);
 		}
 	}
 #undef X_OF

@@ -34,7 +34,8 @@ int hpc_trace_write_json(FILE *f, const struct hpc_trace *tr);
 /* The trace as an SVG picture, one row per worker track. Returns 0, -ENOMEM or -EIO. */
 int hpc_trace_write_svg(FILE *f, const struct hpc_trace *tr, const char *title);
 
-/* Either, chosen by the name: ".json" or ".svg" (else -EINVAL); the file is created or truncated. */
+/* Either, chosen by the name: ".json" or ".svg" (else -EINVAL); the file is created or truncated.
+ */
 int hpc_trace_write_file(const char *path, const struct hpc_trace *tr);
 
 #ifdef __cplusplus
