@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -555,6 +556,77 @@ TEST(Trace, NothingIsKeptWithoutATraceAndATraceEndsWithItsConnection)
 	hpc_trace_free(&tr);
 	hpc_trace_close(t);
 	hpc_close(c);
+	EXPECT_EQ(d.stop(), 0) << d.log();
+}
+
+// Traces start and stop while clients keep submitting: every record is whole
+// and inside its window, and no job appears twice (the jobs of one client run
+// one after another, so its records must not overlap).
+TEST(Trace, StartsAndStopsWhileClientsSubmit)
+{
+	hpce::Daemon d("[backend serial]\nplugin = serial\n");
+	ASSERT_TRUE(d.start()) << d.log();
+	std::atomic<bool> stop{false};
+	std::atomic<uint64_t> done{0};
+	std::vector<std::thread> clients;
+	for (int t = 0; t < 4; t++)
+		clients.emplace_back([&] {
+			hpc_client *c;
+			if (hpc_connect(d.socket().c_str(), 1 << 16, &c) != 0)
+				return;
+			while (!stop.load()) {
+				if (run_job(c, HPC_OP_SUM, HPC_F64, 0, 16, "serial") == 0)
+					done++;
+			}
+			hpc_close(c);
+		});
+	uint64_t recorded = 0;
+	for (int round = 0; round < 20; round++) {
+		hpc_tracer *t;
+		char msg[512];
+		// The last round's trace is released when the daemon sees its
+		// connection close, which may come just after this request.
+		int rc = -EBUSY;
+		for (int i = 0; i < 200 && rc == -EBUSY; i++) {
+			rc = hpc_trace_start(d.socket().c_str(), 0, 0, &t, msg, sizeof(msg));
+			if (rc == -EBUSY)
+				std::this_thread::sleep_for(std::chrono::milliseconds(10));
+		}
+		ASSERT_EQ(rc, 0) << msg;
+		std::this_thread::sleep_for(std::chrono::milliseconds(20));
+		hpc_trace tr;
+		ASSERT_EQ(hpc_trace_stop(t, &tr, msg, sizeof(msg)), 0) << msg;
+		hpc_trace_close(t);
+		EXPECT_EQ(tr.hdr.jobs_dropped, 0u);
+		std::map<uint64_t, std::vector<std::pair<uint64_t, uint64_t>>> by_client;
+		for (uint64_t i = 0; i < tr.hdr.njobs; i++) {
+			const hpc_trace_rec &r = tr.jobs[i];
+			EXPECT_STREQ(r.backend, "serial");
+			EXPECT_STREQ(r.plugin, "serial");
+			EXPECT_EQ(r.op, HPC_OP_SUM);
+			EXPECT_EQ(r.n, 16u);
+			EXPECT_EQ(r.status, 0);
+			EXPECT_EQ(r.client_pid, (uint32_t)getpid());
+			EXPECT_GE(r.start_ns, tr.hdr.t_start_ns);
+			EXPECT_LE(r.end_ns, tr.hdr.t_stop_ns);
+			by_client[r.client_id].push_back({r.start_ns, r.end_ns});
+		}
+		for (auto &kv : by_client) {
+			std::sort(kv.second.begin(), kv.second.end());
+			for (size_t i = 1; i < kv.second.size(); i++)
+				EXPECT_LE(kv.second[i - 1].second, kv.second[i].first)
+				    << "client " << kv.first << ": two records of one job, or a torn one";
+		}
+		recorded += tr.hdr.njobs;
+		hpc_trace_free(&tr);
+		// Pause, so that some rounds see the trace released and restarted.
+		std::this_thread::sleep_for(std::chrono::milliseconds(5));
+	}
+	stop = true;
+	for (auto &t : clients)
+		t.join();
+	EXPECT_GT(recorded, 0u);
+	EXPECT_LE(recorded, done.load());
 	EXPECT_EQ(d.stop(), 0) << d.log();
 }
 
