@@ -288,8 +288,9 @@ int hpc_trace_write_json(FILE *f, const struct hpc_trace *tr)
 			fprintf(f, ",\"detail\":%u,\"error\":", (unsigned)r->detail);
 			json_str(f, strerror(-r->status));
 		}
-		fprintf(f, ",\"chunks\":%u,\"chunks_made\":%u}}", (unsigned)r->chunk_count,
-			(unsigned)r->chunks_made);
+		fprintf(f, ",\"chunks\":%u,\"chunks_made\":%u,\"chunks_lost\":%s}}",
+			(unsigned)r->chunk_count, (unsigned)r->chunks_made,
+			r->flags & HPC_TRACE_CHUNKS_LOST ? "true" : "false");
 
 		/* Per worker that ran part of it: a slice over its part, its chunks inside. */
 		uint32_t c0 = r->chunk_first, c1 = r->chunk_first + r->chunk_count;
