@@ -671,7 +671,8 @@ static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const str
 	}
 	/* Sessions being released still hold their threads and memory: they count. */
 	if (srv->nsessions + srv->departing >= cfg->max_clients) {
-		refuse_hello(srv, c, -EUSERS, HPCD_REF_MAX_CLIENTS, "the daemon serves max_clients = %u clients already",
+		refuse_hello(srv, c, -EUSERS, HPCD_REF_MAX_CLIENTS,
+			     "the daemon serves max_clients = %u clients already",
 			     cfg->max_clients);
 		return;
 	}
@@ -679,7 +680,8 @@ static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const str
 	uint32_t cq = h->cq_entries ? h->cq_entries : sq;
 	struct hpc_region_hdr layout;
 	if (hpc_region_layout(h->arena_bytes, sq, cq, &layout) < 0) {
-		refuse_hello(srv, c, -E2BIG, HPCD_REF_OTHER, "a region for an arena of %llu bytes cannot be laid out",
+		refuse_hello(srv, c, -E2BIG, HPCD_REF_OTHER,
+			     "a region for an arena of %llu bytes cannot be laid out",
 			     (unsigned long long)h->arena_bytes);
 		return;
 	}

@@ -277,6 +277,46 @@ TEST(Metrics, LongerThanOnePacketComesWholeAndPassesPromtool)
 	EXPECT_EQ(d.stop(), 0) << d.log();
 }
 
+TEST(Metrics, DaemonWideCountersAndLimits)
+{
+	hpce::Daemon d("[backend serial]\nplugin = serial\n",
+		       "max_clients = 1\nmax_arena_mb = 8\nmax_total_arena_mb = 64\n");
+	ASSERT_TRUE(d.start()) << d.log();
+	auto m0 = parse_metrics(metrics_text(d.socket()));
+	EXPECT_EQ(m0["hpcd_max_clients"], 1);
+	EXPECT_EQ(m0["hpcd_max_arena_bytes"], 8.0 * (1 << 20));
+	EXPECT_EQ(m0["hpcd_max_total_arena_bytes"], 64.0 * (1 << 20));
+	EXPECT_EQ(m0["hpcd_arena_bytes_in_use"], 0);
+	EXPECT_GE(m0["hpcd_uptime_seconds"], 0);
+	bool info = false;
+	for (const auto &kv : m0)
+		info |= kv.first.rfind("hpcd_info{version=\"", 0) == 0 && kv.second == 1;
+	EXPECT_TRUE(info);
+
+	hpc_client *c, *c2;
+	ASSERT_EQ(hpc_connect(d.socket().c_str(), 1 << 20, &c), 0);
+	EXPECT_EQ(hpc_connect(d.socket().c_str(), 1 << 20, &c2), -EUSERS);   // max_clients
+	EXPECT_EQ(hpc_connect(d.socket().c_str(), 16 << 20, &c2), -E2BIG);   // max_arena_mb
+	auto m1 = parse_metrics(metrics_text(d.socket()));
+	EXPECT_EQ(m1["hpcd_clients_connected"], 1);
+	EXPECT_GT(m1["hpcd_arena_bytes_in_use"], 1 << 20);
+	EXPECT_EQ(m1["hpcd_connections_refused_total{reason=\"max_clients\"}"], 1);
+	EXPECT_EQ(m1["hpcd_connections_refused_total{reason=\"max_arena\"}"], 1);
+	EXPECT_EQ(m1["hpcd_connections_refused_total{reason=\"max_total_arena\"}"], 0);
+	hpc_close(c);
+
+	// A reload that fails is counted as refused, and the old config keeps serving.
+	hpce::write_file(d.config(), hpce::read_file(d.config()) + "[backend bad]\nplugin = nosuchplugin\n");
+	char buf[4096];
+	EXPECT_NE(hpc_control(d.socket().c_str(), HPC_CTL_RELOAD, buf, sizeof(buf)), 0);
+	auto m2 = parse_metrics(metrics_text(d.socket()));
+	EXPECT_EQ(m2["hpcd_reloads_total{outcome=\"refused\"}"], 1);
+	EXPECT_EQ(m2["hpcd_reloads_total{outcome=\"ok\"}"], 0);
+	EXPECT_EQ(m2["hpcd_config_generation"], 1);
+	EXPECT_GE(m2["hpcd_uptime_seconds"], m0["hpcd_uptime_seconds"]);
+	EXPECT_EQ(d.stop(), 0) << d.log();
+}
+
 // ---- Trace -------------------------------------------------------------------------
 
 const char *kTraceBackends = "[backend serial]\nplugin = serial\n"
