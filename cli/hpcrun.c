@@ -14,14 +14,17 @@
 #include <limits.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/datafile.h"
 #include "timeline/svg.h"
+#include "timeline/trace.h"
 #include "hpc/client.h"
 #include "hpc/types.h"
 #include "hpc/wire.h"
@@ -44,7 +47,8 @@ static const char short_usage[] =
     "       hpcrun [-s SOCKET] [-b BACKEND] [--dtype f32|f64] dot x y\n"
     "       hpcrun [-s SOCKET] [-b BACKEND] [--dtype f32|f64] sum x\n"
     "       hpcrun [-s SOCKET] [-b BACKEND] [--dtype f32|f64] axpy ALPHA x y [-o OUT]\n"
-    "       hpcrun [-s SOCKET] status | backends | reload\n";
+    "       hpcrun [-s SOCKET] status | backends | reload | metrics\n"
+    "       hpcrun [-s SOCKET] trace --seconds S -o FILE.json|FILE.svg\n";
 
 static const char long_usage[] =
     "\n"
@@ -57,6 +61,10 @@ static const char long_usage[] =
     "  status          the daemon's summary\n"
     "  backends        the backend instances loaded: name, plugin file, ops\n"
     "  reload          ask the daemon to reload its config\n"
+    "  metrics         the daemon's counters, in the Prometheus text exposition format\n"
+    "  trace           record every job the daemon runs for --seconds S (all clients and\n"
+    "                  backends) into -o FILE: Chrome trace-event JSON (.json, for Perfetto\n"
+    "                  or chrome://tracing) or an SVG timeline, one row per worker (.svg)\n"
     "\n"
     "options (before or after the command):\n"
     "  -s, --socket SOCKET   the daemon's socket (default: $HPCD_SOCKET, else " HPC_DEFAULT_SOCKET
@@ -66,6 +74,7 @@ static const char long_usage[] =
     "  -m M, -k K, -n N      shapes for raw files (matmul; matvec checks them)\n"
     "  -o, --output OUT      write the result to OUT: .npy if OUT ends in .npy, raw otherwise\n"
     "  --timeline FILE.svg   draw which worker ran which chunk of the job, and when\n"
+    "  --seconds S           how long trace records (a number of seconds, up to 86400)\n"
     "  -h, --help            show this help\n"
     "\n"
     "Files ending in .npy are NumPy files ('<f8' or '<f4', C order); any other file is raw:\n"
@@ -77,6 +86,7 @@ struct options {
 	const char *backend; /* NULL: the daemon's default */
 	const char *out;
 	const char *timeline; /* --timeline: SVG file for the job's chunk records */
+	double seconds;       /* --seconds (trace); 0 = not given */
 	uint32_t dtype;
 	bool dtype_given;
 	uint64_t dim[3]; /* m, k, n from the flags; 0 = not given */
@@ -94,17 +104,20 @@ struct command {
 	int noperands;        /* positional arguments after the command name */
 	bool takes_out;
 	unsigned shape_flags; /* bit per DIM_* the command accepts */
+	bool trace;           /* the trace command */
 };
 
 static const struct command commands[] = {
-    {"matvec", HPC_OP_MATVEC, 0, 2, true, 1u << DIM_M | 1u << DIM_N},
-    {"matmul", HPC_OP_MATMUL, 0, 2, true, 1u << DIM_M | 1u << DIM_K | 1u << DIM_N},
-    {"dot", HPC_OP_DOT, 0, 2, false, 0},
-    {"sum", HPC_OP_SUM, 0, 1, false, 0},
-    {"axpy", HPC_OP_AXPY, 0, 3, true, 0},
-    {"status", HPC_OP_NONE, HPC_CTL_STATUS, 0, false, 0},
-    {"backends", HPC_OP_NONE, HPC_CTL_BACKENDS, 0, false, 0},
-    {"reload", HPC_OP_NONE, HPC_CTL_RELOAD, 0, false, 0},
+    {"matvec", HPC_OP_MATVEC, 0, 2, true, 1u << DIM_M | 1u << DIM_N, false},
+    {"matmul", HPC_OP_MATMUL, 0, 2, true, 1u << DIM_M | 1u << DIM_K | 1u << DIM_N, false},
+    {"dot", HPC_OP_DOT, 0, 2, false, 0, false},
+    {"sum", HPC_OP_SUM, 0, 1, false, 0, false},
+    {"axpy", HPC_OP_AXPY, 0, 3, true, 0, false},
+    {"status", HPC_OP_NONE, HPC_CTL_STATUS, 0, false, 0, false},
+    {"backends", HPC_OP_NONE, HPC_CTL_BACKENDS, 0, false, 0, false},
+    {"reload", HPC_OP_NONE, HPC_CTL_RELOAD, 0, false, 0, false},
+    {"metrics", HPC_OP_NONE, HPC_CTL_METRICS, 0, false, 0, false},
+    {"trace", HPC_OP_NONE, 0, 0, true, 0, true},
 };
 
 static void __attribute__((noreturn, format(printf, 1, 2))) usage_error(const char *fmt, ...)
@@ -190,6 +203,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 	} valued[] = {
 	    {"-s", "--socket"}, {"-b", "--backend"}, {"-o", "--output"}, {NULL, "--dtype"},
 	    {"-m", NULL},       {"-k", NULL},        {"-n", NULL},        {NULL, "--timeline"},
+	    {NULL, "--seconds"},
 	};
 	bool only_positional = false;
 
@@ -259,6 +273,12 @@ static void parse_args(int argc, char **argv, struct options *o)
 			if (!*val)
 				usage_error("option --timeline needs a file name");
 			o->timeline = val;
+			break;
+		case 8:
+			if (!parse_number(val, &o->seconds) || !(o->seconds > 0) ||
+			    o->seconds > 86400)
+				usage_error("--seconds needs a number of seconds above 0 and up to "
+					    "86400, not '%s'", val);
 			break;
 		default:
 			if (!parse_dim(val, &o->dim[which - 4]))
@@ -547,13 +567,23 @@ static int job_failed(const struct options *o, const struct command *cmd, uint32
 	}
 }
 
+static int control_answer(const struct options *o, const struct command *cmd, int rc, char *text,
+			  size_t len);
+
 static int control(const struct options *o, const struct command *cmd)
 {
-	static char text[HPC_MSG_MAX + 1];
-	text[0] = '\0';
-	int rc = hpc_control(o->socket, cmd->ctl, text, sizeof(text));
-	size_t len = strnlen(text, sizeof(text) - 1);
-	text[len] = '\0';
+	/* Metrics can be longer than one packet: the whole answer, in pages. */
+	char *text;
+	size_t len;
+	int rc = hpc_control_alloc(o->socket, cmd->ctl, &text, &len);
+	int status = control_answer(o, cmd, rc, text ? text : (char[1]){0}, text ? len : 0);
+	free(text);
+	return status;
+}
+
+static int control_answer(const struct options *o, const struct command *cmd, int rc, char *text,
+			  size_t len)
+{
 	while (len && text[len - 1] == '\n')
 		text[--len] = '\0';
 	if (rc == 0) {
@@ -575,6 +605,69 @@ static int control(const struct options *o, const struct command *cmd)
 		return connect_failed(o, rc, NULL);
 	}
 	return fail("%s: no answer from hpcd at %s: %s", cmd->name, socket_path(o), strerror(-rc));
+}
+
+/* ---- Traces ---------------------------------------------------------------- */
+
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+/*
+ * hpcrun trace: start a trace, wait here (not in the daemon), stop it, fetch
+ * it and write the file. Ctrl-C ends the wait early and still writes what
+ * was recorded; the trace is the connection's, so if hpcrun dies the daemon
+ * drops it.
+ */
+static int trace_command(const struct options *o)
+{
+	size_t n = strlen(o->out);
+	bool json = n >= 5 && strcmp(o->out + n - 5, ".json") == 0;
+	bool svg = n >= 4 && strcmp(o->out + n - 4, ".svg") == 0;
+	if (!json && !svg)
+		usage_error("trace writes FILE.json or FILE.svg, not '%s'", o->out);
+	char msg[512];
+	struct hpc_tracer *t;
+	int rc = hpc_trace_start(o->socket, 0, 0, &t, msg, sizeof(msg));
+	if (rc < 0) {
+		if (*msg)
+			return fail("trace refused by hpcd: %s", msg);
+		return connect_failed(o, rc, NULL);
+	}
+	struct sigaction sa = {.sa_handler = on_interrupt};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	struct timespec left = {.tv_sec = (time_t)o->seconds,
+				.tv_nsec = (long)((o->seconds - floor(o->seconds)) * 1e9)};
+	while (!interrupted && nanosleep(&left, &left) < 0 && errno == EINTR)
+		;
+	struct hpc_trace tr;
+	rc = hpc_trace_stop(t, &tr, msg, sizeof(msg));
+	hpc_trace_close(t);
+	if (rc == -ECONNREFUSED || rc == -ECONNRESET || rc == -EPIPE)
+		return fail("hpcd at %s went away during the trace; nothing was written",
+			    socket_path(o));
+	if (rc < 0)
+		return fail("trace: %s", *msg ? msg : strerror(-rc));
+	rc = hpc_trace_write_file(o->out, &tr);
+	if (rc < 0) {
+		hpc_trace_free(&tr);
+		return fail("cannot write the trace %s: %s", o->out, strerror(-rc));
+	}
+	printf("%llu jobs and %llu chunk records in %.3f s written to %s\n",
+	       (unsigned long long)tr.hdr.njobs, (unsigned long long)tr.hdr.nchunks,
+	       (double)(tr.hdr.t_stop_ns - tr.hdr.t_start_ns) / 1e9, o->out);
+	if (tr.hdr.jobs_dropped || tr.hdr.chunks_dropped)
+		fprintf(stderr, "hpcrun: the trace had no room for %llu jobs and %llu chunk records; "
+			"they are missing\n", (unsigned long long)tr.hdr.jobs_dropped,
+			(unsigned long long)tr.hdr.chunks_dropped);
+	hpc_trace_free(&tr);
+	return finish_stdout();
 }
 
 /*
@@ -831,10 +924,18 @@ int main(int argc, char **argv)
 		usage_error("%s does not take -o", cmd->name);
 	if (o.timeline && cmd->op == HPC_OP_NONE)
 		usage_error("%s does not take --timeline", cmd->name);
+	if (o.seconds > 0 && !cmd->trace)
+		usage_error("%s does not take --seconds", cmd->name);
+	if (cmd->trace && !(o.seconds > 0))
+		usage_error("trace needs --seconds S");
+	if (cmd->trace && !o.out)
+		usage_error("trace needs -o FILE.json or -o FILE.svg");
 	for (int i = 0; i < 3; i++)
 		if (o.dim[i] && !(cmd->shape_flags & (1u << i)))
 			usage_error("%s does not take -%c", cmd->name, dim_flag[i]);
 
+	if (cmd->trace)
+		return trace_command(&o);
 	if (cmd->op == HPC_OP_NONE)
 		return control(&o, cmd);
 	/* Results can be millions of lines. */

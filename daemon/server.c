@@ -36,6 +36,8 @@ struct hpcd_conn {
 	uint64_t id;
 	int refused; /* credentials not allowed: its first message gets -EACCES */
 	struct hpcd_session *session;
+	char *page;  /* the metrics snapshot being fetched page by page, or NULL */
+	size_t page_len;
 };
 
 /* epoll tags for the server's own fds (a conn is tagged by its pointer). */
@@ -179,6 +181,18 @@ static int bind_socket(struct hpcd_server *srv, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Give every instance of w its counter block now, so that `hpcrun metrics`
+ * lists it (hpcd_backend_up 1) before its first job. Event loop; no plugin call.
+ */
+static void register_instances(struct hpcd_server *srv, struct hpcd_world *w)
+{
+	for (unsigned i = 0; i < hpcd_world_count(w); i++) {
+		struct hpcd_backend *b = hpcd_world_backend(w, i);
+		hpcd_metrics_instance(&srv->metrics, hpcd_backend_name(b), hpcd_backend_conf(b)->plugin);
+	}
+}
+
 static int epoll_add(int ep, int fd, void *tag, uint32_t events)
 {
 	struct epoll_event ev = {.events = events, .data.ptr = tag};
@@ -199,6 +213,8 @@ int hpcd_server_init(struct hpcd_server *srv, struct hpcd_config *cfg, struct hp
 	srv->started_ns = hpc_now_ns();
 	pthread_mutex_init(&srv->world_lock, NULL);
 	pthread_mutex_init(&srv->sessions_lock, NULL);
+	hpcd_metrics_init(&srv->metrics);
+	register_instances(srv, world);
 
 	const char *path = socket_path_of(srv, cfg);
 	if (strlen(path) >= sizeof(srv->socket_path))
@@ -320,6 +336,7 @@ static struct hpcd_conn *conn_by_id(struct hpcd_server *srv, uint64_t id)
 
 static int reply_text(int fd, int32_t status, const char *text);
 static void conn_close(struct hpcd_server *srv, struct hpcd_conn *c, const char *why);
+static void trace_owner_gone(struct hpcd_server *srv, struct hpcd_conn *c);
 
 static void reload_work(void *arg)
 {
@@ -358,6 +375,7 @@ static void reload_done(void *arg)
 		__atomic_store_n(&srv->world_gen, j->gen, __ATOMIC_RELEASE);
 		pthread_mutex_unlock(&srv->world_lock);
 		put_world_later(srv, old); /* instances close once the sessions let go */
+		register_instances(srv, j->nw);
 
 		struct hpcd_config *old_cfg = srv->cfg;
 		srv->cfg = j->cfg;
@@ -496,6 +514,7 @@ static void refuse_for_fds(struct hpcd_server *srv, int err)
 	int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd >= 0) {
 		srv->refused_fds++;
+		srv->refused[HPCD_REF_FDS]++;
 		reply_text(fd, -EMFILE, "the daemon has run out of file descriptors; try again later");
 		close(fd);
 	}
@@ -578,6 +597,9 @@ static void conn_close(struct hpcd_server *srv, struct hpcd_conn *c, const char 
 	}
 	close(c->fd);
 	c->fd = -1;
+	free(c->page);
+	c->page = NULL;
+	trace_owner_gone(srv, c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -606,11 +628,13 @@ static int reply_text(int fd, int32_t status, const char *text)
 }
 
 /* Refuse a HELLO with status and one sentence saying why (also logged). */
-static void refuse_hello(struct hpcd_server *srv, struct hpcd_conn *c, int status, const char *fmt,
-			 ...) __attribute__((format(printf, 4, 5)));
-static void refuse_hello(struct hpcd_server *srv, struct hpcd_conn *c, int status, const char *fmt,
-			 ...)
+static void refuse_hello(struct hpcd_server *srv, struct hpcd_conn *c, int status,
+			 enum hpcd_metrics_refusal why, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void refuse_hello(struct hpcd_server *srv, struct hpcd_conn *c, int status,
+			 enum hpcd_metrics_refusal why, const char *fmt, ...)
 {
+	srv->refused[why]++;
 	char msg[HPC_REFUSAL_MAX];
 	va_list ap;
 	va_start(ap, fmt);
@@ -629,15 +653,17 @@ static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const str
 	const struct hpcd_config *cfg = srv->cfg;
 	if (c->session || srv->stopping) {
 		int32_t st = srv->stopping ? -ESHUTDOWN : -EPROTO;
+		srv->refused[HPCD_REF_OTHER]++;
 		hpc_sock_send(c->fd, HPC_MSG_HELLO_REPLY, st, NULL, 0, -1);
 		return;
 	}
 	if (h->flags || h->reserved[0] || h->reserved[1] || h->reserved[2]) {
+		srv->refused[HPCD_REF_OTHER]++;
 		hpc_sock_send(c->fd, HPC_MSG_HELLO_REPLY, -EINVAL, NULL, 0, -1);
 		return;
 	}
 	if (h->arena_bytes > cfg->max_arena_bytes) {
-		refuse_hello(srv, c, -E2BIG,
+		refuse_hello(srv, c, -E2BIG, HPCD_REF_MAX_ARENA,
 			     "an arena of %llu bytes is more than max_arena_mb = %llu allows",
 			     (unsigned long long)h->arena_bytes,
 			     (unsigned long long)(cfg->max_arena_bytes >> 20));
@@ -645,7 +671,8 @@ static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const str
 	}
 	/* Sessions being released still hold their threads and memory: they count. */
 	if (srv->nsessions + srv->departing >= cfg->max_clients) {
-		refuse_hello(srv, c, -EUSERS, "the daemon serves max_clients = %u clients already",
+		refuse_hello(srv, c, -EUSERS, HPCD_REF_MAX_CLIENTS,
+			     "the daemon serves max_clients = %u clients already",
 			     cfg->max_clients);
 		return;
 	}
@@ -653,7 +680,8 @@ static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const str
 	uint32_t cq = h->cq_entries ? h->cq_entries : sq;
 	struct hpc_region_hdr layout;
 	if (hpc_region_layout(h->arena_bytes, sq, cq, &layout) < 0) {
-		refuse_hello(srv, c, -E2BIG, "a region for an arena of %llu bytes cannot be laid out",
+		refuse_hello(srv, c, -E2BIG, HPCD_REF_OTHER,
+			     "a region for an arena of %llu bytes cannot be laid out",
 			     (unsigned long long)h->arena_bytes);
 		return;
 	}
@@ -661,7 +689,7 @@ static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const str
 	uint64_t want = layout.region_size;
 	if (want > cfg->max_total_arena_bytes ||
 	    srv->arena_in_use > cfg->max_total_arena_bytes - want) {
-		refuse_hello(srv, c, -ENOMEM,
+		refuse_hello(srv, c, -ENOMEM, HPCD_REF_MAX_TOTAL_ARENA,
 			     "a region of %llu MiB would pass max_total_arena_mb = %llu "
 			     "(%llu MiB in use by %u clients)",
 			     (unsigned long long)((want + (1u << 20) - 1) >> 20),
@@ -673,7 +701,7 @@ static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const str
 	struct hpcd_session *s;
 	int rc = hpcd_session_start(srv, c->fd, c->uid, c->pid, c->id, h->arena_bytes, sq, cq, &s);
 	if (rc < 0) {
-		refuse_hello(srv, c, rc, "cannot start a session: %s", strerror(-rc));
+		refuse_hello(srv, c, rc, HPCD_REF_OTHER, "cannot start a session: %s", strerror(-rc));
 		return;
 	}
 	s->reserved_bytes = want;
@@ -729,6 +757,213 @@ static int backends_request(struct hpcd_server *srv, struct hpcd_conn *c)
 	return 0;
 }
 
+/* ---- Metrics and traces ---------------------------------------------------------- */
+
+/* Reply with the page of [data, data + total) that starts at offset. */
+static int reply_page(int fd, const void *data, uint64_t total, uint64_t offset,
+		      size_t (*read_fn)(const void *src, uint64_t off, void *buf, size_t len))
+{
+	char *buf = malloc(HPC_MSG_MAX);
+	if (!buf)
+		return reply_text(fd, -ENOMEM, "the daemon is out of memory");
+	struct hpc_page pg = {.offset = offset, .total = total};
+	memcpy(buf, &pg, sizeof(pg));
+	size_t want = total - offset < HPC_PAGE_MAX ? (size_t)(total - offset) : HPC_PAGE_MAX;
+	size_t got = read_fn(data, offset, buf + sizeof(pg), want);
+	int rc = hpc_sock_send(fd, HPC_MSG_REPLY, 0, buf, sizeof(pg) + got, -1);
+	free(buf);
+	return rc;
+}
+
+static size_t read_text(const void *src, uint64_t off, void *buf, size_t len)
+{
+	memcpy(buf, (const char *)src + off, len);
+	return len;
+}
+
+static size_t read_trace(const void *src, uint64_t off, void *buf, size_t len)
+{
+	return hpcd_trace_read(src, off, buf, len);
+}
+
+/* The offset a paged request asks for, or -EPROTO for a malformed one. */
+static int64_t page_offset(const void *in, ssize_t n)
+{
+	if (n == 0)
+		return 0;
+	struct hpc_page_req req;
+	if (n != sizeof(req))
+		return -EPROTO;
+	memcpy(&req, in, sizeof(req));
+	if (req.reserved || req.offset > INT64_MAX)
+		return -EPROTO;
+	return (int64_t)req.offset;
+}
+
+static int backend_up(void *ctx, const char *name, const char *plugin)
+{
+	struct hpcd_backend *b = hpcd_world_lookup(ctx, name);
+	if (!b)
+		return 0;
+	char pl[HPC_BACKEND_NAME_MAX + 1];
+	hpcd_metrics_plugin_name(hpcd_backend_conf(b)->plugin, pl, sizeof(pl));
+	return strcmp(pl, plugin) == 0;
+}
+
+/*
+ * HPC_MSG_METRICS: offset 0 renders a fresh snapshot onto the connection,
+ * later offsets page through it. Rendering reads counters and copies a few
+ * kilobytes: no plugin call, so it stays on the event loop like `status`.
+ */
+static int metrics_request(struct hpcd_server *srv, struct hpcd_conn *c, int64_t offset)
+{
+	if (offset == 0) {
+		free(c->page);
+		c->page = NULL;
+		struct hpcd_metrics_daemon md = {
+			.version = HPCD_VERSION,
+			.uptime_s = (double)(hpc_now_ns() - srv->started_ns) / 1e9,
+			.clients_connected = srv->nsessions,
+			.clients_total = srv->clients_total,
+			.arena_in_use = srv->arena_in_use,
+			.max_arena_bytes = srv->cfg->max_arena_bytes,
+			.max_total_arena_bytes = srv->cfg->max_total_arena_bytes,
+			.max_clients = srv->cfg->max_clients,
+			.reloads_ok = srv->reloads_ok,
+			.reloads_refused = srv->reloads_failed,
+			.trace_active = srv->trace.state == HPCD_TRACE_ACTIVE,
+		};
+		memcpy(md.refused, srv->refused, sizeof(md.refused));
+		uint64_t gen;
+		struct hpcd_world *w = hpcd_server_world(srv, &gen);
+		md.generation = gen;
+		int rc = hpcd_metrics_render(&srv->metrics, &md, backend_up, w, &c->page, &c->page_len);
+		hpcd_world_put(w); /* srv->world holds it too: never the last reference here */
+		if (rc < 0)
+			return reply_text(c->fd, rc, "the daemon is out of memory");
+	} else if (!c->page || (uint64_t)offset > c->page_len) {
+		return reply_text(c->fd, -EINVAL, "no metrics snapshot at that offset; start at 0");
+	}
+	int rc = reply_page(c->fd, c->page, c->page_len, (uint64_t)offset, read_text);
+	if ((uint64_t)offset + HPC_PAGE_MAX >= c->page_len) {
+		free(c->page); /* the last page went out */
+		c->page = NULL;
+	}
+	return rc;
+}
+
+static void trace_summary(const struct hpcd_trace *t, char *buf, size_t len)
+{
+	snprintf(buf, len, "trace of %.3f s: %llu jobs, %llu chunk records; %llu jobs and %llu chunk "
+		 "records dropped for want of room",
+		 (double)(t->hdr.t_stop_ns - t->hdr.t_start_ns) / 1e9,
+		 (unsigned long long)t->hdr.njobs, (unsigned long long)t->hdr.nchunks,
+		 (unsigned long long)t->hdr.jobs_dropped, (unsigned long long)t->hdr.chunks_dropped);
+}
+
+static void trace_quiesce_work(void *arg)
+{
+	hpcd_trace_quiesce(&((struct hpcd_server *)arg)->trace);
+}
+
+static void trace_quiesce_done(void *arg)
+{
+	struct hpcd_server *srv = arg;
+	struct hpcd_trace *t = &srv->trace;
+	t->state = HPCD_TRACE_STOPPED;
+	struct hpcd_conn *c = t->owner_gone ? NULL : conn_by_id(srv, t->owner);
+	if (!c) {
+		hpcd_trace_reset(t);
+		return;
+	}
+	char msg[256];
+	trace_summary(t, msg, sizeof(msg));
+	hpcd_info("client pid %d: %s", (int)t->owner_pid, msg);
+	if (reply_text(c->fd, 0, msg) < 0)
+		conn_close(srv, c, "reply failed");
+}
+
+/* Stop the trace (its owner asked, or left); the answer comes when the writers are out. */
+static int trace_stop(struct hpcd_server *srv)
+{
+	struct hpcd_trace *t = &srv->trace;
+	hpcd_trace_halt(t);
+	if (hpcd_tasks_submit(srv->tasks, trace_quiesce_work, trace_quiesce_done, srv) < 0) {
+		/* No memory even for the note: wait here; a writer holds it for one copy. */
+		hpcd_trace_quiesce(t);
+		trace_quiesce_done(srv);
+	}
+	return 0;
+}
+
+/* The owner's connection closes: its trace ends with it. */
+static void trace_owner_gone(struct hpcd_server *srv, struct hpcd_conn *c)
+{
+	struct hpcd_trace *t = &srv->trace;
+	if (t->state == HPCD_TRACE_IDLE || t->owner != c->id)
+		return;
+	t->owner_gone = 1;
+	if (t->state == HPCD_TRACE_ACTIVE)
+		trace_stop(srv);
+	else if (t->state == HPCD_TRACE_STOPPED)
+		hpcd_trace_reset(t);
+	/* STOPPING: trace_quiesce_done resets it. */
+}
+
+static int trace_request(struct hpcd_server *srv, struct hpcd_conn *c, uint16_t type,
+			 const void *in, ssize_t n)
+{
+	struct hpcd_trace *t = &srv->trace;
+	char msg[256];
+	if (type == HPC_MSG_TRACE_START) {
+		struct hpc_trace_start st;
+		if (n != sizeof(st))
+			return -EPROTO;
+		memcpy(&st, in, sizeof(st));
+		if (st.reserved[0] || st.reserved[1] || st.reserved[2])
+			return reply_text(c->fd, -EINVAL, "reserved fields of the trace request are not 0");
+		if (srv->stopping)
+			return reply_text(c->fd, -ESHUTDOWN, "the daemon is stopping");
+		int rc = hpcd_trace_start(t, c->id, c->pid, st.max_jobs, st.max_chunks);
+		if (rc == -EBUSY && t->state == HPCD_TRACE_ACTIVE)
+			snprintf(msg, sizeof(msg), "a trace is already running (started by pid %d); one at a time",
+				 (int)t->owner_pid);
+		else if (rc == -EBUSY)
+			snprintf(msg, sizeof(msg), "the last trace (pid %d) is not released yet: it ends "
+				 "with its connection", (int)t->owner_pid);
+		else if (rc < 0)
+			snprintf(msg, sizeof(msg), "no memory for a trace of that size");
+		else
+			snprintf(msg, sizeof(msg), "tracing: room for %u jobs and %u chunk records",
+				 t->max_jobs, t->max_chunks);
+		if (rc == 0)
+			hpcd_info("client pid %d: %s", (int)c->pid, msg);
+		return reply_text(c->fd, rc, msg);
+	}
+	if (t->state == HPCD_TRACE_IDLE || t->owner != c->id)
+		return reply_text(c->fd, -ENOENT, "this connection has no trace");
+	if (type == HPC_MSG_TRACE_STOP) {
+		if (n != 0)
+			return -EPROTO;
+		if (t->state == HPCD_TRACE_ACTIVE)
+			return trace_stop(srv);
+		if (t->state == HPCD_TRACE_STOPPING)
+			return reply_text(c->fd, -EBUSY, "the trace is stopping already");
+		trace_summary(t, msg, sizeof(msg));
+		return reply_text(c->fd, 0, msg);
+	}
+	/* HPC_MSG_TRACE_FETCH */
+	int64_t off = page_offset(in, n);
+	if (off < 0)
+		return (int)off;
+	if (t->state != HPCD_TRACE_STOPPED)
+		return reply_text(c->fd, -EAGAIN, "the trace is still recording; stop it first");
+	uint64_t total = hpcd_trace_size(t);
+	if ((uint64_t)off > total)
+		return reply_text(c->fd, -EINVAL, "offset past the end of the trace");
+	return reply_page(c->fd, t, total, (uint64_t)off, read_trace);
+}
+
 static void handle_conn(struct hpcd_server *srv, struct hpcd_conn *c, uint32_t events)
 {
 	if (c->fd < 0)
@@ -756,6 +991,7 @@ static void handle_conn(struct hpcd_server *srv, struct hpcd_conn *c, uint32_t e
 		return;
 	}
 	if (c->refused) {
+		srv->refused[HPCD_REF_NOT_ALLOWED]++;
 		/* Answered only now, after reading its request: closing a socket
 		 * with unread data would reset the connection and lose the reason. */
 		reply_text(c->fd, -EACCES, "this user may not use this hpcd (see allow_uids)");
@@ -790,6 +1026,16 @@ static void handle_conn(struct hpcd_server *srv, struct hpcd_conn *c, uint32_t e
 		} else if (reload_request(srv, c->id) < 0) {
 			rc = reply_text(c->fd, -ENOMEM, "the daemon is out of memory");
 		}
+		break;
+	case HPC_MSG_METRICS: {
+		int64_t off = page_offset(&in, n);
+		rc = off < 0 ? (int)off : metrics_request(srv, c, off);
+		break;
+	}
+	case HPC_MSG_TRACE_START:
+	case HPC_MSG_TRACE_STOP:
+	case HPC_MSG_TRACE_FETCH:
+		rc = trace_request(srv, c, hdr.type, &in, n);
 		break;
 	default:
 		rc = -EPROTO;
@@ -1041,6 +1287,10 @@ void hpcd_server_fini(struct hpcd_server *srv)
 		free(rw);
 	}
 	if (!abandoned && !stuck_sessions) {
+		/* No session thread is left to write them. */
+		if (srv->trace.state != HPCD_TRACE_STOPPING)
+			hpcd_trace_reset(&srv->trace);
+		hpcd_metrics_fini(&srv->metrics);
 		pthread_mutex_destroy(&srv->world_lock);
 		pthread_mutex_destroy(&srv->sessions_lock);
 	}

@@ -19,6 +19,8 @@
 
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
+#include "daemon/trace.h"
 #include "daemon/world.h"
 
 #ifdef __cplusplus
@@ -71,6 +73,12 @@ struct hpcd_server {
 	uint64_t clients_total;
 	uint64_t reloads_ok, reloads_failed;
 	uint64_t started_ns;
+	uint64_t refused[HPCD_REF__COUNT]; /* connections and HELLOs refused, by reason */
+
+	/* Counters session threads keep (daemon/metrics.h) and the trace they
+	 * feed while one is asked for (daemon/trace.h). */
+	struct hpcd_metrics metrics;
+	struct hpcd_trace trace;
 
 	int stopping;
 	uint64_t abandon_at_ns; /* after a second stop signal: when stuck sessions are left */

@@ -11,7 +11,9 @@
 #include "daemon/guard.h"
 #include "daemon/loader.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
 #include "daemon/server.h"
+#include "daemon/trace.h"
 #include "daemon/validate.h"
 #include "daemon/world.h"
 #include "hpc/ops.h"
@@ -48,15 +50,29 @@ static void fail_job(struct hpc_cqe *c, int status, uint32_t detail)
 	c->detail = detail;
 }
 
+/* What run_job learnt about a job, for the counters and the trace. */
+struct job_note {
+	struct hpcd_backend *b; /* the instance it reached, or NULL */
+	enum hpcd_metrics_reject reject; /* why, when b is NULL */
+	uint64_t bytes;         /* operand bytes (validated jobs) */
+	const struct hpc_chunk_rec *chunks; /* chunk records the backend made, for a trace */
+	uint32_t nchunks, chunks_made;
+};
+
 /*
  * Run one job from a private copy of its descriptor. refuse: the daemon is
- * stopping and this job came after the ones it promised to finish.
+ * stopping and this job came after the ones it promised to finish. tracing:
+ * a trace is recording, so the job's chunk records are wanted even when its
+ * client asked for none.
  */
-static void run_job(struct hpcd_session *s, const struct hpc_sqe *d, struct hpc_cqe *c, int refuse)
+static void run_job(struct hpcd_session *s, const struct hpc_sqe *d, struct hpc_cqe *c, int refuse,
+		    int tracing, struct job_note *note)
 {
 	memset(c, 0, sizeof(*c));
+	memset(note, 0, sizeof(*note));
 	c->user_data = d->user_data;
 	if (refuse) {
+		note->reject = HPCD_REJ_SHUTDOWN;
 		fail_job(c, -ESHUTDOWN, HPC_E_SHUTDOWN);
 		return;
 	}
@@ -64,19 +80,24 @@ static void run_job(struct hpcd_session *s, const struct hpc_sqe *d, struct hpc_
 	uint32_t detail;
 	int rc = hpcd_validate(d, s->region.layout.arena_size, &span, &detail);
 	if (rc < 0) {
+		note->reject = HPCD_REJ_INVALID;
 		fail_job(c, rc, detail);
 		return;
 	}
 	struct hpcd_backend *b = hpcd_world_lookup(s->world, d->backend);
 	if (!b) {
+		note->reject = HPCD_REJ_NO_BACKEND;
 		fail_job(c, -ENOENT, HPC_E_NO_BACKEND);
 		return;
 	}
+	note->b = b;
+	note->bytes = span.a_len + span.b_len + span.out_len;
 	unsigned char *arena = s->region.arena;
 	if (span.work == 0) {
 		/* An empty job costs what it touches (hpc/ops.h): zeros for an
 		 * output that has elements, 0 for a scalar; no backend runs. */
 		if (!hpcd_backend_supports(b, d->op, d->dtype)) {
+			note->bytes = 0;
 			fail_job(c, -EOPNOTSUPP, HPC_E_UNSUPPORTED);
 			return;
 		}
@@ -109,6 +130,17 @@ static void run_job(struct hpcd_session *s, const struct hpc_sqe *d, struct hpc_
 	if (d->flags & HPC_SQE_TIMELINE) {
 		job.chunks = (struct hpc_chunk_rec *)(arena + d->timeline_off);
 		job.chunks_cap = d->timeline_cap;
+	} else if (tracing) {
+		/* A trace shows what each worker did, also for clients that asked
+		 * for no timeline: the backend writes into the session's own buffer
+		 * (plugins write chunk records in the daemon's process). Only while
+		 * tracing, so an untraced job costs exactly what it did. */
+		if (!s->trace_chunks)
+			s->trace_chunks = calloc(HPCD_TRACE_JOB_CHUNKS, sizeof(*s->trace_chunks));
+		if (s->trace_chunks) {
+			job.chunks = s->trace_chunks;
+			job.chunks_cap = HPCD_TRACE_JOB_CHUNKS;
+		}
 	}
 	c->t_start_ns = hpc_now_ns();
 	int sig = 0;
@@ -128,7 +160,84 @@ static void run_job(struct hpcd_session *s, const struct hpc_sqe *d, struct hpc_
 	} else {
 		c->result = job.result;
 	}
-	c->timeline_count = job.chunks ? job.chunks_count : 0;
+	if (rc == -EOPNOTSUPP)
+		note->bytes = 0; /* nothing ran */
+	if (job.chunks) {
+		note->chunks = job.chunks;
+		note->chunks_made = job.chunks_count;
+		note->nchunks = job.chunks_count < job.chunks_cap ? job.chunks_count : job.chunks_cap;
+	}
+	/* The client hears of chunk records only in a buffer of its own. */
+	c->timeline_count = (d->flags & HPC_SQE_TIMELINE) ? job.chunks_count : 0;
+}
+
+/* The counter block of instance b, through the session's cache. */
+static struct hpcd_metrics_inst *metrics_of(struct hpcd_session *s, const struct hpcd_backend *b)
+{
+	if (s->mcache_gen != s->world_gen) {
+		s->mcache_n = s->mcache_next = 0;
+		s->mcache_gen = s->world_gen;
+	}
+	for (unsigned i = 0; i < s->mcache_n; i++)
+		if (s->mcache[i].b == b)
+			return s->mcache[i].mi;
+	struct hpcd_metrics_inst *mi = hpcd_metrics_instance(
+	    &s->srv->metrics, hpcd_backend_name(b), hpcd_backend_conf(b)->plugin);
+	if (!mi)
+		return NULL;
+	unsigned i = s->mcache_n < HPCD_SESSION_MCACHE ? s->mcache_n++
+						       : s->mcache_next++ % HPCD_SESSION_MCACHE;
+	s->mcache[i].b = b;
+	s->mcache[i].mi = mi;
+	return mi;
+}
+
+/*
+ * Count a finished job, and record it when a trace is on. Before its
+ * completion is published: a client that has its answer finds it counted
+ * (and traced).
+ */
+static void account(struct hpcd_session *s, const struct hpc_sqe *d, const struct hpc_cqe *c,
+		    const struct job_note *note, int tracing)
+{
+	struct hpcd_metrics_inst *mi = note->b ? metrics_of(s, note->b) : NULL;
+	if (note->b && mi)
+		hpcd_metrics_job(mi, d->op, d->dtype, hpcd_metrics_outcome(c->status, c->detail),
+				 c->t_end_ns - c->t_start_ns, note->bytes);
+	else if (!note->b)
+		hpcd_metrics_reject(&s->srv->metrics, note->reject);
+	if (!tracing)
+		return;
+	struct hpc_trace_rec r;
+	memset(&r, 0, sizeof(r));
+	r.client_id = s->id;
+	r.client_pid = (uint32_t)s->pid;
+	r.op = d->op;
+	r.dtype = d->dtype;
+	r.status = c->status;
+	r.detail = c->detail;
+	r.m = d->m;
+	r.n = d->n;
+	r.k = d->k;
+	if (c->t_start_ns) {
+		r.start_ns = c->t_start_ns;
+		r.end_ns = c->t_end_ns;
+	} else {
+		r.start_ns = r.end_ns = hpc_now_ns(); /* refused before any backend ran */
+	}
+	r.chunks_made = note->chunks_made;
+	if (note->chunks_made > note->nchunks)
+		r.flags |= HPC_TRACE_CHUNKS_LOST;
+	if (note->b) {
+		snprintf(r.backend, sizeof(r.backend), "%s", hpcd_backend_name(note->b));
+		if (mi)
+			memcpy(r.plugin, mi->plugin, sizeof(r.plugin));
+	} else {
+		/* The name as asked, which need not be terminated: cut, and made printable. */
+		for (size_t i = 0; i < sizeof(r.backend) - 1 && d->backend[i]; i++)
+			r.backend[i] = d->backend[i] >= 0x20 && d->backend[i] < 0x7f ? d->backend[i] : '?';
+	}
+	hpcd_trace_record(&s->srv->trace, &r, note->chunks, note->nchunks);
 }
 
 /* Serve the rings until cancelled, drained, or the client breaks the protocol. */
@@ -184,7 +293,11 @@ static const char *serve(struct hpcd_session *s)
 			hpc_ring_release(&s->sq, 1);
 
 			struct hpc_cqe c;
-			run_job(s, &d, &c, refuse);
+			struct job_note note;
+			/* The job path's only cost of tracing when none is asked for. */
+			int tracing = hpcd_trace_on(&s->srv->trace);
+			run_job(s, &d, &c, refuse, tracing, &note);
+			account(s, &d, &c, &note, tracing);
 			memcpy(hpc_ring_slot(&s->cq, 0), &c, sizeof(c));
 			hpc_ring_publish(&s->cq, 1);
 			__atomic_fetch_add(c.status ? &s->jobs_failed : &s->jobs_done, 1,
@@ -343,5 +456,6 @@ void hpcd_session_release(struct hpcd_session *s)
 
 void hpcd_session_free(struct hpcd_session *s)
 {
+	free(s->trace_chunks);
 	free(s);
 }

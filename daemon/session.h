@@ -25,6 +25,12 @@ extern "C" {
 struct hpcd_server;
 struct hpcd_world;
 struct hpcd_conn;
+struct hpcd_backend;
+struct hpcd_metrics_inst;
+
+/* The session's map from the instances of its world to their counter blocks
+ * (daemon/metrics.h): a few entries cover every config in practice. */
+#define HPCD_SESSION_MCACHE 8
 
 struct hpcd_session {
 	struct hpcd_server *srv;
@@ -57,6 +63,18 @@ struct hpcd_session {
 
 	uint64_t jobs_done;   /* atomic, relaxed: read for status */
 	uint64_t jobs_failed; /* atomic, relaxed */
+
+	/* Session thread only. Valid for world generation mcache_gen: a reload
+	 * may free an instance, and a new one may take its address. */
+	struct {
+		const struct hpcd_backend *b;
+		struct hpcd_metrics_inst *mi;
+	} mcache[HPCD_SESSION_MCACHE];
+	unsigned mcache_n, mcache_next;
+	uint64_t mcache_gen;
+	/* Chunk records of a traced job whose client asked for no timeline
+	 * (HPCD_TRACE_JOB_CHUNKS of them); allocated on the first such job. */
+	struct hpc_chunk_rec *trace_chunks;
 };
 
 /*

@@ -418,10 +418,144 @@ int hpc_run(struct hpc_client *c, const struct hpc_request *req, struct hpc_comp
 
 /* ---- Control -------------------------------------------------------------------- */
 
+/*
+ * One request and its reply on sock: the reply's status, its payload (at
+ * most HPC_MSG_MAX) in *payload (malloc'd) of *n bytes. Returns 0 when a
+ * reply came (its status in *status), else a negative errno.
+ */
+static int ask(int sock, uint16_t type, const void *req, size_t req_len, int32_t *status,
+	       char **payload, size_t *n)
+{
+	*payload = NULL;
+	int rc = hpc_sock_send(sock, type, 0, req, req_len, -1);
+	/* A daemon that refuses us has said why and hung up: read that first. */
+	if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET)
+		return rc;
+	char *buf = malloc(HPC_MSG_MAX);
+	if (!buf)
+		return -ENOMEM;
+	struct hpc_msg hdr;
+	ssize_t got = hpc_sock_recv(sock, &hdr, buf, HPC_MSG_MAX - sizeof(hdr), NULL);
+	if (got < 0) {
+		free(buf);
+		/* The daemon hangs up on a connection it refuses. */
+		return got == -ECONNRESET ? -ECONNREFUSED : (int)got;
+	}
+	if (hdr.type != HPC_MSG_REPLY || hdr.status > 0) {
+		free(buf);
+		return -EPROTO;
+	}
+	*status = hdr.status;
+	*payload = buf;
+	*n = (size_t)got;
+	return 0;
+}
+
+/*
+ * Fetch a paged reply (hpc/wire.h) with requests of type on sock into a new
+ * buffer of *total bytes plus a NUL. A refusal's text goes to *out too, and
+ * its status is returned.
+ */
+static int fetch_pages(int sock, uint16_t type, char **out, uint64_t *total)
+{
+	*out = NULL;
+	*total = 0;
+	char *all = NULL;
+	uint64_t off = 0, want = 0;
+	for (;;) {
+		struct hpc_page_req req = {.offset = off};
+		int32_t st;
+		char *p;
+		size_t n;
+		int rc = ask(sock, type, &req, sizeof(req), &st, &p, &n);
+		if (rc < 0) {
+			free(all);
+			return rc;
+		}
+		if (st < 0) { /* the reason, as text */
+			free(all);
+			p[n < HPC_MSG_MAX ? n : HPC_MSG_MAX - 1] = '\0';
+			*out = p;
+			*total = n;
+			return st;
+		}
+		struct hpc_page pg;
+		if (n < sizeof(pg)) {
+			free(p);
+			free(all);
+			return -EPROTO;
+		}
+		memcpy(&pg, p, sizeof(pg));
+		size_t len = n - sizeof(pg);
+		if (off == 0) {
+			want = pg.total;
+			/* A reply may be large (a trace), but not past what a size_t holds. */
+			all = want < SIZE_MAX ? malloc((size_t)want + 1) : NULL;
+			if (!all) {
+				free(p);
+				return -ENOMEM;
+			}
+		}
+		if (pg.offset != off || pg.total != want || len > want - off ||
+		    (len == 0 && off < want)) {
+			free(p);
+			free(all);
+			return -EPROTO;
+		}
+		memcpy(all + off, p + sizeof(pg), len);
+		free(p);
+		off += len;
+		if (off == want)
+			break;
+	}
+	all[want] = '\0';
+	*out = all;
+	*total = want;
+	return 0;
+}
+
+int hpc_control_alloc(const char *socket_path, enum hpc_control what, char **text, size_t *len)
+{
+	*text = NULL;
+	*len = 0;
+	int sock = hpc_sock_connect(socket_path ? socket_path : hpc_default_socket());
+	if (sock < 0)
+		return sock;
+	int rc;
+	if (what == HPC_CTL_METRICS) {
+		uint64_t total;
+		rc = fetch_pages(sock, HPC_MSG_METRICS, text, &total);
+		*len = (size_t)total;
+	} else {
+		int32_t st;
+		size_t n;
+		rc = ask(sock, (uint16_t)what, NULL, 0, &st, text, &n);
+		if (rc == 0) {
+			(*text)[n < HPC_MSG_MAX ? n : HPC_MSG_MAX - 1] = '\0';
+			*len = strlen(*text);
+			rc = st;
+		}
+	}
+	close(sock);
+	return rc;
+}
+
 int hpc_control(const char *socket_path, enum hpc_control what, char *buf, size_t len)
 {
 	if (len)
 		buf[0] = '\0';
+	if (what == HPC_CTL_METRICS) {
+		char *text;
+		size_t n;
+		int rc = hpc_control_alloc(socket_path, what, &text, &n);
+		if (text && len) {
+			size_t k = n < len - 1 ? n : len - 1;
+			memcpy(buf, text, k);
+			buf[k] = '\0';
+		}
+		free(text);
+		return rc;
+	}
 	int sock = hpc_sock_connect(socket_path ? socket_path : hpc_default_socket());
 	if (sock < 0)
 		return sock;
@@ -455,6 +589,129 @@ int hpc_control(const char *socket_path, enum hpc_control what, char *buf, size_
 	}
 	free(text);
 	return hdr.status;
+}
+
+/* ---- Traces ---------------------------------------------------------------------- */
+
+struct hpc_tracer {
+	int sock;
+};
+
+static void copy_msg(char *msg, size_t msg_len, const char *text, size_t n)
+{
+	if (!msg || !msg_len)
+		return;
+	size_t k = n < msg_len - 1 ? n : msg_len - 1;
+	memcpy(msg, text, k);
+	msg[k] = '\0';
+}
+
+int hpc_trace_start(const char *socket_path, uint32_t max_jobs, uint32_t max_chunks,
+		    struct hpc_tracer **out, char *msg, size_t msg_len)
+{
+	*out = NULL;
+	copy_msg(msg, msg_len, "", 0);
+	struct hpc_tracer *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->sock = hpc_sock_connect(socket_path ? socket_path : hpc_default_socket());
+	if (t->sock < 0) {
+		int rc = t->sock;
+		free(t);
+		return rc;
+	}
+	struct hpc_trace_start req = {.max_jobs = max_jobs, .max_chunks = max_chunks};
+	int32_t st;
+	char *p;
+	size_t n;
+	int rc = ask(t->sock, HPC_MSG_TRACE_START, &req, sizeof(req), &st, &p, &n);
+	if (rc == 0) {
+		copy_msg(msg, msg_len, p, n);
+		free(p);
+		rc = st;
+	}
+	if (rc < 0) {
+		hpc_trace_close(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+int hpc_trace_stop(struct hpc_tracer *t, struct hpc_trace *out, char *msg, size_t msg_len)
+{
+	memset(out, 0, sizeof(*out));
+	copy_msg(msg, msg_len, "", 0);
+	int32_t st;
+	char *p;
+	size_t n;
+	int rc = ask(t->sock, HPC_MSG_TRACE_STOP, NULL, 0, &st, &p, &n);
+	if (rc < 0)
+		return rc;
+	copy_msg(msg, msg_len, p, n);
+	free(p);
+	if (st < 0)
+		return st;
+	char *all;
+	uint64_t total;
+	rc = fetch_pages(t->sock, HPC_MSG_TRACE_FETCH, &all, &total);
+	if (rc < 0) {
+		if (all)
+			copy_msg(msg, msg_len, all, (size_t)total);
+		free(all);
+		return rc;
+	}
+	/* The stream is the header, the jobs, the chunks: check that it says so. */
+	struct hpc_trace_hdr h;
+	if (total < sizeof(h)) {
+		free(all);
+		return -EPROTO;
+	}
+	memcpy(&h, all, sizeof(h));
+	if (h.magic != HPC_TRACE_MAGIC || h.njobs > total / sizeof(struct hpc_trace_rec) ||
+	    h.nchunks > total / sizeof(struct hpc_chunk_rec) ||
+	    total != sizeof(h) + h.njobs * sizeof(struct hpc_trace_rec) +
+			 h.nchunks * sizeof(struct hpc_chunk_rec)) {
+		free(all);
+		return -EPROTO;
+	}
+	out->hdr = h;
+	size_t jb = (size_t)h.njobs * sizeof(struct hpc_trace_rec);
+	size_t cb = (size_t)h.nchunks * sizeof(struct hpc_chunk_rec);
+	out->jobs = malloc(jb ? jb : 1);
+	out->chunks = malloc(cb ? cb : 1);
+	if (!out->jobs || !out->chunks) {
+		hpc_trace_free(out);
+		free(all);
+		return -ENOMEM;
+	}
+	memcpy(out->jobs, all + sizeof(h), jb);
+	memcpy(out->chunks, all + sizeof(h) + jb, cb);
+	free(all);
+	/* A job's chunk indexes come from the daemon: keep them inside what came. */
+	for (uint64_t i = 0; i < h.njobs; i++) {
+		struct hpc_trace_rec *r = &out->jobs[i];
+		r->backend[sizeof(r->backend) - 1] = '\0';
+		r->plugin[sizeof(r->plugin) - 1] = '\0';
+		if (r->chunk_first > h.nchunks || r->chunk_count > h.nchunks - r->chunk_first)
+			r->chunk_first = r->chunk_count = 0;
+	}
+	return 0;
+}
+
+void hpc_trace_free(struct hpc_trace *tr)
+{
+	free(tr->jobs);
+	free(tr->chunks);
+	memset(tr, 0, sizeof(*tr));
+}
+
+void hpc_trace_close(struct hpc_tracer *t)
+{
+	if (!t)
+		return;
+	close(t->sock);
+	free(t);
 }
 
 const char *hpc_strerror(int status, uint32_t detail)

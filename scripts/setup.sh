@@ -22,6 +22,8 @@ PACKAGES=(
 	python3-matplotlib                                # the lecture scripts' pictures (examples/lecture)
 	iproute2 util-linux                               # tests/mpi_hosts: ip netns, unshare, setsid
 	python3-mpi4py                                    # bench: the lecture's mpi4py matvec
+	prometheus                                        # tests: promtool checks `hpcrun metrics`
+	libxml2-utils                                     # tests: xmllint checks the trace SVG
 )
 
 missing=()

@@ -146,8 +146,55 @@ int hpc_run(struct hpc_client *c, const struct hpc_request *req,
  * daemon refuses (reload of a bad config), its reason is in buf and its
  * negative errno is returned. -ECONNREFUSED / -ENOENT: no daemon there.
  */
-enum hpc_control { HPC_CTL_STATUS = 3, HPC_CTL_BACKENDS = 4, HPC_CTL_RELOAD = 5 };
+enum hpc_control {
+	HPC_CTL_STATUS = 3,
+	HPC_CTL_BACKENDS = 4,
+	HPC_CTL_RELOAD = 5,
+	HPC_CTL_METRICS = 7, /* the Prometheus text exposition (fetched in pages; see hpc/wire.h) */
+};
 int hpc_control(const char *socket_path, enum hpc_control what, char *buf, size_t len);
+
+/*
+ * hpc_control() with the whole answer, however long, in a new buffer: *text
+ * (NUL-terminated, *len bytes before the NUL; free() it). On a refusal *text
+ * holds the daemon's reason and its negative errno is returned; on other
+ * failures *text is NULL.
+ */
+int hpc_control_alloc(const char *socket_path, enum hpc_control what, char **text, size_t *len);
+
+/*
+ * Traces: every job the daemon runs, across all clients and backends,
+ * between hpc_trace_start() and hpc_trace_stop() (hpc/wire.h, "Traces").
+ * The trace belongs to the handle's connection: closing the handle, or the
+ * process ending, ends it. One trace at a time per daemon.
+ */
+struct hpc_tracer;
+
+/* A fetched trace: hdr.njobs jobs, hdr.nchunks chunk records (which the jobs index). */
+struct hpc_trace {
+	struct hpc_trace_hdr hdr;
+	struct hpc_trace_rec *jobs;
+	struct hpc_chunk_rec *chunks;
+};
+
+/*
+ * Start a trace with room for max_jobs jobs and max_chunks chunk records (0:
+ * the daemon's defaults). msg (may be NULL) receives the daemon's sentence:
+ * what it made room for, or why it refused (-EBUSY: a trace is running).
+ */
+int hpc_trace_start(const char *socket_path, uint32_t max_jobs, uint32_t max_chunks,
+		    struct hpc_tracer **out, char *msg, size_t msg_len);
+
+/*
+ * Stop the trace and fetch it into *out (free with hpc_trace_free). Returns
+ * 0 or a negative errno (then *out holds nothing); msg as above.
+ */
+int hpc_trace_stop(struct hpc_tracer *t, struct hpc_trace *out, char *msg, size_t msg_len);
+
+void hpc_trace_free(struct hpc_trace *tr);
+
+/* Close the handle; a trace still recording ends. NULL is allowed. */
+void hpc_trace_close(struct hpc_tracer *t);
 
 /*
  * One sentence describing a failed completion (status and detail), for

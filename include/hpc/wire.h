@@ -52,6 +52,11 @@ enum hpc_msg_type {
 	HPC_MSG_BACKENDS = 4,     /* c->d: empty; reply: text */
 	HPC_MSG_RELOAD = 5,       /* c->d: empty; reply: text (the reason when refused) */
 	HPC_MSG_REPLY = 6,        /* d->c: status + text payload */
+	/* Appended for issue 15 (observing the daemon); paged replies below. */
+	HPC_MSG_METRICS = 7,      /* c->d: struct hpc_page_req; reply: struct hpc_page + Prometheus text */
+	HPC_MSG_TRACE_START = 8,  /* c->d: struct hpc_trace_start; reply: text */
+	HPC_MSG_TRACE_STOP = 9,   /* c->d: empty; reply: text, once no job is still being recorded */
+	HPC_MSG_TRACE_FETCH = 10, /* c->d: struct hpc_page_req; reply: struct hpc_page + trace bytes */
 };
 
 /* Header of every packet. len counts the payload bytes after the header. */
@@ -63,6 +68,28 @@ struct hpc_msg {
 	int32_t status;   /* replies: 0 or a negative errno */
 };
 HPC_STATIC_ASSERT(sizeof(struct hpc_msg) == 16, "hpc_msg is 16 bytes");
+
+/*
+ * Paged replies. A reply can be larger than one packet (HPC_MSG_MAX), so the
+ * client asks for it piece by piece on one connection: the request names the
+ * byte offset it wants, the reply (HPC_MSG_REPLY, status 0) starts with
+ * struct hpc_page and carries the next min(total - offset, HPC_PAGE_MAX)
+ * bytes. For METRICS, offset 0 takes a fresh snapshot that the following
+ * offsets read, so that the pages of one scrape agree; an empty request
+ * means offset 0.
+ */
+struct hpc_page_req {
+	uint64_t offset;
+	uint64_t reserved; /* must be 0 */
+};
+HPC_STATIC_ASSERT(sizeof(struct hpc_page_req) == 16, "hpc_page_req is 16 bytes");
+
+struct hpc_page {
+	uint64_t offset; /* of the first byte that follows */
+	uint64_t total;  /* bytes of the whole reply */
+};
+HPC_STATIC_ASSERT(sizeof(struct hpc_page) == 16, "hpc_page is 16 bytes");
+#define HPC_PAGE_MAX (HPC_MSG_MAX - 16 - 16) /* after struct hpc_msg and struct hpc_page */
 
 /* Client's request for a region. Zero fields ask for the daemon's defaults. */
 struct hpc_hello {
@@ -233,6 +260,65 @@ struct hpc_chunk_rec {
 	uint64_t end_ns;
 };
 HPC_STATIC_ASSERT(sizeof(struct hpc_chunk_rec) == 48, "hpc_chunk_rec is 48 bytes");
+
+/* ---- Traces ------------------------------------------------------------------ */
+
+/*
+ * A trace records every job the daemon runs between HPC_MSG_TRACE_START and
+ * HPC_MSG_TRACE_STOP, across all clients and backends. One trace at a time;
+ * it belongs to the connection that started it (a second START gets -EBUSY)
+ * and ends with that connection. After STOP, TRACE_FETCH pages out the
+ * trace: struct hpc_trace_hdr, then njobs struct hpc_trace_rec, then
+ * nchunks struct hpc_chunk_rec (the jobs' chunk records, which each job
+ * indexes). Zero fields of the request take the daemon's defaults; larger
+ * ones are cut to its maximum.
+ */
+struct hpc_trace_start {
+	uint32_t max_jobs;   /* job records the trace keeps; later jobs are counted as dropped */
+	uint32_t max_chunks; /* chunk records, likewise */
+	uint64_t reserved[3]; /* must be 0 */
+};
+HPC_STATIC_ASSERT(sizeof(struct hpc_trace_start) == 32, "hpc_trace_start is 32 bytes");
+
+#define HPC_TRACE_MAGIC 0x54435048u /* "HPCT" little-endian */
+
+struct hpc_trace_hdr {
+	uint32_t magic;   /* HPC_TRACE_MAGIC */
+	uint32_t version; /* HPC_WIRE_VERSION */
+	uint64_t t_start_ns, t_stop_ns; /* the window, CLOCK_MONOTONIC */
+	uint64_t njobs, nchunks;        /* records that follow */
+	uint64_t jobs_dropped;          /* jobs that completed in the window but found no room */
+	uint64_t chunks_dropped;        /* chunk records likewise */
+	uint64_t reserved;
+};
+HPC_STATIC_ASSERT(sizeof(struct hpc_trace_hdr) == 64, "hpc_trace_hdr is 64 bytes");
+
+/* hpc_trace_rec.flags */
+#define HPC_TRACE_CHUNKS_LOST 0x1u /* the backend made more chunk records than were kept */
+
+/*
+ * One job of a trace: who asked, where it ran, what, and when. start_ns and
+ * end_ns are the completion's t_start_ns / t_end_ns; for a job refused before
+ * any backend ran it, both are when it was refused.
+ */
+struct hpc_trace_rec {
+	uint64_t client_id;  /* the daemon's number of the connection */
+	uint32_t client_pid;
+	uint16_t op;         /* as submitted (may be invalid when the job was refused) */
+	uint8_t dtype;
+	uint8_t flags;       /* HPC_TRACE_* */
+	int32_t status;      /* the completion's */
+	uint32_t detail;     /* enum hpc_err_detail */
+	uint64_t m, n, k;
+	uint64_t start_ns, end_ns;
+	uint32_t chunk_first; /* index of its first chunk record in the trace */
+	uint32_t chunk_count; /* chunk records kept */
+	uint32_t chunks_made; /* chunk records the backend made */
+	uint32_t reserved;
+	char backend[HPC_BACKEND_NAME_MAX + 1]; /* the instance that ran it, else the name asked; NUL-terminated */
+	char plugin[HPC_BACKEND_NAME_MAX + 1];  /* the instance's plugin, short name; "" when none ran it */
+};
+HPC_STATIC_ASSERT(sizeof(struct hpc_trace_rec) == 128, "hpc_trace_rec is 128 bytes");
 
 #ifdef __cplusplus
 }
