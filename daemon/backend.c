@@ -11,7 +11,7 @@
 
 #include "daemon/loader_pvt.h"
 #include "daemon/log.h"
-#include "plugins/common/settings.h"
+#include "plugins/base/settings.h"
 
 static void host_vlog(const struct hpc_host *host, int level, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));

@@ -145,7 +145,7 @@ static int bind_socket(struct hpcd_server *srv, char *err, size_t errlen)
 		if (!S_ISSOCK(st.st_mode))
 			return set_err(err, errlen, -EEXIST,
 				       "%s exists and is not a socket; not replacing it", path);
-		int fd = hpc_sock_connect(path);
+		int fd = hpci_sock_connect(path);
 		if (fd >= 0) {
 			close(fd);
 			return set_err(err, errlen, -EADDRINUSE,
@@ -210,7 +210,7 @@ int hpcd_server_init(struct hpcd_server *srv, struct hpcd_config *cfg, struct hp
 	srv->world_gen = 1;
 	srv->config_arg = config_arg;
 	srv->socket_override = socket_override;
-	srv->started_ns = hpc_now_ns();
+	srv->started_ns = hpci_now_ns();
 	pthread_mutex_init(&srv->world_lock, NULL);
 	pthread_mutex_init(&srv->sessions_lock, NULL);
 	hpcd_metrics_init(&srv->metrics);
@@ -279,7 +279,7 @@ static void status_text(struct hpcd_server *srv, char *buf, size_t len)
 
 	uint64_t gen;
 	struct hpcd_world *w = hpcd_server_world(srv, &gen);
-	double up = (double)(hpc_now_ns() - srv->started_ns) / 1e9;
+	double up = (double)(hpci_now_ns() - srv->started_ns) / 1e9;
 	snprintf(buf, len,
 		 "hpcd %s, pid %d, up %.1f s\n"
 		 "config %s (generation %llu)\n"
@@ -547,7 +547,7 @@ static void accept_all(struct hpcd_server *srv)
 		}
 		uid_t uid = (uid_t)-1;
 		pid_t pid = 0;
-		if (hpc_sock_peer(fd, &uid, &pid) < 0) {
+		if (hpci_sock_peer(fd, &uid, &pid) < 0) {
 			close(fd);
 			continue;
 		}
@@ -624,7 +624,7 @@ static void free_closed_conns(struct hpcd_server *srv)
 
 static int reply_text(int fd, int32_t status, const char *text)
 {
-	return hpc_sock_send(fd, HPC_MSG_REPLY, status, text, strlen(text), -1);
+	return hpci_sock_send(fd, HPC_MSG_REPLY, status, text, strlen(text), -1);
 }
 
 /* Refuse a HELLO with status and one sentence saying why (also logged). */
@@ -645,7 +645,7 @@ static void refuse_hello(struct hpcd_server *srv, struct hpcd_conn *c, int statu
 	if (hpcd_ratelimit_ok(&srv->hello_rl, 10, 1000000000ull, &dropped))
 		hpcd_warn("client %llu (pid %d) refused: %s (%u similar lines dropped)",
 			  (unsigned long long)c->id, (int)c->pid, msg, dropped);
-	hpc_sock_send(c->fd, HPC_MSG_HELLO_REPLY, status, msg, len, -1);
+	hpci_sock_send(c->fd, HPC_MSG_HELLO_REPLY, status, msg, len, -1);
 }
 
 static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const struct hpc_hello *h)
@@ -654,12 +654,12 @@ static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const str
 	if (c->session || srv->stopping) {
 		int32_t st = srv->stopping ? -ESHUTDOWN : -EPROTO;
 		srv->refused[HPCD_REF_OTHER]++;
-		hpc_sock_send(c->fd, HPC_MSG_HELLO_REPLY, st, NULL, 0, -1);
+		hpci_sock_send(c->fd, HPC_MSG_HELLO_REPLY, st, NULL, 0, -1);
 		return;
 	}
 	if (h->flags || h->reserved[0] || h->reserved[1] || h->reserved[2]) {
 		srv->refused[HPCD_REF_OTHER]++;
-		hpc_sock_send(c->fd, HPC_MSG_HELLO_REPLY, -EINVAL, NULL, 0, -1);
+		hpci_sock_send(c->fd, HPC_MSG_HELLO_REPLY, -EINVAL, NULL, 0, -1);
 		return;
 	}
 	if (h->arena_bytes > cfg->max_arena_bytes) {
@@ -679,7 +679,7 @@ static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const str
 	uint32_t sq = h->sq_entries ? h->sq_entries : cfg->ring_entries;
 	uint32_t cq = h->cq_entries ? h->cq_entries : sq;
 	struct hpc_region_hdr layout;
-	if (hpc_region_layout(h->arena_bytes, sq, cq, &layout) < 0) {
+	if (hpci_region_layout(h->arena_bytes, sq, cq, &layout) < 0) {
 		refuse_hello(srv, c, -E2BIG, HPCD_REF_OTHER,
 			     "a region for an arena of %llu bytes cannot be laid out",
 			     (unsigned long long)h->arena_bytes);
@@ -770,7 +770,7 @@ static int reply_page(int fd, const void *data, uint64_t total, uint64_t offset,
 	memcpy(buf, &pg, sizeof(pg));
 	size_t want = total - offset < HPC_PAGE_MAX ? (size_t)(total - offset) : HPC_PAGE_MAX;
 	size_t got = read_fn(data, offset, buf + sizeof(pg), want);
-	int rc = hpc_sock_send(fd, HPC_MSG_REPLY, 0, buf, sizeof(pg) + got, -1);
+	int rc = hpci_sock_send(fd, HPC_MSG_REPLY, 0, buf, sizeof(pg) + got, -1);
 	free(buf);
 	return rc;
 }
@@ -822,7 +822,7 @@ static int metrics_request(struct hpcd_server *srv, struct hpcd_conn *c, int64_t
 		c->page = NULL;
 		struct hpcd_metrics_daemon md = {
 			.version = HPCD_VERSION,
-			.uptime_s = (double)(hpc_now_ns() - srv->started_ns) / 1e9,
+			.uptime_s = (double)(hpci_now_ns() - srv->started_ns) / 1e9,
 			.clients_connected = srv->nsessions,
 			.clients_total = srv->clients_total,
 			.arena_in_use = srv->arena_in_use,
@@ -977,7 +977,7 @@ static void handle_conn(struct hpcd_server *srv, struct hpcd_conn *c, uint32_t e
 		char raw[512];
 	} in;
 	struct hpc_msg hdr;
-	ssize_t n = hpc_sock_recv(c->fd, &hdr, &in, sizeof(in), NULL);
+	ssize_t n = hpci_sock_recv(c->fd, &hdr, &in, sizeof(in), NULL);
 	if (n == -EAGAIN)
 		return;
 	if (n == -ECONNRESET || n == -EPIPE) {
@@ -1113,7 +1113,7 @@ static void begin_stop(struct hpcd_server *srv, int sig)
 {
 	if (srv->stopping) {
 		hpcd_warn("signal %d again: abandoning queued jobs", sig);
-		srv->abandon_at_ns = hpc_now_ns() + ABANDON_GRACE_NS;
+		srv->abandon_at_ns = hpci_now_ns() + ABANDON_GRACE_NS;
 		pthread_mutex_lock(&srv->sessions_lock);
 		for (struct hpcd_session *s = srv->sessions; s; s = s->next)
 			hpcd_session_cancel(s);
@@ -1163,7 +1163,7 @@ static int done_stopping(struct hpcd_server *srv, int *timeout_ms)
 		return 1;
 	if (!srv->abandon_at_ns)
 		return 0;
-	uint64_t now = hpc_now_ns();
+	uint64_t now = hpci_now_ns();
 	if (now >= srv->abandon_at_ns) {
 		hpcd_err("stopping with %u clients still inside a backend that does not return; "
 			 "abandoning them",
@@ -1258,7 +1258,7 @@ void hpcd_server_fini(struct hpcd_server *srv)
 		 * backend that hangs anyway: the daemon exits regardless. */
 		put_world_later(srv, w);
 		unsigned stuck;
-		if (hpcd_tasks_drain(srv->tasks, hpc_now_ns() + CLOSE_GRACE_NS, &stuck) < 0) {
+		if (hpcd_tasks_drain(srv->tasks, hpci_now_ns() + CLOSE_GRACE_NS, &stuck) < 0) {
 			hpcd_err("%u backend tasks did not finish within %llu s; abandoning them", stuck,
 				 (unsigned long long)(CLOSE_GRACE_NS / 1000000000ull));
 			abandoned = 1;

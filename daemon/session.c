@@ -101,10 +101,10 @@ static void run_job(struct hpcd_session *s, const struct hpc_sqe *d, struct hpc_
 			fail_job(c, -EOPNOTSUPP, HPC_E_UNSUPPORTED);
 			return;
 		}
-		c->t_start_ns = hpc_now_ns();
+		c->t_start_ns = hpci_now_ns();
 		if (span.has_out && !hpc_op_desc(d->op)->out_read)
 			memset(arena + d->out_off, 0, span.out_len);
-		c->t_end_ns = hpc_now_ns();
+		c->t_end_ns = hpci_now_ns();
 		return;
 	}
 	struct hpc_job job = {
@@ -142,10 +142,10 @@ static void run_job(struct hpcd_session *s, const struct hpc_sqe *d, struct hpc_
 			job.chunks_cap = HPCD_TRACE_JOB_CHUNKS;
 		}
 	}
-	c->t_start_ns = hpc_now_ns();
+	c->t_start_ns = hpci_now_ns();
 	int sig = 0;
 	rc = hpcd_guard_run(b, &job, &sig);
-	c->t_end_ns = hpc_now_ns();
+	c->t_end_ns = hpci_now_ns();
 	if (sig) {
 		hpcd_err("client %llu (pid %d): backend '%s' died of signal %d in a %s job",
 			 (unsigned long long)s->id, (int)s->pid, hpcd_backend_name(b), sig,
@@ -223,7 +223,7 @@ static void account(struct hpcd_session *s, const struct hpc_sqe *d, const struc
 		r.start_ns = c->t_start_ns;
 		r.end_ns = c->t_end_ns;
 	} else {
-		r.start_ns = r.end_ns = hpc_now_ns(); /* refused before any backend ran */
+		r.start_ns = r.end_ns = hpci_now_ns(); /* refused before any backend ran */
 	}
 	r.chunks_made = note->chunks_made;
 	if (note->chunks_made > note->nchunks)
@@ -251,8 +251,8 @@ static const char *serve(struct hpcd_session *s)
 		refresh_world(s);
 		int draining = flag(&s->draining);
 
-		int64_t avail = hpc_ring_avail(&s->sq);
-		int64_t space = hpc_ring_free(&s->cq);
+		int64_t avail = hpci_ring_avail(&s->sq);
+		int64_t space = hpci_ring_free(&s->cq);
 		if (avail < 0 || space < 0)
 			return "protocol violation: ring index out of range";
 
@@ -260,18 +260,18 @@ static const char *serve(struct hpcd_session *s)
 			if (draining)
 				return "drained";
 			/* Both cancel and drain set stop and wake the submission tail. */
-			hpc_ring_wait_avail(&s->sq, s->spin_ns, SESSION_SLICE_NS, &s->stop);
+			hpci_ring_wait_avail(&s->sq, s->spin_ns, SESSION_SLICE_NS, &s->stop);
 			continue;
 		}
 		if (space == 0) {
 			/* The client is not reading completions: wait for it, never
 			 * overwrite an unread one. */
 			if (!cq_wait_start)
-				cq_wait_start = hpc_now_ns();
-			if (draining && hpc_now_ns() - cq_wait_start > DRAIN_CQ_PATIENCE_NS)
+				cq_wait_start = hpci_now_ns();
+			if (draining && hpci_now_ns() - cq_wait_start > DRAIN_CQ_PATIENCE_NS)
 				return "client stopped reading completions during shutdown";
-			hpc_ring_wait_change(&s->cq.ctl->head, &s->cq.ctl->head_sleepers,
-					     s->cq.pos - hpc_ring_capacity(&s->cq), s->spin_ns,
+			hpci_ring_wait_change(&s->cq.ctl->head, &s->cq.ctl->head_sleepers,
+					     s->cq.pos - hpci_ring_capacity(&s->cq), s->spin_ns,
 					     SESSION_SLICE_NS / 10, &s->cancel);
 			continue;
 		}
@@ -282,7 +282,7 @@ static const char *serve(struct hpcd_session *s)
 			if (flag(&s->cancel))
 				return "client gone";
 			struct hpc_sqe d;
-			memcpy(&d, hpc_ring_slot(&s->sq, 0), sizeof(d));
+			memcpy(&d, hpci_ring_slot(&s->sq, 0), sizeof(d));
 			/* The copy is what we validate and use: forbid the compiler from
 			 * re-reading shared memory the client may be changing. */
 			__asm__ __volatile__("" ::: "memory");
@@ -290,7 +290,7 @@ static const char *serve(struct hpcd_session *s)
 			 * Acquire pairs with the release of draining in hpcd_session_drain,
 			 * which makes drain_tail visible. */
 			int refuse = flag(&s->draining) && (int32_t)(s->sq.pos - s->drain_tail) >= 0;
-			hpc_ring_release(&s->sq, 1);
+			hpci_ring_release(&s->sq, 1);
 
 			struct hpc_cqe c;
 			struct job_note note;
@@ -298,8 +298,8 @@ static const char *serve(struct hpcd_session *s)
 			int tracing = hpcd_trace_on(&s->srv->trace);
 			run_job(s, &d, &c, refuse, tracing, &note);
 			account(s, &d, &c, &note, tracing);
-			memcpy(hpc_ring_slot(&s->cq, 0), &c, sizeof(c));
-			hpc_ring_publish(&s->cq, 1);
+			memcpy(hpci_ring_slot(&s->cq, 0), &c, sizeof(c));
+			hpci_ring_publish(&s->cq, 1);
 			__atomic_fetch_add(c.status ? &s->jobs_failed : &s->jobs_done, 1,
 					   __ATOMIC_RELAXED);
 		}
@@ -315,35 +315,35 @@ static const char *setup(struct hpcd_session *s)
 {
 	const char *why = NULL;
 	struct hpc_region_hdr layout;
-	int rc = hpc_region_layout(s->arena_bytes, s->sq_entries, s->cq_entries, &layout);
+	int rc = hpci_region_layout(s->arena_bytes, s->sq_entries, s->cq_entries, &layout);
 	if (rc == 0) {
 		char name[64];
 		snprintf(name, sizeof(name), "hpcd-client-%llu", (unsigned long long)s->id);
-		rc = hpc_region_create(&layout, name, 1, &s->region);
+		rc = hpci_region_create(&layout, name, 1, &s->region);
 	}
 	if (rc < 0) {
 		hpcd_warn("client %llu (pid %d): cannot create a region of %llu bytes: %s",
 			  (unsigned long long)s->id, (int)s->pid, (unsigned long long)s->arena_bytes,
 			  strerror(-rc));
-		hpc_sock_send(s->reply_fd, HPC_MSG_HELLO_REPLY, rc, NULL, 0, -1);
+		hpci_sock_send(s->reply_fd, HPC_MSG_HELLO_REPLY, rc, NULL, 0, -1);
 		return "no region";
 	}
-	hpc_region_sq(&s->region, &s->sq);
-	hpc_region_cq(&s->region, &s->cq);
+	hpci_region_sq(&s->region, &s->sq);
+	hpci_region_cq(&s->region, &s->cq);
 
 	/* R: pairs with the check of ready in hpcd_session_cancel/drain. Both
 	 * sides store, then load the other's flag, all seq_cst: one of them sees
 	 * the other, so a stop that comes now is never missed. */
 	__atomic_store_n(&s->ready, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&s->stop, __ATOMIC_SEQ_CST)) {
-		hpc_sock_send(s->reply_fd, HPC_MSG_HELLO_REPLY, -ESHUTDOWN, NULL, 0, -1);
+		hpci_sock_send(s->reply_fd, HPC_MSG_HELLO_REPLY, -ESHUTDOWN, NULL, 0, -1);
 		return "stopped before it started";
 	}
 	struct hpc_hello_reply r;
 	memset(&r, 0, sizeof(r));
 	r.layout = s->region.layout;
 	r.client_id = s->id;
-	rc = hpc_sock_send(s->reply_fd, HPC_MSG_HELLO_REPLY, 0, &r, sizeof(r), s->region.fd);
+	rc = hpci_sock_send(s->reply_fd, HPC_MSG_HELLO_REPLY, 0, &r, sizeof(r), s->region.fd);
 	if (rc < 0)
 		why = "could not send the region";
 	else
@@ -420,8 +420,8 @@ static void wake(struct hpcd_session *s)
 {
 	if (!__atomic_load_n(&s->ready, __ATOMIC_SEQ_CST)) /* pairs with R in setup() */
 		return;
-	hpc_ring_wake_all(&s->sq.ctl->tail);
-	hpc_ring_wake_all(&s->cq.ctl->head);
+	hpci_ring_wake_all(&s->sq.ctl->tail);
+	hpci_ring_wake_all(&s->cq.ctl->head);
 }
 
 void hpcd_session_cancel(struct hpcd_session *s)
@@ -451,7 +451,7 @@ void hpcd_session_release(struct hpcd_session *s)
 	pthread_join(s->thread, NULL);
 	if (s->region.base)
 		hpcd_backends_forget_region(s->id);
-	hpc_region_unmap(&s->region);
+	hpci_region_unmap(&s->region);
 }
 
 void hpcd_session_free(struct hpcd_session *s)

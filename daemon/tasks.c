@@ -169,7 +169,7 @@ int hpcd_tasks_drain(struct hpcd_tasks *t, uint64_t deadline_ns, unsigned *stuck
 		hpcd_tasks_dispatch(t);
 		if (!t->pending)
 			return 0;
-		uint64_t now = hpc_now_ns();
+		uint64_t now = hpci_now_ns();
 		if (now >= deadline_ns)
 			break;
 		uint64_t left_ms = (deadline_ns - now + 999999) / 1000000;

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ipc/ring.h" /* hpc_now_ns */
+#include "ipc/ring.h" /* hpci_now_ns */
 
 int hpcd_trace_start(struct hpcd_trace *t, uint64_t owner, pid_t pid, uint32_t max_jobs,
 		     uint32_t max_chunks)
@@ -38,7 +38,7 @@ int hpcd_trace_start(struct hpcd_trace *t, uint64_t owner, pid_t pid, uint32_t m
 	t->owner_pid = pid;
 	t->owner_gone = 0;
 	memset(&t->hdr, 0, sizeof(t->hdr));
-	t->t_start_ns = hpc_now_ns();
+	t->t_start_ns = hpci_now_ns();
 	t->state = HPCD_TRACE_ACTIVE;
 	/* A1: publishes everything above to the writers' load of active (A2). */
 	__atomic_store_n(&t->active, 1, __ATOMIC_SEQ_CST);
@@ -84,7 +84,7 @@ void hpcd_trace_halt(struct hpcd_trace *t)
 	if (t->state != HPCD_TRACE_ACTIVE)
 		return;
 	__atomic_store_n(&t->active, 0, __ATOMIC_SEQ_CST); /* H1 */
-	t->hdr.t_stop_ns = hpc_now_ns();
+	t->hdr.t_stop_ns = hpci_now_ns();
 	t->state = HPCD_TRACE_STOPPING;
 }
 

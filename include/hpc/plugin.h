@@ -168,7 +168,7 @@ struct hpc_job {
  * A setting, declared (ABI 2; after nginx's ngx_command_t): what the config
  * may say for one key. The daemon checks every value against it before
  * open() runs and refuses a bad one with its file and line; the plugin reads
- * the values into its own struct with the same table (plugins/common/
+ * the values into its own struct with the same table (plugins/base/
  * settings.h); manuals and tables are checked against it. One description of
  * each setting, that everything else derives from.
  */

@@ -45,8 +45,8 @@
 
 #include "hpc/ops.h"
 #include "hpc/plugin.h"
-#include "plugins/common/plugin_util.h"
-#include "plugins/common/settings.h"
+#include "plugins/base/plugin_util.h"
+#include "plugins/base/settings.h"
 #include "plugins/forkpool/pool.h"
 #include "plugins/forkpool/proto.h"
 
@@ -116,7 +116,7 @@ static const struct hpc_setting_spec fp_schema[] = {
 };
 
 /* Log through the host table, as the instance. */
-#define fp_log(fp, level, ...) hpc_plugutil_log((fp)->host, (level), __VA_ARGS__)
+#define fp_log(fp, level, ...) hpcb_log((fp)->host, (level), __VA_ARGS__)
 
 /* ---- settings ------------------------------------------------------------- */
 
@@ -175,7 +175,7 @@ static int parse_settings(struct fp *fp, struct hpc_open_args *args)
 				 dir ? "/" : "", worker);
 		if (!*worker || n < 0 || (size_t)n >= sizeof(fp->pool.path) ||
 		    access(fp->pool.path, X_OK) != 0) {
-			hpc_plugutil_err(args, hpcb_settings_index(args, "worker"),
+			hpcb_err(args, hpcb_settings_index(args, "worker"),
 					 "worker \"%s\" is not an executable file.", worker);
 			return -EINVAL;
 		}
@@ -187,7 +187,7 @@ static int parse_settings(struct fp *fp, struct hpc_open_args *args)
 			/* No file to run: the copy built into this plugin. */
 			rc = fp_pool_use_embedded(&fp->pool);
 			if (rc < 0) {
-				hpc_plugutil_err(args, -1,
+				hpcb_err(args, -1,
 						 "cannot find the forkpool worker (%s) nor run the one "
 						 "built in (%s); give its path with worker = PATH.",
 						 why, strerror(-rc));
@@ -294,7 +294,7 @@ static int fp_open(struct hpc_open_args *args, void **state)
 		return -EINVAL;
 	struct fp *fp = calloc(1, sizeof(*fp));
 	if (!fp) {
-		hpc_plugutil_err(args, -1, "out of memory.");
+		hpcb_err(args, -1, "out of memory.");
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&fp->run_lock, NULL);
@@ -313,7 +313,7 @@ static int fp_open(struct hpc_open_args *args, void **state)
 	}
 	fp->pool.w = calloc(fp->pool.n, sizeof(*fp->pool.w));
 	if (!fp->pool.w) {
-		hpc_plugutil_err(args, -1, "out of memory.");
+		hpcb_err(args, -1, "out of memory.");
 		fp_close(fp);
 		return -ENOMEM;
 	}
@@ -325,7 +325,7 @@ static int fp_open(struct hpc_open_args *args, void **state)
 		char err[PATH_MAX + 128];
 		rc = fp_pool_spawn(&fp->pool, i, err, sizeof(err));
 		if (rc < 0) {
-			hpc_plugutil_err(args, -1, "%s.", err);
+			hpcb_err(args, -1, "%s.", err);
 			fp_close(fp);
 			return rc;
 		}
@@ -723,7 +723,7 @@ static void heal(struct fp *fp)
 static int fp_run(void *state, struct hpc_job *job)
 {
 	struct fp *fp = state;
-	int rc = hpc_plugutil_check_job(job);
+	int rc = hpcb_check_job(job);
 	if (rc)
 		return rc;
 	/* Chunk records only for a daemon whose job has the fields, and asks. */

@@ -12,7 +12,7 @@
  */
 #include "plugins/forkpool/pool.h"
 
-#include "plugins/common/fdpass.h"
+#include "plugins/base/fdpass.h"
 
 #include <errno.h>
 #include <fcntl.h>

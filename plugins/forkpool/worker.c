@@ -30,7 +30,7 @@
 
 #include "hpc/ops.h"
 #include "hpc/types.h"
-#include "plugins/common/fdpass.h"
+#include "plugins/base/fdpass.h"
 #include "plugins/forkpool/proto.h"
 #include "plugins/serial/kernels.h"
 

@@ -82,9 +82,9 @@
 #include <unistd.h>
 
 #include "hpc/plugin.h"
-#include "plugins/common/fdpass.h"
-#include "plugins/common/plugin_util.h"
-#include "plugins/common/settings.h"
+#include "plugins/base/fdpass.h"
+#include "plugins/base/plugin_util.h"
+#include "plugins/base/settings.h"
 #include "plugins/mpi/proto.h"
 
 extern char **environ;
@@ -176,7 +176,7 @@ static const struct hpc_setting_spec mpi_schema[] = {
 /* ---- small helpers --------------------------------------------------------------------- */
 
 /* Log through the host table, as the instance. */
-#define LOG(inst, level, ...) hpc_plugutil_log((inst)->host, (level), __VA_ARGS__)
+#define LOG(inst, level, ...) hpcb_log((inst)->host, (level), __VA_ARGS__)
 
 static uint64_t now_ms(void)
 {
@@ -822,7 +822,7 @@ static int parse_settings(struct hpc_open_args *args, struct mpi_inst *inst)
 	for (size_t k = 0; k < sizeof(paths) / sizeof(paths[0]); k++) {
 		const char *v = k == 0 ? c.mpirun : k == 1 ? c.worker : c.hostfile;
 		if (v && !*v) {
-			hpc_plugutil_err(args, hpcb_settings_index(args, paths[k]),
+			hpcb_err(args, hpcb_settings_index(args, paths[k]),
 					 "%s must not be empty.", paths[k]);
 			return -EINVAL;
 		}
@@ -836,7 +836,7 @@ static int parse_settings(struct hpc_open_args *args, struct mpi_inst *inst)
 		for (char *save = NULL, *t = strtok_r(inst->args_buf, " \t", &save); t;
 		     t = strtok_r(NULL, " \t", &save)) {
 			if (inst->nmargs == MPI_MAX_ARGS) {
-				hpc_plugutil_err(args, at, "mpirun_args has more than %d words.",
+				hpcb_err(args, at, "mpirun_args has more than %d words.",
 						 MPI_MAX_ARGS);
 				return -EINVAL;
 			}
@@ -856,7 +856,7 @@ static int parse_settings(struct hpc_open_args *args, struct mpi_inst *inst)
 			if (!eq || !klen || !eq[1] ||
 			    strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
 				klen) {
-				hpc_plugutil_err(args, at,
+				hpcb_err(args, at,
 						 "mca takes KEY=VALUE words (an MCA parameter name, '=', "
 						 "its value), e.g. \"btl=tcp,self "
 						 "btl_tcp_if_include=10.0.0.0/24\"; \"%s\" is not one.",
@@ -864,7 +864,7 @@ static int parse_settings(struct hpc_open_args *args, struct mpi_inst *inst)
 				return -EINVAL;
 			}
 			if (inst->nmca == MPI_MAX_MCA) {
-				hpc_plugutil_err(args, at, "mca has more than %d parameters.",
+				hpcb_err(args, at, "mca has more than %d parameters.",
 						 MPI_MAX_MCA);
 				return -EINVAL;
 			}
@@ -887,26 +887,26 @@ static int parse_settings(struct hpc_open_args *args, struct mpi_inst *inst)
 	if (!inst->worker)
 		inst->worker = worker_next_to_plugin();
 	if (!inst->mpirun || !inst->worker) {
-		hpc_plugutil_err(args, -1, "out of memory.");
+		hpcb_err(args, -1, "out of memory.");
 		return -ENOMEM;
 	}
 	/* Name the missing file before starting anything. */
 	if (strchr(inst->mpirun, '/') && access(inst->mpirun, X_OK) < 0) {
-		hpc_plugutil_err(
+		hpcb_err(
 		    args, mpirun_at,
 		    "mpirun not found: %s is %s (set mpirun = PATH to Open MPI's launcher).",
 		    inst->mpirun, errno == ENOENT ? "missing" : "not executable");
 		return -ENOENT;
 	}
 	if (access(inst->worker, X_OK) < 0) {
-		hpc_plugutil_err(args, worker_at,
+		hpcb_err(args, worker_at,
 				 "the MPI worker program %s is missing or not executable (build "
 				 "//plugins:hpc_mpi_worker, or set worker = PATH).",
 				 inst->worker);
 		return -ENOENT;
 	}
 	if (inst->hostfile && access(inst->hostfile, R_OK) < 0) {
-		hpc_plugutil_err(args, hostfile_at, "cannot read the hostfile %s: %s.",
+		hpcb_err(args, hostfile_at, "cannot read the hostfile %s: %s.",
 				 inst->hostfile, strerror(errno));
 		return -ENOENT;
 	}
@@ -921,7 +921,7 @@ static int mpi_open(struct hpc_open_args *args, void **state)
 		return -EINVAL;
 	struct mpi_inst *inst = calloc(1, sizeof(*inst));
 	if (!inst) {
-		hpc_plugutil_err(args, -1, "out of memory.");
+		hpcb_err(args, -1, "out of memory.");
 		return -ENOMEM;
 	}
 	inst->pid = -1;
@@ -937,7 +937,7 @@ static int mpi_open(struct hpc_open_args *args, void **state)
 	char err[512] = "";
 	rc = start_job(inst, err, sizeof(err));
 	if (rc < 0) {
-		hpc_plugutil_err(args, -1, "cannot start the MPI job: %s", err);
+		hpcb_err(args, -1, "cannot start the MPI job: %s", err);
 		inst_free(inst);
 		return rc;
 	}
@@ -997,7 +997,7 @@ static int mpi_run(void *state, struct hpc_job *job)
 	struct mpi_inst *inst = state;
 	if (!inst)
 		return -EINVAL;
-	int rc = hpc_plugutil_check_job(job);
+	int rc = hpcb_check_job(job);
 	if (rc)
 		return rc;
 	/* The ranks work out of process: they need the region, not pointers. */

@@ -60,7 +60,7 @@
 #include <unistd.h>
 
 #include "hpc/types.h"
-#include "plugins/common/fdpass.h"
+#include "plugins/base/fdpass.h"
 #include "plugins/mpi/proto.h"
 #include "plugins/openmp/kernels.h"
 

@@ -53,8 +53,8 @@
 #include <time.h>
 
 #include "hpc/plugin.h"
-#include "plugins/common/plugin_util.h"
-#include "plugins/common/settings.h"
+#include "plugins/base/plugin_util.h"
+#include "plugins/base/settings.h"
 #include "plugins/opencl/clutil.h"
 #include "plugins/opencl/source.h"
 
@@ -130,7 +130,7 @@ struct cl_inst {
 /* ---- messages --------------------------------------------------------------------- */
 
 /* Log through the host table, as the instance. */
-#define inst_log(inst, level, ...) hpc_plugutil_log((inst)->host, (level), __VA_ARGS__)
+#define inst_log(inst, level, ...) hpcb_log((inst)->host, (level), __VA_ARGS__)
 
 /* Log a failed OpenCL call of a job by the error's name; returns the job's errno. */
 static int job_fail(const struct cl_inst *inst, const char *call, const char *what, cl_int err)
@@ -179,14 +179,14 @@ static int catalog_load(struct cl_catalog *c, struct hpc_open_args *args)
 	memset(c, 0, sizeof(*c));
 	cl_int err = clGetPlatformIDs(0, NULL, &c->nplat);
 	if (err == CL_PLATFORM_NOT_FOUND_KHR_ || (err == CL_SUCCESS && c->nplat == 0)) {
-		hpc_plugutil_err(
+		hpcb_err(
 		    args, -1,
 		    "the OpenCL ICD loader found no platform (is a driver such as "
 		    "pocl-opencl-icd installed, with its file in /etc/OpenCL/vendors?).");
 		return -ENODEV;
 	}
 	if (err != CL_SUCCESS) {
-		hpc_plugutil_err(args, -1, "clGetPlatformIDs failed: %s.", hpc_cl_errname(err));
+		hpcb_err(args, -1, "clGetPlatformIDs failed: %s.", hpc_cl_errname(err));
 		return -EIO;
 	}
 	c->plat = calloc(c->nplat, sizeof(*c->plat));
@@ -195,7 +195,7 @@ static int catalog_load(struct cl_catalog *c, struct hpc_open_args *args)
 		goto oom;
 	err = clGetPlatformIDs(c->nplat, c->plat, NULL);
 	if (err != CL_SUCCESS) {
-		hpc_plugutil_err(args, -1, "clGetPlatformIDs failed: %s.", hpc_cl_errname(err));
+		hpcb_err(args, -1, "clGetPlatformIDs failed: %s.", hpc_cl_errname(err));
 		return -EIO;
 	}
 	cl_uint total = 0;
@@ -203,7 +203,7 @@ static int catalog_load(struct cl_catalog *c, struct hpc_open_args *args)
 		char name[CL_NAME_MAX] = "";
 		err = clGetPlatformInfo(c->plat[p], CL_PLATFORM_NAME, sizeof(name) - 1, name, NULL);
 		if (err != CL_SUCCESS && err != CL_INVALID_VALUE) { /* too long: keep what fits */
-			hpc_plugutil_err(args, -1,
+			hpcb_err(args, -1,
 					 "clGetPlatformInfo(CL_PLATFORM_NAME) failed: %s.",
 					 hpc_cl_errname(err));
 			return -EIO;
@@ -214,7 +214,7 @@ static int catalog_load(struct cl_catalog *c, struct hpc_open_args *args)
 		if (err == CL_DEVICE_NOT_FOUND)
 			nd = 0;
 		else if (err != CL_SUCCESS) {
-			hpc_plugutil_err(args, -1, "clGetDeviceIDs on platform %u failed: %s.", p,
+			hpcb_err(args, -1, "clGetDeviceIDs on platform %u failed: %s.", p,
 					 hpc_cl_errname(err));
 			return -EIO;
 		}
@@ -234,7 +234,7 @@ static int catalog_load(struct cl_catalog *c, struct hpc_open_args *args)
 		if (err == CL_DEVICE_NOT_FOUND)
 			continue;
 		if (err != CL_SUCCESS) {
-			hpc_plugutil_err(args, -1, "clGetDeviceIDs on platform %u failed: %s.", p,
+			hpcb_err(args, -1, "clGetDeviceIDs on platform %u failed: %s.", p,
 					 hpc_cl_errname(err));
 			return -EIO;
 		}
@@ -250,7 +250,7 @@ static int catalog_load(struct cl_catalog *c, struct hpc_open_args *args)
 				err = clGetDeviceInfo(c->dev[i], CL_DEVICE_TYPE, sizeof(type),
 						      &type, NULL);
 			if (err != CL_SUCCESS) {
-				hpc_plugutil_err(args, -1, "clGetDeviceInfo failed: %s.",
+				hpcb_err(args, -1, "clGetDeviceInfo failed: %s.",
 						 hpc_cl_errname(err));
 				return -EIO;
 			}
@@ -264,7 +264,7 @@ static int catalog_load(struct cl_catalog *c, struct hpc_open_args *args)
 	}
 	return 0;
 oom:
-	hpc_plugutil_err(args, -1, "out of memory.");
+	hpcb_err(args, -1, "out of memory.");
 	return -ENOMEM;
 }
 
@@ -295,7 +295,7 @@ static int choose_device(struct cl_inst *inst, const struct cl_catalog *c,
 	unsigned *cand = calloc(c->ndev + 1, sizeof(*cand));
 	int rc = 0;
 	if (!names || !cand) {
-		hpc_plugutil_err(args, -1, "out of memory.");
+		hpcb_err(args, -1, "out of memory.");
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -308,7 +308,7 @@ static int choose_device(struct cl_inst *inst, const struct cl_catalog *c,
 		rc = hpc_cl_match(ch->platform, names, c->nplat, &plat);
 		if (rc) {
 			list_names(list, sizeof(list), names, c->nplat);
-			hpc_plugutil_err(
+			hpcb_err(
 			    args, ch->platform_at,
 			    "platform \"%s\" %s (the OpenCL platforms here are %s).", ch->platform,
 			    rc == -ERANGE ? "is not a platform index" : "matches no platform name",
@@ -322,11 +322,11 @@ static int choose_device(struct cl_inst *inst, const struct cl_catalog *c,
 			cand[ncand++] = i;
 	if (ncand == 0) {
 		if (one_platform)
-			hpc_plugutil_err(args, ch->platform_at,
+			hpcb_err(args, ch->platform_at,
 					 "OpenCL platform %u (%s) has no devices.", plat,
 					 c->plat_name[plat]);
 		else
-			hpc_plugutil_err(args, -1, "no OpenCL device found on any platform.");
+			hpcb_err(args, -1, "no OpenCL device found on any platform.");
 		rc = -ENODEV;
 		goto out;
 	}
@@ -338,7 +338,7 @@ static int choose_device(struct cl_inst *inst, const struct cl_catalog *c,
 		rc = hpc_cl_match(ch->device, names, ncand, &pick);
 		if (rc) {
 			list_names(list, sizeof(list), names, ncand);
-			hpc_plugutil_err(
+			hpcb_err(
 			    args, ch->device_at,
 			    "device \"%s\" %s (the OpenCL devices%s here are %s).", ch->device,
 			    rc == -ERANGE ? "is not a device index" : "matches no device name",
@@ -433,7 +433,7 @@ static int parse_settings(struct hpc_open_args *args, struct cl_opts *o)
 	o->choice.device_at = hpcb_settings_index(args, "device");
 	const char *empty = c.platform && !*c.platform ? "platform" : c.device && !*c.device ? "device" : NULL;
 	if (empty) {
-		hpc_plugutil_err(args, hpcb_settings_index(args, empty),
+		hpcb_err(args, hpcb_settings_index(args, empty),
 				 "%s must be an index or part of a name, not empty.", empty);
 		return -EINVAL;
 	}
@@ -454,7 +454,7 @@ static int dev_info(struct hpc_open_args *args, cl_device_id dev, cl_device_info
 {
 	cl_int err = clGetDeviceInfo(dev, what, size, out, NULL);
 	if (err != CL_SUCCESS) {
-		hpc_plugutil_err(args, -1, "clGetDeviceInfo(%s) failed: %s.", name,
+		hpcb_err(args, -1, "clGetDeviceInfo(%s) failed: %s.", name,
 				 hpc_cl_errname(err));
 		return -EIO;
 	}
@@ -488,7 +488,7 @@ static int query_device(struct cl_inst *inst, const struct cl_opts *o, struct hp
 	    (rc = DEV_INFO(args, inst->dev, CL_DEVICE_MEM_BASE_ADDR_ALIGN, &align_bits)))
 		return rc;
 	if (!avail) {
-		hpc_plugutil_err(args, o->choice.device_at,
+		hpcb_err(args, o->choice.device_at,
 				 "OpenCL device \"%s\" is not available.", inst->dev_name);
 		return -ENODEV;
 	}
@@ -496,14 +496,14 @@ static int query_device(struct cl_inst *inst, const struct cl_opts *o, struct hp
 	cl_int err = clGetDeviceInfo(inst->dev, CL_DEVICE_EXTENSIONS, 0, NULL, &ext_len);
 	char *ext = err == CL_SUCCESS ? calloc(1, ext_len + 1) : NULL;
 	if (err == CL_SUCCESS && !ext) {
-		hpc_plugutil_err(args, -1, "out of memory.");
+		hpcb_err(args, -1, "out of memory.");
 		return -ENOMEM;
 	}
 	if (err == CL_SUCCESS)
 		err = clGetDeviceInfo(inst->dev, CL_DEVICE_EXTENSIONS, ext_len, ext, NULL);
 	if (err != CL_SUCCESS) {
 		free(ext);
-		hpc_plugutil_err(args, -1, "clGetDeviceInfo(CL_DEVICE_EXTENSIONS) failed: %s.",
+		hpcb_err(args, -1, "clGetDeviceInfo(CL_DEVICE_EXTENSIONS) failed: %s.",
 				 hpc_cl_errname(err));
 		return -EIO;
 	}
@@ -522,7 +522,7 @@ static int query_device(struct cl_inst *inst, const struct cl_opts *o, struct hp
 		inst->align = CL_PAGE;
 	inst->zero_copy = o->zero_copy == TRI_ON || (o->zero_copy == TRI_AUTO && inst->is_cpu);
 	if (inst->zero_copy && !align_ok) {
-		hpc_plugutil_err(args, -1,
+		hpcb_err(args, -1,
 				 "zero_copy needs a buffer alignment of at most a page, but device "
 				 "\"%s\" asks for %u bits.",
 				 inst->dev_name, align_bits);
@@ -558,7 +558,7 @@ static int build_program(struct cl_inst *inst, uint32_t dtype, const struct cl_o
 	cl_int err;
 	pg->prog = clCreateProgramWithSource(inst->ctx, 1, &src, NULL, &err);
 	if (err != CL_SUCCESS) {
-		hpc_plugutil_err(args, -1, "clCreateProgramWithSource failed: %s.",
+		hpcb_err(args, -1, "clCreateProgramWithSource failed: %s.",
 				 hpc_cl_errname(err));
 		return -EIO;
 	}
@@ -568,7 +568,7 @@ static int build_program(struct cl_inst *inst, uint32_t dtype, const struct cl_o
 		     dtype == HPC_F64 ? "double" : "float", dtype == HPC_F64 ? " -DHPC_FP64=1" : "",
 		     inst->cpu_kernels ? 1 : 0, o->build_options ? o->build_options : "");
 	if (w < 0 || (size_t)w >= sizeof(opts)) {
-		hpc_plugutil_err(args, o->build_options_at, "build_options is too long.");
+		hpcb_err(args, o->build_options_at, "build_options is too long.");
 		return -EINVAL;
 	}
 	err = clBuildProgram(pg->prog, 1, &inst->dev, opts, NULL, NULL);
@@ -587,7 +587,7 @@ static int build_program(struct cl_inst *inst, uint32_t dtype, const struct cl_o
 		if (log && *log)
 			inst_log(inst, HPC_LOG_ERROR, "build log of the %s kernels:\n%s",
 				 hpc_dtype_name(dtype), log);
-		hpc_plugutil_err(args, o->build_options_at,
+		hpcb_err(args, o->build_options_at,
 				 "building the %s kernels for \"%s\" failed: %s: %s",
 				 hpc_dtype_name(dtype), inst->dev_name, hpc_cl_errname(err),
 				 excerpt[0] ? excerpt : "(the build log is empty).");
@@ -597,7 +597,7 @@ static int build_program(struct cl_inst *inst, uint32_t dtype, const struct cl_o
 	for (int k = 0; k < K__COUNT; k++) {
 		pg->k[k] = clCreateKernel(pg->prog, cl_kernel_names[k], &err);
 		if (err != CL_SUCCESS) {
-			hpc_plugutil_err(args, -1, "clCreateKernel(%s) failed: %s.",
+			hpcb_err(args, -1, "clCreateKernel(%s) failed: %s.",
 					 cl_kernel_names[k], hpc_cl_errname(err));
 			return -EIO;
 		}
@@ -615,7 +615,7 @@ static int kernel_limits(struct cl_inst *inst, cl_kernel k, const char *name, si
 					       CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE,
 					       sizeof(*pref), pref, NULL);
 	if (err != CL_SUCCESS) {
-		hpc_plugutil_err(args, -1, "clGetKernelWorkGroupInfo(%s) failed: %s.", name,
+		hpcb_err(args, -1, "clGetKernelWorkGroupInfo(%s) failed: %s.", name,
 				 hpc_cl_errname(err));
 		return -EIO;
 	}
@@ -1083,7 +1083,7 @@ static int cl_run(void *state, struct hpc_job *job)
 	struct cl_inst *inst = state;
 	if (!inst)
 		return -EINVAL;
-	int rc = hpc_plugutil_check_job(job);
+	int rc = hpcb_check_job(job);
 	if (rc)
 		return rc;
 	const size_t es = hpc_dtype_size(job->dtype);
@@ -1136,13 +1136,13 @@ static int warm_up(struct cl_inst *inst, struct hpc_open_args *args)
 	cl_mem in = clCreateBuffer(inst->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
 				   sizeof(zeros), zeros, &err);
 	if (err != CL_SUCCESS) {
-		hpc_plugutil_err(args, -1, "clCreateBuffer failed: %s.", hpc_cl_errname(err));
+		hpcb_err(args, -1, "clCreateBuffer failed: %s.", hpc_cl_errname(err));
 		return -EIO;
 	}
 	cl_mem o = clCreateBuffer(inst->ctx, CL_MEM_READ_WRITE, sizeof(out), NULL, &err);
 	if (err != CL_SUCCESS) {
 		clReleaseMemObject(in);
-		hpc_plugutil_err(args, -1, "clCreateBuffer failed: %s.", hpc_cl_errname(err));
+		hpcb_err(args, -1, "clCreateBuffer failed: %s.", hpc_cl_errname(err));
 		return -EIO;
 	}
 	int rc = 0;
@@ -1197,7 +1197,7 @@ static int warm_up(struct cl_inst *inst, struct hpc_open_args *args)
 			rc = job_fail(inst, "clFinish", "warm-up", err);
 	}
 	if (rc)
-		hpc_plugutil_err(
+		hpcb_err(
 		    args, -1,
 		    "a first run of the kernels on \"%s\" failed (errno %d); see the log.",
 		    inst->dev_name, -rc);
@@ -1274,7 +1274,7 @@ static int open_instance(struct hpc_open_args *args, void **state)
 
 	struct cl_inst *inst = calloc(1, sizeof(*inst));
 	if (!inst) {
-		hpc_plugutil_err(args, -1, "out of memory.");
+		hpcb_err(args, -1, "out of memory.");
 		return -ENOMEM;
 	}
 	inst->host = args->host;
@@ -1283,7 +1283,7 @@ static int open_instance(struct hpc_open_args *args, void **state)
 	rc = pthread_mutex_init(&inst->mu, NULL);
 	if (rc) {
 		free(inst);
-		hpc_plugutil_err(args, -1, "cannot create the instance's lock: %s.", strerror(rc));
+		hpcb_err(args, -1, "cannot create the instance's lock: %s.", strerror(rc));
 		return -rc;
 	}
 	uint64_t t0 = now_ms();
@@ -1302,14 +1302,14 @@ static int open_instance(struct hpc_open_args *args, void **state)
 	cl_int err;
 	inst->ctx = clCreateContext(NULL, 1, &inst->dev, NULL, NULL, &err);
 	if (err != CL_SUCCESS) {
-		hpc_plugutil_err(args, -1, "clCreateContext for \"%s\" failed: %s.", inst->dev_name,
+		hpcb_err(args, -1, "clCreateContext for \"%s\" failed: %s.", inst->dev_name,
 				 hpc_cl_errname(err));
 		rc = -EIO;
 		goto fail;
 	}
 	inst->q = clCreateCommandQueue(inst->ctx, inst->dev, 0, &err);
 	if (err != CL_SUCCESS) {
-		hpc_plugutil_err(args, -1, "clCreateCommandQueue for \"%s\" failed: %s.",
+		hpcb_err(args, -1, "clCreateCommandQueue for \"%s\" failed: %s.",
 				 inst->dev_name, hpc_cl_errname(err));
 		rc = -EIO;
 		goto fail;
@@ -1324,7 +1324,7 @@ static int open_instance(struct hpc_open_args *args, void **state)
 	inst->part = clCreateBuffer(inst->ctx, CL_MEM_READ_WRITE,
 				    (inst->max_groups + 1) * sizeof(double), NULL, &err);
 	if (err != CL_SUCCESS) {
-		hpc_plugutil_err(args, -1, "clCreateBuffer failed: %s.", hpc_cl_errname(err));
+		hpcb_err(args, -1, "clCreateBuffer failed: %s.", hpc_cl_errname(err));
 		rc = -EIO;
 		goto fail;
 	}

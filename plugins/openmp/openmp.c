@@ -28,8 +28,8 @@
 #include <unistd.h>
 
 #include "hpc/plugin.h"
-#include "plugins/common/plugin_util.h"
-#include "plugins/common/settings.h"
+#include "plugins/base/plugin_util.h"
+#include "plugins/base/settings.h"
 #include "plugins/openmp/kernels.h"
 
 /*
@@ -123,7 +123,7 @@ static int omp_open(struct hpc_open_args *args, void **state)
 
 	struct omp_instance *inst = calloc(1, sizeof(*inst));
 	if (!inst) {
-		hpc_plugutil_err(args, -1, "out of memory.");
+		hpcb_err(args, -1, "out of memory.");
 		return -ENOMEM;
 	}
 	inst->threads = (int)c.threads;
@@ -135,16 +135,16 @@ static int omp_open(struct hpc_open_args *args, void **state)
 	}
 	if (rc) {
 		free(inst);
-		hpc_plugutil_err(args, -1, "cannot create the instance's lock: %s.", strerror(rc));
+		hpcb_err(args, -1, "cannot create the instance's lock: %s.", strerror(rc));
 		return -rc;
 	}
 
 	pthread_once(&pin_once, pin_libgomp);
 	int isa = hpc_omp_isa();
-	hpc_plugutil_log(args->host, HPC_LOG_INFO, "kernels: %s (widest on this CPU: %s)",
+	hpcb_log(args->host, HPC_LOG_INFO, "kernels: %s (widest on this CPU: %s)",
 			 hpc_omp_isa_name(isa), hpc_omp_isa_name(hpc_omp_isa_best()));
 	if ((long)c.threads > online_cpus())
-		hpc_plugutil_log(args->host, HPC_LOG_WARN,
+		hpcb_log(args->host, HPC_LOG_WARN,
 				 "threads=%llu is more than the %ld online CPUs: parallel jobs will "
 				 "oversubscribe them",
 				 (unsigned long long)c.threads, online_cpus());
@@ -199,12 +199,12 @@ static int omp_run(void *state, struct hpc_job *job)
 	struct omp_instance *inst = state;
 	if (!inst)
 		return -EINVAL;
-	int rc = hpc_plugutil_check_job(job);
+	int rc = hpcb_check_job(job);
 	if (rc)
 		return rc;
 
 	uint64_t per = job->op == HPC_OP_MATMUL ? OMP_MADDS_PER_THREAD : OMP_ELEMS_PER_THREAD;
-	uint64_t t = hpc_plugutil_job_work(job) / per;
+	uint64_t t = hpcb_job_work(job) / per;
 	if (t > (uint64_t)inst->threads)
 		t = (uint64_t)inst->threads;
 	if (t < 2) {

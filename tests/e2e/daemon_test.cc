@@ -170,7 +170,7 @@ TEST(Daemon, GarbageOnTheSocketIsSurvived)
 	const char *junk[] = {"", "x", "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
 			      "\x31\x43\x50\x48\x01\x00\x01\x00\xff\xff\xff\xff\x00\x00\x00\x00"};
 	for (const char *j : junk) {
-		int fd = hpc_sock_connect(d.socket().c_str());
+		int fd = hpci_sock_connect(d.socket().c_str());
 		ASSERT_GE(fd, 0);
 		ssize_t w = write(fd, j, strlen(j) ? strlen(j) : 0);
 		(void)w;
@@ -185,7 +185,7 @@ TEST(Daemon, GarbageOnTheSocketIsSurvived)
 	// Random bytes of every length up to 600.
 	unsigned seed = 7;
 	for (int len = 1; len < 600; len += 37) {
-		int fd = hpc_sock_connect(d.socket().c_str());
+		int fd = hpci_sock_connect(d.socket().c_str());
 		ASSERT_GE(fd, 0);
 		std::vector<char> b((size_t)len);
 		for (auto &ch : b)
@@ -195,19 +195,19 @@ TEST(Daemon, GarbageOnTheSocketIsSurvived)
 		close(fd);
 	}
 	// Well-formed headers with wrong payloads: a short HELLO, a second HELLO.
-	int fd = hpc_sock_connect(d.socket().c_str());
+	int fd = hpci_sock_connect(d.socket().c_str());
 	uint32_t small = 5;
-	ASSERT_EQ(hpc_sock_send(fd, HPC_MSG_HELLO, 0, &small, sizeof(small), -1), 0);
+	ASSERT_EQ(hpci_sock_send(fd, HPC_MSG_HELLO, 0, &small, sizeof(small), -1), 0);
 	close(fd);
 	hpc_hello h{};
 	h.arena_bytes = 4096;
 	h.flags = 1;  // undefined flag
-	fd = hpc_sock_connect(d.socket().c_str());
-	ASSERT_EQ(hpc_sock_send(fd, HPC_MSG_HELLO, 0, &h, sizeof(h), -1), 0);
+	fd = hpci_sock_connect(d.socket().c_str());
+	ASSERT_EQ(hpci_sock_send(fd, HPC_MSG_HELLO, 0, &h, sizeof(h), -1), 0);
 	hpc_msg hdr;
 	char buf[256];
 	int rfd;
-	ASSERT_GE(hpc_sock_recv(fd, &hdr, buf, sizeof(buf), &rfd), 0);
+	ASSERT_GE(hpci_sock_recv(fd, &hdr, buf, sizeof(buf), &rfd), 0);
 	EXPECT_EQ(hdr.status, -EINVAL);
 	close(fd);
 	ASSERT_TRUE(d.running()) << d.log();
@@ -218,7 +218,7 @@ TEST(Daemon, AClientThatNeverReadsCannotStallIt)
 {
 	hpce::Daemon d(kBackends);
 	ASSERT_TRUE(d.start()) << d.log();
-	int fd = hpc_sock_connect(d.socket().c_str());
+	int fd = hpci_sock_connect(d.socket().c_str());
 	ASSERT_GE(fd, 0);
 	// Requests whose replies (~300 bytes each) it never reads: far more than
 	// the socket buffers hold.
@@ -226,7 +226,7 @@ TEST(Daemon, AClientThatNeverReadsCannotStallIt)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	int sent = 0;
 	for (int i = 0; i < 20000; i++) {
-		if (hpc_sock_send(fd, HPC_MSG_STATUS, 0, nullptr, 0, -1) < 0)
+		if (hpci_sock_send(fd, HPC_MSG_STATUS, 0, nullptr, 0, -1) < 0)
 			break;
 		sent++;
 	}
@@ -312,7 +312,7 @@ TEST(Daemon, CorruptRingIndexEndsOnlyThatSession)
 	int fds_before = d.open_fds();
 	// Claim a billion entries in an 8-entry ring.
 	__atomic_store_n(&bad.sq.ctl->tail, 1000000000u, __ATOMIC_RELEASE);
-	hpc_ring_wake_all(&bad.sq.ctl->tail);
+	hpci_ring_wake_all(&bad.sq.ctl->tail);
 	// The daemon hangs up on this client...
 	struct timeval tv = {5, 0};
 	setsockopt(bad.sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));

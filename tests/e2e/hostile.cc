@@ -13,13 +13,13 @@ namespace hpce {
 
 bool RawClient::connect(const std::string &path, uint64_t arena, uint32_t entries)
 {
-	sock = hpc_sock_connect(path.c_str());
+	sock = hpci_sock_connect(path.c_str());
 	if (sock < 0)
 		return false;
 	hpc_hello h{};
 	h.arena_bytes = arena;
 	h.sq_entries = h.cq_entries = entries;
-	if (hpc_sock_send(sock, HPC_MSG_HELLO, 0, &h, sizeof(h), -1) < 0)
+	if (hpci_sock_send(sock, HPC_MSG_HELLO, 0, &h, sizeof(h), -1) < 0)
 		return false;
 	union {
 		hpc_hello_reply rep;
@@ -27,7 +27,7 @@ bool RawClient::connect(const std::string &path, uint64_t arena, uint32_t entrie
 	} in;
 	hpc_msg hdr;
 	int fd = -1;
-	ssize_t n = hpc_sock_recv(sock, &hdr, &in, sizeof(in) - 1, &fd);
+	ssize_t n = hpci_sock_recv(sock, &hdr, &in, sizeof(in) - 1, &fd);
 	if (n < 0)
 		return false;
 	if (hdr.status) {
@@ -39,25 +39,25 @@ bool RawClient::connect(const std::string &path, uint64_t arena, uint32_t entrie
 	}
 	if (n != sizeof(in.rep) || fd < 0)
 		return false;
-	if (hpc_region_map(fd, &in.rep.layout, 0, &region) < 0)
+	if (hpci_region_map(fd, &in.rep.layout, 0, &region) < 0)
 		return false;
-	hpc_region_sq(&region, &sq);
-	hpc_region_cq(&region, &cq);
+	hpci_region_sq(&region, &sq);
+	hpci_region_cq(&region, &cq);
 	return true;
 }
 
 void RawClient::post(const hpc_sqe &e)
 {
-	memcpy(hpc_ring_slot(&sq, 0), &e, sizeof(e));
-	hpc_ring_publish(&sq, 1);
+	memcpy(hpci_ring_slot(&sq, 0), &e, sizeof(e));
+	hpci_ring_publish(&sq, 1);
 }
 
 bool RawClient::reap(hpc_cqe *out, int timeout_ms)
 {
-	if (hpc_ring_wait_avail(&cq, 100000, (int64_t)timeout_ms * 1000 * 1000, nullptr) != 0)
+	if (hpci_ring_wait_avail(&cq, 100000, (int64_t)timeout_ms * 1000 * 1000, nullptr) != 0)
 		return false;
-	memcpy(out, hpc_ring_slot(&cq, 0), sizeof(*out));
-	hpc_ring_release(&cq, 1);
+	memcpy(out, hpci_ring_slot(&cq, 0), sizeof(*out));
+	hpci_ring_release(&cq, 1);
 	return true;
 }
 
@@ -72,8 +72,8 @@ hpc_cqe RawClient::submit(const hpc_sqe &e, int timeout_ms)
 void RawClient::close()
 {
 	if (region.base)
-		hpc_region_unmap(&region);
-	region = hpc_region{};
+		hpci_region_unmap(&region);
+	region = hpci_region{};
 	if (sock >= 0)
 		::close(sock);
 	sock = -1;

@@ -17,8 +17,8 @@ namespace hpce {
 
 struct RawClient {
 	int sock = -1;
-	hpc_region region{};
-	hpc_ring sq{}, cq{};
+	hpci_region region{};
+	hpci_ring sq{}, cq{};
 	int32_t hello_status = 0;  // the daemon's answer to HELLO when refused
 	std::string hello_text;    // its reason, when it sent one
 

@@ -106,7 +106,7 @@ soname=$(readelf -d "$P/lib/libhpc.so.1" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p
 [ "$soname" = libhpc.so.1 ] || fail "the SONAME of libhpc.so.1 is '$soname'"
 has ' T hpc_connect@@HPC_1.0$' "$(nm -D --defined-only "$P/lib/libhpc.so.1")" ||
 	fail "libhpc.so.1 does not export hpc_connect@@HPC_1.0"
-has ' T hpc_ring_' "$(nm "$P/lib/libhpc.a" 2>/dev/null)" ||
+has ' T hpci_ring_' "$(nm "$P/lib/libhpc.a" 2>/dev/null)" ||
 	fail "libhpc.a lacks the ipc layer it needs"
 # Nothing installed may point back into the build.
 if grep -rl -e "$root" -e bazel-bin "$P/etc" "$P/lib/pkgconfig" "$P/lib/systemd" "$P/share"; then

@@ -1,4 +1,4 @@
-// Declared settings (plugins/common/settings.h): one parser for the daemon's
+// Declared settings (plugins/base/settings.h): one parser for the daemon's
 // check before open() and the plugin's open(), and the sentences it builds.
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include <vector>
 
 extern "C" {
-#include "plugins/common/settings.h"
+#include "plugins/base/settings.h"
 }
 
 namespace {

@@ -1,4 +1,4 @@
-#include "plugins/common/fdpass.h"
+#include "plugins/base/fdpass.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * plugins/common/settings.h - reading a section's settings by a declared
+ * plugins/base/settings.h - reading a section's settings by a declared
  * table (struct hpc_setting_spec in hpc/plugin.h).
  *
  * One parser for both sides of the boundary: the daemon checks each value

@@ -1,4 +1,4 @@
-#include "plugins/common/settings.h"
+#include "plugins/base/settings.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-#include "plugins/common/plugin_util.h"
+#include "plugins/base/plugin_util.h"
 
 #include "hpc/ops.h"
 
@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-void hpc_plugutil_err(struct hpc_open_args *args, int32_t setting, const char *fmt, ...)
+void hpcb_err(struct hpc_open_args *args, int32_t setting, const char *fmt, ...)
 {
 	if (!args)
 		return;
@@ -22,7 +22,7 @@ void hpc_plugutil_err(struct hpc_open_args *args, int32_t setting, const char *f
 	va_end(ap);
 }
 
-int hpc_plugutil_parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
+int hpcb_parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
 {
 	if (!s || !*s)
 		return -EINVAL;
@@ -44,7 +44,7 @@ int hpc_plugutil_parse_uint(const char *s, unsigned long lo, unsigned long hi, u
 	return 0;
 }
 
-void hpc_plugutil_log(const struct hpc_host *host, int level, const char *fmt, ...)
+void hpcb_log(const struct hpc_host *host, int level, const char *fmt, ...)
 {
 	if (!host)
 		return;
@@ -60,7 +60,7 @@ void hpc_plugutil_log(const struct hpc_host *host, int level, const char *fmt, .
 	va_end(ap);
 }
 
-int hpc_plugutil_check_job(const struct hpc_job *job)
+int hpcb_check_job(const struct hpc_job *job)
 {
 	if (!job)
 		return -EINVAL;
@@ -80,7 +80,7 @@ int hpc_plugutil_check_job(const struct hpc_job *job)
 	return 0;
 }
 
-uint64_t hpc_plugutil_job_work(const struct hpc_job *job)
+uint64_t hpcb_job_work(const struct hpc_job *job)
 {
 	/* k = 0 still writes m*n zeros. */
 	uint64_t k = job->op == HPC_OP_MATMUL && job->k == 0 ? 1 : job->k;

@@ -1,5 +1,5 @@
 /*
- * plugins/common/fdpass.h - one packet with an optional file descriptor
+ * plugins/base/fdpass.h - one packet with an optional file descriptor
  * (SCM_RIGHTS), for the backends that hand a client's memfd to their worker
  * processes (forkpool) or to rank 0 (mpi), and for those processes' side.
  *
