@@ -278,7 +278,14 @@ static TGT void ISA(matvec_f32)(const float *a, const float *x, float *y, size_t
  * acc = sum over p < kc of pa[p][0..MR) (x) pb[p][0..NR): pa is a packed
  * panel of A (MR values per step), pb one of B (NR = NV * W values per step).
  * The MR x NV accumulators stay in registers (the loops are unrolled fully).
+ * Each step prefetches the panels' values HPC_OMP_UKR_PFD steps ahead: a B
+ * panel (KC x NR) is larger than some L1s and is read again for every MR-row
+ * panel of A, from L2 (prefetching past a panel's end reads harmless memory:
+ * prefetches do not fault).
  */
+#ifndef HPC_OMP_UKR_PFD
+#define HPC_OMP_UKR_PFD 8
+#endif
 #define HPC_OMP_UKR(name, T, V, W, MR, NV, LD, ST, FMA, ADD, ZERO, SET1)                     \
 	static TGT void name(size_t kc, const T *restrict pa, const T *restrict pb, T *c,       \
 			     size_t ldc, int add)                                                \
@@ -288,6 +295,11 @@ static TGT void ISA(matvec_f32)(const float *a, const float *x, float *y, size_t
 			_Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] = ZERO(); \
 		for (size_t p = 0; p < kc; p++) {                                                \
 			V b[NV];                                                                 \
+			_Pragma("GCC unroll 8") for (size_t l = 0;                               \
+						     l < (NV * W * sizeof(T) + 63) / 64; l++)    \
+				__builtin_prefetch((const char *)(pb + HPC_OMP_UKR_PFD * NV * W) + \
+						   64 * l);                                      \
+			__builtin_prefetch(pa + HPC_OMP_UKR_PFD * MR);                           \
 			_Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) b[v] =              \
 				LD(pb + v * W);                                                  \
 			_Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                     \
