@@ -416,8 +416,9 @@ static void stability(struct bench *b, int rounds)
 	double x[2][3][MAXR], gbs[2][3][MAXR]; /* [point][omp hpcd, inproc, read][round] */
 	if (rounds > MAXR)
 		rounds = MAXR;
-	printf("\nstability: %d rounds; each round: read, hpcd, read, in-process, read (medians "
-	       "of 3 each);\nratio = the median read of the round / the kernel's time\n",
+	printf("\nstability: %d rounds; each round three times: read, hpcd, read, in-process (odd "
+	       "rounds: in-process first);\nratio = the median read of the round / the kernel's "
+	       "median time in it\n",
 	       rounds);
 	printf("%-7s %5s %10s %10s %10s %9s %9s\n", "op", "round", "read GB/s", "hpcd GB/s",
 	       "inproc", "x read", "inproc x");
@@ -425,11 +426,20 @@ static void stability(struct bench *b, int rounds)
 		for (int q = 0; q < 2; q++) {
 			struct point *pt = pp[q];
 			double rd[3], h[3], in[3], rr[3];
+			/* Odd rounds run the in-process kernel first, so that neither follows
+			 * the same neighbour every time. */
+			const int flip = r % 2;
 			for (int i = 0; i < 3; i++) {
 				rd[i] = run_impl(b, pt, IM_LIMIT);
-				h[i] = run_impl(b, pt, IM_OMP);
+				if (flip)
+					in[i] = run_impl(b, pt, IM_INPROC);
+				else
+					h[i] = run_impl(b, pt, IM_OMP);
 				rr[i] = run_impl(b, pt, IM_LIMIT);
-				in[i] = run_impl(b, pt, IM_INPROC);
+				if (flip)
+					h[i] = run_impl(b, pt, IM_OMP);
+				else
+					in[i] = run_impl(b, pt, IM_INPROC);
 			}
 			double all[6] = {rd[0], rd[1], rd[2], rr[0], rr[1], rr[2]};
 			double tr = bench_median(all, 6), th = bench_median(h, 3),
