@@ -193,11 +193,14 @@ static double run_impl(struct bench *b, struct point *pt, enum impl im)
 					  strerror(-rc));
 			sink = j.result;
 		} else {
-			struct hpc_completion done;
+			struct hpc_completion done = {.status = 0};
 			int rc = hpc_run(b->c, &r, &done);
 			if (rc)
-				bench_die("%s through hpcd (%s) failed: %s", hpc_op_name(pt->op),
-				    r.backend, hpc_strerror(done.status, done.detail));
+				bench_die("%s %s %s through hpcd (%s) failed: %s (rc %d, status %d, "
+					  "detail %u)",
+					  hpc_op_name(pt->op), dt_name(pt->dtype), pt->size, r.backend,
+					  hpc_strerror(rc, done.status == rc ? done.detail : 0), rc,
+					  done.status, (unsigned)done.detail);
 			sink = done.result;
 			last_inside_s = (double)(done.t_end_ns - done.t_start_ns) * 1e-9;
 		}
