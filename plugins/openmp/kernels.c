@@ -212,6 +212,7 @@ struct isa_kernels {
 #define VF_ADD(a, b) ((a) + (b))
 #define VF_ZERO() 0.0f
 #define VF_SET1(x) (x)
+#define VF_ACC_VD(d0, d1, v) ((d0) += (double)(v))
 #define MR_D 4
 #define NV_D 4
 #define MR_F 4
@@ -250,6 +251,9 @@ static inline TGT_AVX2 double hsum_avx2(__m256d v)
 #define VF_ADD(a, b) _mm256_add_ps((a), (b))
 #define VF_ZERO() _mm256_setzero_ps()
 #define VF_SET1(x) _mm256_set1_ps(x)
+#define VF_ACC_VD(d0, d1, v)                                                                   \
+	((d0) = _mm256_add_pd((d0), _mm256_cvtps_pd(_mm256_castps256_ps128(v))),                 \
+	 (d1) = _mm256_add_pd((d1), _mm256_cvtps_pd(_mm256_extractf128_ps((v), 1))))
 #define MR_D 6
 #define NV_D 2
 #define MR_F 6
@@ -282,6 +286,10 @@ static inline TGT_AVX2 double hsum_avx2(__m256d v)
 #define VF_ADD(a, b) _mm512_add_ps((a), (b))
 #define VF_ZERO() _mm512_setzero_ps()
 #define VF_SET1(x) _mm512_set1_ps(x)
+#define VF_ACC_VD(d0, d1, v)                                                                   \
+	((d0) = _mm512_add_pd((d0), _mm512_cvtps_pd(_mm512_castps512_ps256(v))),                 \
+	 (d1) = _mm512_add_pd((d1), _mm512_cvtps_pd(_mm256_castpd_ps(                           \
+				       _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)))))
 #define MR_D 8
 #define NV_D 3
 #define MR_F 8

@@ -23,11 +23,12 @@
  * |computed - exact| <= gamma(n) * sum|terms| per reduction, with
  * gamma(n) = n*u / (1 - n*u):
  *  - f64: u = 2^-53.
- *  - f32 dot, sum and matvec accumulate in double (products of floats are
- *    exact there) and round to float once, so they are far inside the f32
- *    bound (u = 2^-24); the reads dominate the cost of these kernels, so the
- *    wider accumulators are nearly free. f32 matmul accumulates in float
- *    and meets gamma(k) with u = 2^-24.
+ *  - f32 dot, sum and matvec add short runs in float (4 values per vector
+ *    lane, error at most 4u(f32) per term) and everything else in double,
+ *    rounding to float once, so they stay far inside the f32 bound
+ *    (u = 2^-24) while converting to double only once per run (widening
+ *    every float made these kernels conversion-bound from the caches).
+ *    f32 matmul accumulates in float and meets gamma(k) with u = 2^-24.
  *  - f32 scalar results are returned as the float value widened to double.
  *  - axpy computes alpha*x + y per element, fused where the path has FMA
  *    (f32: in double, rounded once).
