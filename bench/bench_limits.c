@@ -45,6 +45,14 @@ triad_chunk(double *restrict a, const double *restrict b, const double *restrict
 		a[i] = b[i] + q * c[i];
 }
 
+/* b += q*c: the triad in place, with axpy's traffic (no write-allocate of a third array). */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+update_chunk(double *restrict b, const double *restrict c, double q, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		b[i] = b[i] + q * c[i];
+}
+
 static volatile double sink;
 
 /* ---- where the team runs ------------------------------------------------------------
@@ -101,7 +109,7 @@ static void spin_wait(struct spin_barrier *b, int *local_sense)
 	}
 }
 
-enum kind { K_READ, K_TRIAD };
+enum kind { K_READ, K_TRIAD, K_UPDATE };
 
 struct pass_job {
 	enum kind kind;
@@ -130,7 +138,10 @@ static void do_part(const struct pass_job *j, int id, int nt)
 	} else {
 		lo = j->n * (size_t)id / (size_t)nt;
 		hi = j->n * (size_t)(id + 1) / (size_t)nt;
-		triad_chunk(j->a + lo, j->b + lo, j->c + lo, 0.5, hi - lo);
+		if (j->kind == K_TRIAD)
+			triad_chunk(j->a + lo, j->b + lo, j->c + lo, 0.5, hi - lo);
+		else
+			update_chunk(j->a + lo, j->c + lo, 1e-3, hi - lo);
 	}
 }
 
@@ -181,6 +192,12 @@ double bench_triad_s(void *a, const void *b, const void *c, size_t bytes, int th
 {
 	struct pass_job j = {
 	    .kind = K_TRIAD, .a = a, .b = b, .c = c, .n = bytes / sizeof(double)};
+	return run_passes(&j, threads, passes);
+}
+
+double bench_update_s(void *b, const void *c, size_t bytes, int threads, int passes)
+{
+	struct pass_job j = {.kind = K_UPDATE, .a = b, .c = c, .n = bytes / sizeof(double)};
 	return run_passes(&j, threads, passes);
 }
 

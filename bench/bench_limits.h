@@ -30,6 +30,14 @@ double bench_read_s(const void *x, size_t xbytes, const void *y, size_t ybytes, 
 double bench_triad_s(void *a, const void *b, const void *c, size_t bytes, int threads,
 		     int passes);
 
+/*
+ * The same for the triad in place, b = b + q*c over `bytes` bytes of each
+ * (f64 elements): two streams read and one of them written back, the traffic
+ * of axpy. A triad into a third array moves a third more bytes (the written
+ * array's lines are read first), so it is no limit for axpy.
+ */
+double bench_update_s(void *b, const void *c, size_t bytes, int threads, int passes);
+
 /* Passes for bench_read_s()/bench_triad_s() that take about `budget_s` in all, 3..200. */
 int bench_passes_for(double traffic_bytes, double budget_s);
 
