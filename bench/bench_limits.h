@@ -11,12 +11,14 @@
 #include <stddef.h>
 
 /*
- * Median seconds of one pass reading x[0..xbytes) and, unless y is NULL,
+ * Mean seconds of one pass reading x[0..xbytes) and, unless y is NULL,
  * y[0..ybytes), shared statically between `threads` threads. All passes run
  * in one parallel region, separated by a spinning barrier, and the master
  * times each pass between two barriers: no pass pays for waking the team, so
  * at sizes that fit in a cache this is the cache's limit, not the cost of a
- * wake-up. A first, untimed pass warms the team (and the caches). The team's
+ * wake-up. A first, untimed pass warms the team (and the caches). The mean
+ * rather than the median, because a kernel's time is one call, with whatever
+ * preemption hit it: the limit takes its share of that too. The team's
  * threads are bound to distinct CPUs while it works (the master's mask is
  * restored), as the openmp plugin binds its teams. `passes` >= 1.
  */

@@ -197,12 +197,23 @@ static double run_impl(struct bench *b, struct point *pt, enum impl im)
 		} else {
 			struct hpc_completion done = {.status = 0};
 			int rc = hpc_run(b->c, &r, &done);
+			if (rc) {
+				size_t asz = 0;
+				unsigned char *base = hpc_arena(b->c, &asz);
+				bench_warn("arena %p + %zu; a %td b %td out %td; m %llu n %llu k %llu",
+					   (void *)base, asz, r.a ? (const unsigned char *)r.a - base : -1,
+					   r.b ? (const unsigned char *)r.b - base : -1,
+					   r.out ? (unsigned char *)r.out - base : -1,
+					   (unsigned long long)m, (unsigned long long)n,
+					   (unsigned long long)k);
+			}
 			if (rc)
 				bench_die("%s %s %s through hpcd (%s) failed: %s (rc %d, status %d, "
 					  "detail %u)",
 					  hpc_op_name(pt->op), dt_name(pt->dtype), pt->size, r.backend,
 					  hpc_strerror(rc, done.status == rc ? done.detail : 0), rc,
 					  done.status, (unsigned)done.detail);
+			/* (the job's operands and the arena, for a report) */
 			sink = done.result;
 			last_inside_s = (double)(done.t_end_ns - done.t_start_ns) * 1e-9;
 		}
