@@ -11,14 +11,15 @@
 #include <stddef.h>
 
 /*
- * Mean seconds of one pass reading x[0..xbytes) and, unless y is NULL,
+ * Median seconds of one pass reading x[0..xbytes) and, unless y is NULL,
  * y[0..ybytes), shared statically between `threads` threads. All passes run
  * in one parallel region, separated by a spinning barrier, and the master
  * times each pass between two barriers: no pass pays for waking the team, so
  * at sizes that fit in a cache this is the cache's limit, not the cost of a
- * wake-up. A first, untimed pass warms the team (and the caches). The mean
- * rather than the median, because a kernel's time is one call, with whatever
- * preemption hit it: the limit takes its share of that too. The team's
+ * wake-up. A first, untimed pass warms the team (and the caches). Each
+ * thread reads its share as four parts side by side (more fills in flight
+ * than one stream: bench_limits.c), so that this is the most a read gets. The
+ * team's
  * threads are bound to distinct CPUs while it works (the master's mask is
  * restored), as the openmp plugin binds its teams. `passes` >= 1.
  */
@@ -35,7 +36,7 @@ double bench_triad_s(void *a, const void *b, const void *c, size_t bytes, int th
 /*
  * The same for the triad in place, b = b + q*c over `bytes` bytes of each
  * (f64 elements): two streams read and one of them written back, the traffic
- * of axpy. A triad into a third array moves a third more bytes (the written
+ * of axpy (each thread's share as two halves side by side). A triad into a third array moves a third more bytes (the written
  * array's lines are read first), so it is no limit for axpy.
  */
 double bench_update_s(void *b, const void *c, size_t bytes, int threads, int passes);

@@ -25,19 +25,36 @@
  * was split (see kernels.c).
  */
 
-/* ---- reductions ------------------------------------------------------------ */
+/* ---- reductions and axpy -------------------------------------------------------
+ *
+ * Memory streams. One sequential stream per core leaves bandwidth unused:
+ * the hardware keeps only so many line fills in flight for one stream (a read
+ * of 800 MB by two threads ran at ~20 GB/s with one stream per thread and
+ * ~25 with four, on the AMD EPYC here). So each range is cut into equal
+ * parts (quarters for sum, halves for dot and axpy, whose two inputs make
+ * four streams already) that are read side by side, one part per
+ * accumulator; what the parts leave over at the end goes the old way. The cut
+ * depends on n alone, so a range's result still depends only on its operands.
+ */
 
-/* Four vector accumulators: enough independent FMA chains to stream from memory. */
+/* Part length: n / parts, rounded down to whole steps of `step` elements. */
+static inline size_t ISA(part_len)(size_t n, size_t parts, size_t step)
+{
+	return n / parts / step * step;
+}
+
 static TGT double ISA(dot_f64)(const double *x, const double *y, size_t n)
 {
 	VD s0 = VD_ZERO(), s1 = VD_ZERO(), s2 = VD_ZERO(), s3 = VD_ZERO();
-	size_t i = 0;
-	for (; i + 4 * WD <= n; i += 4 * WD) {
+	const size_t h = ISA(part_len)(n, 2, 2 * WD);
+	const double *x1 = x + h, *y1 = y + h;
+	for (size_t i = 0; i < h; i += 2 * WD) {
 		s0 = VD_FMA(VD_LD(x + i), VD_LD(y + i), s0);
 		s1 = VD_FMA(VD_LD(x + i + WD), VD_LD(y + i + WD), s1);
-		s2 = VD_FMA(VD_LD(x + i + 2 * WD), VD_LD(y + i + 2 * WD), s2);
-		s3 = VD_FMA(VD_LD(x + i + 3 * WD), VD_LD(y + i + 3 * WD), s3);
+		s2 = VD_FMA(VD_LD(x1 + i), VD_LD(y1 + i), s2);
+		s3 = VD_FMA(VD_LD(x1 + i + WD), VD_LD(y1 + i + WD), s3);
 	}
+	size_t i = 2 * h;
 	for (; i + WD <= n; i += WD)
 		s0 = VD_FMA(VD_LD(x + i), VD_LD(y + i), s0);
 	double s = VD_HSUM(VD_ADD(VD_ADD(s0, s1), VD_ADD(s2, s3)));
@@ -54,8 +71,7 @@ static TGT double ISA(dot_f64)(const double *x, const double *y, size_t n)
  * independent chains, and only those partial sums are widened and added in
  * double: a term's error is at most F32_BLK * u(f32) before the double
  * stage, far inside the f32 bound the kernels promise (kernels.h). What is
- * left over (less than one block) goes the old way, one float at a time
- * widened.
+ * left over goes the old way, one float at a time widened.
  */
 #ifndef F32_BLK
 #define F32_BLK 4
@@ -64,22 +80,24 @@ static TGT double ISA(dot_f64)(const double *x, const double *y, size_t n)
 static TGT double ISA(dot_f32)(const float *x, const float *y, size_t n)
 {
 	VD s0 = VD_ZERO(), s1 = VD_ZERO(), s2 = VD_ZERO(), s3 = VD_ZERO();
-	size_t i = 0;
-	for (; i + 4 * WF * F32_BLK <= n; i += 4 * WF * F32_BLK) {
+	const size_t h = ISA(part_len)(n, 2, 2 * WF * F32_BLK);
+	const float *x1 = x + h, *y1 = y + h;
+	for (size_t i = 0; i < h; i += 2 * WF * F32_BLK) {
 		VF f0 = VF_ZERO(), f1 = VF_ZERO(), f2 = VF_ZERO(), f3 = VF_ZERO();
 		_Pragma("GCC unroll 8") for (int b = 0; b < F32_BLK; b++)
 		{
-			const size_t o = i + (size_t)b * 4 * WF;
+			const size_t o = i + (size_t)b * 2 * WF;
 			f0 = VF_FMA(VF_LD(x + o), VF_LD(y + o), f0);
 			f1 = VF_FMA(VF_LD(x + o + WF), VF_LD(y + o + WF), f1);
-			f2 = VF_FMA(VF_LD(x + o + 2 * WF), VF_LD(y + o + 2 * WF), f2);
-			f3 = VF_FMA(VF_LD(x + o + 3 * WF), VF_LD(y + o + 3 * WF), f3);
+			f2 = VF_FMA(VF_LD(x1 + o), VF_LD(y1 + o), f2);
+			f3 = VF_FMA(VF_LD(x1 + o + WF), VF_LD(y1 + o + WF), f3);
 		}
 		VF_ACC_VD(s0, s1, f0);
 		VF_ACC_VD(s2, s3, f1);
 		VF_ACC_VD(s0, s1, f2);
 		VF_ACC_VD(s2, s3, f3);
 	}
+	size_t i = 2 * h;
 	for (; i + 4 * WD <= n; i += 4 * WD) {
 		s0 = VD_FMA(VD_LDF(x + i), VD_LDF(y + i), s0);
 		s1 = VD_FMA(VD_LDF(x + i + WD), VD_LDF(y + i + WD), s1);
@@ -97,16 +115,25 @@ static TGT double ISA(dot_f32)(const float *x, const float *y, size_t n)
 static TGT double ISA(sum_f64)(const double *x, size_t n)
 {
 	VD s0 = VD_ZERO(), s1 = VD_ZERO(), s2 = VD_ZERO(), s3 = VD_ZERO();
-	size_t i = 0;
-	for (; i + 4 * WD <= n; i += 4 * WD) {
+	VD t0 = VD_ZERO(), t1 = VD_ZERO(), t2 = VD_ZERO(), t3 = VD_ZERO();
+	const size_t q = ISA(part_len)(n, 4, 2 * WD);
+	const double *x1 = x + q, *x2 = x1 + q, *x3 = x2 + q;
+	for (size_t i = 0; i < q; i += 2 * WD) {
 		s0 = VD_ADD(VD_LD(x + i), s0);
-		s1 = VD_ADD(VD_LD(x + i + WD), s1);
-		s2 = VD_ADD(VD_LD(x + i + 2 * WD), s2);
-		s3 = VD_ADD(VD_LD(x + i + 3 * WD), s3);
+		t0 = VD_ADD(VD_LD(x + i + WD), t0);
+		s1 = VD_ADD(VD_LD(x1 + i), s1);
+		t1 = VD_ADD(VD_LD(x1 + i + WD), t1);
+		s2 = VD_ADD(VD_LD(x2 + i), s2);
+		t2 = VD_ADD(VD_LD(x2 + i + WD), t2);
+		s3 = VD_ADD(VD_LD(x3 + i), s3);
+		t3 = VD_ADD(VD_LD(x3 + i + WD), t3);
 	}
+	size_t i = 4 * q;
 	for (; i + WD <= n; i += WD)
 		s0 = VD_ADD(VD_LD(x + i), s0);
-	double s = VD_HSUM(VD_ADD(VD_ADD(s0, s1), VD_ADD(s2, s3)));
+	s0 = VD_ADD(VD_ADD(s0, t0), VD_ADD(s1, t1));
+	s2 = VD_ADD(VD_ADD(s2, t2), VD_ADD(s3, t3));
+	double s = VD_HSUM(VD_ADD(s0, s2));
 	for (; i < n; i++)
 		s += x[i];
 	return s;
@@ -115,23 +142,24 @@ static TGT double ISA(sum_f64)(const double *x, size_t n)
 static TGT double ISA(sum_f32)(const float *x, size_t n)
 {
 	VD s0 = VD_ZERO(), s1 = VD_ZERO(), s2 = VD_ZERO(), s3 = VD_ZERO();
-	size_t i = 0;
-	for (; i + 4 * WF * F32_BLK <= n; i += 4 * WF * F32_BLK) {
-		VF f0 = VF_LD(x + i), f1 = VF_LD(x + i + WF), f2 = VF_LD(x + i + 2 * WF),
-		   f3 = VF_LD(x + i + 3 * WF);
+	const size_t q = ISA(part_len)(n, 4, WF * F32_BLK);
+	const float *x1 = x + q, *x2 = x1 + q, *x3 = x2 + q;
+	for (size_t i = 0; i < q; i += WF * F32_BLK) {
+		VF f0 = VF_LD(x + i), f1 = VF_LD(x1 + i), f2 = VF_LD(x2 + i), f3 = VF_LD(x3 + i);
 		_Pragma("GCC unroll 8") for (int b = 1; b < F32_BLK; b++)
 		{
-			const size_t o = i + (size_t)b * 4 * WF;
+			const size_t o = i + (size_t)b * WF;
 			f0 = VF_ADD(f0, VF_LD(x + o));
-			f1 = VF_ADD(f1, VF_LD(x + o + WF));
-			f2 = VF_ADD(f2, VF_LD(x + o + 2 * WF));
-			f3 = VF_ADD(f3, VF_LD(x + o + 3 * WF));
+			f1 = VF_ADD(f1, VF_LD(x1 + o));
+			f2 = VF_ADD(f2, VF_LD(x2 + o));
+			f3 = VF_ADD(f3, VF_LD(x3 + o));
 		}
 		VF_ACC_VD(s0, s1, f0);
 		VF_ACC_VD(s2, s3, f1);
 		VF_ACC_VD(s0, s1, f2);
 		VF_ACC_VD(s2, s3, f3);
 	}
+	size_t i = 4 * q;
 	for (; i + 4 * WD <= n; i += 4 * WD) {
 		s0 = VD_ADD(VD_LDF(x + i), s0);
 		s1 = VD_ADD(VD_LDF(x + i + WD), s1);
@@ -146,18 +174,21 @@ static TGT double ISA(sum_f32)(const float *x, size_t n)
 	return s;
 }
 
-/* ---- axpy -------------------------------------------------------------------- */
-
+/* axpy: the two halves side by side (each element's arithmetic is its own, so the order
+ * changes nothing in the results). */
 static TGT void ISA(axpy_f64)(double alpha, const double *x, double *y, size_t n)
 {
 	const VD va = VD_SET1(alpha);
-	size_t i = 0;
-	for (; i + 2 * WD <= n; i += 2 * WD) {
-		VD y0 = VD_FMA(va, VD_LD(x + i), VD_LD(y + i));
-		VD y1 = VD_FMA(va, VD_LD(x + i + WD), VD_LD(y + i + WD));
-		VD_ST(y + i, y0);
-		VD_ST(y + i + WD, y1);
+	const size_t h = ISA(part_len)(n, 2, WD);
+	const double *x1 = x + h;
+	double *y1 = y + h;
+	for (size_t i = 0; i < h; i += WD) {
+		VD a0 = VD_FMA(va, VD_LD(x + i), VD_LD(y + i));
+		VD a1 = VD_FMA(va, VD_LD(x1 + i), VD_LD(y1 + i));
+		VD_ST(y + i, a0);
+		VD_ST(y1 + i, a1);
 	}
+	size_t i = 2 * h;
 	for (; i + WD <= n; i += WD)
 		VD_ST(y + i, VD_FMA(va, VD_LD(x + i), VD_LD(y + i)));
 	for (; i < n; i++)
@@ -168,13 +199,16 @@ static TGT void ISA(axpy_f64)(double alpha, const double *x, double *y, size_t n
 static TGT void ISA(axpy_f32)(double alpha, const float *x, float *y, size_t n)
 {
 	const VD va = VD_SET1(alpha);
-	size_t i = 0;
-	for (; i + 2 * WD <= n; i += 2 * WD) {
-		VD y0 = VD_FMA(va, VD_LDF(x + i), VD_LDF(y + i));
-		VD y1 = VD_FMA(va, VD_LDF(x + i + WD), VD_LDF(y + i + WD));
-		VD_STF(y + i, y0);
-		VD_STF(y + i + WD, y1);
+	const size_t h = ISA(part_len)(n, 2, WD);
+	const float *x1 = x + h;
+	float *y1 = y + h;
+	for (size_t i = 0; i < h; i += WD) {
+		VD a0 = VD_FMA(va, VD_LDF(x + i), VD_LDF(y + i));
+		VD a1 = VD_FMA(va, VD_LDF(x1 + i), VD_LDF(y1 + i));
+		VD_STF(y + i, a0);
+		VD_STF(y1 + i, a1);
 	}
+	size_t i = 2 * h;
 	for (; i + WD <= n; i += WD)
 		VD_STF(y + i, VD_FMA(va, VD_LDF(x + i), VD_LDF(y + i)));
 	for (; i < n; i++)
