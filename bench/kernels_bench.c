@@ -767,9 +767,12 @@ int main(int argc, char **argv)
 	printf("%-6s %-3s %-14s %-18s %10s %16s %7s %9s %9s %6s\n", "op", "dt", "size", "variant",
 	       "time (ms)", "rate", "x limit", "x OpenBLAS", "hpcd/inproc", "spread");
 
-	enum { MAXPTS = 64 };
-	struct point pts[MAXPTS];
+	enum { MAXPTS = 96 };
+	static struct point pts[MAXPTS];
 	int npts = 0;
+	/* (two types of 6 matvec sizes, 3 x 6 vector points, and the matmul shapes) */
+	if (2 * (nmv + 3 * nvec + nmm + nodd) > MAXPTS)
+		bench_die("%d points do not fit in %d", 2 * (nmv + 3 * nvec + nmm + nodd), MAXPTS);
 	for (uint32_t dt = HPC_F64; dt <= HPC_F32; dt++) {
 		const double es = (double)hpc_dtype_size(dt);
 		for (int i = 0; i < nmv; i++) {
