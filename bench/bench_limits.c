@@ -81,32 +81,44 @@ static volatile double sink;
 
 /* ---- where the team runs ------------------------------------------------------------
  * As the openmp plugin runs its teams (plugins/openmp/kernels.c, "where the team
- * runs"): the master on the first CPU, thread i on the i-th. */
+ * runs"): for traffic under 32 MiB the master on the first CPU and thread i on
+ * the i-th; above it unbound (a pool thread bound earlier gets the whole mask
+ * back), as the plugin leaves its long jobs to the scheduler. */
+
+#define BIND_MAX_BYTES (32.0 * 1048576)
 
 static int cpus[CPU_SETSIZE], ncpus = -1;
+static cpu_set_t all_cpus;
 
-static void bind_slot(int slot)
+static void bind_slot(int slot, int bind)
 {
 	if (ncpus < 2)
 		return;
+	if (!bind) {
+		if (slot)
+			sched_setaffinity(0, sizeof(all_cpus), &all_cpus);
+		return;
+	}
 	cpu_set_t one;
 	CPU_ZERO(&one);
 	CPU_SET(cpus[slot % ncpus], &one);
 	sched_setaffinity(0, sizeof(one), &one);
 }
 
-static void team_enter(cpu_set_t *old)
+static void team_enter(cpu_set_t *old, int bind)
 {
 	if (ncpus < 0) {
 		cpu_set_t set;
 		ncpus = 0;
-		if (!getenv("OMP_PROC_BIND") && sched_getaffinity(0, sizeof(set), &set) == 0)
+		if (!getenv("OMP_PROC_BIND") && sched_getaffinity(0, sizeof(set), &set) == 0) {
+			all_cpus = set;
 			for (int c = 0; c < CPU_SETSIZE; c++)
 				if (CPU_ISSET(c, &set))
 					cpus[ncpus++] = c;
+		}
 	}
 	sched_getaffinity(0, sizeof(*old), old);
-	bind_slot(0);
+	bind_slot(0, bind);
 }
 
 /*
@@ -137,6 +149,7 @@ enum kind { K_READ, K_TRIAD, K_UPDATE };
 
 struct pass_job {
 	enum kind kind;
+	double bytes; /* traffic of one pass */
 	const double *x, *y;
 	size_t nx, ny;
 	double *a;
@@ -178,13 +191,14 @@ static double run_passes(const struct pass_job *j, int threads, int passes)
 	if (passes > MAXP)
 		passes = MAXP;
 	cpu_set_t old;
-	team_enter(&old);
+	const int bind = j->bytes < BIND_MAX_BYTES;
+	team_enter(&old, bind);
 	struct spin_barrier bar = {0, 0, 1};
 #pragma omp parallel num_threads(threads)
 	{
 		int id = omp_get_thread_num(), nt = omp_get_num_threads(), sense = 0;
 		if (id)
-			bind_slot(id);
+			bind_slot(id, bind);
 #pragma omp single
 		bar.n = nt;
 		/* (the implicit barrier of single publishes bar.n) */
@@ -205,6 +219,7 @@ double bench_read_s(const void *x, size_t xbytes, const void *y, size_t ybytes, 
 		    int passes)
 {
 	struct pass_job j = {.kind = K_READ,
+			     .bytes = (double)xbytes + (y ? (double)ybytes : 0),
 			     .x = x,
 			     .nx = xbytes / sizeof(double),
 			     .y = y,
@@ -214,14 +229,22 @@ double bench_read_s(const void *x, size_t xbytes, const void *y, size_t ybytes, 
 
 double bench_triad_s(void *a, const void *b, const void *c, size_t bytes, int threads, int passes)
 {
-	struct pass_job j = {
-	    .kind = K_TRIAD, .a = a, .b = b, .c = c, .n = bytes / sizeof(double)};
+	struct pass_job j = {.kind = K_TRIAD,
+			     .bytes = 3.0 * (double)bytes,
+			     .a = a,
+			     .b = b,
+			     .c = c,
+			     .n = bytes / sizeof(double)};
 	return run_passes(&j, threads, passes);
 }
 
 double bench_update_s(void *b, const void *c, size_t bytes, int threads, int passes)
 {
-	struct pass_job j = {.kind = K_UPDATE, .a = b, .c = c, .n = bytes / sizeof(double)};
+	struct pass_job j = {.kind = K_UPDATE,
+			     .bytes = 3.0 * (double)bytes,
+			     .a = b,
+			     .c = c,
+			     .n = bytes / sizeof(double)};
 	return run_passes(&j, threads, passes);
 }
 
@@ -306,7 +329,7 @@ void bench_peak_measure(struct bench_peak *p, int threads)
 	double ghz = 1e9, f512 = 1e9, f256 = 1e9;
 	const long iters = 1000000;
 	cpu_set_t old;
-	team_enter(&old);
+	team_enter(&old, 1);
 	/*
 	 * Short samples, the best of each kept per thread: on a shared machine a thread
 	 * is sometimes preempted, which only ever makes a sample slower. The team's
@@ -316,7 +339,7 @@ void bench_peak_measure(struct bench_peak *p, int threads)
 	{
 		int id = omp_get_thread_num();
 		if (id)
-			bind_slot(id);
+			bind_slot(id, 1);
 		double g = 0, r512 = 0, r256 = 0;
 		for (int s = 0; s < 20; s++) {
 			/* A sleeper is favoured by the scheduler when it wakes: a sample right

@@ -19,9 +19,9 @@
  * wake-up. A first, untimed pass warms the team (and the caches). Each
  * thread reads its share as four parts side by side (more fills in flight
  * than one stream: bench_limits.c), so that this is the most a read gets. The
- * team's
- * threads are bound to distinct CPUs while it works (the master's mask is
- * restored), as the openmp plugin binds its teams. `passes` >= 1.
+ * team's threads are bound to distinct CPUs under 32 MiB of traffic and left
+ * to the scheduler above (the master's mask is restored), as the openmp plugin
+ * treats its teams. `passes` >= 1.
  */
 double bench_read_s(const void *x, size_t xbytes, const void *y, size_t ybytes, int threads,
 		    int passes);

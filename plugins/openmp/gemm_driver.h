@@ -208,12 +208,12 @@ void GEMM(hpc_omp_matmul)(const GEMM_T *a, const GEMM_T *b, GEMM_T *c, size_t m,
 		GEMM(gemm_thread)(&g, &bar, 0, 1);
 	} else {
 		struct team_pin pin;
-		team_enter(&pin);
+		team_enter(&pin, team_bind_madds((double)m * (double)n * (double)k));
 #pragma omp parallel num_threads(t)
 		{
 			/* The team libgomp gave, which may be smaller than asked. */
 			int tid = omp_get_thread_num();
-			team_member(tid);
+			team_member(&pin, tid);
 #pragma omp single
 			bar.n = omp_get_num_threads();
 			/* (single's closing barrier publishes bar.n to the team) */

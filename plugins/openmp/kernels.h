@@ -7,10 +7,11 @@
  * (clamped to [1, HPC_OMP_MAX_THREADS]); 1 runs on the calling thread
  * without entering a parallel region. The kernels never change global
  * OpenMP state (no omp_set_num_threads): every region names its team size.
- * While a team of two or more works, its threads are bound to distinct CPUs
- * (the caller's own CPU mask is restored before the kernel returns; libgomp's
- * pool threads stay bound), unless OMP_PROC_BIND is set: see "where the team
- * runs" in kernels.c for why.
+ * While a team of two or more works on a short job (under 32 MiB of traffic,
+ * 2^28 multiply-adds for matmul), its threads are bound to distinct CPUs (the
+ * caller's own CPU mask is restored before the kernel returns; libgomp's pool
+ * threads stay bound until a long job's team gives them their mask back),
+ * unless OMP_PROC_BIND is set: see "where the team runs" in kernels.c for why.
  *
  * Each kernel has three instruction-set paths (AVX-512, AVX2 + FMA, and the
  * x86-64 baseline), chosen once at run time; see hpc_omp_isa() below.
