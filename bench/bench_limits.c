@@ -130,13 +130,14 @@ static void team_enter(cpu_set_t *old, int bind)
 struct spin_barrier {
 	_Atomic int count;
 	_Atomic int sense;
-	int n;
+	_Atomic int n;
 };
 
 static void spin_wait(struct spin_barrier *b, int *local_sense)
 {
 	*local_sense = !*local_sense;
-	if (atomic_fetch_add_explicit(&b->count, 1, memory_order_acq_rel) == b->n - 1) {
+	if (atomic_fetch_add_explicit(&b->count, 1, memory_order_acq_rel) ==
+	    atomic_load_explicit(&b->n, memory_order_relaxed) - 1) {
 		atomic_store_explicit(&b->count, 0, memory_order_relaxed);
 		atomic_store_explicit(&b->sense, *local_sense, memory_order_release);
 	} else {
@@ -200,7 +201,7 @@ static double run_passes(const struct pass_job *j, int threads, int passes)
 		if (id)
 			bind_slot(id, bind);
 #pragma omp single
-		bar.n = nt;
+		atomic_store_explicit(&bar.n, nt, memory_order_relaxed);
 		/* (the implicit barrier of single publishes bar.n) */
 		for (int p = -1; p < passes; p++) {
 			spin_wait(&bar, &sense);

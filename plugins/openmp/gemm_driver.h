@@ -215,7 +215,7 @@ void GEMM(hpc_omp_matmul)(const GEMM_T *a, const GEMM_T *b, GEMM_T *c, size_t m,
 			int tid = omp_get_thread_num();
 			team_member(&pin, tid);
 #pragma omp single
-			bar.n = omp_get_num_threads();
+			__atomic_store_n(&bar.n, omp_get_num_threads(), __ATOMIC_RELAXED);
 			/* (single's closing barrier publishes bar.n to the team) */
 			GEMM(gemm_thread)(&g, &bar, (size_t)tid, (size_t)omp_get_num_threads());
 		}

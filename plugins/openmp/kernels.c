@@ -640,11 +640,13 @@ struct gemm_barrier {
 
 static void gemm_barrier_wait(struct gemm_barrier *b, int *my_sense)
 {
-	if (b->n <= 1)
+	/* n is set once per region, before libgomp's barrier that ends `single`: relaxed. */
+	const int n = __atomic_load_n(&b->n, __ATOMIC_RELAXED);
+	if (n <= 1)
 		return;
 	const int s = !*my_sense;
 	*my_sense = s;
-	if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == b->n) {
+	if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == n) {
 		__atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&b->sense, s, __ATOMIC_RELEASE);
 		return;
