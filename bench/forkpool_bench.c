@@ -103,7 +103,7 @@ static int cmp_outcome(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void run_case(const struct bench_plugin *fp, struct hpc_region *reg, uint64_t n,
+static void run_case(const struct bench_plugin *fp, struct hpci_region *reg, uint64_t n,
 		     const char *label, const char *schedule, const char *chunk, int workers,
 		     int ncpu, int reps, const char *out_dir, const char *scenario)
 {
@@ -220,9 +220,9 @@ int main(int argc, char **argv)
 		bench_die("%s", err);
 
 	struct hpc_region_hdr layout;
-	struct hpc_region reg;
-	if (hpc_region_layout((n * n + 2 * n) * 8, 2, 2, &layout) < 0 ||
-	    hpc_region_create(&layout, "forkpool-bench", 1, &reg) < 0)
+	struct hpci_region reg;
+	if (hpci_region_layout((n * n + 2 * n) * 8, 2, 2, &layout) < 0 ||
+	    hpci_region_create(&layout, "forkpool-bench", 1, &reg) < 0)
 		bench_die("cannot create a %llu MB region", (unsigned long long)(n * n * 8 >> 20));
 	double *a = (double *)reg.arena, *x = a + n * n;
 	uint64_t s = 88172645463325252ull;
@@ -263,6 +263,6 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("timelines: %s/forkpool_*.svg\n", out_dir);
-	hpc_region_unmap(&reg);
+	hpci_region_unmap(&reg);
 	return 0;
 }

@@ -113,7 +113,7 @@ static int bind_socket(struct hpcd_server *srv, char *err, size_t errlen)
 		if (!S_ISSOCK(st.st_mode))
 			return set_err(err, errlen, -EEXIST,
 				       "%s exists and is not a socket; not replacing it", path);
-		int fd = hpc_sock_connect(path);
+		int fd = hpci_sock_connect(path);
 		if (fd >= 0) {
 			close(fd);
 			return set_err(err, errlen, -EADDRINUSE,
@@ -165,7 +165,7 @@ int hpcd_server_init(struct hpcd_server *srv, struct hpcd_config *cfg, struct hp
 	srv->world_gen = 1;
 	srv->config_arg = config_arg;
 	srv->socket_override = socket_override;
-	srv->started_ns = hpc_now_ns();
+	srv->started_ns = hpci_now_ns();
 	pthread_mutex_init(&srv->world_lock, NULL);
 	pthread_mutex_init(&srv->sessions_lock, NULL);
 
@@ -222,7 +222,7 @@ static void status_text(struct hpcd_server *srv, char *buf, size_t len)
 
 	uint64_t gen;
 	struct hpcd_world *w = hpcd_server_world(srv, &gen);
-	double up = (double)(hpc_now_ns() - srv->started_ns) / 1e9;
+	double up = (double)(hpci_now_ns() - srv->started_ns) / 1e9;
 	snprintf(buf, len,
 		 "hpcd %s, pid %d, up %.1f s\n"
 		 "config %s (generation %llu)\n"
@@ -308,7 +308,7 @@ static void accept_all(struct hpcd_server *srv)
 		}
 		uid_t uid = (uid_t)-1;
 		pid_t pid = 0;
-		if (hpc_sock_peer(fd, &uid, &pid) < 0) {
+		if (hpci_sock_peer(fd, &uid, &pid) < 0) {
 			close(fd);
 			continue;
 		}
@@ -382,7 +382,7 @@ static void free_closed_conns(struct hpcd_server *srv)
 
 static int reply_text(int fd, int32_t status, const char *text)
 {
-	return hpc_sock_send(fd, HPC_MSG_REPLY, status, text, strlen(text), -1);
+	return hpci_sock_send(fd, HPC_MSG_REPLY, status, text, strlen(text), -1);
 }
 
 static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const struct hpc_hello *h)
@@ -390,18 +390,18 @@ static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const str
 	char msg[256];
 	if (c->session || srv->stopping) {
 		int32_t st = srv->stopping ? -ESHUTDOWN : -EPROTO;
-		hpc_sock_send(c->fd, HPC_MSG_HELLO_REPLY, st, NULL, 0, -1);
+		hpci_sock_send(c->fd, HPC_MSG_HELLO_REPLY, st, NULL, 0, -1);
 		return;
 	}
 	if (h->flags || h->reserved[0] || h->reserved[1] || h->reserved[2]) {
-		hpc_sock_send(c->fd, HPC_MSG_HELLO_REPLY, -EINVAL, NULL, 0, -1);
+		hpci_sock_send(c->fd, HPC_MSG_HELLO_REPLY, -EINVAL, NULL, 0, -1);
 		return;
 	}
 	if (h->arena_bytes > srv->cfg->max_arena_bytes) {
 		snprintf(msg, sizeof(msg), "asked for %llu bytes of arena", (unsigned long long)h->arena_bytes);
 		hpcd_warn("client %llu (pid %d): %s, more than max_arena_mb allows",
 			  (unsigned long long)c->id, (int)c->pid, msg);
-		hpc_sock_send(c->fd, HPC_MSG_HELLO_REPLY, -E2BIG, NULL, 0, -1);
+		hpci_sock_send(c->fd, HPC_MSG_HELLO_REPLY, -E2BIG, NULL, 0, -1);
 		return;
 	}
 	uint32_t sq = h->sq_entries ? h->sq_entries : srv->cfg->ring_entries;
@@ -411,7 +411,7 @@ static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const str
 	if (rc < 0) {
 		hpcd_warn("client %llu (pid %d): cannot start a session: %s", (unsigned long long)c->id,
 			  (int)c->pid, strerror(-rc));
-		hpc_sock_send(c->fd, HPC_MSG_HELLO_REPLY, rc, NULL, 0, -1);
+		hpci_sock_send(c->fd, HPC_MSG_HELLO_REPLY, rc, NULL, 0, -1);
 		return;
 	}
 	/* The session thread makes the region and answers; we only list it. */
@@ -438,7 +438,7 @@ static void handle_conn(struct hpcd_server *srv, struct hpcd_conn *c, uint32_t e
 		char raw[512];
 	} in;
 	struct hpc_msg hdr;
-	ssize_t n = hpc_sock_recv(c->fd, &hdr, &in, sizeof(in), NULL);
+	ssize_t n = hpci_sock_recv(c->fd, &hdr, &in, sizeof(in), NULL);
 	if (n == -EAGAIN)
 		return;
 	if (n == -ECONNRESET || n == -EPIPE) {

@@ -96,10 +96,10 @@ static void run_job(struct hpcd_session *s, const struct hpc_sqe *d, struct hpc_
 		job.chunks = (struct hpc_chunk_rec *)(arena + d->timeline_off);
 		job.chunks_cap = d->timeline_cap;
 	}
-	c->t_start_ns = hpc_now_ns();
+	c->t_start_ns = hpci_now_ns();
 	int sig = 0;
 	rc = hpcd_guard_run(b, &job, &sig);
-	c->t_end_ns = hpc_now_ns();
+	c->t_end_ns = hpci_now_ns();
 	if (sig) {
 		hpcd_err("client %llu (pid %d): backend '%s' died of signal %d in a %s job",
 			 (unsigned long long)s->id, (int)s->pid, hpcd_backend_name(b), sig,
@@ -128,8 +128,8 @@ static const char *serve(struct hpcd_session *s)
 		refresh_world(s);
 		int draining = flag(&s->draining);
 
-		int64_t avail = hpc_ring_avail(&s->sq);
-		int64_t space = hpc_ring_free(&s->cq);
+		int64_t avail = hpci_ring_avail(&s->sq);
+		int64_t space = hpci_ring_free(&s->cq);
 		if (avail < 0 || space < 0)
 			return "protocol violation: ring index out of range";
 
@@ -137,18 +137,18 @@ static const char *serve(struct hpcd_session *s)
 			if (draining)
 				return "drained";
 			/* Both cancel and drain set stop and wake the submission tail. */
-			hpc_ring_wait_avail(&s->sq, s->spin_ns, SESSION_SLICE_NS, &s->stop);
+			hpci_ring_wait_avail(&s->sq, s->spin_ns, SESSION_SLICE_NS, &s->stop);
 			continue;
 		}
 		if (space == 0) {
 			/* The client is not reading completions: wait for it, never
 			 * overwrite an unread one. */
 			if (!cq_wait_start)
-				cq_wait_start = hpc_now_ns();
-			if (draining && hpc_now_ns() - cq_wait_start > DRAIN_CQ_PATIENCE_NS)
+				cq_wait_start = hpci_now_ns();
+			if (draining && hpci_now_ns() - cq_wait_start > DRAIN_CQ_PATIENCE_NS)
 				return "client stopped reading completions during shutdown";
-			hpc_ring_wait_change(&s->cq.ctl->head, &s->cq.ctl->head_sleepers,
-					     s->cq.pos - hpc_ring_capacity(&s->cq), s->spin_ns,
+			hpci_ring_wait_change(&s->cq.ctl->head, &s->cq.ctl->head_sleepers,
+					     s->cq.pos - hpci_ring_capacity(&s->cq), s->spin_ns,
 					     SESSION_SLICE_NS / 10, &s->cancel);
 			continue;
 		}
@@ -159,7 +159,7 @@ static const char *serve(struct hpcd_session *s)
 			if (flag(&s->cancel))
 				return "client gone";
 			struct hpc_sqe d;
-			memcpy(&d, hpc_ring_slot(&s->sq, 0), sizeof(d));
+			memcpy(&d, hpci_ring_slot(&s->sq, 0), sizeof(d));
 			/* The copy is what we validate and use: forbid the compiler from
 			 * re-reading shared memory the client may be changing. */
 			__asm__ __volatile__("" ::: "memory");
@@ -167,12 +167,12 @@ static const char *serve(struct hpcd_session *s)
 			 * Acquire pairs with the release of draining in hpcd_session_drain,
 			 * which makes drain_tail visible. */
 			int refuse = flag(&s->draining) && (int32_t)(s->sq.pos - s->drain_tail) >= 0;
-			hpc_ring_release(&s->sq, 1);
+			hpci_ring_release(&s->sq, 1);
 
 			struct hpc_cqe c;
 			run_job(s, &d, &c, refuse);
-			memcpy(hpc_ring_slot(&s->cq, 0), &c, sizeof(c));
-			hpc_ring_publish(&s->cq, 1);
+			memcpy(hpci_ring_slot(&s->cq, 0), &c, sizeof(c));
+			hpci_ring_publish(&s->cq, 1);
 			__atomic_fetch_add(c.status ? &s->jobs_failed : &s->jobs_done, 1,
 					   __ATOMIC_RELAXED);
 		}
@@ -188,35 +188,35 @@ static const char *setup(struct hpcd_session *s)
 {
 	const char *why = NULL;
 	struct hpc_region_hdr layout;
-	int rc = hpc_region_layout(s->arena_bytes, s->sq_entries, s->cq_entries, &layout);
+	int rc = hpci_region_layout(s->arena_bytes, s->sq_entries, s->cq_entries, &layout);
 	if (rc == 0) {
 		char name[64];
 		snprintf(name, sizeof(name), "hpcd-client-%llu", (unsigned long long)s->id);
-		rc = hpc_region_create(&layout, name, 1, &s->region);
+		rc = hpci_region_create(&layout, name, 1, &s->region);
 	}
 	if (rc < 0) {
 		hpcd_warn("client %llu (pid %d): cannot create a region of %llu bytes: %s",
 			  (unsigned long long)s->id, (int)s->pid, (unsigned long long)s->arena_bytes,
 			  strerror(-rc));
-		hpc_sock_send(s->reply_fd, HPC_MSG_HELLO_REPLY, rc, NULL, 0, -1);
+		hpci_sock_send(s->reply_fd, HPC_MSG_HELLO_REPLY, rc, NULL, 0, -1);
 		return "no region";
 	}
-	hpc_region_sq(&s->region, &s->sq);
-	hpc_region_cq(&s->region, &s->cq);
+	hpci_region_sq(&s->region, &s->sq);
+	hpci_region_cq(&s->region, &s->cq);
 
 	/* R: pairs with the check of ready in hpcd_session_cancel/drain. Both
 	 * sides store, then load the other's flag, all seq_cst: one of them sees
 	 * the other, so a stop that comes now is never missed. */
 	__atomic_store_n(&s->ready, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&s->stop, __ATOMIC_SEQ_CST)) {
-		hpc_sock_send(s->reply_fd, HPC_MSG_HELLO_REPLY, -ESHUTDOWN, NULL, 0, -1);
+		hpci_sock_send(s->reply_fd, HPC_MSG_HELLO_REPLY, -ESHUTDOWN, NULL, 0, -1);
 		return "stopped before it started";
 	}
 	struct hpc_hello_reply r;
 	memset(&r, 0, sizeof(r));
 	r.layout = s->region.layout;
 	r.client_id = s->id;
-	rc = hpc_sock_send(s->reply_fd, HPC_MSG_HELLO_REPLY, 0, &r, sizeof(r), s->region.fd);
+	rc = hpci_sock_send(s->reply_fd, HPC_MSG_HELLO_REPLY, 0, &r, sizeof(r), s->region.fd);
 	if (rc < 0)
 		why = "could not send the region";
 	else
@@ -293,8 +293,8 @@ static void wake(struct hpcd_session *s)
 {
 	if (!__atomic_load_n(&s->ready, __ATOMIC_SEQ_CST)) /* pairs with R in setup() */
 		return;
-	hpc_ring_wake_all(&s->sq.ctl->tail);
-	hpc_ring_wake_all(&s->cq.ctl->head);
+	hpci_ring_wake_all(&s->sq.ctl->tail);
+	hpci_ring_wake_all(&s->cq.ctl->head);
 }
 
 void hpcd_session_cancel(struct hpcd_session *s)
@@ -324,6 +324,6 @@ void hpcd_session_free(struct hpcd_session *s)
 	pthread_join(s->thread, NULL);
 	if (s->region.base)
 		hpcd_backends_forget_region(s->id);
-	hpc_region_unmap(&s->region);
+	hpci_region_unmap(&s->region);
 	free(s);
 }

@@ -39,8 +39,8 @@ struct hpcd_session {
 	int reply_fd; /* the thread's own dup of the socket, for the HELLO reply */
 	int ready;    /* atomic: the region exists (see setup() in session.c) */
 
-	struct hpc_region region;
-	struct hpc_ring sq, cq; /* sq: we consume; cq: we produce */
+	struct hpci_region region;
+	struct hpci_ring sq, cq; /* sq: we consume; cq: we produce */
 	uint64_t spin_ns;
 
 	pthread_t thread;

@@ -32,7 +32,7 @@ static int round_up(uint64_t v, uint64_t to, uint64_t *out)
 	return 0;
 }
 
-int hpc_region_layout(uint64_t arena_bytes, uint32_t sq_entries, uint32_t cq_entries,
+int hpci_region_layout(uint64_t arena_bytes, uint32_t sq_entries, uint32_t cq_entries,
 		      struct hpc_region_hdr *out)
 {
 	struct hpc_region_hdr l;
@@ -60,14 +60,14 @@ int hpc_region_layout(uint64_t arena_bytes, uint32_t sq_entries, uint32_t cq_ent
 	return 0;
 }
 
-int hpc_region_layout_check(const struct hpc_region_hdr *l)
+int hpci_region_layout_check(const struct hpc_region_hdr *l)
 {
 	if (l->magic != HPC_REGION_MAGIC || l->version != HPC_WIRE_VERSION)
 		return -EPROTO;
 	struct hpc_region_hdr want;
 	/* The layout is a pure function of its sizes: recompute and compare, so
 	 * no offset from the peer is used without being derived here too. */
-	if (hpc_region_layout(l->arena_size, l->sq_entries, l->cq_entries, &want) < 0)
+	if (hpci_region_layout(l->arena_size, l->sq_entries, l->cq_entries, &want) < 0)
 		return -EPROTO;
 	if (want.sq_entries != l->sq_entries || want.cq_entries != l->cq_entries ||
 	    want.arena_size != l->arena_size || want.sq_ctl_off != l->sq_ctl_off ||
@@ -78,10 +78,10 @@ int hpc_region_layout_check(const struct hpc_region_hdr *l)
 	return 0;
 }
 
-static int map_fd(int fd, const struct hpc_region_hdr *l, int populate, struct hpc_region *out)
+static int map_fd(int fd, const struct hpc_region_hdr *l, int populate, struct hpci_region *out)
 {
 	int flags = MAP_SHARED | (populate ? MAP_POPULATE : 0);
-	void *p = hpc_sys.mmap(NULL, l->region_size, PROT_READ | PROT_WRITE, flags, fd, 0);
+	void *p = hpci_sys.mmap(NULL, l->region_size, PROT_READ | PROT_WRITE, flags, fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	out->layout = *l;
@@ -91,16 +91,16 @@ static int map_fd(int fd, const struct hpc_region_hdr *l, int populate, struct h
 	return 0;
 }
 
-int hpc_region_create(const struct hpc_region_hdr *layout, const char *name, int populate,
-		      struct hpc_region *out)
+int hpci_region_create(const struct hpc_region_hdr *layout, const char *name, int populate,
+		      struct hpci_region *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->fd = -1;
-	int rc = hpc_region_layout_check(layout);
+	int rc = hpci_region_layout_check(layout);
 	if (rc < 0)
 		return -EINVAL;
 
-	int fd = hpc_sys.memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int fd = hpci_sys.memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
 	if (ftruncate(fd, (off_t)layout->region_size) < 0 ||
@@ -120,12 +120,12 @@ int hpc_region_create(const struct hpc_region_hdr *layout, const char *name, int
 	return 0;
 }
 
-int hpc_region_map(int fd, const struct hpc_region_hdr *layout, int populate,
-		   struct hpc_region *out)
+int hpci_region_map(int fd, const struct hpc_region_hdr *layout, int populate,
+		   struct hpci_region *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->fd = -1;
-	int rc = hpc_region_layout_check(layout);
+	int rc = hpci_region_layout_check(layout);
 	if (rc < 0)
 		goto fail;
 	struct stat st;
@@ -148,7 +148,7 @@ fail:
 	return rc;
 }
 
-void hpc_region_unmap(struct hpc_region *r)
+void hpci_region_unmap(struct hpci_region *r)
 {
 	if (r->base)
 		munmap(r->base, r->layout.region_size);
@@ -159,16 +159,16 @@ void hpc_region_unmap(struct hpc_region *r)
 	r->fd = -1;
 }
 
-void hpc_region_sq(const struct hpc_region *r, struct hpc_ring *ring)
+void hpci_region_sq(const struct hpci_region *r, struct hpci_ring *ring)
 {
-	hpc_ring_init(ring, (struct hpc_ring_ctl *)(r->base + r->layout.sq_ctl_off),
+	hpci_ring_init(ring, (struct hpc_ring_ctl *)(r->base + r->layout.sq_ctl_off),
 		      r->base + r->layout.sq_ring_off, r->layout.sq_entries, sizeof(struct hpc_sqe),
 		      0);
 }
 
-void hpc_region_cq(const struct hpc_region *r, struct hpc_ring *ring)
+void hpci_region_cq(const struct hpci_region *r, struct hpci_ring *ring)
 {
-	hpc_ring_init(ring, (struct hpc_ring_ctl *)(r->base + r->layout.cq_ctl_off),
+	hpci_ring_init(ring, (struct hpc_ring_ctl *)(r->base + r->layout.cq_ctl_off),
 		      r->base + r->layout.cq_ring_off, r->layout.cq_entries, sizeof(struct hpc_cqe),
 		      0);
 }

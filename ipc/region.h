@@ -2,10 +2,10 @@
  * ipc/region.h - a client's shared region: a sealed memfd holding the
  * submission ring, the completion ring and the operand arena.
  *
- * The daemon creates the region (hpc_region_create), the memfd is sealed
+ * The daemon creates the region (hpci_region_create), the memfd is sealed
  * against growing and shrinking (so no side can make the other's mapping
  * fault with SIGBUS) and against further sealing, and the fd travels to the
- * client with SCM_RIGHTS, where hpc_region_map() maps it after checking the
+ * client with SCM_RIGHTS, where hpci_region_map() maps it after checking the
  * layout it was told against the file itself.
  */
 #ifndef HPC_IPC_REGION_H
@@ -26,7 +26,7 @@ extern "C" {
 #define HPC_RING_MAX 65536u
 
 /* A mapped region, on either side. */
-struct hpc_region {
+struct hpci_region {
 	struct hpc_region_hdr layout; /* private copy: never re-read from shared memory */
 	int fd;
 	unsigned char *base;
@@ -38,7 +38,7 @@ struct hpc_region {
  * (rounded up to powers of two, clamped to [HPC_RING_MIN, HPC_RING_MAX];
  * cq_entries is raised to sq_entries). Returns 0 or -EOVERFLOW.
  */
-int hpc_region_layout(uint64_t arena_bytes, uint32_t sq_entries, uint32_t cq_entries,
+int hpci_region_layout(uint64_t arena_bytes, uint32_t sq_entries, uint32_t cq_entries,
 		      struct hpc_region_hdr *out);
 
 /*
@@ -47,26 +47,26 @@ int hpc_region_layout(uint64_t arena_bytes, uint32_t sq_entries, uint32_t cq_ent
  * pay 4 KiB page faults here; better at connect than in the first job).
  * Returns 0 or a negative errno; on failure nothing is left behind.
  */
-int hpc_region_create(const struct hpc_region_hdr *layout, const char *name, int populate,
-		      struct hpc_region *out);
+int hpci_region_create(const struct hpc_region_hdr *layout, const char *name, int populate,
+		      struct hpci_region *out);
 
 /*
  * Client: map the region fd with the layout the daemon sent, after checking
  * that the file's size and seals match it and that the layout is
  * self-consistent. Takes ownership of fd (closed on failure too).
  */
-int hpc_region_map(int fd, const struct hpc_region_hdr *layout, int populate,
-		   struct hpc_region *out);
+int hpci_region_map(int fd, const struct hpc_region_hdr *layout, int populate,
+		   struct hpci_region *out);
 
-/* Unmap and close. Safe on a struct that hpc_region_create/map left after failing. */
-void hpc_region_unmap(struct hpc_region *r);
+/* Unmap and close. Safe on a struct that hpci_region_create/map left after failing. */
+void hpci_region_unmap(struct hpci_region *r);
 
 /* Check a layout for internal consistency (offsets, sizes, powers of two). */
-int hpc_region_layout_check(const struct hpc_region_hdr *l);
+int hpci_region_layout_check(const struct hpc_region_hdr *l);
 
 /* Ring views over a mapped region. */
-void hpc_region_sq(const struct hpc_region *r, struct hpc_ring *ring);
-void hpc_region_cq(const struct hpc_region *r, struct hpc_ring *ring);
+void hpci_region_sq(const struct hpci_region *r, struct hpci_ring *ring);
+void hpci_region_cq(const struct hpci_region *r, struct hpci_ring *ring);
 
 #ifdef __cplusplus
 }

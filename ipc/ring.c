@@ -9,7 +9,7 @@
 
 #define HPC_RING_YIELD_AFTER_NS 300u
 
-void hpc_ring_init(struct hpc_ring *r, struct hpc_ring_ctl *ctl, void *entries,
+void hpci_ring_init(struct hpci_ring *r, struct hpc_ring_ctl *ctl, void *entries,
 		   uint32_t capacity, uint32_t esize, uint32_t start)
 {
 	r->ctl = ctl;
@@ -19,27 +19,27 @@ void hpc_ring_init(struct hpc_ring *r, struct hpc_ring_ctl *ctl, void *entries,
 	r->pos = start;
 }
 
-uint64_t hpc_now_ns(void)
+uint64_t hpci_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void hpc_ring_wake(uint32_t *word, uint32_t *sleepers)
+void hpci_ring_wake(uint32_t *word, uint32_t *sleepers)
 {
 	if (__atomic_load_n(sleepers, __ATOMIC_SEQ_CST)) { /* S2: pairs with S1 in the waiter */
 		/* Clearing first saves the next publish a system call; a waiter that
 		 * raised the flag again after this store is woken by the next one, or
 		 * sees the new index in its own S1 re-check. */
 		__atomic_store_n(sleepers, 0, __ATOMIC_RELAXED);
-		hpc_sys.futex(word, FUTEX_WAKE, INT_MAX, NULL);
+		hpci_sys.futex(word, FUTEX_WAKE, INT_MAX, NULL);
 	}
 }
 
-void hpc_ring_wake_all(uint32_t *word)
+void hpci_ring_wake_all(uint32_t *word)
 {
-	hpc_sys.futex(word, FUTEX_WAKE, INT_MAX, NULL);
+	hpci_sys.futex(word, FUTEX_WAKE, INT_MAX, NULL);
 }
 
 static bool cancelled(const int *cancel)
@@ -47,10 +47,10 @@ static bool cancelled(const int *cancel)
 	return cancel && __atomic_load_n(cancel, __ATOMIC_ACQUIRE);
 }
 
-int hpc_ring_wait_change(uint32_t *word, uint32_t *sleepers, uint32_t seen, uint64_t spin_ns,
+int hpci_ring_wait_change(uint32_t *word, uint32_t *sleepers, uint32_t seen, uint64_t spin_ns,
 			 int64_t timeout_ns, const int *cancel)
 {
-	uint64_t start = hpc_now_ns();
+	uint64_t start = hpci_now_ns();
 	uint64_t spin_end = start + spin_ns;
 	uint64_t deadline = timeout_ns < 0 ? UINT64_MAX : start + (uint64_t)timeout_ns;
 	if (spin_end > deadline)
@@ -64,7 +64,7 @@ int hpc_ring_wait_change(uint32_t *word, uint32_t *sleepers, uint32_t seen, uint
 		if ((i & 15) == 15) {
 			if (cancelled(cancel))
 				return -ECANCELED;
-			uint64_t now = hpc_now_ns();
+			uint64_t now = hpci_now_ns();
 			if (now >= spin_end)
 				break;
 			/* Past the first few hundred ns, give the CPU to a runnable peer:
@@ -73,13 +73,13 @@ int hpc_ring_wait_change(uint32_t *word, uint32_t *sleepers, uint32_t seen, uint
 			if (now - start > HPC_RING_YIELD_AFTER_NS)
 				sched_yield();
 		}
-		hpc_cpu_relax();
+		hpci_cpu_relax();
 	}
 
 	for (;;) {
 		if (cancelled(cancel))
 			return -ECANCELED;
-		uint64_t now = hpc_now_ns();
+		uint64_t now = hpci_now_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
 		__atomic_store_n(sleepers, 1, __ATOMIC_SEQ_CST);       /* S1 */
@@ -93,7 +93,7 @@ int hpc_ring_wait_change(uint32_t *word, uint32_t *sleepers, uint32_t seen, uint
 			tsp = &ts;
 		}
 		/* Not FUTEX_PRIVATE: the word is shared with another process. */
-		hpc_sys.futex(word, FUTEX_WAIT, seen, tsp);
+		hpci_sys.futex(word, FUTEX_WAIT, seen, tsp);
 		if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != seen)
 			return 0;
 	}

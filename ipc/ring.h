@@ -7,7 +7,7 @@
  * i & mask; occupancy is tail - head in unsigned arithmetic, which is right
  * across wrap-around because capacity <= 2^31.
  *
- * Each side keeps its own index in private memory (struct hpc_ring.pos) and
+ * Each side keeps its own index in private memory (struct hpci_ring.pos) and
  * only publishes it; it never reads its own index back from shared memory, so
  * a peer that scribbles on the control words can confuse only itself. A
  * reading of the peer's index that implies more than capacity entries is
@@ -40,7 +40,7 @@ extern "C" {
 #endif
 
 /* A process-local view of one ring. */
-struct hpc_ring {
+struct hpci_ring {
 	struct hpc_ring_ctl *ctl;
 	unsigned char *entries;
 	uint32_t mask;  /* capacity - 1 */
@@ -52,22 +52,22 @@ struct hpc_ring {
  * Set up a view. capacity must be a power of two in [1, 2^31]. The shared
  * indexes must both equal start (0 for a new region).
  */
-void hpc_ring_init(struct hpc_ring *r, struct hpc_ring_ctl *ctl, void *entries,
+void hpci_ring_init(struct hpci_ring *r, struct hpc_ring_ctl *ctl, void *entries,
 		   uint32_t capacity, uint32_t esize, uint32_t start);
 
-static inline uint32_t hpc_ring_capacity(const struct hpc_ring *r)
+static inline uint32_t hpci_ring_capacity(const struct hpci_ring *r)
 {
 	return r->mask + 1;
 }
 
 /* Address of the entry at index pos + i. */
-static inline void *hpc_ring_slot(const struct hpc_ring *r, uint32_t i)
+static inline void *hpci_ring_slot(const struct hpci_ring *r, uint32_t i)
 {
 	return r->entries + (size_t)((r->pos + i) & r->mask) * r->esize;
 }
 
 /* Producer: free slots, or -EPROTO when the consumer's head is impossible. */
-static inline int64_t hpc_ring_free(const struct hpc_ring *r)
+static inline int64_t hpci_ring_free(const struct hpci_ring *r)
 {
 	uint32_t head = __atomic_load_n(&r->ctl->head, __ATOMIC_ACQUIRE); /* A2 */
 	uint32_t used = r->pos - head;
@@ -77,7 +77,7 @@ static inline int64_t hpc_ring_free(const struct hpc_ring *r)
 }
 
 /* Consumer: filled slots, or -EPROTO when the producer's tail is impossible. */
-static inline int64_t hpc_ring_avail(const struct hpc_ring *r)
+static inline int64_t hpci_ring_avail(const struct hpci_ring *r)
 {
 	uint32_t tail = __atomic_load_n(&r->ctl->tail, __ATOMIC_ACQUIRE); /* A1 */
 	uint32_t n = tail - r->pos;
@@ -90,25 +90,25 @@ static inline int64_t hpc_ring_avail(const struct hpc_ring *r)
  * Wake whoever sleeps on *word if *sleepers says someone does. Called right
  * after publishing *word with a seq_cst store (S2).
  */
-void hpc_ring_wake(uint32_t *word, uint32_t *sleepers);
+void hpci_ring_wake(uint32_t *word, uint32_t *sleepers);
 
 /* Wake any sleeper on *word unconditionally (used to cancel a wait). */
-void hpc_ring_wake_all(uint32_t *word);
+void hpci_ring_wake_all(uint32_t *word);
 
 /* Producer: make n written entries visible and wake a sleeping consumer. */
-static inline void hpc_ring_publish(struct hpc_ring *r, uint32_t n)
+static inline void hpci_ring_publish(struct hpci_ring *r, uint32_t n)
 {
 	r->pos += n;
 	__atomic_store_n(&r->ctl->tail, r->pos, __ATOMIC_SEQ_CST); /* R1, S2 */
-	hpc_ring_wake(&r->ctl->tail, &r->ctl->tail_sleepers);
+	hpci_ring_wake(&r->ctl->tail, &r->ctl->tail_sleepers);
 }
 
 /* Consumer: give n read entries back and wake a producer waiting for space. */
-static inline void hpc_ring_release(struct hpc_ring *r, uint32_t n)
+static inline void hpci_ring_release(struct hpci_ring *r, uint32_t n)
 {
 	r->pos += n;
 	__atomic_store_n(&r->ctl->head, r->pos, __ATOMIC_SEQ_CST); /* R2, S2 */
-	hpc_ring_wake(&r->ctl->head, &r->ctl->head_sleepers);
+	hpci_ring_wake(&r->ctl->head, &r->ctl->head_sleepers);
 }
 
 /*
@@ -117,30 +117,30 @@ static inline void hpc_ring_release(struct hpc_ring *r, uint32_t n)
  * nonzero *cancel ends the wait (whoever sets it wakes *word).
  * Returns 0 when the word changed, -ETIMEDOUT, or -ECANCELED.
  */
-int hpc_ring_wait_change(uint32_t *word, uint32_t *sleepers, uint32_t seen, uint64_t spin_ns,
+int hpci_ring_wait_change(uint32_t *word, uint32_t *sleepers, uint32_t seen, uint64_t spin_ns,
 			 int64_t timeout_ns, const int *cancel);
 
-/* Consumer: wait until at least one entry is available (see hpc_ring_wait_change). */
-static inline int hpc_ring_wait_avail(const struct hpc_ring *r, uint64_t spin_ns,
+/* Consumer: wait until at least one entry is available (see hpci_ring_wait_change). */
+static inline int hpci_ring_wait_avail(const struct hpci_ring *r, uint64_t spin_ns,
 				      int64_t timeout_ns, const int *cancel)
 {
-	return hpc_ring_wait_change(&r->ctl->tail, &r->ctl->tail_sleepers, r->pos, spin_ns,
+	return hpci_ring_wait_change(&r->ctl->tail, &r->ctl->tail_sleepers, r->pos, spin_ns,
 				    timeout_ns, cancel);
 }
 
 /* Producer: wait until the consumer has freed a slot of a full ring. */
-static inline int hpc_ring_wait_free(const struct hpc_ring *r, uint64_t spin_ns,
+static inline int hpci_ring_wait_free(const struct hpci_ring *r, uint64_t spin_ns,
 				     int64_t timeout_ns, const int *cancel)
 {
-	return hpc_ring_wait_change(&r->ctl->head, &r->ctl->head_sleepers,
+	return hpci_ring_wait_change(&r->ctl->head, &r->ctl->head_sleepers,
 				    r->pos - (r->mask + 1), spin_ns, timeout_ns, cancel);
 }
 
 /* CLOCK_MONOTONIC in nanoseconds. */
-uint64_t hpc_now_ns(void);
+uint64_t hpci_now_ns(void);
 
 /* A CPU hint for spin loops. */
-static inline void hpc_cpu_relax(void)
+static inline void hpci_cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();

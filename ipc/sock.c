@@ -8,7 +8,7 @@
 
 #include "ipc/sys.h"
 
-int hpc_sock_send(int sock, uint16_t type, int32_t status, const void *payload, size_t len,
+int hpci_sock_send(int sock, uint16_t type, int32_t status, const void *payload, size_t len,
 		  int pass_fd)
 {
 	if (len > HPC_MSG_MAX - sizeof(struct hpc_msg))
@@ -41,7 +41,7 @@ int hpc_sock_send(int sock, uint16_t type, int32_t status, const void *payload, 
 	}
 	ssize_t n;
 	do
-		n = hpc_sys.sendmsg(sock, &msg, MSG_NOSIGNAL);
+		n = hpci_sys.sendmsg(sock, &msg, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
@@ -49,7 +49,7 @@ int hpc_sock_send(int sock, uint16_t type, int32_t status, const void *payload, 
 	return (size_t)n == sizeof(hdr) + len ? 0 : -EIO;
 }
 
-ssize_t hpc_sock_recv(int sock, struct hpc_msg *hdr, void *payload, size_t cap, int *fd_out)
+ssize_t hpci_sock_recv(int sock, struct hpc_msg *hdr, void *payload, size_t cap, int *fd_out)
 {
 	if (fd_out)
 		*fd_out = -1;
@@ -69,7 +69,7 @@ ssize_t hpc_sock_recv(int sock, struct hpc_msg *hdr, void *payload, size_t cap, 
 	};
 	ssize_t n;
 	do
-		n = hpc_sys.recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+		n = hpci_sys.recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
@@ -105,7 +105,7 @@ ssize_t hpc_sock_recv(int sock, struct hpc_msg *hdr, void *payload, size_t cap, 
 	return rc;
 }
 
-int hpc_sock_peer(int sock, uid_t *uid, pid_t *pid)
+int hpci_sock_peer(int sock, uid_t *uid, pid_t *pid)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
@@ -118,7 +118,7 @@ int hpc_sock_peer(int sock, uid_t *uid, pid_t *pid)
 	return 0;
 }
 
-int hpc_sock_connect(const char *path)
+int hpci_sock_connect(const char *path)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(addr.sun_path))

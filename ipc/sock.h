@@ -20,7 +20,7 @@ extern "C" {
  * pass_fd (>= 0) as SCM_RIGHTS. Returns 0 or a negative errno. Never raises
  * SIGPIPE.
  */
-int hpc_sock_send(int sock, uint16_t type, int32_t status, const void *payload, size_t len,
+int hpci_sock_send(int sock, uint16_t type, int32_t status, const void *payload, size_t len,
 		  int pass_fd);
 
 /*
@@ -31,13 +31,13 @@ int hpc_sock_send(int sock, uint16_t type, int32_t status, const void *payload, 
  * for a packet that is not a well-formed hpc message (bad magic or version,
  * truncated, length mismatch), or another negative errno.
  */
-ssize_t hpc_sock_recv(int sock, struct hpc_msg *hdr, void *payload, size_t cap, int *fd_out);
+ssize_t hpci_sock_recv(int sock, struct hpc_msg *hdr, void *payload, size_t cap, int *fd_out);
 
 /* The peer's credentials (SO_PEERCRED). */
-int hpc_sock_peer(int sock, uid_t *uid, pid_t *pid);
+int hpci_sock_peer(int sock, uid_t *uid, pid_t *pid);
 
 /* Connect a SOCK_SEQPACKET socket to path. Returns the fd or a negative errno. */
-int hpc_sock_connect(const char *path);
+int hpci_sock_connect(const char *path);
 
 #ifdef __cplusplus
 }

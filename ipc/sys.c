@@ -15,7 +15,7 @@ static int sys_memfd_create(const char *name, unsigned int flags)
 	return memfd_create(name, flags);
 }
 
-static const struct hpc_sys_table sys_real = {
+static const struct hpci_sys_table sys_real = {
 	.mmap = mmap,
 	.sendmsg = sendmsg,
 	.recvmsg = recvmsg,
@@ -23,7 +23,7 @@ static const struct hpc_sys_table sys_real = {
 	.futex = sys_futex,
 };
 
-struct hpc_sys_table hpc_sys = {
+struct hpci_sys_table hpci_sys = {
 	.mmap = mmap,
 	.sendmsg = sendmsg,
 	.recvmsg = recvmsg,
@@ -31,7 +31,7 @@ struct hpc_sys_table hpc_sys = {
 	.futex = sys_futex,
 };
 
-void hpc_sys_reset(void)
+void hpci_sys_reset(void)
 {
-	hpc_sys = sys_real;
+	hpci_sys = sys_real;
 }

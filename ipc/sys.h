@@ -3,7 +3,7 @@
  * can change (after SQLite's xSetSystemCall), so that mmap, sendmsg,
  * memfd_create and futex failures are tested cases rather than guesses.
  *
- * Production code calls hpc_sys.NAME(...); the defaults are the real calls.
+ * Production code calls hpci_sys.NAME(...); the defaults are the real calls.
  */
 #ifndef HPC_IPC_SYS_H
 #define HPC_IPC_SYS_H
@@ -17,7 +17,7 @@
 extern "C" {
 #endif
 
-struct hpc_sys_table {
+struct hpci_sys_table {
 	void *(*mmap)(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 	ssize_t (*sendmsg)(int fd, const struct msghdr *msg, int flags);
 	ssize_t (*recvmsg)(int fd, struct msghdr *msg, int flags);
@@ -26,11 +26,11 @@ struct hpc_sys_table {
 	long (*futex)(uint32_t *uaddr, int op, uint32_t val, const struct timespec *timeout);
 };
 
-/* The table in use. Tests may replace entries; restore with hpc_sys_reset(). */
-extern struct hpc_sys_table hpc_sys;
+/* The table in use. Tests may replace entries; restore with hpci_sys_reset(). */
+extern struct hpci_sys_table hpci_sys;
 
 /* Put the real system calls back. */
-void hpc_sys_reset(void);
+void hpci_sys_reset(void);
 
 #ifdef __cplusplus
 }

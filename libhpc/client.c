@@ -30,9 +30,9 @@ struct block {
 struct hpc_client {
 	int sock;
 	int dead; /* the daemon closed the connection */
-	struct hpc_region region;
-	struct hpc_ring sq; /* we produce */
-	struct hpc_ring cq; /* we consume */
+	struct hpci_region region;
+	struct hpci_ring sq; /* we produce */
+	struct hpci_ring cq; /* we consume */
 	uint64_t spin_ns;
 	unsigned inflight;
 	uint64_t run_seq; /* tags hpc_run's jobs */
@@ -62,7 +62,7 @@ int hpc_connect_opts(const char *socket_path, size_t arena_bytes,
 	c->region.fd = -1;
 	c->spin_ns = (uint64_t)(opts && opts->spin_us ? opts->spin_us : DEFAULT_SPIN_US) * 1000u;
 
-	int rc = hpc_sock_connect(socket_path ? socket_path : hpc_default_socket());
+	int rc = hpci_sock_connect(socket_path ? socket_path : hpc_default_socket());
 	if (rc < 0)
 		goto fail;
 	c->sock = rc;
@@ -72,7 +72,7 @@ int hpc_connect_opts(const char *socket_path, size_t arena_bytes,
 	hello.arena_bytes = arena_bytes;
 	hello.sq_entries = opts ? opts->sq_entries : 0;
 	hello.cq_entries = opts ? opts->cq_entries : 0;
-	rc = hpc_sock_send(c->sock, HPC_MSG_HELLO, 0, &hello, sizeof(hello), -1);
+	rc = hpci_sock_send(c->sock, HPC_MSG_HELLO, 0, &hello, sizeof(hello), -1);
 	/* A daemon that refuses us has said why and hung up: read that first. */
 	if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET)
 		goto fail_sock;
@@ -80,7 +80,7 @@ int hpc_connect_opts(const char *socket_path, size_t arena_bytes,
 	struct hpc_hello_reply reply;
 	struct hpc_msg hdr;
 	int fd;
-	ssize_t n = hpc_sock_recv(c->sock, &hdr, &reply, sizeof(reply), &fd);
+	ssize_t n = hpci_sock_recv(c->sock, &hdr, &reply, sizeof(reply), &fd);
 	if (n < 0) {
 		rc = n == -ECONNRESET ? -ECONNREFUSED : (int)n;
 		goto fail_sock;
@@ -102,17 +102,17 @@ int hpc_connect_opts(const char *socket_path, size_t arena_bytes,
 		goto fail_fd;
 	}
 	/* Pre-fault our side too: the client writes operands first. */
-	rc = hpc_region_map(fd, &reply.layout, 1, &c->region);
+	rc = hpci_region_map(fd, &reply.layout, 1, &c->region);
 	if (rc < 0)
-		goto fail_sock; /* hpc_region_map closed fd */
-	hpc_region_sq(&c->region, &c->sq);
-	hpc_region_cq(&c->region, &c->cq);
+		goto fail_sock; /* hpci_region_map closed fd */
+	hpci_region_sq(&c->region, &c->sq);
+	hpci_region_cq(&c->region, &c->cq);
 
 	if (c->region.layout.arena_size) {
 		c->blocks = calloc(1, sizeof(*c->blocks));
 		if (!c->blocks) {
 			rc = -ENOMEM;
-			hpc_region_unmap(&c->region);
+			hpci_region_unmap(&c->region);
 			goto fail_sock;
 		}
 		c->blocks->size = c->region.layout.arena_size;
@@ -136,7 +136,7 @@ void hpc_close(struct hpc_client *c)
 		return;
 	/* Closing the socket is what tells the daemon; it frees the region. */
 	close(c->sock);
-	hpc_region_unmap(&c->region);
+	hpci_region_unmap(&c->region);
 	for (struct block *b = c->blocks, *next; b; b = next) {
 		next = b->next;
 		free(b);
@@ -279,13 +279,13 @@ int hpc_submit(struct hpc_client *c, const struct hpc_request *reqs, unsigned n)
 	for (;;) {
 		if (c->dead)
 			return -EPIPE;
-		int64_t space = hpc_ring_free(&c->sq);
+		int64_t space = hpci_ring_free(&c->sq);
 		if (space < 0)
 			return -EPROTO;
 		if (space > 0) {
 			unsigned k = n < space ? n : (unsigned)space;
 			for (unsigned i = 0; i < k; i++) {
-				int rc = encode(c, &reqs[i], hpc_ring_slot(&c->sq, i));
+				int rc = encode(c, &reqs[i], hpci_ring_slot(&c->sq, i));
 				if (rc < 0) {
 					/* Queue the good ones before it; report the bad one
 					 * when it is first. */
@@ -295,12 +295,12 @@ int hpc_submit(struct hpc_client *c, const struct hpc_request *reqs, unsigned n)
 					break;
 				}
 			}
-			hpc_ring_publish(&c->sq, k);
+			hpci_ring_publish(&c->sq, k);
 			c->inflight += k;
 			return (int)k;
 		}
 		/* Back-pressure: the daemon has n jobs of ours queued. */
-		int rc = hpc_ring_wait_free(&c->sq, c->spin_ns, LIVENESS_SLICE_NS, NULL);
+		int rc = hpci_ring_wait_free(&c->sq, c->spin_ns, LIVENESS_SLICE_NS, NULL);
 		if (rc == -ETIMEDOUT && daemon_gone(c))
 			return -EPIPE;
 	}
@@ -322,11 +322,11 @@ int hpc_wait(struct hpc_client *c, struct hpc_completion *out, unsigned min, uns
 {
 	unsigned got = 0;
 	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
-					   : hpc_now_ns() + (uint64_t)timeout_ms * 1000000u;
+					   : hpci_now_ns() + (uint64_t)timeout_ms * 1000000u;
 	if (min > max)
 		min = max;
 	for (;;) {
-		int64_t avail = hpc_ring_avail(&c->cq);
+		int64_t avail = hpci_ring_avail(&c->cq);
 		if (avail < 0)
 			return -EPROTO;
 		unsigned k = (unsigned)avail;
@@ -334,25 +334,25 @@ int hpc_wait(struct hpc_client *c, struct hpc_completion *out, unsigned min, uns
 			k = max - got;
 		for (unsigned i = 0; i < k; i++) {
 			struct hpc_cqe e;
-			memcpy(&e, hpc_ring_slot(&c->cq, i), sizeof(e));
+			memcpy(&e, hpci_ring_slot(&c->cq, i), sizeof(e));
 			decode(&e, &out[got + i]);
 		}
 		if (k) {
-			hpc_ring_release(&c->cq, k);
+			hpci_ring_release(&c->cq, k);
 			got += k;
 			c->inflight -= k < c->inflight ? k : c->inflight;
 		}
 		if (got >= min || got == max)
 			return (int)got;
-		uint64_t now = hpc_now_ns();
+		uint64_t now = hpci_now_ns();
 		if (now >= deadline)
 			return (int)got;
 		if (c->dead)
 			return got ? (int)got : -EPIPE;
 		uint64_t left = deadline - now;
 		int64_t slice = left < (uint64_t)LIVENESS_SLICE_NS ? (int64_t)left : LIVENESS_SLICE_NS;
-		int rc = hpc_ring_wait_avail(&c->cq, c->spin_ns, slice, NULL);
-		if (rc == -ETIMEDOUT && daemon_gone(c) && hpc_ring_avail(&c->cq) == 0)
+		int rc = hpci_ring_wait_avail(&c->cq, c->spin_ns, slice, NULL);
+		if (rc == -ETIMEDOUT && daemon_gone(c) && hpci_ring_avail(&c->cq) == 0)
 			return got ? (int)got : -EPIPE;
 	}
 }
@@ -395,10 +395,10 @@ int hpc_control(const char *socket_path, enum hpc_control what, char *buf, size_
 {
 	if (len)
 		buf[0] = '\0';
-	int sock = hpc_sock_connect(socket_path ? socket_path : hpc_default_socket());
+	int sock = hpci_sock_connect(socket_path ? socket_path : hpc_default_socket());
 	if (sock < 0)
 		return sock;
-	int rc = hpc_sock_send(sock, (uint16_t)what, 0, NULL, 0, -1);
+	int rc = hpci_sock_send(sock, (uint16_t)what, 0, NULL, 0, -1);
 	/* A daemon that refuses us has said why and hung up: read that first. */
 	if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET) {
 		close(sock);
@@ -410,7 +410,7 @@ int hpc_control(const char *socket_path, enum hpc_control what, char *buf, size_
 		return -ENOMEM;
 	}
 	struct hpc_msg hdr;
-	ssize_t n = hpc_sock_recv(sock, &hdr, text, HPC_MSG_MAX - sizeof(hdr), NULL);
+	ssize_t n = hpci_sock_recv(sock, &hdr, text, HPC_MSG_MAX - sizeof(hdr), NULL);
 	close(sock);
 	if (n < 0) {
 		free(text);

@@ -44,7 +44,7 @@
 #include <unistd.h>
 
 #include "hpc/plugin.h"
-#include "plugins/common/plugin_util.h"
+#include "plugins/base/plugin_util.h"
 #include "plugins/forkpool/pool.h"
 #include "plugins/forkpool/proto.h"
 
@@ -149,21 +149,21 @@ static int parse_settings(struct fp *fp, struct hpc_open_args *args)
 			if (strcmp(key, fp_settings[s]) == 0)
 				idx = s;
 		if (idx < 0) {
-			hpc_plugutil_err(args, (int32_t)i,
+			hpcb_err(args, (int32_t)i,
 					 "the forkpool backend has no setting \"%s\" (it takes workers, "
 					 "schedule, chunk, timeout, worker and chunk_delay_us).",
 					 key);
 			return -EINVAL;
 		}
 		if (seen & (1u << idx)) {
-			hpc_plugutil_err(args, (int32_t)i, "the setting \"%s\" is given twice.", key);
+			hpcb_err(args, (int32_t)i, "the setting \"%s\" is given twice.", key);
 			return -EINVAL;
 		}
 		seen |= 1u << idx;
 		unsigned long v;
 		if (strcmp(key, "workers") == 0) {
-			if (hpc_plugutil_parse_uint(val, 1, FP_MAX_WORKERS, &v) < 0) {
-				hpc_plugutil_err(args, (int32_t)i,
+			if (hpcb_parse_uint(val, 1, FP_MAX_WORKERS, &v) < 0) {
+				hpcb_err(args, (int32_t)i,
 						 "workers must be a whole number from 1 to %d, not \"%s\".",
 						 FP_MAX_WORKERS, val);
 				return -EINVAL;
@@ -175,25 +175,25 @@ static int parse_settings(struct fp *fp, struct hpc_open_args *args)
 			else if (strcmp(val, "dynamic") == 0)
 				fp->schedule = FP_DYNAMIC;
 			else {
-				hpc_plugutil_err(args, (int32_t)i,
+				hpcb_err(args, (int32_t)i,
 						 "schedule must be static or dynamic, not \"%s\".", val);
 				return -EINVAL;
 			}
 		} else if (strcmp(key, "chunk") == 0) {
 			if (strcmp(val, "auto") == 0)
 				fp->chunk = 0;
-			else if (hpc_plugutil_parse_uint(val, 1, 1ul << 40, &v) == 0)
+			else if (hpcb_parse_uint(val, 1, 1ul << 40, &v) == 0)
 				fp->chunk = v;
 			else {
-				hpc_plugutil_err(args, (int32_t)i,
+				hpcb_err(args, (int32_t)i,
 						 "chunk must be auto or a whole number of rows or elements "
 						 "from 1 to 2^40, not \"%s\".",
 						 val);
 				return -EINVAL;
 			}
 		} else if (strcmp(key, "timeout") == 0) {
-			if (hpc_plugutil_parse_uint(val, 1, 86400000, &v) < 0) {
-				hpc_plugutil_err(args, (int32_t)i,
+			if (hpcb_parse_uint(val, 1, 86400000, &v) < 0) {
+				hpcb_err(args, (int32_t)i,
 						 "timeout must be a whole number of milliseconds from 1 to "
 						 "86400000, not \"%s\".",
 						 val);
@@ -201,8 +201,8 @@ static int parse_settings(struct fp *fp, struct hpc_open_args *args)
 			}
 			fp->timeout_ms = v;
 		} else if (strcmp(key, "chunk_delay_us") == 0) {
-			if (hpc_plugutil_parse_uint(val, 0, 10000000, &v) < 0) {
-				hpc_plugutil_err(args, (int32_t)i,
+			if (hpcb_parse_uint(val, 0, 10000000, &v) < 0) {
+				hpcb_err(args, (int32_t)i,
 						 "chunk_delay_us must be a whole number from 0 to 10000000, "
 						 "not \"%s\".",
 						 val);
@@ -216,7 +216,7 @@ static int parse_settings(struct fp *fp, struct hpc_open_args *args)
 					 dir ? "/" : "", val);
 			if (!*val || n < 0 || (size_t)n >= sizeof(fp->pool.path) ||
 			    access(fp->pool.path, X_OK) != 0) {
-				hpc_plugutil_err(args, (int32_t)i,
+				hpcb_err(args, (int32_t)i,
 						 "worker \"%s\" is not an executable file.", val);
 				return -EINVAL;
 			}
@@ -229,7 +229,7 @@ static int parse_settings(struct fp *fp, struct hpc_open_args *args)
 			/* No file to run: the copy built into this plugin. */
 			int rc = fp_pool_use_embedded(&fp->pool);
 			if (rc < 0) {
-				hpc_plugutil_err(args, -1,
+				hpcb_err(args, -1,
 						 "cannot find the forkpool worker (%s) nor run the one "
 						 "built in (%s); give its path with worker = PATH.",
 						 why, strerror(-rc));
@@ -336,7 +336,7 @@ static int fp_open(struct hpc_open_args *args, void **state)
 		return -EINVAL;
 	struct fp *fp = calloc(1, sizeof(*fp));
 	if (!fp) {
-		hpc_plugutil_err(args, -1, "out of memory.");
+		hpcb_err(args, -1, "out of memory.");
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&fp->run_lock, NULL);
@@ -355,7 +355,7 @@ static int fp_open(struct hpc_open_args *args, void **state)
 	}
 	fp->pool.w = calloc(fp->pool.n, sizeof(*fp->pool.w));
 	if (!fp->pool.w) {
-		hpc_plugutil_err(args, -1, "out of memory.");
+		hpcb_err(args, -1, "out of memory.");
 		fp_close(fp);
 		return -ENOMEM;
 	}
@@ -367,7 +367,7 @@ static int fp_open(struct hpc_open_args *args, void **state)
 		char err[PATH_MAX + 128];
 		rc = fp_pool_spawn(&fp->pool, i, err, sizeof(err));
 		if (rc < 0) {
-			hpc_plugutil_err(args, -1, "%s.", err);
+			hpcb_err(args, -1, "%s.", err);
 			fp_close(fp);
 			return rc;
 		}
@@ -779,7 +779,7 @@ static void heal(struct fp *fp)
 static int fp_run(void *state, struct hpc_job *job)
 {
 	struct fp *fp = state;
-	int rc = hpc_plugutil_check_job(job);
+	int rc = hpcb_check_job(job);
 	if (rc)
 		return rc;
 	/* Chunk records only for a daemon whose job has the fields, and asks. */

@@ -60,7 +60,7 @@
 #include <unistd.h>
 
 #include "hpc/plugin.h"
-#include "plugins/common/plugin_util.h"
+#include "plugins/base/plugin_util.h"
 #include "plugins/mpi/proto.h"
 
 extern char **environ;
@@ -698,7 +698,7 @@ static int parse_settings(struct hpc_open_args *args, struct mpi_inst *inst)
 			if (!strcmp(key, mpi_settings[j]))
 				idx = j;
 		if (idx < 0) {
-			hpc_plugutil_err(
+			hpcb_err(
 			    args, (int32_t)i,
 			    "unknown setting \"%s\": the mpi backend accepts np, hostfile, "
 			    "mpirun, mpirun_args, worker, timeout, start_timeout, "
@@ -707,14 +707,14 @@ static int parse_settings(struct hpc_open_args *args, struct mpi_inst *inst)
 			return -EINVAL;
 		}
 		if (seen[idx] >= 0) {
-			hpc_plugutil_err(args, (int32_t)i, "%s is set more than once.", key);
+			hpcb_err(args, (int32_t)i, "%s is set more than once.", key);
 			return -EINVAL;
 		}
 		seen[idx] = (int32_t)i;
 		unsigned long v;
 		if (!strcmp(key, "np")) {
-			if (hpc_plugutil_parse_uint(val, 1, MPI_MAX_NP, &v) < 0) {
-				hpc_plugutil_err(
+			if (hpcb_parse_uint(val, 1, MPI_MAX_NP, &v) < 0) {
+				hpcb_err(
 				    args, (int32_t)i,
 				    "np must be a whole number from 1 to %d, not \"%s\".",
 				    MPI_MAX_NP, val);
@@ -722,8 +722,8 @@ static int parse_settings(struct hpc_open_args *args, struct mpi_inst *inst)
 			}
 			inst->np = v;
 		} else if (!strcmp(key, "timeout") || !strcmp(key, "start_timeout")) {
-			if (hpc_plugutil_parse_uint(val, 1, 86400000, &v) < 0) {
-				hpc_plugutil_err(
+			if (hpcb_parse_uint(val, 1, 86400000, &v) < 0) {
+				hpcb_err(
 				    args, (int32_t)i,
 				    "%s must be a whole number of milliseconds from 1 to "
 				    "86400000, not \"%s\".",
@@ -735,8 +735,8 @@ static int parse_settings(struct hpc_open_args *args, struct mpi_inst *inst)
 			else
 				inst->start_timeout_ms = v;
 		} else if (!strcmp(key, "resident")) {
-			if (hpc_plugutil_parse_uint(val, 0, 64, &v) < 0) {
-				hpc_plugutil_err(
+			if (hpcb_parse_uint(val, 0, 64, &v) < 0) {
+				hpcb_err(
 				    args, (int32_t)i,
 				    "resident must be a whole number from 0 to 64, not "
 				    "\"%s\".",
@@ -746,7 +746,7 @@ static int parse_settings(struct hpc_open_args *args, struct mpi_inst *inst)
 			inst->resident = v;
 		} else if (!strcmp(key, "local_mmap")) {
 			if (parse_bool(val, &inst->local_mmap) < 0) {
-				hpc_plugutil_err(args, (int32_t)i,
+				hpcb_err(args, (int32_t)i,
 						 "local_mmap must be true or false, not \"%s\".",
 						 val);
 				return -EINVAL;
@@ -760,7 +760,7 @@ static int parse_settings(struct hpc_open_args *args, struct mpi_inst *inst)
 			for (char *save = NULL, *t = strtok_r(inst->args_buf, " \t", &save); t;
 			     t = strtok_r(NULL, " \t", &save)) {
 				if (inst->nmargs == MPI_MAX_ARGS) {
-					hpc_plugutil_err(args, (int32_t)i,
+					hpcb_err(args, (int32_t)i,
 							 "mpirun_args has more than %d words.",
 							 MPI_MAX_ARGS);
 					return -EINVAL;
@@ -768,7 +768,7 @@ static int parse_settings(struct hpc_open_args *args, struct mpi_inst *inst)
 				inst->margs[inst->nmargs++] = t;
 			}
 		} else if (!*val) {
-			hpc_plugutil_err(args, (int32_t)i, "%s must not be empty.", key);
+			hpcb_err(args, (int32_t)i, "%s must not be empty.", key);
 			return -EINVAL;
 		} else if (!strcmp(key, "mpirun")) {
 			/* A bare name is looked up on PATH; anything with a slash is a path. */
@@ -788,26 +788,26 @@ static int parse_settings(struct hpc_open_args *args, struct mpi_inst *inst)
 	if (!inst->worker)
 		inst->worker = worker_next_to_plugin();
 	if (!inst->mpirun || !inst->worker) {
-		hpc_plugutil_err(args, -1, "out of memory.");
+		hpcb_err(args, -1, "out of memory.");
 		return -ENOMEM;
 	}
 	/* Name the missing file before starting anything. */
 	if (strchr(inst->mpirun, '/') && access(inst->mpirun, X_OK) < 0) {
-		hpc_plugutil_err(
+		hpcb_err(
 		    args, mpirun_at,
 		    "mpirun not found: %s is %s (set mpirun = PATH to Open MPI's launcher).",
 		    inst->mpirun, errno == ENOENT ? "missing" : "not executable");
 		return -ENOENT;
 	}
 	if (access(inst->worker, X_OK) < 0) {
-		hpc_plugutil_err(args, worker_at,
+		hpcb_err(args, worker_at,
 				 "the MPI worker program %s is missing or not executable (build "
 				 "//plugins:hpc_mpi_worker, or set worker = PATH).",
 				 inst->worker);
 		return -ENOENT;
 	}
 	if (inst->hostfile && access(inst->hostfile, R_OK) < 0) {
-		hpc_plugutil_err(args, hostfile_at, "cannot read the hostfile %s: %s.",
+		hpcb_err(args, hostfile_at, "cannot read the hostfile %s: %s.",
 				 inst->hostfile, strerror(errno));
 		return -ENOENT;
 	}
@@ -822,7 +822,7 @@ static int mpi_open(struct hpc_open_args *args, void **state)
 		return -EINVAL;
 	struct mpi_inst *inst = calloc(1, sizeof(*inst));
 	if (!inst) {
-		hpc_plugutil_err(args, -1, "out of memory.");
+		hpcb_err(args, -1, "out of memory.");
 		return -ENOMEM;
 	}
 	inst->pid = -1;
@@ -838,7 +838,7 @@ static int mpi_open(struct hpc_open_args *args, void **state)
 	char err[512] = "";
 	rc = start_job(inst, err, sizeof(err));
 	if (rc < 0) {
-		hpc_plugutil_err(args, -1, "cannot start the MPI job: %s", err);
+		hpcb_err(args, -1, "cannot start the MPI job: %s", err);
 		inst_free(inst);
 		return rc;
 	}
@@ -851,7 +851,7 @@ static int mpi_run(void *state, struct hpc_job *job)
 	struct mpi_inst *inst = state;
 	if (!inst)
 		return -EINVAL;
-	int rc = hpc_plugutil_check_job(job);
+	int rc = hpcb_check_job(job);
 	if (rc)
 		return rc;
 	/* The ranks work out of process: they need the region, not pointers. */

@@ -53,7 +53,7 @@
 #include <time.h>
 
 #include "hpc/plugin.h"
-#include "plugins/common/plugin_util.h"
+#include "plugins/base/plugin_util.h"
 #include "plugins/opencl/clutil.h"
 #include "plugins/opencl/source.h"
 
@@ -198,14 +198,14 @@ static int catalog_load(struct cl_catalog *c, struct hpc_open_args *args)
 	memset(c, 0, sizeof(*c));
 	cl_int err = clGetPlatformIDs(0, NULL, &c->nplat);
 	if (err == CL_PLATFORM_NOT_FOUND_KHR_ || (err == CL_SUCCESS && c->nplat == 0)) {
-		hpc_plugutil_err(
+		hpcb_err(
 		    args, -1,
 		    "the OpenCL ICD loader found no platform (is a driver such as "
 		    "pocl-opencl-icd installed, with its file in /etc/OpenCL/vendors?).");
 		return -ENODEV;
 	}
 	if (err != CL_SUCCESS) {
-		hpc_plugutil_err(args, -1, "clGetPlatformIDs failed: %s.", hpc_cl_errname(err));
+		hpcb_err(args, -1, "clGetPlatformIDs failed: %s.", hpc_cl_errname(err));
 		return -EIO;
 	}
 	c->plat = calloc(c->nplat, sizeof(*c->plat));
@@ -214,7 +214,7 @@ static int catalog_load(struct cl_catalog *c, struct hpc_open_args *args)
 		goto oom;
 	err = clGetPlatformIDs(c->nplat, c->plat, NULL);
 	if (err != CL_SUCCESS) {
-		hpc_plugutil_err(args, -1, "clGetPlatformIDs failed: %s.", hpc_cl_errname(err));
+		hpcb_err(args, -1, "clGetPlatformIDs failed: %s.", hpc_cl_errname(err));
 		return -EIO;
 	}
 	cl_uint total = 0;
@@ -222,7 +222,7 @@ static int catalog_load(struct cl_catalog *c, struct hpc_open_args *args)
 		char name[CL_NAME_MAX] = "";
 		err = clGetPlatformInfo(c->plat[p], CL_PLATFORM_NAME, sizeof(name) - 1, name, NULL);
 		if (err != CL_SUCCESS && err != CL_INVALID_VALUE) { /* too long: keep what fits */
-			hpc_plugutil_err(args, -1,
+			hpcb_err(args, -1,
 					 "clGetPlatformInfo(CL_PLATFORM_NAME) failed: %s.",
 					 hpc_cl_errname(err));
 			return -EIO;
@@ -233,7 +233,7 @@ static int catalog_load(struct cl_catalog *c, struct hpc_open_args *args)
 		if (err == CL_DEVICE_NOT_FOUND)
 			nd = 0;
 		else if (err != CL_SUCCESS) {
-			hpc_plugutil_err(args, -1, "clGetDeviceIDs on platform %u failed: %s.", p,
+			hpcb_err(args, -1, "clGetDeviceIDs on platform %u failed: %s.", p,
 					 hpc_cl_errname(err));
 			return -EIO;
 		}
@@ -253,7 +253,7 @@ static int catalog_load(struct cl_catalog *c, struct hpc_open_args *args)
 		if (err == CL_DEVICE_NOT_FOUND)
 			continue;
 		if (err != CL_SUCCESS) {
-			hpc_plugutil_err(args, -1, "clGetDeviceIDs on platform %u failed: %s.", p,
+			hpcb_err(args, -1, "clGetDeviceIDs on platform %u failed: %s.", p,
 					 hpc_cl_errname(err));
 			return -EIO;
 		}
@@ -269,7 +269,7 @@ static int catalog_load(struct cl_catalog *c, struct hpc_open_args *args)
 				err = clGetDeviceInfo(c->dev[i], CL_DEVICE_TYPE, sizeof(type),
 						      &type, NULL);
 			if (err != CL_SUCCESS) {
-				hpc_plugutil_err(args, -1, "clGetDeviceInfo failed: %s.",
+				hpcb_err(args, -1, "clGetDeviceInfo failed: %s.",
 						 hpc_cl_errname(err));
 				return -EIO;
 			}
@@ -283,7 +283,7 @@ static int catalog_load(struct cl_catalog *c, struct hpc_open_args *args)
 	}
 	return 0;
 oom:
-	hpc_plugutil_err(args, -1, "out of memory.");
+	hpcb_err(args, -1, "out of memory.");
 	return -ENOMEM;
 }
 
@@ -314,7 +314,7 @@ static int choose_device(struct cl_inst *inst, const struct cl_catalog *c,
 	unsigned *cand = calloc(c->ndev + 1, sizeof(*cand));
 	int rc = 0;
 	if (!names || !cand) {
-		hpc_plugutil_err(args, -1, "out of memory.");
+		hpcb_err(args, -1, "out of memory.");
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -327,7 +327,7 @@ static int choose_device(struct cl_inst *inst, const struct cl_catalog *c,
 		rc = hpc_cl_match(ch->platform, names, c->nplat, &plat);
 		if (rc) {
 			list_names(list, sizeof(list), names, c->nplat);
-			hpc_plugutil_err(
+			hpcb_err(
 			    args, ch->platform_at,
 			    "platform \"%s\" %s (the OpenCL platforms here are %s).", ch->platform,
 			    rc == -ERANGE ? "is not a platform index" : "matches no platform name",
@@ -341,11 +341,11 @@ static int choose_device(struct cl_inst *inst, const struct cl_catalog *c,
 			cand[ncand++] = i;
 	if (ncand == 0) {
 		if (one_platform)
-			hpc_plugutil_err(args, ch->platform_at,
+			hpcb_err(args, ch->platform_at,
 					 "OpenCL platform %u (%s) has no devices.", plat,
 					 c->plat_name[plat]);
 		else
-			hpc_plugutil_err(args, -1, "no OpenCL device found on any platform.");
+			hpcb_err(args, -1, "no OpenCL device found on any platform.");
 		rc = -ENODEV;
 		goto out;
 	}
@@ -357,7 +357,7 @@ static int choose_device(struct cl_inst *inst, const struct cl_catalog *c,
 		rc = hpc_cl_match(ch->device, names, ncand, &pick);
 		if (rc) {
 			list_names(list, sizeof(list), names, ncand);
-			hpc_plugutil_err(
+			hpcb_err(
 			    args, ch->device_at,
 			    "device \"%s\" %s (the OpenCL devices%s here are %s).", ch->device,
 			    rc == -ERANGE ? "is not a device index" : "matches no device name",
@@ -414,7 +414,7 @@ static int parse_settings(struct hpc_open_args *args, struct cl_opts *o)
 				which = k;
 		/* The daemon rejects unknown keys already; tests and other hosts may not. */
 		if (which < 0) {
-			hpc_plugutil_err(
+			hpcb_err(
 			    args, (int32_t)i,
 			    "unknown setting \"%s\": the opencl backend accepts platform, "
 			    "device, zero_copy, kernels, fp64, cache_mb and "
@@ -423,7 +423,7 @@ static int parse_settings(struct hpc_open_args *args, struct cl_opts *o)
 			return -EINVAL;
 		}
 		if (seen[which]) {
-			hpc_plugutil_err(args, (int32_t)i, "%s is set more than once.", key);
+			hpcb_err(args, (int32_t)i, "%s is set more than once.", key);
 			return -EINVAL;
 		}
 		seen[which] = true;
@@ -431,7 +431,7 @@ static int parse_settings(struct hpc_open_args *args, struct cl_opts *o)
 		case 0:
 		case 1:
 			if (!*val) {
-				hpc_plugutil_err(
+				hpcb_err(
 				    args, (int32_t)i,
 				    "%s must be an index or part of a name, not empty.", key);
 				return -EINVAL;
@@ -456,7 +456,7 @@ static int parse_settings(struct hpc_open_args *args, struct cl_opts *o)
 			else if (strcmp(val, off) == 0)
 				t = TRI_OFF;
 			else {
-				hpc_plugutil_err(args, (int32_t)i,
+				hpcb_err(args, (int32_t)i,
 						 "%s must be auto, %s or %s, not \"%s\".", key, on,
 						 off, val);
 				return -EINVAL;
@@ -473,14 +473,14 @@ static int parse_settings(struct hpc_open_args *args, struct cl_opts *o)
 			else if (strcmp(val, "off") == 0)
 				o->fp64_off = true;
 			else {
-				hpc_plugutil_err(args, (int32_t)i,
+				hpcb_err(args, (int32_t)i,
 						 "fp64 must be auto or off, not \"%s\".", val);
 				return -EINVAL;
 			}
 			break;
 		case 5:
-			if (hpc_plugutil_parse_uint(val, 0, 1ul << 20, &o->cache_mb) < 0) {
-				hpc_plugutil_err(
+			if (hpcb_parse_uint(val, 0, 1ul << 20, &o->cache_mb) < 0) {
+				hpcb_err(
 				    args, (int32_t)i,
 				    "cache_mb must be a whole number from 0 to 1048576, "
 				    "not \"%s\".",
@@ -505,7 +505,7 @@ static int dev_info(struct hpc_open_args *args, cl_device_id dev, cl_device_info
 {
 	cl_int err = clGetDeviceInfo(dev, what, size, out, NULL);
 	if (err != CL_SUCCESS) {
-		hpc_plugutil_err(args, -1, "clGetDeviceInfo(%s) failed: %s.", name,
+		hpcb_err(args, -1, "clGetDeviceInfo(%s) failed: %s.", name,
 				 hpc_cl_errname(err));
 		return -EIO;
 	}
@@ -539,7 +539,7 @@ static int query_device(struct cl_inst *inst, const struct cl_opts *o, struct hp
 	    (rc = DEV_INFO(args, inst->dev, CL_DEVICE_MEM_BASE_ADDR_ALIGN, &align_bits)))
 		return rc;
 	if (!avail) {
-		hpc_plugutil_err(args, o->choice.device_at,
+		hpcb_err(args, o->choice.device_at,
 				 "OpenCL device \"%s\" is not available.", inst->dev_name);
 		return -ENODEV;
 	}
@@ -547,14 +547,14 @@ static int query_device(struct cl_inst *inst, const struct cl_opts *o, struct hp
 	cl_int err = clGetDeviceInfo(inst->dev, CL_DEVICE_EXTENSIONS, 0, NULL, &ext_len);
 	char *ext = err == CL_SUCCESS ? calloc(1, ext_len + 1) : NULL;
 	if (err == CL_SUCCESS && !ext) {
-		hpc_plugutil_err(args, -1, "out of memory.");
+		hpcb_err(args, -1, "out of memory.");
 		return -ENOMEM;
 	}
 	if (err == CL_SUCCESS)
 		err = clGetDeviceInfo(inst->dev, CL_DEVICE_EXTENSIONS, ext_len, ext, NULL);
 	if (err != CL_SUCCESS) {
 		free(ext);
-		hpc_plugutil_err(args, -1, "clGetDeviceInfo(CL_DEVICE_EXTENSIONS) failed: %s.",
+		hpcb_err(args, -1, "clGetDeviceInfo(CL_DEVICE_EXTENSIONS) failed: %s.",
 				 hpc_cl_errname(err));
 		return -EIO;
 	}
@@ -573,7 +573,7 @@ static int query_device(struct cl_inst *inst, const struct cl_opts *o, struct hp
 		inst->align = CL_PAGE;
 	inst->zero_copy = o->zero_copy == TRI_ON || (o->zero_copy == TRI_AUTO && inst->is_cpu);
 	if (inst->zero_copy && !align_ok) {
-		hpc_plugutil_err(args, -1,
+		hpcb_err(args, -1,
 				 "zero_copy needs a buffer alignment of at most a page, but device "
 				 "\"%s\" asks for %u bits.",
 				 inst->dev_name, align_bits);
@@ -609,7 +609,7 @@ static int build_program(struct cl_inst *inst, uint32_t dtype, const struct cl_o
 	cl_int err;
 	pg->prog = clCreateProgramWithSource(inst->ctx, 1, &src, NULL, &err);
 	if (err != CL_SUCCESS) {
-		hpc_plugutil_err(args, -1, "clCreateProgramWithSource failed: %s.",
+		hpcb_err(args, -1, "clCreateProgramWithSource failed: %s.",
 				 hpc_cl_errname(err));
 		return -EIO;
 	}
@@ -619,7 +619,7 @@ static int build_program(struct cl_inst *inst, uint32_t dtype, const struct cl_o
 		     dtype == HPC_F64 ? "double" : "float", dtype == HPC_F64 ? " -DHPC_FP64=1" : "",
 		     inst->cpu_kernels ? 1 : 0, o->build_options ? o->build_options : "");
 	if (w < 0 || (size_t)w >= sizeof(opts)) {
-		hpc_plugutil_err(args, o->build_options_at, "build_options is too long.");
+		hpcb_err(args, o->build_options_at, "build_options is too long.");
 		return -EINVAL;
 	}
 	err = clBuildProgram(pg->prog, 1, &inst->dev, opts, NULL, NULL);
@@ -638,7 +638,7 @@ static int build_program(struct cl_inst *inst, uint32_t dtype, const struct cl_o
 		if (log && *log && host_can_log(inst->host))
 			inst->host->log(inst->host, HPC_LOG_ERROR, "build log of the %s kernels:\n%s",
 					hpc_dtype_name(dtype), log);
-		hpc_plugutil_err(args, o->build_options_at,
+		hpcb_err(args, o->build_options_at,
 				 "building the %s kernels for \"%s\" failed: %s: %s",
 				 hpc_dtype_name(dtype), inst->dev_name, hpc_cl_errname(err),
 				 excerpt[0] ? excerpt : "(the build log is empty).");
@@ -648,7 +648,7 @@ static int build_program(struct cl_inst *inst, uint32_t dtype, const struct cl_o
 	for (int k = 0; k < K__COUNT; k++) {
 		pg->k[k] = clCreateKernel(pg->prog, cl_kernel_names[k], &err);
 		if (err != CL_SUCCESS) {
-			hpc_plugutil_err(args, -1, "clCreateKernel(%s) failed: %s.",
+			hpcb_err(args, -1, "clCreateKernel(%s) failed: %s.",
 					 cl_kernel_names[k], hpc_cl_errname(err));
 			return -EIO;
 		}
@@ -666,7 +666,7 @@ static int kernel_limits(struct cl_inst *inst, cl_kernel k, const char *name, si
 					       CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE,
 					       sizeof(*pref), pref, NULL);
 	if (err != CL_SUCCESS) {
-		hpc_plugutil_err(args, -1, "clGetKernelWorkGroupInfo(%s) failed: %s.", name,
+		hpcb_err(args, -1, "clGetKernelWorkGroupInfo(%s) failed: %s.", name,
 				 hpc_cl_errname(err));
 		return -EIO;
 	}
@@ -1134,7 +1134,7 @@ static int cl_run(void *state, struct hpc_job *job)
 	struct cl_inst *inst = state;
 	if (!inst)
 		return -EINVAL;
-	int rc = hpc_plugutil_check_job(job);
+	int rc = hpcb_check_job(job);
 	if (rc)
 		return rc;
 	const size_t es = hpc_dtype_size(job->dtype);
@@ -1187,13 +1187,13 @@ static int warm_up(struct cl_inst *inst, struct hpc_open_args *args)
 	cl_mem in = clCreateBuffer(inst->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
 				   sizeof(zeros), zeros, &err);
 	if (err != CL_SUCCESS) {
-		hpc_plugutil_err(args, -1, "clCreateBuffer failed: %s.", hpc_cl_errname(err));
+		hpcb_err(args, -1, "clCreateBuffer failed: %s.", hpc_cl_errname(err));
 		return -EIO;
 	}
 	cl_mem o = clCreateBuffer(inst->ctx, CL_MEM_READ_WRITE, sizeof(out), NULL, &err);
 	if (err != CL_SUCCESS) {
 		clReleaseMemObject(in);
-		hpc_plugutil_err(args, -1, "clCreateBuffer failed: %s.", hpc_cl_errname(err));
+		hpcb_err(args, -1, "clCreateBuffer failed: %s.", hpc_cl_errname(err));
 		return -EIO;
 	}
 	int rc = 0;
@@ -1248,7 +1248,7 @@ static int warm_up(struct cl_inst *inst, struct hpc_open_args *args)
 			rc = job_fail(inst, "clFinish", "warm-up", err);
 	}
 	if (rc)
-		hpc_plugutil_err(
+		hpcb_err(
 		    args, -1,
 		    "a first run of the kernels on \"%s\" failed (errno %d); see the log.",
 		    inst->dev_name, -rc);
@@ -1325,7 +1325,7 @@ static int open_instance(struct hpc_open_args *args, void **state)
 
 	struct cl_inst *inst = calloc(1, sizeof(*inst));
 	if (!inst) {
-		hpc_plugutil_err(args, -1, "out of memory.");
+		hpcb_err(args, -1, "out of memory.");
 		return -ENOMEM;
 	}
 	inst->host = args->host;
@@ -1334,7 +1334,7 @@ static int open_instance(struct hpc_open_args *args, void **state)
 	rc = pthread_mutex_init(&inst->mu, NULL);
 	if (rc) {
 		free(inst);
-		hpc_plugutil_err(args, -1, "cannot create the instance's lock: %s.", strerror(rc));
+		hpcb_err(args, -1, "cannot create the instance's lock: %s.", strerror(rc));
 		return -rc;
 	}
 	uint64_t t0 = now_ms();
@@ -1353,14 +1353,14 @@ static int open_instance(struct hpc_open_args *args, void **state)
 	cl_int err;
 	inst->ctx = clCreateContext(NULL, 1, &inst->dev, NULL, NULL, &err);
 	if (err != CL_SUCCESS) {
-		hpc_plugutil_err(args, -1, "clCreateContext for \"%s\" failed: %s.", inst->dev_name,
+		hpcb_err(args, -1, "clCreateContext for \"%s\" failed: %s.", inst->dev_name,
 				 hpc_cl_errname(err));
 		rc = -EIO;
 		goto fail;
 	}
 	inst->q = clCreateCommandQueue(inst->ctx, inst->dev, 0, &err);
 	if (err != CL_SUCCESS) {
-		hpc_plugutil_err(args, -1, "clCreateCommandQueue for \"%s\" failed: %s.",
+		hpcb_err(args, -1, "clCreateCommandQueue for \"%s\" failed: %s.",
 				 inst->dev_name, hpc_cl_errname(err));
 		rc = -EIO;
 		goto fail;
@@ -1375,7 +1375,7 @@ static int open_instance(struct hpc_open_args *args, void **state)
 	inst->part = clCreateBuffer(inst->ctx, CL_MEM_READ_WRITE,
 				    (inst->max_groups + 1) * sizeof(double), NULL, &err);
 	if (err != CL_SUCCESS) {
-		hpc_plugutil_err(args, -1, "clCreateBuffer failed: %s.", hpc_cl_errname(err));
+		hpcb_err(args, -1, "clCreateBuffer failed: %s.", hpc_cl_errname(err));
 		rc = -EIO;
 		goto fail;
 	}

@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "hpc/plugin.h"
-#include "plugins/common/plugin_util.h"
+#include "plugins/base/plugin_util.h"
 #include "plugins/openmp/kernels.h"
 
 /*
@@ -122,19 +122,19 @@ static int omp_open(struct hpc_open_args *args, void **state)
 		const char *val = s->value ? s->value : "";
 		/* The daemon rejects unknown keys already; tests and other hosts may not. */
 		if (strcmp(key, "threads") != 0) {
-			hpc_plugutil_err(args, (int32_t)i,
+			hpcb_err(args, (int32_t)i,
 					 "unknown setting \"%s\": the openmp backend accepts only "
 					 "threads.",
 					 key);
 			return -EINVAL;
 		}
 		if (threads_at >= 0) {
-			hpc_plugutil_err(args, (int32_t)i, "threads is set more than once.");
+			hpcb_err(args, (int32_t)i, "threads is set more than once.");
 			return -EINVAL;
 		}
 		threads_at = (int32_t)i;
-		if (hpc_plugutil_parse_uint(val, 1, HPC_OMP_MAX_THREADS, &threads) < 0) {
-			hpc_plugutil_err(args, (int32_t)i,
+		if (hpcb_parse_uint(val, 1, HPC_OMP_MAX_THREADS, &threads) < 0) {
+			hpcb_err(args, (int32_t)i,
 					 "threads must be a whole number from 1 to %d, not \"%s\".",
 					 HPC_OMP_MAX_THREADS, val);
 			return -EINVAL;
@@ -143,7 +143,7 @@ static int omp_open(struct hpc_open_args *args, void **state)
 
 	struct omp_instance *inst = calloc(1, sizeof(*inst));
 	if (!inst) {
-		hpc_plugutil_err(args, -1, "out of memory.");
+		hpcb_err(args, -1, "out of memory.");
 		return -ENOMEM;
 	}
 	inst->threads = (int)threads;
@@ -155,7 +155,7 @@ static int omp_open(struct hpc_open_args *args, void **state)
 	}
 	if (rc) {
 		free(inst);
-		hpc_plugutil_err(args, -1, "cannot create the instance's lock: %s.", strerror(rc));
+		hpcb_err(args, -1, "cannot create the instance's lock: %s.", strerror(rc));
 		return -rc;
 	}
 
@@ -221,12 +221,12 @@ static int omp_run(void *state, struct hpc_job *job)
 	struct omp_instance *inst = state;
 	if (!inst)
 		return -EINVAL;
-	int rc = hpc_plugutil_check_job(job);
+	int rc = hpcb_check_job(job);
 	if (rc)
 		return rc;
 
 	uint64_t per = job->op == HPC_OP_MATMUL ? OMP_MADDS_PER_THREAD : OMP_ELEMS_PER_THREAD;
-	uint64_t t = hpc_plugutil_job_work(job) / per;
+	uint64_t t = hpcb_job_work(job) / per;
 	if (t > (uint64_t)inst->threads)
 		t = (uint64_t)inst->threads;
 	if (t < 2) {

@@ -6,7 +6,7 @@
 #include <stdio.h>
 
 #include "hpc/plugin.h"
-#include "plugins/common/plugin_util.h"
+#include "plugins/base/plugin_util.h"
 #include "plugins/serial/kernels.h"
 
 /* The backend keeps no state; open() hands out this address so it is not NULL. */
@@ -20,7 +20,7 @@ static int serial_open(struct hpc_open_args *args, void **state)
 		return -EINVAL;
 	/* The daemon rejects unknown keys already; tests and other hosts may not. */
 	if (args->nsettings > 0) {
-		hpc_plugutil_err(args, 0, "the serial backend takes no settings, but got \"%s\".",
+		hpcb_err(args, 0, "the serial backend takes no settings, but got \"%s\".",
 				 args->settings[0].key ? args->settings[0].key : "");
 		return -EINVAL;
 	}
@@ -30,7 +30,7 @@ static int serial_open(struct hpc_open_args *args, void **state)
 
 static int serial_run(void *state, struct hpc_job *job)
 {
-	int rc = hpc_plugutil_check_job(job);
+	int rc = hpcb_check_job(job);
 	if (rc)
 		return rc;
 

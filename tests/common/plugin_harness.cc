@@ -242,11 +242,11 @@ Region::Region(uint64_t arena_bytes, const std::string &name, uint64_t id)
 	static std::atomic<uint64_t> next_id{1ull << 32};
 	id_ = id ? id : next_id++;
 	hpc_region_hdr layout;
-	int rc = hpc_region_layout(arena_bytes, 8, 8, &layout);
-	EXPECT_EQ(rc, 0) << "hpc_region_layout(" << arena_bytes << ")";
+	int rc = hpci_region_layout(arena_bytes, 8, 8, &layout);
+	EXPECT_EQ(rc, 0) << "hpci_region_layout(" << arena_bytes << ")";
 	if (rc == 0) {
-		rc = hpc_region_create(&layout, name.c_str(), 0, &r_);
-		EXPECT_EQ(rc, 0) << "hpc_region_create: " << std::strerror(-rc);
+		rc = hpci_region_create(&layout, name.c_str(), 0, &r_);
+		EXPECT_EQ(rc, 0) << "hpci_region_create: " << std::strerror(-rc);
 	}
 	ok_ = rc == 0;
 }
@@ -254,7 +254,7 @@ Region::Region(uint64_t arena_bytes, const std::string &name, uint64_t id)
 Region::~Region()
 {
 	if (ok_)
-		hpc_region_unmap(&r_);
+		hpci_region_unmap(&r_);
 }
 
 uint64_t Region::Alloc(uint64_t bytes)

@@ -6,7 +6,7 @@
 //  - open instances with settings (struct hpc_open_args), with a host table
 //    that keeps what the plugin logs;
 //  - jobs over caller-owned memory (MakeJob), or over a real client region:
-//    a sealed memfd made by //ipc (hpc_region_layout, hpc_region_create),
+//    a sealed memfd made by //ipc (hpci_region_layout, hpci_region_create),
 //    with struct hpc_job built as daemon/session.c run_job() builds it
 //    (pointers into the arena plus the region's fd, id, arena offset,
 //    operand offsets and generations).
@@ -148,7 +148,7 @@ hpc_job MakeJob(uint32_t op, uint32_t dtype, uint64_t m, uint64_t n, uint64_t k,
 		const void *b, void *out, double alpha);
 
 // A client region as the daemon makes it (a sealed memfd from
-// hpc_region_create), with a bump allocator over its arena. A failure to make
+// hpci_region_create), with a bump allocator over its arena. A failure to make
 // it is a test failure, and ok() is false.
 class Region {
 public:
@@ -177,7 +177,7 @@ public:
 		    uint64_t a_gen = 0, uint64_t b_gen = 0) const;
 
 private:
-	hpc_region r_{};
+	hpci_region r_{};
 	bool ok_ = false;
 	uint64_t id_;
 	uint64_t used_ = 0;

@@ -180,7 +180,7 @@ TEST(Daemon, GarbageOnTheSocketIsSurvived)
 	const char *junk[] = {"", "x", "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
 			      "\x31\x43\x50\x48\x01\x00\x01\x00\xff\xff\xff\xff\x00\x00\x00\x00"};
 	for (const char *j : junk) {
-		int fd = hpc_sock_connect(d.socket().c_str());
+		int fd = hpci_sock_connect(d.socket().c_str());
 		ASSERT_GE(fd, 0);
 		ssize_t w = write(fd, j, strlen(j) ? strlen(j) : 0);
 		(void)w;
@@ -195,7 +195,7 @@ TEST(Daemon, GarbageOnTheSocketIsSurvived)
 	// Random bytes of every length up to 600.
 	unsigned seed = 7;
 	for (int len = 1; len < 600; len += 37) {
-		int fd = hpc_sock_connect(d.socket().c_str());
+		int fd = hpci_sock_connect(d.socket().c_str());
 		ASSERT_GE(fd, 0);
 		std::vector<char> b((size_t)len);
 		for (auto &ch : b)
@@ -205,19 +205,19 @@ TEST(Daemon, GarbageOnTheSocketIsSurvived)
 		close(fd);
 	}
 	// Well-formed headers with wrong payloads: a short HELLO, a second HELLO.
-	int fd = hpc_sock_connect(d.socket().c_str());
+	int fd = hpci_sock_connect(d.socket().c_str());
 	uint32_t small = 5;
-	ASSERT_EQ(hpc_sock_send(fd, HPC_MSG_HELLO, 0, &small, sizeof(small), -1), 0);
+	ASSERT_EQ(hpci_sock_send(fd, HPC_MSG_HELLO, 0, &small, sizeof(small), -1), 0);
 	close(fd);
 	hpc_hello h{};
 	h.arena_bytes = 4096;
 	h.flags = 1;  // undefined flag
-	fd = hpc_sock_connect(d.socket().c_str());
-	ASSERT_EQ(hpc_sock_send(fd, HPC_MSG_HELLO, 0, &h, sizeof(h), -1), 0);
+	fd = hpci_sock_connect(d.socket().c_str());
+	ASSERT_EQ(hpci_sock_send(fd, HPC_MSG_HELLO, 0, &h, sizeof(h), -1), 0);
 	hpc_msg hdr;
 	char buf[256];
 	int rfd;
-	ASSERT_GE(hpc_sock_recv(fd, &hdr, buf, sizeof(buf), &rfd), 0);
+	ASSERT_GE(hpci_sock_recv(fd, &hdr, buf, sizeof(buf), &rfd), 0);
 	EXPECT_EQ(hdr.status, -EINVAL);
 	close(fd);
 	ASSERT_TRUE(d.running()) << d.log();
@@ -228,7 +228,7 @@ TEST(Daemon, AClientThatNeverReadsCannotStallIt)
 {
 	hpce::Daemon d(kBackends);
 	ASSERT_TRUE(d.start()) << d.log();
-	int fd = hpc_sock_connect(d.socket().c_str());
+	int fd = hpci_sock_connect(d.socket().c_str());
 	ASSERT_GE(fd, 0);
 	// Requests whose replies (~300 bytes each) it never reads: far more than
 	// the socket buffers hold.
@@ -236,7 +236,7 @@ TEST(Daemon, AClientThatNeverReadsCannotStallIt)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	int sent = 0;
 	for (int i = 0; i < 20000; i++) {
-		if (hpc_sock_send(fd, HPC_MSG_STATUS, 0, nullptr, 0, -1) < 0)
+		if (hpci_sock_send(fd, HPC_MSG_STATUS, 0, nullptr, 0, -1) < 0)
 			break;
 		sent++;
 	}
@@ -252,42 +252,42 @@ TEST(Daemon, AClientThatNeverReadsCannotStallIt)
 // ring indexes straight into shared memory.
 struct RawClient {
 	int sock = -1;
-	hpc_region region{};
-	hpc_ring sq{}, cq{};
+	hpci_region region{};
+	hpci_ring sq{}, cq{};
 	bool connect(const std::string &path, uint64_t arena)
 	{
-		sock = hpc_sock_connect(path.c_str());
+		sock = hpci_sock_connect(path.c_str());
 		if (sock < 0)
 			return false;
 		hpc_hello h{};
 		h.arena_bytes = arena;
 		h.sq_entries = h.cq_entries = 8;
-		if (hpc_sock_send(sock, HPC_MSG_HELLO, 0, &h, sizeof(h), -1) < 0)
+		if (hpci_sock_send(sock, HPC_MSG_HELLO, 0, &h, sizeof(h), -1) < 0)
 			return false;
 		hpc_hello_reply rep;
 		hpc_msg hdr;
 		int fd;
-		if (hpc_sock_recv(sock, &hdr, &rep, sizeof(rep), &fd) != sizeof(rep) || hdr.status)
+		if (hpci_sock_recv(sock, &hdr, &rep, sizeof(rep), &fd) != sizeof(rep) || hdr.status)
 			return false;
-		if (hpc_region_map(fd, &rep.layout, 0, &region) < 0)
+		if (hpci_region_map(fd, &rep.layout, 0, &region) < 0)
 			return false;
-		hpc_region_sq(&region, &sq);
-		hpc_region_cq(&region, &cq);
+		hpci_region_sq(&region, &sq);
+		hpci_region_cq(&region, &cq);
 		return true;
 	}
 	hpc_cqe submit(const hpc_sqe &e)
 	{
-		memcpy(hpc_ring_slot(&sq, 0), &e, sizeof(e));
-		hpc_ring_publish(&sq, 1);
-		EXPECT_EQ(hpc_ring_wait_avail(&cq, 100000, 10ll * 1000 * 1000 * 1000, nullptr), 0);
+		memcpy(hpci_ring_slot(&sq, 0), &e, sizeof(e));
+		hpci_ring_publish(&sq, 1);
+		EXPECT_EQ(hpci_ring_wait_avail(&cq, 100000, 10ll * 1000 * 1000 * 1000, nullptr), 0);
 		hpc_cqe c;
-		memcpy(&c, hpc_ring_slot(&cq, 0), sizeof(c));
-		hpc_ring_release(&cq, 1);
+		memcpy(&c, hpci_ring_slot(&cq, 0), sizeof(c));
+		hpci_ring_release(&cq, 1);
 		return c;
 	}
 	~RawClient()
 	{
-		hpc_region_unmap(&region);
+		hpci_region_unmap(&region);
 		if (sock >= 0)
 			close(sock);
 	}
@@ -365,7 +365,7 @@ TEST(Daemon, CorruptRingIndexEndsOnlyThatSession)
 	int fds_before = d.open_fds();
 	// Claim a billion entries in an 8-entry ring.
 	__atomic_store_n(&bad.sq.ctl->tail, 1000000000u, __ATOMIC_RELEASE);
-	hpc_ring_wake_all(&bad.sq.ctl->tail);
+	hpci_ring_wake_all(&bad.sq.ctl->tail);
 	// The daemon hangs up on this client...
 	struct timeval tv = {5, 0};
 	setsockopt(bad.sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));

@@ -48,7 +48,7 @@ TEST(OpsTable, ExportsOnlyTheEntryPoint)
 {
 	ExpectExportsOnlyTheEntryPoint(
 	    Plugin("opencl").handle,
-	    {"hpc_cl_errname", "hpc_cl_match", "hpc_cl_source", "hpc_plugutil_err", "cl_ops"});
+	    {"hpc_cl_errname", "hpc_cl_match", "hpc_cl_source", "hpcb_err", "cl_ops"});
 }
 
 // ---- settings and device selection ----------------------------------------------

@@ -43,7 +43,7 @@ TEST(OpsTable, ExportsOnlyTheEntryPoint)
 		SCOPED_TRACE(name);
 		ExpectExportsOnlyTheEntryPoint(Plugin(name).handle,
 					       {"hpc_serial_dot_f64", "hpc_omp_dot_f64",
-						"hpc_plugutil_check_job", "hpc_plugutil_err",
+						"hpcb_check_job", "hpcb_err",
 						"serial_ops", "omp_ops"});
 	}
 }

@@ -35,31 +35,31 @@ uint64_t check_of(uint64_t seq, uint64_t stamp)
 struct Ring {
 	alignas(64) hpc_ring_ctl ctl{};
 	std::vector<Item> slots;
-	hpc_ring prod{}, cons{};
+	hpci_ring prod{}, cons{};
 	explicit Ring(uint32_t cap, uint32_t start = 0) : slots(cap)
 	{
 		ctl.head = ctl.tail = start;
-		hpc_ring_init(&prod, &ctl, slots.data(), cap, sizeof(Item), start);
-		hpc_ring_init(&cons, &ctl, slots.data(), cap, sizeof(Item), start);
+		hpci_ring_init(&prod, &ctl, slots.data(), cap, sizeof(Item), start);
+		hpci_ring_init(&cons, &ctl, slots.data(), cap, sizeof(Item), start);
 	}
 };
 
 TEST(Ring, FillDrainAndBackPressure)
 {
 	Ring r(8);
-	EXPECT_EQ(hpc_ring_free(&r.prod), 8);
-	EXPECT_EQ(hpc_ring_avail(&r.cons), 0);
+	EXPECT_EQ(hpci_ring_free(&r.prod), 8);
+	EXPECT_EQ(hpci_ring_avail(&r.cons), 0);
 	for (uint32_t i = 0; i < 8; i++)
-		static_cast<Item *>(hpc_ring_slot(&r.prod, i))->seq = i;
-	hpc_ring_publish(&r.prod, 8);
+		static_cast<Item *>(hpci_ring_slot(&r.prod, i))->seq = i;
+	hpci_ring_publish(&r.prod, 8);
 	// Full: a producer must see no room, never overwrite.
-	EXPECT_EQ(hpc_ring_free(&r.prod), 0);
-	EXPECT_EQ(hpc_ring_avail(&r.cons), 8);
+	EXPECT_EQ(hpci_ring_free(&r.prod), 0);
+	EXPECT_EQ(hpci_ring_avail(&r.cons), 8);
 	for (uint32_t i = 0; i < 8; i++)
-		EXPECT_EQ(static_cast<Item *>(hpc_ring_slot(&r.cons, i))->seq, i);
-	hpc_ring_release(&r.cons, 3);
-	EXPECT_EQ(hpc_ring_free(&r.prod), 3);
-	EXPECT_EQ(hpc_ring_avail(&r.cons), 5);
+		EXPECT_EQ(static_cast<Item *>(hpci_ring_slot(&r.cons, i))->seq, i);
+	hpci_ring_release(&r.cons, 3);
+	EXPECT_EQ(hpci_ring_free(&r.prod), 3);
+	EXPECT_EQ(hpci_ring_avail(&r.cons), 5);
 }
 
 TEST(Ring, WrapsAroundTheCounter)
@@ -68,16 +68,16 @@ TEST(Ring, WrapsAroundTheCounter)
 	Ring r(4, UINT32_MAX - 5);
 	uint64_t next = 0, expect = 0;
 	for (int round = 0; round < 20; round++) {
-		int64_t room = hpc_ring_free(&r.prod);
+		int64_t room = hpci_ring_free(&r.prod);
 		ASSERT_GT(room, 0);
 		for (int64_t i = 0; i < room; i++)
-			static_cast<Item *>(hpc_ring_slot(&r.prod, (uint32_t)i))->seq = next++;
-		hpc_ring_publish(&r.prod, (uint32_t)room);
-		int64_t n = hpc_ring_avail(&r.cons);
+			static_cast<Item *>(hpci_ring_slot(&r.prod, (uint32_t)i))->seq = next++;
+		hpci_ring_publish(&r.prod, (uint32_t)room);
+		int64_t n = hpci_ring_avail(&r.cons);
 		ASSERT_EQ(n, room);
 		for (int64_t i = 0; i < n; i++)
-			ASSERT_EQ(static_cast<Item *>(hpc_ring_slot(&r.cons, (uint32_t)i))->seq, expect++);
-		hpc_ring_release(&r.cons, (uint32_t)n);
+			ASSERT_EQ(static_cast<Item *>(hpci_ring_slot(&r.cons, (uint32_t)i))->seq, expect++);
+		hpci_ring_release(&r.cons, (uint32_t)n);
 	}
 	EXPECT_LT(r.ctl.tail, 100u);  // it did wrap
 }
@@ -86,26 +86,26 @@ TEST(Ring, ImpossibleIndexesAreReported)
 {
 	Ring r(8);
 	r.ctl.tail = 9;  // a peer claiming more entries than the ring holds
-	EXPECT_EQ(hpc_ring_avail(&r.cons), -EPROTO);
+	EXPECT_EQ(hpci_ring_avail(&r.cons), -EPROTO);
 	r.ctl.tail = 0;
 	r.ctl.head = 5;  // a consumer "ahead" of the producer
-	EXPECT_EQ(hpc_ring_free(&r.prod), -EPROTO);
+	EXPECT_EQ(hpci_ring_free(&r.prod), -EPROTO);
 }
 
 TEST(Ring, WaitTimesOutAndIsCancelled)
 {
 	Ring r(4);
-	uint64_t t0 = hpc_now_ns();
-	EXPECT_EQ(hpc_ring_wait_avail(&r.cons, 1000, 20 * 1000 * 1000, nullptr), -ETIMEDOUT);
-	EXPECT_GE(hpc_now_ns() - t0, 20u * 1000 * 1000);
+	uint64_t t0 = hpci_now_ns();
+	EXPECT_EQ(hpci_ring_wait_avail(&r.cons, 1000, 20 * 1000 * 1000, nullptr), -ETIMEDOUT);
+	EXPECT_GE(hpci_now_ns() - t0, 20u * 1000 * 1000);
 
 	int cancel = 0;
 	std::thread t([&] {
 		usleep(20000);
 		__atomic_store_n(&cancel, 1, __ATOMIC_RELEASE);
-		hpc_ring_wake_all(&r.ctl.tail);
+		hpci_ring_wake_all(&r.ctl.tail);
 	});
-	EXPECT_EQ(hpc_ring_wait_avail(&r.cons, 0, -1, &cancel), -ECANCELED);
+	EXPECT_EQ(hpci_ring_wait_avail(&r.cons, 0, -1, &cancel), -ECANCELED);
 	t.join();
 }
 
@@ -114,15 +114,15 @@ TEST(Ring, SleeperIsWokenByPublish)
 	Ring r(4);
 	std::thread t([&] {
 		usleep(30000);  // long past the spin phase: the consumer sleeps
-		hpc_ring_publish(&r.prod, 1);
+		hpci_ring_publish(&r.prod, 1);
 	});
-	EXPECT_EQ(hpc_ring_wait_avail(&r.cons, 1000, 5ll * 1000 * 1000 * 1000, nullptr), 0);
-	EXPECT_EQ(hpc_ring_avail(&r.cons), 1);
+	EXPECT_EQ(hpci_ring_wait_avail(&r.cons, 1000, 5ll * 1000 * 1000 * 1000, nullptr), 0);
+	EXPECT_EQ(hpci_ring_avail(&r.cons), 1);
 	t.join();
 }
 
 // Producer and consumer run flat out; every item is stamped and checked.
-void stress(hpc_ring *prod, hpc_ring *cons, uint64_t items, uint64_t spin_ns, uint64_t stamp,
+void stress(hpci_ring *prod, hpci_ring *cons, uint64_t items, uint64_t spin_ns, uint64_t stamp,
 	    bool produce_here, bool consume_here, uint64_t *errors)
 {
 	std::thread producer;
@@ -130,20 +130,20 @@ void stress(hpc_ring *prod, hpc_ring *cons, uint64_t items, uint64_t spin_ns, ui
 		producer = std::thread([=] {
 			uint64_t seq = 0;
 			while (seq < items) {
-				int64_t room = hpc_ring_free(prod);
+				int64_t room = hpci_ring_free(prod);
 				if (room <= 0) {
-					hpc_ring_wait_free(prod, spin_ns, -1, nullptr);
+					hpci_ring_wait_free(prod, spin_ns, -1, nullptr);
 					continue;
 				}
 				uint32_t k = (uint32_t)std::min<uint64_t>((uint64_t)room, items - seq);
 				k = std::min<uint32_t>(k, 1 + (uint32_t)(seq % 5));  // vary batch sizes
 				for (uint32_t i = 0; i < k; i++) {
-					Item *it = static_cast<Item *>(hpc_ring_slot(prod, i));
+					Item *it = static_cast<Item *>(hpci_ring_slot(prod, i));
 					it->seq = seq + i;
 					it->stamp = stamp;
 					it->check = check_of(seq + i, stamp);
 				}
-				hpc_ring_publish(prod, k);
+				hpci_ring_publish(prod, k);
 				seq += k;
 			}
 		});
@@ -151,22 +151,22 @@ void stress(hpc_ring *prod, hpc_ring *cons, uint64_t items, uint64_t spin_ns, ui
 	if (consume_here) {
 		uint64_t expect = 0;
 		while (expect < items) {
-			int64_t n = hpc_ring_avail(cons);
+			int64_t n = hpci_ring_avail(cons);
 			if (n < 0) {
 				(*errors)++;
 				break;
 			}
 			if (n == 0) {
-				hpc_ring_wait_avail(cons, spin_ns, -1, nullptr);
+				hpci_ring_wait_avail(cons, spin_ns, -1, nullptr);
 				continue;
 			}
 			for (int64_t i = 0; i < n; i++) {
-				Item it = *static_cast<Item *>(hpc_ring_slot(cons, (uint32_t)i));
+				Item it = *static_cast<Item *>(hpci_ring_slot(cons, (uint32_t)i));
 				if (it.seq != expect || it.stamp != stamp || it.check != check_of(it.seq, it.stamp))
 					(*errors)++;
 				expect++;
 			}
-			hpc_ring_release(cons, (uint32_t)n);
+			hpci_ring_release(cons, (uint32_t)n);
 		}
 	}
 	if (producer.joinable())
@@ -194,29 +194,29 @@ TEST(RingStress, ThreadsAlwaysSleeping)
 TEST(RingStress, TwoProcessesOverAMemfdRegion)
 {
 	hpc_region_hdr layout;
-	ASSERT_EQ(hpc_region_layout(4096, 8, 8, &layout), 0);
-	hpc_region reg;
-	ASSERT_EQ(hpc_region_create(&layout, "ring-test", 0, &reg), 0);
+	ASSERT_EQ(hpci_region_layout(4096, 8, 8, &layout), 0);
+	hpci_region reg;
+	ASSERT_EQ(hpci_region_create(&layout, "ring-test", 0, &reg), 0);
 	// The SQ ring carries 128-byte entries; we use its slots for Items.
 	const uint64_t items = 300000;
 	pid_t pid = fork();
 	ASSERT_GE(pid, 0);
 	if (pid == 0) {
-		hpc_ring prod;
-		hpc_region_sq(&reg, &prod);
+		hpci_ring prod;
+		hpci_region_sq(&reg, &prod);
 		uint64_t none = 0;
 		stress(&prod, nullptr, items, 20000, 3, true, false, &none);
 		_exit(0);
 	}
-	hpc_ring cons;
-	hpc_region_sq(&reg, &cons);
+	hpci_ring cons;
+	hpci_region_sq(&reg, &cons);
 	uint64_t errors = 0;
 	stress(nullptr, &cons, items, 20000, 3, false, true, &errors);
 	int status;
 	ASSERT_EQ(waitpid(pid, &status, 0), pid);
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	EXPECT_EQ(errors, 0u);
-	hpc_region_unmap(&reg);
+	hpci_region_unmap(&reg);
 }
 
 }  // namespace

@@ -1,11 +1,11 @@
-#include "plugins/common/plugin_util.h"
+#include "plugins/base/plugin_util.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 
-void hpc_plugutil_err(struct hpc_open_args *args, int32_t setting, const char *fmt, ...)
+void hpcb_err(struct hpc_open_args *args, int32_t setting, const char *fmt, ...)
 {
 	if (!args)
 		return;
@@ -19,7 +19,7 @@ void hpc_plugutil_err(struct hpc_open_args *args, int32_t setting, const char *f
 	va_end(ap);
 }
 
-int hpc_plugutil_parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
+int hpcb_parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
 {
 	if (!s || !*s)
 		return -EINVAL;
@@ -55,7 +55,7 @@ static bool bytes_fit(uint64_t x, uint64_t y, size_t size, size_t *r)
 	return true;
 }
 
-int hpc_plugutil_check_job(const struct hpc_job *job)
+int hpcb_check_job(const struct hpc_job *job)
 {
 	if (!job)
 		return -EINVAL;
@@ -91,7 +91,7 @@ int hpc_plugutil_check_job(const struct hpc_job *job)
 	return 0;
 }
 
-uint64_t hpc_plugutil_job_work(const struct hpc_job *job)
+uint64_t hpcb_job_work(const struct hpc_job *job)
 {
 	uint64_t w;
 	switch (job->op) {

@@ -1,5 +1,5 @@
 /*
- * plugins/common/plugin_util.h - private helpers shared by the in-process
+ * plugins/base/plugin_util.h - private helpers shared by the in-process
  * backend plugins (serial, openmp): error reporting from open(), parsing of
  * setting values and the checks every run() makes on a job.
  *
@@ -18,7 +18,7 @@
  * blame that setting by storing its index in args->err_setting. Safe when
  * args->err is NULL or args->err_len is 0 (nothing is written then).
  */
-void hpc_plugutil_err(struct hpc_open_args *args, int32_t setting, const char *fmt, ...)
+void hpcb_err(struct hpc_open_args *args, int32_t setting, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /*
@@ -27,7 +27,7 @@ void hpc_plugutil_err(struct hpc_open_args *args, int32_t setting, const char *f
  * Returns 0 and stores the value in *out, -EINVAL when s is not such a
  * number, or -ERANGE when it is one but lies outside [lo, hi].
  */
-int hpc_plugutil_parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out);
+int hpcb_parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out);
 
 /*
  * Check a job before a kernel touches it: a known op and dtype, shapes whose
@@ -35,13 +35,13 @@ int hpc_plugutil_parse_uint(const char *s, unsigned long lo, unsigned long hi, u
  * operand that has at least one element.
  * Returns 0, -EOPNOTSUPP (unknown op or dtype), -EOVERFLOW or -EINVAL.
  */
-int hpc_plugutil_check_job(const struct hpc_job *job);
+int hpcb_check_job(const struct hpc_job *job);
 
 /*
  * The amount of work of a checked job, in multiply-adds or elements touched
  * (m*n for matvec, m*n*k for matmul, n otherwise), saturated at UINT64_MAX.
  * Used to decide whether a job is worth a parallel region.
  */
-uint64_t hpc_plugutil_job_work(const struct hpc_job *job);
+uint64_t hpcb_job_work(const struct hpc_job *job);
 
 #endif /* HPC_PLUGIN_UTIL_H */
