@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,15 +47,127 @@ void bench_die(const char *fmt, ...)
 
 /* ---- time and statistics ---------------------------------------------------------- */
 
+/* What the processor's flags allow OpenBLAS: 2 AVX-512 (F, BW, DQ, VL), 1 AVX2 + FMA, 0 less. */
+static int cpu_blas_class(void)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[4096];
+	int cls = 0;
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "flags", 5) != 0)
+			continue;
+		char *save = NULL, *colon = strchr(line, ':');
+		int has[6] = {0};
+		static const char *const want[6] = {"avx2", "fma", "avx512f", "avx512bw",
+						    "avx512dq", "avx512vl"};
+		for (char *w = strtok_r(colon ? colon + 1 : line, " \t\n", &save); w;
+		     w = strtok_r(NULL, " \t\n", &save))
+			for (int i = 0; i < 6; i++)
+				if (strcmp(w, want[i]) == 0)
+					has[i] = 1;
+		cls = has[2] && has[3] && has[4] && has[5] && has[0] && has[1] ? 2
+		      : has[0] && has[1]                                      ? 1
+									      : 0;
+		break; /* the first processor speaks for all */
+	}
+	fclose(f);
+	return cls;
+}
+
+/* The class of OpenBLAS core type `name` (as openblas_get_corename() spells it). */
+static int core_class(const char *name)
+{
+	static const char *const avx512[] = {"skylakex", "cooperlake", "sapphirerapids"};
+	static const char *const avx2[] = {"haswell", "zen", "skylake"};
+	for (size_t i = 0; i < sizeof(avx512) / sizeof(avx512[0]); i++)
+		if (strcasecmp(name, avx512[i]) == 0)
+			return 2;
+	for (size_t i = 0; i < sizeof(avx2) / sizeof(avx2[0]); i++)
+		if (strcasecmp(name, avx2[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static char openblas_note[256];
+
+/* Names the environment variable that carries the first image's findings across the exec. */
+#define DETECTED_ENV "HPC_BENCH_OPENBLAS_DETECTED"
+
+static const char *const class_flags[3] = {"neither AVX2+FMA nor AVX-512", "AVX2 and FMA",
+					   "AVX-512F/BW/DQ/VL"};
+
+/* Returns whether the environment changed and the program must start again. */
+static int openblas_prepare(void)
+{
+	typedef char *(*corename_fn)(void);
+	corename_fn corename = (corename_fn)dlsym(RTLD_DEFAULT, "openblas_get_corename");
+	if (!corename)
+		return 0; /* not linked with OpenBLAS */
+	const char *after_exec = getenv(DETECTED_ENV);
+	const int cls = cpu_blas_class();
+	const char *now = corename();
+	if (after_exec) {
+		/* The second image: OpenBLAS has read the variable; keep it from everything else. */
+		const char *asked = getenv("OPENBLAS_CORETYPE");
+		snprintf(openblas_note, sizeof(openblas_note),
+			 "%s (OPENBLAS_CORETYPE=%s set for the reference: detection chose %s; the "
+			 "CPU has %s)%s",
+			 now, asked ? asked : "?", after_exec, class_flags[cls],
+			 asked && strcasecmp(asked, now) != 0 ? "  WARNING: not the core asked for"
+							      : "");
+		unsetenv("OPENBLAS_CORETYPE");
+		unsetenv(DETECTED_ENV);
+		return 0;
+	}
+	if (getenv("OPENBLAS_CORETYPE")) {
+		snprintf(openblas_note, sizeof(openblas_note),
+			 "%s (OPENBLAS_CORETYPE=%s set by the user; the CPU has %s)", now,
+			 getenv("OPENBLAS_CORETYPE"), class_flags[cls]);
+		return 0;
+	}
+	if (core_class(now) >= cls) {
+		snprintf(openblas_note, sizeof(openblas_note),
+			 "%s (as detected: as good as the CPU's %s allow)", now, class_flags[cls]);
+		return 0;
+	}
+	setenv("OPENBLAS_CORETYPE", cls == 2 ? "SkylakeX" : "Haswell", 1);
+	setenv(DETECTED_ENV, now, 1);
+	return 1;
+}
+
+void bench_prepare_process(char **argv, unsigned flags)
+{
+	const int ob = (flags & BENCH_OPENBLAS_BEST) && openblas_prepare();
+	int again = ob;
+	if ((flags & BENCH_OMP_PASSIVE) && !getenv("OMP_WAIT_POLICY")) {
+		setenv("OMP_WAIT_POLICY", "passive", 1);
+		again = 1;
+	}
+	if (!again)
+		return;
+	/* libgomp and OpenBLAS read their environment once, when they are loaded: the
+	 * program must start again to see it. */
+	execv("/proc/self/exe", argv);
+	bench_warn("cannot re-execute with the new environment: %s", strerror(errno));
+	if (ob) {
+		snprintf(openblas_note, sizeof(openblas_note),
+			 "%s (could not re-execute to choose the core %s)", getenv(DETECTED_ENV),
+			 getenv("OPENBLAS_CORETYPE"));
+		unsetenv("OPENBLAS_CORETYPE");
+		unsetenv(DETECTED_ENV);
+	}
+}
+
+const char *bench_openblas_note(void)
+{
+	return openblas_note;
+}
+
 void bench_omp_wait_like_hpcd(char **argv)
 {
-	if (getenv("OMP_WAIT_POLICY"))
-		return;
-	setenv("OMP_WAIT_POLICY", "passive", 1);
-	/* libgomp reads its environment once, when it is loaded: a program
-	 * linked with it must start again to see the new policy. */
-	execv("/proc/self/exe", argv);
-	bench_warn("cannot re-execute with OMP_WAIT_POLICY=passive: %s", strerror(errno));
+	bench_prepare_process(argv, BENCH_OMP_PASSIVE);
 }
 
 uint64_t bench_now_ns(void)

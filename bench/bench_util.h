@@ -39,6 +39,42 @@ uint64_t bench_now_ns(void);
  */
 void bench_omp_wait_like_hpcd(char **argv);
 
+/*
+ * OpenBLAS as the best reference it can be. Debian's OpenBLAS (DYNAMIC_ARCH)
+ * picks its kernels from the processor's id, and on a processor it does not
+ * know falls back to old ones (Prescott, SSE3, on the Intel Xeon seen here:
+ * a dgemm at a quarter of its speed). This picks the best core type the
+ * processor's flags (/proc/cpuinfo) allow: SkylakeX for AVX-512 F, BW, DQ
+ * and VL, Haswell for AVX2 and FMA, else whatever the library chose; it
+ * keeps the library's choice when that is of the same class or better
+ * (Cooperlake or SapphireRapids for AVX-512; Zen for AVX2) and never
+ * overrides an OPENBLAS_CORETYPE the user set.
+ *
+ * OpenBLAS reads OPENBLAS_CORETYPE once, in its constructor, before main()
+ * runs. A program linked with it therefore re-executes itself with the
+ * variable set (bench_prepare_process() does, with OMP_WAIT_POLICY in the same
+ * exec); after the exec the variable is removed from the environment again,
+ * so that it stays with the reference: the daemon and anything else the
+ * benchmark starts never see it. A child process for the reference alone
+ * would have to share the operands and could not be interleaved with the
+ * other variants moments apart; a dlopen() of OpenBLAS after setenv() breaks
+ * as soon as anything else links OpenBLAS. A program not linked with OpenBLAS
+ * is left alone.
+ */
+#define BENCH_OMP_PASSIVE 1u   /* OMP_WAIT_POLICY=passive unless set (bench_omp_wait_like_hpcd) */
+#define BENCH_OPENBLAS_BEST 2u /* OPENBLAS_CORETYPE as above */
+
+/* Call first thing in main(): sets what `flags` ask for and re-executes once if needed. */
+void bench_prepare_process(char **argv, unsigned flags);
+
+/*
+ * After bench_prepare_process(argv, BENCH_OPENBLAS_BEST): one line saying which
+ * core type runs the OpenBLAS reference and how it was chosen, e.g.
+ * "SkylakeX (set for the reference: detection chose Prescott; the CPU has
+ * AVX-512F/BW/DQ/VL)". "" when the program is not linked with OpenBLAS.
+ */
+const char *bench_openblas_note(void);
+
 /* CLOCK_MONOTONIC, in seconds. */
 double bench_now_s(void);
 

@@ -2,24 +2,28 @@
  * kernels_bench - each op through hpcd next to the machine's limit and to
  * OpenBLAS, all measured in one run on the same thread count:
  *
- *   bazel run //bench:kernels_bench -- --out DIR [--quick] [--threads 2]
+ *   bazel run -c opt //bench:kernels_bench -- --out DIR [--quick] [--threads 2]
+ *   bazel run -c opt //bench:kernels_bench -- --stability 9   (item 4 of issue 14)
  *
- * For every op (f64) and a range of sizes it times, on the same memory (the
- * client's region, where the operands already are):
+ * For every op, f64 and f32, and a range of sizes it times, on the same
+ * memory (the client's region, where the operands already are):
  *  - the job through the daemon, for every backend the benchmark configures
  *    (serial, and openmp with --threads threads);
  *  - the openmp plugin's kernel in-process (the same .so, dlopen()ed here);
- *  - OpenBLAS (cblas_dgemv, cblas_ddot, cblas_dasum for sum, cblas_daxpy,
- *    cblas_dgemm) in-process, with the same thread count;
+ *  - OpenBLAS (gemv, dot, asum for sum, axpy, gemm; d or s) in-process, with
+ *    the same thread count, on the best core type the CPU allows
+ *    (bench_prepare_process(): the header line says which ran and why);
  *  - for the memory-bound ops, a STREAM-style read (or triad, for axpy) of
- *    the same operands, moments apart: the limit.
+ *    the same bytes, moments apart: the limit. It is timed pass by pass on a
+ *    team kept warm (bench_limits.h), so that at sizes that fit in a cache it
+ *    is the cache's limit, not the cost of waking a team.
  * The machines are noisy and their memory bandwidth drifts, so the variants
  * are measured in interleaved rounds and the medians compared.
  *
- * Prints a table (time, GB/s or GFLOP/s, ratios to the limit, to OpenBLAS
- * and to the in-process kernel), then the targets with PASS or MISS; writes
- * DIR/kernels_bench.csv and, when gnuplot is there, DIR/kernels_bench.svg
- * (bench/plot.gp).
+ * Prints the machine's peak (each factor measured), a table (time, GB/s or
+ * GFLOP/s, ratios to the limit, to OpenBLAS and to the in-process kernel),
+ * then the targets with PASS or MISS; writes DIR/kernels_bench.csv and, when
+ * gnuplot is there, DIR/kernels_bench.svg (bench/plot.gp, f64).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,6 +40,7 @@
 
 #include <cblas.h>
 
+#include "bench/bench_limits.h"
 #include "bench/bench_util.h"
 #include "hpc/client.h"
 #include "hpc/plugin.h"
@@ -45,123 +50,6 @@
 static void pause_ms(int ms)
 {
 	usleep((useconds_t)ms * 1000u);
-}
-
-/* ---- STREAM-style kernels (the limit) --------------------------------------------
- * Compiled for the widest ISA at run time (function multiversioning), with
- * many independent accumulators, so that they measure memory, not latency. */
-
-#define LANES 32
-
-__attribute__((target_clones("avx512f", "avx2", "default"))) static double
-read_chunk(const double *x, size_t n)
-{
-	double s[LANES] = {0};
-	size_t i = 0;
-	for (; i + LANES <= n; i += LANES)
-		for (int j = 0; j < LANES; j++)
-			s[j] += x[i + (size_t)j];
-	for (; i < n; i++)
-		s[0] += x[i];
-	double t = 0;
-	for (int j = 0; j < LANES; j++)
-		t += s[j];
-	return t;
-}
-
-__attribute__((target_clones("avx512f", "avx2", "default"))) static void
-triad_chunk(double *restrict a, const double *restrict b, const double *restrict c, double q,
-	    size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		a[i] = b[i] + q * c[i];
-}
-
-static volatile double sink;
-
-/*
- * The STREAM team runs where the openmp plugin runs its teams (see "where the
- * team runs" in plugins/openmp/kernels.c): the master on the first CPU, thread
- * i on the i-th, so that a woken thread never queues behind its spinning
- * master. The master's mask is restored afterwards (OpenBLAS shares it).
- */
-static int stream_cpus[CPU_SETSIZE], stream_ncpus = -1;
-static __thread int stream_bound = -1;
-
-static void bind_slot(int slot)
-{
-	if (stream_ncpus < 2)
-		return;
-	cpu_set_t one;
-	CPU_ZERO(&one);
-	CPU_SET(stream_cpus[slot % stream_ncpus], &one);
-	sched_setaffinity(0, sizeof(one), &one);
-}
-
-static void stream_enter(cpu_set_t *old)
-{
-	if (stream_ncpus < 0) {
-		cpu_set_t set;
-		stream_ncpus = 0;
-		if (sched_getaffinity(0, sizeof(set), &set) == 0)
-			for (int c = 0; c < CPU_SETSIZE; c++)
-				if (CPU_ISSET(c, &set))
-					stream_cpus[stream_ncpus++] = c;
-	}
-	sched_getaffinity(0, sizeof(*old), old);
-	bind_slot(0);
-}
-
-static void stream_member(void)
-{
-	int id = omp_get_thread_num();
-	if (id && stream_bound != id) {
-		bind_slot(id);
-		stream_bound = id;
-	}
-}
-
-/* Reads x[0..nx) and y[0..ny) (y may be NULL) with t threads; returns seconds. */
-static double stream_read(const double *x, size_t nx, const double *y, size_t ny, int t)
-{
-	double s = 0;
-	cpu_set_t old;
-	stream_enter(&old);
-	double t0 = bench_now_s();
-#pragma omp parallel num_threads(t) reduction(+ : s)
-	{
-		stream_member();
-		int id = omp_get_thread_num(), nt = omp_get_num_threads();
-		size_t lo = nx * (size_t)id / (size_t)nt, hi = nx * (size_t)(id + 1) / (size_t)nt;
-		s += read_chunk(x + lo, hi - lo);
-		if (y) {
-			lo = ny * (size_t)id / (size_t)nt;
-			hi = ny * (size_t)(id + 1) / (size_t)nt;
-			s += read_chunk(y + lo, hi - lo);
-		}
-	}
-	double dt = bench_now_s() - t0;
-	sched_setaffinity(0, sizeof(old), &old);
-	sink = s;
-	return dt;
-}
-
-/* a = b + q*c over n elements with t threads; returns seconds. */
-static double stream_triad(double *a, const double *b, const double *c, size_t n, int t)
-{
-	cpu_set_t old;
-	stream_enter(&old);
-	double t0 = bench_now_s();
-#pragma omp parallel num_threads(t)
-	{
-		stream_member();
-		int id = omp_get_thread_num(), nt = omp_get_num_threads();
-		size_t lo = n * (size_t)id / (size_t)nt, hi = n * (size_t)(id + 1) / (size_t)nt;
-		triad_chunk(a + lo, b + lo, c + lo, 0.5, hi - lo);
-	}
-	double dt = bench_now_s() - t0;
-	sched_setaffinity(0, sizeof(old), &old);
-	return dt;
 }
 
 /* ---- what is measured ------------------------------------------------------------------ */
@@ -186,21 +74,23 @@ struct bench {
 	void *omp_state;
 	int threads;
 	int quick;
-	double *P, *Q, *R; /* region buffers */
+	double *P, *Q, *R; /* region buffers (f32 operands use the same bytes) */
 	size_t np, nq;     /* their lengths in doubles (R has nq) */
 	FILE *csv;
+	struct bench_peak peak;
 };
 
 /* One op at one size. */
 struct point {
-	uint32_t op;
+	uint32_t op, dtype;
 	uint64_t m, n, k; /* as in hpc/types.h */
-	const char *size; /* label */
+	char size[24];    /* label */
 	uint64_t xsize;   /* the size plotted (N or n) */
+	int square;       /* matmul: m = n = k */
 	double bytes;     /* memory traffic of one run (0 for matmul) */
 	double flops;     /* for matmul */
 	double t[IM__COUNT]; /* median seconds, NAN when not measured */
-	double tmin[IM__COUNT];
+	double tmin[IM__COUNT], tmax[IM__COUNT];
 	int samples[IM__COUNT];
 	double inside; /* median time of the openmp job inside hpcd (backend run only) */
 };
@@ -210,16 +100,81 @@ static const double kAlpha = 1e-3;
 /* The daemon's own timing of the last job (t_end - t_start of its completion). */
 static double last_inside_s;
 
-static void run_impl(struct bench *b, struct point *pt, enum impl im)
+static volatile double sink;
+
+static const char *dt_name(uint32_t dtype)
+{
+	return dtype == HPC_F32 ? "f32" : "f64";
+}
+
+/* What one sample of the limit costs: a few warm passes, about 20 ms in all. */
+static double limit_s(struct bench *b, const struct point *pt)
+{
+	const size_t es = hpc_dtype_size(pt->dtype);
+	const int passes = bench_passes_for(pt->bytes, 0.02);
+	switch (pt->op) {
+	case HPC_OP_MATVEC:
+		return bench_read_s(b->P, pt->m * pt->n * es, NULL, 0, b->threads, passes);
+	case HPC_OP_DOT:
+		return bench_read_s(b->P, pt->n * es, b->Q, pt->n * es, b->threads, passes);
+	case HPC_OP_SUM: return bench_read_s(b->P, pt->n * es, NULL, 0, b->threads, passes);
+	case HPC_OP_AXPY:
+		/* The triad in place over the same bytes (y += q x with q = 1e-3, as
+		 * axpy does to the same y): two streams read, one of them written back. */
+		return bench_update_s(b->Q, b->P, pt->n * es, b->threads, passes);
+	default: return NAN;
+	}
+}
+
+static void run_blas_f64(const struct point *pt, double *A, double *x, double *y)
+{
+	const int m = (int)pt->m, n = (int)pt->n, k = (int)pt->k;
+	switch (pt->op) {
+	case HPC_OP_MATVEC:
+		cblas_dgemv(CblasRowMajor, CblasNoTrans, m, n, 1.0, A, n, x, 1, 0.0, y, 1);
+		break;
+	case HPC_OP_MATMUL:
+		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0, A, k, x, n,
+			    0.0, y, n);
+		break;
+	case HPC_OP_DOT: sink = cblas_ddot(n, A, 1, x, 1); break;
+	case HPC_OP_SUM: sink = cblas_dasum(n, A, 1); break;
+	case HPC_OP_AXPY: cblas_daxpy(n, kAlpha, A, 1, x, 1); break;
+	}
+}
+
+static void run_blas_f32(const struct point *pt, float *A, float *x, float *y)
+{
+	const int m = (int)pt->m, n = (int)pt->n, k = (int)pt->k;
+	switch (pt->op) {
+	case HPC_OP_MATVEC:
+		cblas_sgemv(CblasRowMajor, CblasNoTrans, m, n, 1.0f, A, n, x, 1, 0.0f, y, 1);
+		break;
+	case HPC_OP_MATMUL:
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, A, k, x, n,
+			    0.0f, y, n);
+		break;
+	case HPC_OP_DOT: sink = cblas_sdot(n, A, 1, x, 1); break;
+	case HPC_OP_SUM: sink = cblas_sasum(n, A, 1); break;
+	case HPC_OP_AXPY: cblas_saxpy(n, (float)kAlpha, A, 1, x, 1); break;
+	}
+}
+
+/* Runs one variant once; returns its time in seconds. */
+static double run_impl(struct bench *b, struct point *pt, enum impl im)
 {
 	const uint64_t m = pt->m, n = pt->n, k = pt->k;
-	double *A = b->P, *x = b->Q, *y = b->R;
+	/* The roles of the three buffers: A, x, y for matvec and matmul; x, y for the vector ops. */
+	void *A = b->P, *x = b->Q, *y = b->R;
 	if (pt->op == HPC_OP_DOT || pt->op == HPC_OP_SUM || pt->op == HPC_OP_AXPY) {
 		x = b->P;
 		y = b->Q;
 	}
+	if (im == IM_LIMIT)
+		return limit_s(b, pt);
+	double t0 = bench_now_s();
 	if (im == IM_SERIAL || im == IM_OMP || im == IM_INPROC) {
-		struct hpc_request r = {.op = pt->op, .dtype = HPC_F64, .m = m, .n = n, .k = k,
+		struct hpc_request r = {.op = pt->op, .dtype = pt->dtype, .m = m, .n = n, .k = k,
 					.alpha = kAlpha,
 					.backend = im == IM_SERIAL ? "serial" : "omp"};
 		switch (pt->op) {
@@ -239,40 +194,51 @@ static void run_impl(struct bench *b, struct point *pt, enum impl im)
 					  strerror(-rc));
 			sink = j.result;
 		} else {
-			struct hpc_completion done;
+			struct hpc_completion done = {.status = 0};
 			int rc = hpc_run(b->c, &r, &done);
+			if (rc) {
+				size_t asz = 0;
+				unsigned char *base = hpc_arena(b->c, &asz);
+				bench_warn("arena %p + %zu; a %td b %td out %td; m %llu n %llu k %llu",
+					   (void *)base, asz, r.a ? (const unsigned char *)r.a - base : -1,
+					   r.b ? (const unsigned char *)r.b - base : -1,
+					   r.out ? (unsigned char *)r.out - base : -1,
+					   (unsigned long long)m, (unsigned long long)n,
+					   (unsigned long long)k);
+			}
 			if (rc)
-				bench_die("%s through hpcd (%s) failed: %s", hpc_op_name(pt->op),
-				    r.backend, hpc_strerror(done.status, done.detail));
+				bench_die("%s %s %s through hpcd (%s) failed: %s (rc %d, status %d, "
+					  "detail %u)",
+					  hpc_op_name(pt->op), dt_name(pt->dtype), pt->size, r.backend,
+					  hpc_strerror(rc, done.status == rc ? done.detail : 0), rc,
+					  done.status, (unsigned)done.detail);
+			/* (the job's operands and the arena, for a report) */
 			sink = done.result;
 			last_inside_s = (double)(done.t_end_ns - done.t_start_ns) * 1e-9;
 		}
-		return;
+	} else if (pt->dtype == HPC_F32) {
+		if (pt->op == HPC_OP_MATVEC || pt->op == HPC_OP_MATMUL)
+			run_blas_f32(pt, A, x, y);
+		else
+			run_blas_f32(pt, x, y, NULL);
+	} else {
+		if (pt->op == HPC_OP_MATVEC || pt->op == HPC_OP_MATMUL)
+			run_blas_f64(pt, A, x, y);
+		else
+			run_blas_f64(pt, x, y, NULL);
 	}
-	if (im == IM_OPENBLAS) {
-		switch (pt->op) {
-		case HPC_OP_MATVEC:
-			cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)n, 1.0, A, (int)n, x,
-				    1, 0.0, y, 1);
-			break;
-		case HPC_OP_MATMUL:
-			cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n,
-				    (int)k, 1.0, A, (int)k, x, (int)n, 0.0, y, (int)n);
-			break;
-		case HPC_OP_DOT: sink = cblas_ddot((int)n, x, 1, y, 1); break;
-		case HPC_OP_SUM: sink = cblas_dasum((int)n, x, 1); break;
-		case HPC_OP_AXPY: cblas_daxpy((int)n, kAlpha, x, 1, y, 1); break;
-		}
-		return;
-	}
-	/* IM_LIMIT */
-	switch (pt->op) {
-	case HPC_OP_MATVEC: stream_read(A, m * n, NULL, 0, b->threads); break;
-	case HPC_OP_DOT: stream_read(x, n, y, n, b->threads); break;
-	case HPC_OP_SUM: stream_read(x, n, NULL, 0, b->threads); break;
-	case HPC_OP_AXPY: stream_triad(b->R, x, y, n, b->threads); break;
-	default: break;
-	}
+	return bench_now_s() - t0;
+}
+
+/* Whether variant im is measured at point pt. */
+static int wanted(const struct point *pt, enum impl im)
+{
+	if (im == IM_LIMIT && pt->op == HPC_OP_MATMUL)
+		return 0;
+	/* The serial reference would take minutes at the large matmuls. */
+	if (im == IM_SERIAL && pt->op == HPC_OP_MATMUL && pt->flops > 1.1e9)
+		return 0;
+	return 1;
 }
 
 /*
@@ -288,20 +254,20 @@ static void measure(struct bench *b, struct point *pt)
 	double s[IM__COUNT][MAXS], inside[MAXS];
 	int per[IM__COUNT];
 	for (int im = 0; im < IM__COUNT; im++) {
-		pt->t[im] = pt->tmin[im] = NAN;
+		pt->t[im] = pt->tmin[im] = pt->tmax[im] = NAN;
 		pt->samples[im] = 0;
 		per[im] = 0;
-		if (im == IM_LIMIT && pt->op == HPC_OP_MATMUL)
+		if (!wanted(pt, im))
 			continue;
-		double t0 = bench_now_s();
-		run_impl(b, pt, im);
-		double w = bench_now_s() - t0;
+		double w = run_impl(b, pt, im);
 		/* Enough runs for ~0.1 s per round, at most 3, at least 1;
 		 * something slower than 1 s (serial at the top sizes) runs once. */
 		per[im] = w > 1.0 ? 0 : w > 0.1 ? 1 : (int)fmin(3, 0.1 / fmax(w, 1e-9));
-		if (w > 1.0) {
+		if (w > 1.0 && im == IM_SERIAL) {
 			s[im][0] = w;
 			pt->samples[im] = 1;
+		} else if (w > 1.0) {
+			per[im] = 1; /* a large matmul: still one per round */
 		}
 		pause_ms(im == IM_OPENBLAS ? 200 : 20);
 	}
@@ -310,11 +276,10 @@ static void measure(struct bench *b, struct point *pt)
 		for (int j = 0; j < IM__COUNT; j++) {
 			const int im = r % 2 ? IM__COUNT - 1 - j : j;
 			for (int i = 0; i < per[im] && pt->samples[im] < MAXS; i++) {
-				double t0 = bench_now_s();
-				run_impl(b, pt, im);
+				double dt = run_impl(b, pt, im);
 				if (im == IM_OMP)
 					inside[pt->samples[im]] = last_inside_s;
-				s[im][pt->samples[im]++] = bench_now_s() - t0;
+				s[im][pt->samples[im]++] = dt;
 			}
 			if (per[im])
 				pause_ms(im == IM_OPENBLAS ? 200 : 20);
@@ -326,6 +291,7 @@ static void measure(struct bench *b, struct point *pt)
 			continue;
 		pt->t[im] = bench_median(s[im], pt->samples[im]);
 		pt->tmin[im] = s[im][0];
+		pt->tmax[im] = s[im][pt->samples[im] - 1];
 	}
 }
 
@@ -339,6 +305,7 @@ static void report(struct bench *b, const struct point *pt)
 {
 	const int mm = pt->op == HPC_OP_MATMUL;
 	const double tlim = pt->t[IM_LIMIT], tblas = pt->t[IM_OPENBLAS], tin = pt->t[IM_INPROC];
+	const double peak = pt->dtype == HPC_F32 ? b->peak.gflops_f32 : b->peak.gflops_f64;
 	for (int im = 0; im < IM__COUNT; im++) {
 		double t = pt->t[im];
 		if (isnan(t))
@@ -350,19 +317,23 @@ static void report(struct bench *b, const struct point *pt)
 		char cl[16] = "", cb[16] = "", ci[16] = "";
 		if (!isnan(xl))
 			snprintf(cl, sizeof(cl), "%.2f", xl);
+		else if (mm && im != IM_SERIAL)
+			snprintf(cl, sizeof(cl), "%.0f%%pk", 100 * r / peak);
 		if (!isnan(xb))
 			snprintf(cb, sizeof(cb), "%.2f", xb);
 		if (!isnan(xi))
 			snprintf(ci, sizeof(ci), "%.3f", xi);
-		printf("%-7s %-10s %-19s %11.4f %9.1f %s %8s %9s %9s\n", hpc_op_name(pt->op),
-		       pt->size, impl_label[im], t * 1e3, r, mm ? "GFLOP/s" : "GB/s   ", cl, cb, ci);
-		fprintf(b->csv, "%s,f64,%llu,%llu,%llu,%llu,%s,%d,%.9g,%.9g,%d,%.6g,%.6g,%.6g,%s,%.6g,%.6g,%.6g,%.6g,%.9g\n",
-			hpc_op_name(pt->op), (unsigned long long)pt->xsize,
+		printf("%-6s %-3s %-14s %-18s %10.3f %8.1f %s %7s %9s %9s  %4.0f%%\n",
+		       hpc_op_name(pt->op), dt_name(pt->dtype), pt->size, impl_label[im], t * 1e3,
+		       r, mm ? "GFLOP/s" : "GB/s   ", cl, cb, ci,
+		       pt->samples[im] > 1 ? 100 * (pt->tmax[im] - pt->tmin[im]) / t : 0.0);
+		fprintf(b->csv, "%s,%s,%llu,%llu,%llu,%llu,%s,%d,%.9g,%.9g,%d,%.6g,%.6g,%.6g,%s,%.6g,%.6g,%.6g,%.6g,%.9g,%.9g\n",
+			hpc_op_name(pt->op), dt_name(pt->dtype), (unsigned long long)pt->xsize,
 			(unsigned long long)pt->m, (unsigned long long)pt->n,
 			(unsigned long long)pt->k, impl_name[im],
 			im == IM_SERIAL ? 1 : b->threads, t, pt->tmin[im], pt->samples[im],
 			pt->bytes, pt->flops, r, mm ? "GFLOP/s" : "GB/s", mm ? NAN : rate(pt, tlim),
-			xl, xb, xi, im == IM_OMP ? pt->inside : NAN);
+			xl, xb, xi, im == IM_OMP ? pt->inside : NAN, pt->tmax[im]);
 	}
 	fflush(b->csv);
 	fflush(stdout);
@@ -389,10 +360,33 @@ static void verdict(struct verdicts *v, int ok, const char *fmt, ...)
 	v->missed += !ok;
 }
 
-static void targets(struct point *pts, int npts, int quick)
+/*
+ * The last-level cache in bytes: /sys's cache index 3 of CPU 0 (glibc's
+ * sysconf answers ten times too much on the AMD EPYC here), else 32 MiB.
+ */
+static double llc_bytes(void)
 {
+	FILE *f = fopen("/sys/devices/system/cpu/cpu0/cache/index3/size", "r");
+	double v = 0;
+	char unit = 0;
+	if (f) {
+		if (fscanf(f, "%lf%c", &v, &unit) < 1)
+			v = 0;
+		fclose(f);
+	}
+	v *= unit == 'K' ? 1024 : unit == 'M' ? 1048576 : 1;
+	return v > 0 ? v : 32.0 * 1048576;
+}
+
+static void targets(struct bench *b, struct point *pts, int npts, int quick)
+{
+	/* The memory-bound targets are about memory: a point whose traffic is within reach
+	 * of the last-level cache (under twice its size) is not judged, since a warm read's
+	 * back-to-back passes keep part of it there. */
+	const double llc = llc_bytes();
+	int skipped = 0;
 	struct verdicts v = {0, 0};
-	printf("\nTargets (ratios from this run; limit = read or triad of the same operands, "
+	printf("\nTargets (ratios from this run; limit = read or triad of the same bytes, "
 	       "moments apart)%s\n",
 	       quick ? "\n  --quick: these sizes sit in the caches; the targets are meant for a "
 		       "full run" : "");
@@ -400,41 +394,159 @@ static void targets(struct point *pts, int npts, int quick)
 		struct point *pt = &pts[i];
 		const double t = pt->t[IM_OMP];
 		const int mm = pt->op == HPC_OP_MATMUL, mv = pt->op == HPC_OP_MATVEC;
+		const char *dt = dt_name(pt->dtype);
 		/* The sizes the targets are about; --quick judges its largest sizes instead. */
-		int big = mm ? pt->xsize >= 2000 : mv ? pt->xsize >= 4000 : pt->xsize >= 10000000;
+		int big = mm ? pt->flops >= 2.0 * 500 * 500 * 500
+			     : mv ? pt->xsize >= 4000 : pt->xsize >= 10000000;
 		if (quick)
-			big = i + 1 == npts || pts[i + 1].op != pt->op;
+			big = i + 1 == npts || pts[i + 1].op != pt->op || pts[i + 1].dtype != pt->dtype;
 		if (!big)
 			continue;
+		if (!quick && !mm && pt->bytes < 2 * llc) {
+			printf("  [----] %-6s %s %-8s not judged: %.0f MB of traffic is within reach of "
+			       "the %.0f MB last-level cache\n",
+			       hpc_op_name(pt->op), dt_name(pt->dtype), pt->size, pt->bytes / 1e6,
+			       llc / 1048576);
+			skipped++;
+			continue;
+		}
 		const char *op = hpc_op_name(pt->op) ? hpc_op_name(pt->op) : "?";
 		if (mm) {
 			double x = pt->t[IM_OPENBLAS] / t;
-			verdict(&v, x >= 0.5,
-				"matmul f64 %-8s %6.1f GFLOP/s = %.2f x OpenBLAS dgemm (%.1f)   "
-				"target >= 0.50",
-				pt->size, rate(pt, t), x, rate(pt, pt->t[IM_OPENBLAS]));
+			double pk = pt->dtype == HPC_F32 ? b->peak.gflops_f32 : b->peak.gflops_f64;
+			verdict(&v, x >= 0.9,
+				"matmul %s %-14s %6.1f GFLOP/s (%2.0f%% of peak) = %.2f x OpenBLAS "
+				"%sgemm (%.1f)   target >= 0.90",
+				dt, pt->size, rate(pt, t), 100 * rate(pt, t) / pk, x,
+				pt->dtype == HPC_F32 ? "s" : "d", rate(pt, pt->t[IM_OPENBLAS]));
 		} else {
 			double x = pt->t[IM_LIMIT] / t;
 			verdict(&v, x >= 0.9,
-				"%-6s f64 %-8s %6.1f GB/s = %.2f x %s (%.1f GB/s)   target >= 0.90", op,
-				pt->size, rate(pt, t), x,
-				pt->op == HPC_OP_AXPY ? "triad" : "read", rate(pt, pt->t[IM_LIMIT]));
+				"%-6s %s %-8s %6.1f GB/s = %.2f x %s (%.1f GB/s)   target >= 0.90", op,
+				dt, pt->size, rate(pt, t), x,
+				pt->op == HPC_OP_AXPY ? "triad in place" : "read",
+				rate(pt, pt->t[IM_LIMIT]));
 			if (mv) {
 				double y = pt->t[IM_OPENBLAS] / t;
 				verdict(&v, y >= 1.0,
-					"matvec f64 %-8s %.2f x the speed of OpenBLAS dgemv "
+					"matvec %s %-8s %.2f x the speed of OpenBLAS %sgemv "
 					"(%.2f ms vs %.2f ms)   target >= 1.00",
-					pt->size, y, t * 1e3, pt->t[IM_OPENBLAS] * 1e3);
+					dt, pt->size, y, pt->dtype == HPC_F32 ? "s" : "d", t * 1e3,
+					pt->t[IM_OPENBLAS] * 1e3);
 			}
 		}
 		double d = t / pt->t[IM_INPROC];
 		verdict(&v, d <= 1.05,
-			"%-6s f64 %-8s through hpcd / in-process = %.3f (%.3f ms vs %.3f ms; "
+			"%-6s %s %-8s through hpcd / in-process = %.3f (%.3f ms vs %.3f ms; "
 			"%.3f ms of it in the backend)   target <= 1.05",
-			op, pt->size, d, t * 1e3, pt->t[IM_INPROC] * 1e3, pt->inside * 1e3);
+			op, dt, pt->size, d, t * 1e3, pt->t[IM_INPROC] * 1e3, pt->inside * 1e3);
 	}
-	printf("\n%d of %d targets met%s\n", v.checked - v.missed, v.checked,
+	printf("\n%d of %d targets met%s", v.checked - v.missed, v.checked,
 	       quick ? " (quick run: not a judgement)" : "");
+	printf(skipped ? " (%d points not judged)\n" : "\n", skipped);
+}
+
+/*
+ * Item 4 of issue 14: the N = 8000 matvec and the 1e8 sum (f64), each
+ * interleaved with a read of the same bytes, `rounds` times; prints each
+ * round's ratio and the median and spread, so that noise (ratios scattered
+ * around one value, the read moving with them) can be told from a real
+ * effect (the kernel's ratio low in every round).
+ */
+static void stability(struct bench *b, int rounds)
+{
+	struct point mv = {.op = HPC_OP_MATVEC, .dtype = HPC_F64, .m = 8000, .n = 8000,
+			   .size = "N=8000", .bytes = 8000.0 * 8002 * 8};
+	struct point sm = {.op = HPC_OP_SUM, .dtype = HPC_F64, .n = 100000000, .size = "n=1e8",
+			   .bytes = 8e8};
+	struct point *pp[2] = {&mv, &sm};
+	enum { MAXR = 64 };
+	double x[2][3][MAXR], gbs[2][3][MAXR]; /* [point][omp hpcd, inproc, read][round] */
+	if (rounds > MAXR)
+		rounds = MAXR;
+	printf("\nstability: %d rounds; each round three times: read, hpcd, read, in-process (odd "
+	       "rounds: in-process first);\nratio = the median read of the round / the kernel's "
+	       "median time in it\n",
+	       rounds);
+	printf("%-7s %5s %10s %10s %10s %9s %9s\n", "op", "round", "read GB/s", "hpcd GB/s",
+	       "inproc", "x read", "inproc x");
+	for (int r = 0; r < rounds; r++) {
+		for (int q = 0; q < 2; q++) {
+			struct point *pt = pp[q];
+			double rd[3], h[3], in[3], rr[3];
+			/* Odd rounds run the in-process kernel first, so that neither follows
+			 * the same neighbour every time. */
+			const int flip = r % 2;
+			for (int i = 0; i < 3; i++) {
+				rd[i] = run_impl(b, pt, IM_LIMIT);
+				if (flip)
+					in[i] = run_impl(b, pt, IM_INPROC);
+				else
+					h[i] = run_impl(b, pt, IM_OMP);
+				rr[i] = run_impl(b, pt, IM_LIMIT);
+				if (flip)
+					h[i] = run_impl(b, pt, IM_OMP);
+				else
+					in[i] = run_impl(b, pt, IM_INPROC);
+			}
+			double all[6] = {rd[0], rd[1], rd[2], rr[0], rr[1], rr[2]};
+			double tr = bench_median(all, 6), th = bench_median(h, 3),
+			       ti = bench_median(in, 3);
+			x[q][0][r] = tr / th;
+			x[q][1][r] = tr / ti;
+			gbs[q][2][r] = pt->bytes / tr / 1e9;
+			gbs[q][0][r] = pt->bytes / th / 1e9;
+			gbs[q][1][r] = pt->bytes / ti / 1e9;
+			printf("%-7s %5d %10.1f %10.1f %10.1f %9.2f %9.2f\n", pt->size, r,
+			       gbs[q][2][r], gbs[q][0][r], gbs[q][1][r], x[q][0][r], x[q][1][r]);
+			fflush(stdout);
+			pause_ms(50);
+		}
+	}
+	for (int q = 0; q < 2; q++) {
+		double *h = x[q][0], *in = x[q][1], *rd = gbs[q][2];
+		double mh = bench_median(h, rounds), mi = bench_median(in, rounds),
+		       mr = bench_median(rd, rounds);
+		int met = 0;
+		for (int r = 0; r < rounds; r++)
+			met += h[r] >= 0.9;
+		printf("%s %s: x read through hpcd median %.2f (min %.2f, max %.2f); in-process "
+		       "median %.2f (min %.2f, max %.2f); read median %.1f GB/s (min %.1f, max "
+		       "%.1f); %d of %d rounds >= 0.90\n",
+		       hpc_op_name(pp[q]->op), pp[q]->size, mh, h[0], h[rounds - 1], mi, in[0],
+		       in[rounds - 1], mr, rd[0], rd[rounds - 1], met, rounds);
+	}
+}
+
+/*
+ * The operands, for f64 or for f32 jobs: the bits of doubles read as floats
+ * would include NaNs and denormals (which make some processors slow), so each
+ * type gets values of its own, in [-0.5, 0.5) for f64; for f32 +-[0.25, 0.5),
+ * which read as doubles (by the limit's read) are normal numbers as well.
+ */
+static void fill(struct bench *b, uint32_t dtype)
+{
+	const size_t np = b->np, nq = b->nq;
+	if (dtype == HPC_F64) {
+#pragma omp parallel for num_threads(b->threads) schedule(static)
+		for (size_t i = 0; i < np; i++)
+			b->P[i] = (double)((i * 2654435761u) % 1000) / 1000.0 - 0.5;
+#pragma omp parallel for num_threads(b->threads) schedule(static)
+		for (size_t i = 0; i < nq; i++) {
+			b->Q[i] = (double)((i * 40503u) % 997) / 997.0 - 0.5;
+			b->R[i] = 0.0;
+		}
+		return;
+	}
+	float *P = (float *)b->P, *Q = (float *)b->Q, *R = (float *)b->R;
+#pragma omp parallel for num_threads(b->threads) schedule(static)
+	for (size_t i = 0; i < 2 * np; i++)
+		P[i] = (float)(((i * 2654435761u) % 1000) / 4000.0 + 0.25) * (i & 1 ? -1.0f : 1.0f);
+#pragma omp parallel for num_threads(b->threads) schedule(static)
+	for (size_t i = 0; i < 2 * nq; i++) {
+		Q[i] = (float)(((i * 40503u) % 997) / 3988.0 + 0.25) * (i & 2 ? -1.0f : 1.0f);
+		R[i] = 0.25f;
+	}
 }
 
 /* ---- main ------------------------------------------------------------------------------------ */
@@ -443,7 +555,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: kernels_bench [--out DIR] [--quick] [--threads T] [--hpcd PATH]\n"
-		"                     [--plugins DIR] [--plot-script FILE] [--ops matvec,dot,...]\n");
+		"                     [--plugins DIR] [--plot-script FILE] [--ops matvec,dot,...]\n"
+		"                     [--dtypes f64,f32] [--stability ROUNDS]\n");
 	exit(2);
 }
 
@@ -484,18 +597,31 @@ static int have_gnuplot(void)
 	return system("command -v gnuplot >/dev/null 2>&1") == 0;
 }
 
+static void print_peak(const struct bench_peak *p)
+{
+	printf("peak: %d cores (threads measured at once) x %.1f FMA/cycle of %d f64 lanes "
+	       "x 2 flops x %.2f GHz = %.1f GFLOP/s f64, %.1f f32\n"
+	       "      measured: clock = dependent integer adds per second under load; "
+	       "FMA/cycle = 12 independent FMA chains (512-bit %.2f/cycle, 256-bit %.2f/cycle)\n",
+	       p->cores, p->fma_per_cyc, p->width_f64, p->ghz, p->gflops_f64, p->gflops_f32,
+	       p->fma_512, p->fma_256);
+}
+
 int main(int argc, char **argv)
 {
-	bench_omp_wait_like_hpcd(argv);
+	/* OMP_WAIT_POLICY as hpcd sets it, and OpenBLAS on its best core type: both are read
+	 * when the libraries load, so this may start the program again. */
+	bench_prepare_process(argv, BENCH_OMP_PASSIVE | BENCH_OPENBLAS_BEST);
 	const char *hpcd = "daemon/hpcd", *plugins = "plugins", *plot = "bench/plot.gp";
 	const char *outarg = "kernels_bench_out";
-	int threads = 2, quick = 0;
-	uint32_t opmask = HPC_OPS_ALL;
+	int threads = 2, quick = 0, stab = 0;
+	uint32_t opmask = HPC_OPS_ALL, dtmask = 3;
 	static const struct option opts[] = {
 		{"out", required_argument, NULL, 'o'},     {"quick", no_argument, NULL, 'q'},
 		{"threads", required_argument, NULL, 't'}, {"hpcd", required_argument, NULL, 'd'},
 		{"plugins", required_argument, NULL, 'p'}, {"plot-script", required_argument, NULL, 'g'},
 		{"ops", required_argument, NULL, 'x'},     {"help", no_argument, NULL, 'h'},
+		{"dtypes", required_argument, NULL, 'y'},  {"stability", required_argument, NULL, 's'},
 		{NULL, 0, NULL, 0},
 	};
 	int o;
@@ -507,6 +633,7 @@ int main(int argc, char **argv)
 		case 'd': hpcd = optarg; break;
 		case 'p': plugins = optarg; break;
 		case 'g': plot = optarg; break;
+		case 's': stab = atoi(optarg); break;
 		case 'x':
 			opmask = 0;
 			for (uint32_t op = 1; op < HPC_OP__COUNT; op++)
@@ -515,10 +642,15 @@ int main(int argc, char **argv)
 			if (!opmask)
 				usage();
 			break;
+		case 'y':
+			dtmask = (strstr(optarg, "f64") ? 1u : 0u) | (strstr(optarg, "f32") ? 2u : 0u);
+			if (!dtmask)
+				usage();
+			break;
 		default: usage();
 		}
 	}
-	if (optind != argc || threads < 1 || threads > 64)
+	if (optind != argc || threads < 1 || threads > 64 || stab < 0)
 		usage();
 
 	char outdir[PATH_MAX], plugdir[PATH_MAX], csvpath[PATH_MAX + 32], svgpath[PATH_MAX + 32];
@@ -533,14 +665,25 @@ int main(int argc, char **argv)
 	/* The sizes. */
 	static const uint64_t mv_full[] = {500, 1000, 2000, 4000, 8000, 12000};
 	static const uint64_t vec_full[] = {1000, 10000, 100000, 1000000, 10000000, 100000000};
-	static const uint64_t mm_full[] = {250, 500, 1000, 2000};
+	static const uint64_t mm_full[] = {250, 500, 1000, 2000, 4000};
 	static const uint64_t mv_quick[] = {100, 500};
 	static const uint64_t vec_quick[] = {1000, 100000, 1000000};
 	static const uint64_t mm_quick[] = {64, 250};
+	/* Shapes that are not multiples of any register tile (m, n, k), tall, wide and deep. */
+	static const uint64_t odd_full[][3] = {
+	    {1001, 999, 1003}, {3001, 257, 1999}, {257, 3001, 2003}, {2001, 2003, 97}};
+	static const uint64_t odd_quick[][3] = {{67, 61, 53}};
 	const uint64_t *mvs = quick ? mv_quick : mv_full, *vecs = quick ? vec_quick : vec_full,
 		       *mms = quick ? mm_quick : mm_full;
-	const int nmv = quick ? 2 : 6, nvec = quick ? 3 : 6, nmm = quick ? 2 : 4;
-	const uint64_t mv_max = mvs[nmv - 1], vec_max = vecs[nvec - 1], mm_max = mms[nmm - 1];
+	const uint64_t(*odds)[3] = quick ? odd_quick : odd_full;
+	const int nmv = quick ? 2 : 6, nvec = quick ? 3 : 6, nmm = quick ? 2 : 5,
+		  nodd = quick ? 1 : 4;
+	uint64_t mv_max = mvs[nmv - 1], vec_max = vecs[nvec - 1], mm_max = mms[nmm - 1];
+	if (stab) {
+		mv_max = 8000;
+		vec_max = 100000000;
+		mm_max = 0;
+	}
 	/* STREAM over arrays well past the last-level cache. */
 	const uint64_t stream_n = quick ? (8u << 20) : 100000000;
 
@@ -556,6 +699,14 @@ int main(int argc, char **argv)
 		nq = mm_max * mm_max;
 	if (nq < stream_n)
 		nq = stream_n;
+	for (int i = 0; i < nodd && !stab; i++) {
+		if (np < odds[i][0] * odds[i][2])
+			np = odds[i][0] * odds[i][2];
+		if (nq < odds[i][2] * odds[i][1] || nq < odds[i][0] * odds[i][1])
+			nq = odds[i][2] * odds[i][1] > odds[i][0] * odds[i][1]
+				 ? odds[i][2] * odds[i][1]
+				 : odds[i][0] * odds[i][1];
+	}
 	size_t arena = (np + 2 * nq) * sizeof(double) + (64u << 20);
 
 	struct bench_daemon d;
@@ -575,15 +726,7 @@ int main(int argc, char **argv)
 	b.R = hpc_alloc(b.c, nq * sizeof(double));
 	if (!b.P || !b.Q || !b.R)
 		bench_die("no room for %.1f GB in the region", (double)arena / 1e9);
-	/* Fill (and fault in) the operands with values in [-0.5, 0.5). */
-#pragma omp parallel for num_threads(threads) schedule(static)
-	for (size_t i = 0; i < np; i++)
-		b.P[i] = (double)((i * 2654435761u) % 1000) / 1000.0 - 0.5;
-#pragma omp parallel for num_threads(threads) schedule(static)
-	for (size_t i = 0; i < nq; i++) {
-		b.Q[i] = (double)((i * 40503u) % 997) / 997.0 - 0.5;
-		b.R[i] = 0.0;
-	}
+	fill(&b, HPC_F64); /* and faults the region in */
 	char err[256], tv[16];
 	snprintf(tv, sizeof(tv), "%d", threads);
 	if (bench_plugin_load(&b.omp, plugdir, "openmp", err, sizeof(err)) < 0)
@@ -597,7 +740,7 @@ int main(int argc, char **argv)
 	if (!b.csv)
 		bench_die("cannot write %s: %s", csvpath, strerror(errno));
 	fprintf(b.csv, "op,dtype,size,m,n,k,impl,threads,median_s,min_s,samples,bytes,flops,rate,"
-		       "unit,limit_gbs,x_limit,x_openblas,daemon_over_inproc,inside_hpcd_s\n");
+		       "unit,limit_gbs,x_limit,x_openblas,daemon_over_inproc,inside_hpcd_s,max_s\n");
 
 	char cpu[128] = "?";
 	FILE *ci = fopen("/proc/cpuinfo", "r");
@@ -614,69 +757,102 @@ int main(int argc, char **argv)
 	}
 	printf("hpcd kernels_bench%s: %d threads everywhere; %ld CPUs online (%s)\n",
 	       quick ? " --quick" : "", threads, sysconf(_SC_NPROCESSORS_ONLN), cpu);
-	printf("OpenBLAS: %s\n", openblas_get_config());
+	printf("OpenBLAS core: %s\nOpenBLAS: %s\n", bench_openblas_note(), openblas_get_config());
+	const char *isa_env = getenv("HPC_OMP_ISA");
+	printf("openmp kernels: HPC_OMP_ISA=%s\n", isa_env ? isa_env : "(unset: the widest)");
 	print_load("load at start", 1);
+	bench_peak_measure(&b.peak, threads);
+	print_peak(&b.peak);
 
 	/* The machine's limit, over arrays far past the caches. */
 	double rd[5], tr[5];
 	for (int i = 0; i < 5; i++) {
-		rd[i] = stream_read(b.P, stream_n, NULL, 0, threads);
-		tr[i] = stream_triad(b.R, b.P, b.Q, stream_n, threads);
+		rd[i] = bench_read_s(b.P, stream_n * 8, NULL, 0, threads, 3);
+		tr[i] = bench_triad_s(b.R, b.P, b.Q, stream_n * 8, threads, 3);
 	}
 	double rbw = (double)stream_n * 8 / bench_median(rd, 5) / 1e9;
 	double tbw = (double)stream_n * 24 / bench_median(tr, 5) / 1e9;
 	printf("STREAM (%d threads, %.0f MB arrays in the client's region): read %.1f GB/s, "
 	       "triad %.1f GB/s (24 bytes per element)\n",
 	       threads, (double)stream_n * 8 / 1e6, rbw, tbw);
-	fprintf(b.csv, "stream-read,f64,%llu,0,%llu,0,limit,%d,%.9g,%.9g,5,%.6g,0,%.6g,GB/s,%.6g,,,,\n",
+	fprintf(b.csv, "stream-read,f64,%llu,0,%llu,0,limit,%d,%.9g,%.9g,5,%.6g,0,%.6g,GB/s,%.6g,,,,,\n",
 		(unsigned long long)stream_n, (unsigned long long)stream_n, threads,
 		bench_median(rd, 5), rd[0], (double)stream_n * 8, rbw, rbw);
-	fprintf(b.csv, "stream-triad,f64,%llu,0,%llu,0,limit,%d,%.9g,%.9g,5,%.6g,0,%.6g,GB/s,%.6g,,,,\n",
+	fprintf(b.csv, "stream-triad,f64,%llu,0,%llu,0,limit,%d,%.9g,%.9g,5,%.6g,0,%.6g,GB/s,%.6g,,,,,\n",
 		(unsigned long long)stream_n, (unsigned long long)stream_n, threads,
 		bench_median(tr, 5), tr[0], (double)stream_n * 24, tbw, tbw);
 
-	printf("\nmedian times; x limit = time of a STREAM read (triad for axpy) of the same "
-	       "operands / time;\nx OpenBLAS = OpenBLAS time / time (> 1: faster than OpenBLAS; "
-	       "sum's peer is dasum);\nhpcd/inproc = time through the daemon / the same kernel "
-	       "in-process\n\n");
-	printf("%-7s %-10s %-19s %11s %17s %8s %9s %9s\n", "op", "size", "variant", "time (ms)",
-	       "rate", "x limit", "x OpenBLAS", "hpcd/inproc");
-
-	struct point pts[32];
-	int npts = 0;
-	for (int i = 0; i < nmv; i++) {
-		static char lbl[8][16];
-		snprintf(lbl[i], sizeof(lbl[i]), "N=%llu", (unsigned long long)mvs[i]);
-		pts[npts++] = (struct point){.op = HPC_OP_MATVEC, .m = mvs[i], .n = mvs[i],
-					     .size = lbl[i], .xsize = mvs[i],
-					     .bytes = (double)mvs[i] * (double)(mvs[i] + 2) * 8};
+	if (stab) {
+		stability(&b, stab);
+		fclose(b.csv);
+		b.omp.ops->close(b.omp_state);
+		hpc_close(b.c);
+		bench_daemon_stop(&d);
+		return 0;
 	}
-	for (uint32_t op = HPC_OP_DOT; op <= HPC_OP_AXPY; op++)
-		for (int i = 0; i < nvec; i++) {
-			static char lbl[8][16];
-			snprintf(lbl[i], sizeof(lbl[i]), "n=1e%d", (int)lround(log10((double)vecs[i])));
-			double per = op == HPC_OP_DOT ? 16 : op == HPC_OP_SUM ? 8 : 24;
-			pts[npts++] = (struct point){.op = op, .n = vecs[i], .size = lbl[i],
-						     .xsize = vecs[i],
-						     .bytes = per * (double)vecs[i]};
+
+	printf("\nmedian times; x limit = time of a read (for axpy: a triad in place, y += q x) of "
+	       "the same bytes\nby a warm team / time (matmul: share of the peak instead); "
+	       "x OpenBLAS = OpenBLAS time / time\n(> 1: faster than OpenBLAS; sum's peer is asum); "
+	       "hpcd/inproc = time through the daemon / the same\nkernel in-process; spread = "
+	       "(max - min) / median of the samples\n\n");
+	printf("%-6s %-3s %-14s %-18s %10s %16s %7s %9s %9s %6s\n", "op", "dt", "size", "variant",
+	       "time (ms)", "rate", "x limit", "x OpenBLAS", "hpcd/inproc", "spread");
+
+	enum { MAXPTS = 96 };
+	static struct point pts[MAXPTS];
+	int npts = 0;
+	/* (two types of 6 matvec sizes, 3 x 6 vector points, and the matmul shapes) */
+	if (2 * (nmv + 3 * nvec + nmm + nodd) > MAXPTS)
+		bench_die("%d points do not fit in %d", 2 * (nmv + 3 * nvec + nmm + nodd), MAXPTS);
+	for (uint32_t dt = HPC_F64; dt <= HPC_F32; dt++) {
+		const double es = (double)hpc_dtype_size(dt);
+		for (int i = 0; i < nmv; i++) {
+			struct point *p = &pts[npts++];
+			*p = (struct point){.op = HPC_OP_MATVEC, .dtype = dt, .m = mvs[i], .n = mvs[i],
+					    .xsize = mvs[i],
+					    .bytes = (double)mvs[i] * (double)(mvs[i] + 2) * es};
+			snprintf(p->size, sizeof(p->size), "N=%llu", (unsigned long long)mvs[i]);
 		}
-	for (int i = 0; i < nmm; i++) {
-		static char lbl[8][16];
-		snprintf(lbl[i], sizeof(lbl[i]), "N=%llu", (unsigned long long)mms[i]);
-		double nn = (double)mms[i];
-		pts[npts++] = (struct point){.op = HPC_OP_MATMUL, .m = mms[i], .n = mms[i],
-					     .k = mms[i], .size = lbl[i], .xsize = mms[i],
-					     .flops = 2 * nn * nn * nn};
+		for (uint32_t op = HPC_OP_DOT; op <= HPC_OP_AXPY; op++)
+			for (int i = 0; i < nvec; i++) {
+				struct point *p = &pts[npts++];
+				double per = op == HPC_OP_DOT ? 2 : op == HPC_OP_SUM ? 1 : 3;
+				*p = (struct point){.op = op, .dtype = dt, .n = vecs[i],
+						    .xsize = vecs[i],
+						    .bytes = per * es * (double)vecs[i]};
+				snprintf(p->size, sizeof(p->size), "n=1e%d",
+					 (int)lround(log10((double)vecs[i])));
+			}
+		for (int i = 0; i < nmm + nodd; i++) {
+			struct point *p = &pts[npts++];
+			uint64_t m = i < nmm ? mms[i] : odds[i - nmm][0];
+			uint64_t n = i < nmm ? mms[i] : odds[i - nmm][1];
+			uint64_t k = i < nmm ? mms[i] : odds[i - nmm][2];
+			*p = (struct point){.op = HPC_OP_MATMUL, .dtype = dt, .m = m, .n = n, .k = k,
+					    .xsize = m, .square = i < nmm,
+					    .flops = 2.0 * (double)m * (double)n * (double)k};
+			if (i < nmm)
+				snprintf(p->size, sizeof(p->size), "N=%llu", (unsigned long long)m);
+			else
+				snprintf(p->size, sizeof(p->size), "%llux%llux%llu",
+					 (unsigned long long)m, (unsigned long long)n,
+					 (unsigned long long)k);
+		}
 	}
 	int kept = 0;
 	for (int i = 0; i < npts; i++)
-		if (opmask & HPC_OP_BIT(pts[i].op))
+		if ((opmask & HPC_OP_BIT(pts[i].op)) && (dtmask & (1u << pts[i].dtype)))
 			pts[kept++] = pts[i];
 	npts = kept;
 	double t0 = bench_now_s();
 	for (int i = 0; i < npts; i++) {
-		if (i && pts[i].op != pts[i - 1].op)
+		if (i && (pts[i].op != pts[i - 1].op || pts[i].dtype != pts[i - 1].dtype))
 			printf("\n");
+		if (i && pts[i].dtype != pts[i - 1].dtype)
+			fill(&b, pts[i].dtype);
+		else if (!i && pts[i].dtype != HPC_F64)
+			fill(&b, pts[i].dtype);
 		measure(&b, &pts[i]);
 		report(&b, &pts[i]);
 	}
@@ -684,10 +860,12 @@ int main(int argc, char **argv)
 	fclose(b.csv);
 
 	print_load("load at end (this run included)", 0);
-	targets(pts, npts, quick);
+	targets(&b, pts, npts, quick);
 	printf("measured in %.0f s; figures in %s\n", elapsed, csvpath);
 
-	if (have_gnuplot()) {
+	if (!(dtmask & 1u)) {
+		printf("no plot: it shows f64, which this run left out\n");
+	} else if (have_gnuplot()) {
 		char cmd[3 * PATH_MAX + 128];
 		snprintf(cmd, sizeof(cmd), "gnuplot -e \"csv='%s'; out='%s'\" '%s'", csvpath,
 			 svgpath, plot);

@@ -9,15 +9,19 @@
  * operands in one page-aligned mapping, as a client's region reaches them
  * (region_id, offsets and generations set as the daemon sets them). For each
  * type and N it prints, in ms:
- *  - read:  a read of A by `threads` OpenMP threads (the STREAM-read figure the
- *           matvec is judged against; measured between the runs below);
+ *  - read:  a read of A by `threads` OpenMP threads kept warm, pass by pass
+ *           (bench_limits.h: the STREAM-read figure the matvec is judged
+ *           against; measured between the runs below);
  *  - openmp: first call and the median of repeated calls;
  *  - opencl (zero copy, the default on a CPU device): first call with a new
  *           generation of A and x, then repeated calls with the same ones;
  *  - opencl zero_copy=off: first call (uploads A), repeated with the same
  *           generation (A resident on the device: no upload), and repeated
  *           with generation 0 (uploaded every time);
- * and GB/s = bytes of A / time, with the ratio to the read bandwidth.
+ * and GB/s = bytes of A / time, with the ratio to the read bandwidth. The
+ * repeated calls run in interleaved rounds, each variant between two reads of
+ * A; the ratio printed is the median over the rounds of (the round's median
+ * read / the variant's time), with the lowest and highest round beside it.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -29,6 +33,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "bench/bench_limits.h"
 #include "bench/bench_util.h"
 #include "hpc/plugin.h"
 
@@ -90,33 +95,6 @@ static void region_make(struct region *r, size_t n, size_t es)
 	memset(r->base + r->y_off, 0, n * es);
 }
 
-/* Sum of `bytes` of memory with `t` threads and several independent accumulators. */
-static double read_once(const unsigned char *p, size_t bytes, int t)
-{
-	const double *d = (const double *)p;
-	size_t n = bytes / sizeof(double);
-	double total = 0;
-#pragma omp parallel num_threads(t) reduction(+ : total)
-	{
-		double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
-#pragma omp for schedule(static)
-		for (size_t i = 0; i < n / 8; i++) {
-			const double *q = d + 8 * i;
-			s0 += q[0];
-			s1 += q[1];
-			s2 += q[2];
-			s3 += q[3];
-			s4 += q[4];
-			s5 += q[5];
-			s6 += q[6];
-			s7 += q[7];
-		}
-		total += ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
-	}
-	return total;
-}
-
-static volatile double sink;
 
 /*
  * libgomp's idle threads spin for a while after a parallel region; let them
@@ -129,12 +107,14 @@ static void settle(void)
 	nanosleep(&ts, NULL);
 }
 
-/* Milliseconds of one read of A. */
+/*
+ * Milliseconds of one read of A: the median of three passes of a warm team of
+ * t threads with the widest vectors (bench_limits.h), the same limit
+ * kernels_bench judges its matvec against.
+ */
 static double read_ms(const struct region *r, size_t bytes, int t)
 {
-	uint64_t t0 = bench_now_ns();
-	sink = read_once(r->base, bytes, t);
-	double ms = (double)(bench_now_ns() - t0) / 1e6;
+	double ms = bench_read_s(r->base, bytes, NULL, 0, t, 3) * 1e3;
 	settle();
 	return ms;
 }
@@ -205,8 +185,21 @@ static void print_line(const char *what, double ms, double abytes, double read_g
 	printf("  %-44s %9.2f ms  %6.1f GB/s  %5.2f x read\n", what, ms, gbs, gbs / read_gbs);
 }
 
+/* A variant repeated in the interleaved rounds: its times and its ratio to each round's read. */
+struct series {
+	double *ms, *x;
+};
+
+static void print_series(const char *what, struct series *v, int reps, double abytes)
+{
+	double ms = bench_median(v->ms, reps), x = bench_median(v->x, reps);
+	printf("  %-44s %9.2f ms  %6.1f GB/s  %5.2f x read (rounds: %.2f..%.2f)\n", what, ms,
+	       abytes / (ms * 1e6), x, v->x[0], v->x[reps - 1]);
+}
+
 int main(int argc, char **argv)
 {
+	bench_omp_wait_like_hpcd(argv);
 	const char *plugins = "plugins";
 	char sizes_arg[256] = "4000,8000";
 	int reps = 15, threads = 2;
@@ -261,8 +254,11 @@ int main(int argc, char **argv)
 	       "%.0f ms\nread baseline: %d OpenMP threads; %d repetitions, medians\n",
 	       open_zc, open_copy, threads, reps);
 
-	double *t = calloc((size_t)reps, sizeof(double));
-	double *tr = calloc((size_t)reps * 8, sizeof(double));
+	double *t = calloc((size_t)reps * 8, sizeof(double));  /* the series */
+	double *tr = calloc((size_t)reps * 5, sizeof(double)); /* the reads */
+	double *tu = calloc((size_t)reps, sizeof(double));
+	if (!t || !tr || !tu)
+		bench_die("out of memory");
 	uint64_t gen = 100;
 	for (char *tok = strtok(sizes_arg, ","); tok; tok = strtok(NULL, ",")) {
 		size_t n = strtoul(tok, NULL, 10);
@@ -274,53 +270,69 @@ int main(int argc, char **argv)
 			region_make(&r, n, es);
 			double abytes = (double)n * (double)n * (double)es;
 			double *ref = calloc(n, sizeof(double));
-			int nr = 0;
 
-			/* Read bandwidth, interleaved with everything below. */
-			for (int i = 0; i < 3; i++)
-				tr[nr++] = read_ms(&r, (size_t)abytes, threads);
-
+			/* First calls, then `reps` rounds in which every repeated variant runs
+			 * once between two reads of A: the machine is shared and its bandwidth
+			 * drifts, so each variant is judged against the reads of its own round. */
 			double omp_first = run_ms(&omp, &r, dtype, n, 0);
 			settle();
 			keep_y(&r, ref, dtype, n);
-			double omp_rep = run_median(&omp, &r, dtype, n, 0, t, reps);
-			settle();
-			tr[nr++] = read_ms(&r, (size_t)abytes, threads);
-
 			gen++;
+			const uint64_t zc_gen = gen;
 			memset(r.base + r.y_off, 0, n * es);
-			double cl_first = run_ms(&cl, &r, dtype, n, gen);
+			double cl_first = run_ms(&cl, &r, dtype, n, zc_gen);
 			double diff_cl = max_rel_diff(&r, ref, dtype, n);
-			double cl_rep = run_median(&cl, &r, dtype, n, gen, t, reps);
-			tr[nr++] = read_ms(&r, (size_t)abytes, threads);
-			double cl_rep0 = run_median(&cl, &r, dtype, n, 0, t, reps);
-			tr[nr++] = read_ms(&r, (size_t)abytes, threads);
-
+			settle();
 			gen++;
+			const uint64_t cp_gen = gen;
 			memset(r.base + r.y_off, 0, n * es);
-			double cp_first = run_ms(&clcopy, &r, dtype, n, gen);
+			double cp_first = run_ms(&clcopy, &r, dtype, n, cp_gen);
 			double diff_cp = max_rel_diff(&r, ref, dtype, n);
-			double cp_rep = run_median(&clcopy, &r, dtype, n, gen, t, reps);
-			tr[nr++] = read_ms(&r, (size_t)abytes, threads);
+			settle();
+
+			enum { V_OMP, V_ZC, V_ZC0, V_CP, V__N };
+			struct series v[V__N];
+			for (int i = 0; i < V__N; i++) {
+				v[i].ms = t + (size_t)reps * (size_t)(2 * i);
+				v[i].x = t + (size_t)reps * (size_t)(2 * i + 1);
+			}
+			int nr = 0;
+			for (int k = 0; k < reps; k++) {
+				double rd[V__N + 1];
+				rd[0] = read_ms(&r, (size_t)abytes, threads);
+				for (int i = 0; i < V__N; i++) {
+					const struct backend *be = i == V_OMP ? &omp
+								   : i == V_CP	 ? &clcopy
+										 : &cl;
+					uint64_t g = i == V_OMP || i == V_ZC0 ? 0 : i == V_ZC ? zc_gen : cp_gen;
+					v[i].ms[k] = run_ms(be, &r, dtype, n, g);
+					settle();
+					rd[i + 1] = read_ms(&r, (size_t)abytes, threads);
+				}
+				double rk = bench_median(rd, V__N + 1);
+				for (int i = 0; i <= V__N; i++)
+					tr[nr++] = rd[i];
+				for (int i = 0; i < V__N; i++)
+					v[i].x[k] = rk / v[i].ms[k];
+			}
 			int reps0 = reps < 5 ? reps : 5; /* each uploads all of A */
-			double cp_rep0 = run_median(&clcopy, &r, dtype, n, 0, t, reps0);
-			for (int i = 0; i < 2; i++)
-				tr[nr++] = read_ms(&r, (size_t)abytes, threads);
+			double cp_rep0 = run_median(&clcopy, &r, dtype, n, 0, tu, reps0);
 
 			double rd = bench_median(tr, nr);
 			double read_gbs = abytes / (rd * 1e6);
-			printf("\nmatvec %s N=%zu (A = %.0f MB); read of A: %.2f ms = %.1f GB/s\n",
-			       dtype == HPC_F64 ? "f64" : "f32", n, abytes / 1e6, rd, read_gbs);
+			printf("\nmatvec %s N=%zu (A = %.0f MB); read of A: %.2f ms = %.1f GB/s (median of "
+			       "%d, %.1f..%.1f GB/s)\n",
+			       dtype == HPC_F64 ? "f64" : "f32", n, abytes / 1e6, rd, read_gbs, nr,
+			       abytes / (tr[nr - 1] * 1e6), abytes / (tr[0] * 1e6));
 			print_line("openmp first call", omp_first, abytes, read_gbs);
-			print_line("openmp repeated", omp_rep, abytes, read_gbs);
+			print_series("openmp repeated", &v[V_OMP], reps, abytes);
 			print_line("opencl zero copy, first call (new gen)", cl_first, abytes,
 				   read_gbs);
-			print_line("opencl zero copy, repeated (same gen)", cl_rep, abytes,
-				   read_gbs);
-			print_line("opencl zero copy, repeated (gen 0)", cl_rep0, abytes, read_gbs);
+			print_series("opencl zero copy, repeated (same gen)", &v[V_ZC], reps, abytes);
+			print_series("opencl zero copy, repeated (gen 0)", &v[V_ZC0], reps, abytes);
 			print_line("opencl copy, first call (upload)", cp_first, abytes, read_gbs);
-			print_line("opencl copy, repeated (same gen: resident)", cp_rep, abytes,
-				   read_gbs);
+			print_series("opencl copy, repeated (same gen: resident)", &v[V_CP], reps,
+				     abytes);
 			print_line("opencl copy, repeated (gen 0: upload each)", cp_rep0, abytes,
 				   read_gbs);
 			printf("  largest difference from openmp / largest |y|: zero copy %.1e, "
@@ -341,5 +353,6 @@ int main(int argc, char **argv)
 	omp.ops->close(omp.state);
 	free(t);
 	free(tr);
+	free(tu);
 	return 0;
 }

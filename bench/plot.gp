@@ -17,8 +17,9 @@ set grid xtics ytics mxtics mytics lc rgb "#dddddd"
 set key top left box opaque font ",9"
 set ylabel "median time (s)"
 
-# The rows of one op and one variant (columns: 1 op, 3 size, 7 impl, 9 median_s).
-sel(op, impl) = sprintf("< awk -F, '$1 == \"%s\" && $7 == \"%s\"' '%s'", op, impl, csv)
+# The f64 rows of one op and one variant (columns: 1 op, 2 dtype, 3 size, 4-6 m n k,
+# 7 impl, 9 median_s); for matmul the square shapes only.
+sel(op, impl) = sprintf("< awk -F, '$1 == \"%s\" && $2 == \"f64\" && $7 == \"%s\" && ($1 != \"matmul\" || ($4 == $5 && $5 == $6))' '%s'", op, impl, csv)
 
 impls(op) = op eq "matmul" ? "serial omp omp-inproc openblas" : "serial omp omp-inproc openblas limit"
 label(i) = i eq "serial" ? "serial (hpcd)" : i eq "omp" ? "openmp (hpcd)" : \

@@ -60,29 +60,57 @@ static void GEMM(pack_b)(const struct GEMM(gemm_job) *g, GEMM_T *dst, size_t pc,
 	}
 }
 
-/* Pack a[i0:i0+h, pc:pc+kc] into one panel of mr rows (zeros past h), column after column. */
+/*
+ * Pack a[i0:i0+h, pc:pc+kc] into one panel of mr rows (zeros past h), column
+ * after column. The panel is written front to back while its rows are read
+ * side by side; a full panel goes through a copy for its height, whose loop
+ * over the rows the compiler unrolls.
+ */
+#define GEMM_PACK_A(MR)                                                                   \
+	static void GEMM(pack_a_##MR)(const GEMM_T *const *src, GEMM_T *restrict dst,    \
+				      size_t kc)                                          \
+	{                                                                                 \
+		for (size_t p = 0; p < kc; p++) {                                         \
+			_Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) dst[i] =     \
+			    src[i][p];                                                    \
+			dst += MR;                                                        \
+		}                                                                         \
+	}
+GEMM_PACK_A(4)
+GEMM_PACK_A(6)
+GEMM_PACK_A(8)
+#undef GEMM_PACK_A
+
 static void GEMM(pack_a)(const struct GEMM(gemm_job) *g, GEMM_T *dst, size_t i0, size_t h,
 			 size_t pc, size_t kc)
 {
 	const size_t mr = g->mr;
-	for (size_t i = 0; i < h; i++) {
-		const GEMM_T *src = g->a + (i0 + i) * g->k + pc;
+	const GEMM_T *src[GEMM_MAX_MR];
+	for (size_t i = 0; i < h; i++)
+		src[i] = g->a + (i0 + i) * g->k + pc;
+	if (h == mr && mr == 8) {
+		GEMM(pack_a_8)(src, dst, kc);
+	} else if (h == mr && mr == 6) {
+		GEMM(pack_a_6)(src, dst, kc);
+	} else if (h == mr && mr == 4) {
+		GEMM(pack_a_4)(src, dst, kc);
+	} else {
 		for (size_t p = 0; p < kc; p++)
-			dst[p * mr + i] = src[p];
+			for (size_t i = 0; i < mr; i++)
+				dst[p * mr + i] = i < h ? src[i][p] : 0;
 	}
-	for (size_t i = h; i < mr; i++)
-		for (size_t p = 0; p < kc; p++)
-			dst[p * mr + i] = 0;
 }
 
 /*
  * What thread tid of a team of t does. Called inside the parallel region (or
- * directly, for a team of one: the barriers are then no-ops). Every thread
+ * directly, for a team of one: the barriers are then no-ops); bar->n is t. Every thread
  * runs the same jc and pc loops, so all meet at every barrier. The packed A
  * buffers were sized for g->t threads, at least t.
  */
-static void GEMM(gemm_thread)(const struct GEMM(gemm_job) *g, size_t tid, size_t t)
+static void GEMM(gemm_thread)(const struct GEMM(gemm_job) *g, struct gemm_barrier *bar,
+			      size_t tid, size_t t)
 {
+	int sense = 0;
 	const size_t m = g->m, n = g->n, k = g->k, mr = g->mr, nr = g->nr;
 	const size_t KC = g->kc_blk, MC = GEMM_MC, NC = GEMM_NC;
 	GEMM_T *ap = (GEMM_T *)((char *)g->ap + g->astride * tid);
@@ -107,7 +135,7 @@ static void GEMM(gemm_thread)(const struct GEMM(gemm_job) *g, size_t tid, size_t
 			split(npanels, t, tid, &s0, &s1);
 			for (size_t q = s0; q < s1; q++)
 				GEMM(pack_b)(g, g->bp + q * kc * nr, pc, kc, jc + q * nr);
-#pragma omp barrier
+			gemm_barrier_wait(bar, &sense);
 			for (size_t ic = r0; ic < r1; ic += MC) {
 				const size_t mc = r1 - ic < MC ? r1 - ic : MC;
 				for (size_t ir = 0; ir < mc; ir += mr)
@@ -134,7 +162,7 @@ static void GEMM(gemm_thread)(const struct GEMM(gemm_job) *g, size_t tid, size_t
 				}
 			}
 			/* The next block of B overwrites this one. */
-#pragma omp barrier
+			gemm_barrier_wait(bar, &sense);
 		}
 	}
 }
@@ -175,17 +203,21 @@ void GEMM(hpc_omp_matmul)(const GEMM_T *a, const GEMM_T *b, GEMM_T *c, size_t m,
 		GEMM(gemm_naive)(a, b, c, m, n, k, t);
 		return;
 	}
+	struct gemm_barrier bar = {0, 0, 1};
 	if (t == 1) {
-		GEMM(gemm_thread)(&g, 0, 1);
+		GEMM(gemm_thread)(&g, &bar, 0, 1);
 	} else {
 		struct team_pin pin;
-		team_enter(&pin);
+		team_enter(&pin, team_bind_madds((double)m * (double)n * (double)k));
 #pragma omp parallel num_threads(t)
 		{
 			/* The team libgomp gave, which may be smaller than asked. */
 			int tid = omp_get_thread_num();
-			team_member(tid);
-			GEMM(gemm_thread)(&g, (size_t)tid, (size_t)omp_get_num_threads());
+			team_member(&pin, tid);
+#pragma omp single
+			__atomic_store_n(&bar.n, omp_get_num_threads(), __ATOMIC_RELAXED);
+			/* (single's closing barrier publishes bar.n to the team) */
+			GEMM(gemm_thread)(&g, &bar, (size_t)tid, (size_t)omp_get_num_threads());
 		}
 		team_leave(&pin);
 	}

@@ -87,18 +87,35 @@ static inline void split_aligned(size_t n, size_t parts, size_t c, size_t unit, 
  * region; the pool threads keep theirs (they only ever run this library's
  * teams, in this process). Nothing is bound when OMP_PROC_BIND is set: the
  * user has chosen a placement already.
+ *
+ * Only short jobs are bound. Binding has a price when the machine is shared:
+ * with one CPU-bound neighbour on two CPUs, a bound thread that shares its CPU
+ * with it gets half of that CPU while its partner finishes and waits, where
+ * the scheduler would have given three threads two thirds of a CPU each.
+ * Measured here: a 2000^3 matmul on a bound team ran at 0.62-0.75 x OpenBLAS
+ * (whose threads are not bound), unbound at 0.91-1.01, in the same minute. A
+ * lost scheduler tick costs a short job more than it gains, a long one less:
+ * jobs of at least TEAM_BIND_MAX_BYTES of traffic (TEAM_BIND_MAX_MADDS
+ * multiply-adds for matmul) run on an unbound team, whose pool threads are
+ * given back the process's whole mask.
  */
+#define TEAM_BIND_MAX_BYTES ((size_t)32 << 20)
+#define TEAM_BIND_MAX_MADDS ((double)(1u << 28))
+
 static int team_cpus[CPU_SETSIZE];
 static int team_ncpus = -1; /* -1: not yet known; 0: do not bind */
+static cpu_set_t team_all;  /* the process's mask when first asked: for unbound teams */
 
 static void team_cpus_init(void)
 {
 	int n = 0;
 	cpu_set_t set;
-	if (!getenv("OMP_PROC_BIND") && sched_getaffinity(0, sizeof(set), &set) == 0)
+	if (!getenv("OMP_PROC_BIND") && sched_getaffinity(0, sizeof(set), &set) == 0) {
+		team_all = set;
 		for (int c = 0; c < CPU_SETSIZE; c++)
 			if (CPU_ISSET(c, &set))
 				team_cpus[n++] = c;
+	}
 	__atomic_store_n(&team_ncpus, n < 2 ? 0 : n, __ATOMIC_RELEASE);
 }
 
@@ -113,22 +130,37 @@ static int bind_to(int slot)
 	return sched_setaffinity(0, sizeof(one), &one);
 }
 
-/* The master's mask, kept while its team works. */
+/* The master's mask, kept while its team works, and whether the team is bound. */
 struct team_pin {
 	cpu_set_t old;
 	int pinned;
+	int bind;
 };
 
-/* Called by the master before a region of t > 1 threads. */
-static void team_enter(struct team_pin *p)
+/*
+ * Called by the master before a region of t > 1 threads; bind: whether the
+ * job is short enough to be bound (team_bind_bytes(), team_bind_madds()).
+ */
+static void team_enter(struct team_pin *p, int bind)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, team_cpus_init);
 	p->pinned = 0;
-	if (__atomic_load_n(&team_ncpus, __ATOMIC_ACQUIRE) <= 0)
+	p->bind = bind;
+	if (!bind || __atomic_load_n(&team_ncpus, __ATOMIC_ACQUIRE) <= 0)
 		return;
 	if (sched_getaffinity(0, sizeof(p->old), &p->old) == 0 && bind_to(0) == 0)
 		p->pinned = 1;
+}
+
+static inline int team_bind_bytes(size_t bytes)
+{
+	return bytes < TEAM_BIND_MAX_BYTES;
+}
+
+static inline int team_bind_madds(double madds)
+{
+	return madds < TEAM_BIND_MAX_MADDS;
 }
 
 /* Called by the master after the region. */
@@ -140,19 +172,27 @@ static void team_leave(struct team_pin *p)
 
 /*
  * Called by every thread first thing in a region: a pool thread binds itself
- * to its slot's CPU unless it is bound there already. Its mask is asked of the
+ * to its slot's CPU unless it is bound there already (or, for an unbound
+ * team, takes the whole mask back if an earlier team bound it). Its mask is asked of the
  * kernel rather than remembered in a thread-local variable: this library is
  * unloaded on reload while the pool threads live on, and thread-local storage
  * of an unloaded library is trouble (LeakSanitizer crashes walking it).
  */
-static void team_member(int tid)
+static void team_member(const struct team_pin *p, int tid)
 {
 	int n = __atomic_load_n(&team_ncpus, __ATOMIC_ACQUIRE);
 	if (tid == 0 || n <= 0)
 		return;
 	cpu_set_t now;
-	if (sched_getaffinity(0, sizeof(now), &now) == 0 && CPU_COUNT(&now) == 1 &&
-	    CPU_ISSET(team_cpus[tid % n], &now))
+	if (sched_getaffinity(0, sizeof(now), &now) != 0)
+		return;
+	if (!p->bind) {
+		/* Bound by an earlier short job: give it the whole mask back. */
+		if (CPU_COUNT(&now) == 1)
+			sched_setaffinity(0, sizeof(team_all), &team_all);
+		return;
+	}
+	if (CPU_COUNT(&now) == 1 && CPU_ISSET(team_cpus[tid % n], &now))
 		return;
 	bind_to(tid);
 }
@@ -212,6 +252,7 @@ struct isa_kernels {
 #define VF_ADD(a, b) ((a) + (b))
 #define VF_ZERO() 0.0f
 #define VF_SET1(x) (x)
+#define VF_ACC_VD(d0, d1, v) ((d0) += (double)(v))
 #define MR_D 4
 #define NV_D 4
 #define MR_F 4
@@ -250,6 +291,9 @@ static inline TGT_AVX2 double hsum_avx2(__m256d v)
 #define VF_ADD(a, b) _mm256_add_ps((a), (b))
 #define VF_ZERO() _mm256_setzero_ps()
 #define VF_SET1(x) _mm256_set1_ps(x)
+#define VF_ACC_VD(d0, d1, v)                                                                   \
+	((d0) = _mm256_add_pd((d0), _mm256_cvtps_pd(_mm256_castps256_ps128(v))),                 \
+	 (d1) = _mm256_add_pd((d1), _mm256_cvtps_pd(_mm256_extractf128_ps((v), 1))))
 #define MR_D 6
 #define NV_D 2
 #define MR_F 6
@@ -282,6 +326,10 @@ static inline TGT_AVX2 double hsum_avx2(__m256d v)
 #define VF_ADD(a, b) _mm512_add_ps((a), (b))
 #define VF_ZERO() _mm512_setzero_ps()
 #define VF_SET1(x) _mm512_set1_ps(x)
+#define VF_ACC_VD(d0, d1, v)                                                                   \
+	((d0) = _mm512_add_pd((d0), _mm512_cvtps_pd(_mm512_castps512_ps256(v))),                 \
+	 (d1) = _mm512_add_pd((d1), _mm512_cvtps_pd(_mm256_castpd_ps(                           \
+				       _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)))))
 #define MR_D 8
 #define NV_D 3
 #define MR_F 8
@@ -380,12 +428,13 @@ static double reduce(part_fn part, const void *x, const void *y, size_t n, size_
 	double partial[HPC_OMP_MAX_THREADS];
 	size_t t = (size_t)nthreads < n ? (size_t)nthreads : n, got = 1;
 	struct team_pin pin;
-	team_enter(&pin);
+	/* unit elements make a 64-byte line */
+	team_enter(&pin, team_bind_bytes(n * (64 / unit) * (y ? 2 : 1)));
 #pragma omp parallel num_threads(t)
 	{
 		/* The team libgomp gave, which may be smaller than asked. */
 		size_t c = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
-		team_member((int)c);
+		team_member(&pin, (int)c);
 		if (c == 0)
 			got = nt;
 		size_t lo, hi;
@@ -468,11 +517,11 @@ void hpc_omp_matvec_f64(const double *a, const double *x, double *y, size_t m, s
 			y[i] = reduce(dot_f64_part, a + i * n, x, n, UNIT_F64, t);
 	} else {
 		struct team_pin pin;
-		team_enter(&pin);
+		team_enter(&pin, team_bind_bytes(m * n * sizeof(double)));
 #pragma omp parallel num_threads(t)
 		{
 			size_t lo, hi, tid = (size_t)omp_get_thread_num();
-			team_member((int)tid);
+			team_member(&pin, (int)tid);
 			split(m, (size_t)omp_get_num_threads(), tid, &lo, &hi);
 			k->matvec_f64(a + lo * n, x, y + lo, hi - lo, n);
 		}
@@ -496,11 +545,11 @@ void hpc_omp_matvec_f32(const float *a, const float *x, float *y, size_t m, size
 			y[i] = (float)reduce(dot_f32_part, a + i * n, x, n, UNIT_F32, t);
 	} else {
 		struct team_pin pin;
-		team_enter(&pin);
+		team_enter(&pin, team_bind_bytes(m * n * sizeof(float)));
 #pragma omp parallel num_threads(t)
 		{
 			size_t lo, hi, tid = (size_t)omp_get_thread_num();
-			team_member((int)tid);
+			team_member(&pin, (int)tid);
 			split(m, (size_t)omp_get_num_threads(), tid, &lo, &hi);
 			k->matvec_f32(a + lo * n, x, y + lo, hi - lo, n);
 		}
@@ -519,11 +568,11 @@ void hpc_omp_axpy_f64(double alpha, const double *x, double *y, size_t n, int nt
 		return;
 	}
 	struct team_pin pin;
-	team_enter(&pin);
+	team_enter(&pin, team_bind_bytes(3 * n * sizeof(double)));
 #pragma omp parallel num_threads(t)
 	{
 		size_t lo, hi, tid = (size_t)omp_get_thread_num();
-		team_member((int)tid);
+		team_member(&pin, (int)tid);
 		split_aligned(n, (size_t)omp_get_num_threads(), tid, UNIT_F64, &lo, &hi);
 		k->axpy_f64(alpha, x + lo, y + lo, hi - lo);
 	}
@@ -539,11 +588,11 @@ void hpc_omp_axpy_f32(double alpha, const float *x, float *y, size_t n, int nthr
 		return;
 	}
 	struct team_pin pin;
-	team_enter(&pin);
+	team_enter(&pin, team_bind_bytes(3 * n * sizeof(float)));
 #pragma omp parallel num_threads(t)
 	{
 		size_t lo, hi, tid = (size_t)omp_get_thread_num();
-		team_member((int)tid);
+		team_member(&pin, (int)tid);
 		split_aligned(n, (size_t)omp_get_num_threads(), tid, UNIT_F32, &lo, &hi);
 		k->axpy_f32(alpha, x + lo, y + lo, hi - lo);
 	}
@@ -557,7 +606,9 @@ void hpc_omp_axpy_f32(double alpha, const float *x, float *y, size_t n, int nthr
  * size in bytes). A KC x NR panel of B (24 KiB at NR = 24) stays in L1 while
  * the micro-kernel walks an MC x KC block of A (288 KiB) out of L2; a
  * KC x NC block of B (6 MiB at most) lives in L3. MC is a multiple of every
- * MR, NC of every NR.
+ * MR, NC of every NR. (At NR = 24 the B panel is 48 KiB, more than the 32 KiB
+ * L1 of the AMD EPYC measured here; the micro-kernel prefetches it. KC = 128,
+ * which fits, measured slower: C is then loaded and stored twice as often.)
  */
 #define GEMM_KC 256
 #define GEMM_MC 144
@@ -568,6 +619,44 @@ void hpc_omp_axpy_f32(double alpha, const float *x, float *y, size_t n, int nthr
 static size_t round_up(size_t x, size_t to)
 {
 	return (x + to - 1) / to * to;
+}
+
+/*
+ * The barrier between matmul's packing of B and its use. libgomp's own
+ * barrier puts an early thread to sleep at once under OMP_WAIT_POLICY=passive
+ * (which hpcd sets), and waking a vCPU costs tens of microseconds here: at
+ * N = 500 that was several percent of the job. The team's threads are bound
+ * to distinct CPUs and all busy, so a short spin costs nothing; past it a
+ * waiter yields its CPU, so that a team larger than the machine still makes
+ * progress. Sense-reversing: the last arriver's release store of `sense`
+ * pairs with the others' acquire loads of it, and the acq_rel add orders
+ * each thread's packing before its arrival.
+ */
+struct gemm_barrier {
+	int count; /* arrivals in this phase */
+	int sense; /* flips when a phase completes */
+	int n;     /* team size */
+};
+
+static void gemm_barrier_wait(struct gemm_barrier *b, int *my_sense)
+{
+	/* n is set once per region, before libgomp's barrier that ends `single`: relaxed. */
+	const int n = __atomic_load_n(&b->n, __ATOMIC_RELAXED);
+	if (n <= 1)
+		return;
+	const int s = !*my_sense;
+	*my_sense = s;
+	if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == n) {
+		__atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&b->sense, s, __ATOMIC_RELEASE);
+		return;
+	}
+	for (unsigned spins = 0; __atomic_load_n(&b->sense, __ATOMIC_ACQUIRE) != s; spins++) {
+		if (spins < 20000)
+			__builtin_ia32_pause();
+		else
+			sched_yield();
+	}
 }
 
 #define GEMM_T double

@@ -7,10 +7,11 @@
  * (clamped to [1, HPC_OMP_MAX_THREADS]); 1 runs on the calling thread
  * without entering a parallel region. The kernels never change global
  * OpenMP state (no omp_set_num_threads): every region names its team size.
- * While a team of two or more works, its threads are bound to distinct CPUs
- * (the caller's own CPU mask is restored before the kernel returns; libgomp's
- * pool threads stay bound), unless OMP_PROC_BIND is set: see "where the team
- * runs" in kernels.c for why.
+ * While a team of two or more works on a short job (under 32 MiB of traffic,
+ * 2^28 multiply-adds for matmul), its threads are bound to distinct CPUs (the
+ * caller's own CPU mask is restored before the kernel returns; libgomp's pool
+ * threads stay bound until a long job's team gives them their mask back),
+ * unless OMP_PROC_BIND is set: see "where the team runs" in kernels.c for why.
  *
  * Each kernel has three instruction-set paths (AVX-512, AVX2 + FMA, and the
  * x86-64 baseline), chosen once at run time; see hpc_omp_isa() below.
@@ -23,11 +24,12 @@
  * |computed - exact| <= gamma(n) * sum|terms| per reduction, with
  * gamma(n) = n*u / (1 - n*u):
  *  - f64: u = 2^-53.
- *  - f32 dot, sum and matvec accumulate in double (products of floats are
- *    exact there) and round to float once, so they are far inside the f32
- *    bound (u = 2^-24); the reads dominate the cost of these kernels, so the
- *    wider accumulators are nearly free. f32 matmul accumulates in float
- *    and meets gamma(k) with u = 2^-24.
+ *  - f32 dot, sum and matvec add short runs in float (4 values per vector
+ *    lane, error at most 4u(f32) per term) and everything else in double,
+ *    rounding to float once, so they stay far inside the f32 bound
+ *    (u = 2^-24) while converting to double only once per run (widening
+ *    every float made these kernels conversion-bound from the caches).
+ *    f32 matmul accumulates in float and meets gamma(k) with u = 2^-24.
  *  - f32 scalar results are returned as the float value widened to double.
  *  - axpy computes alpha*x + y per element, fused where the path has FMA
  *    (f32: in double, rounded once).

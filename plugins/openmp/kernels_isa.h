@@ -12,7 +12,9 @@
  *              rounded to WD floats and stored)
  *   SFMA(a,b,c) a*b+c on doubles, fused where the path has FMA: written out so
  *              that the compiler cannot fuse one row's tail and not another's
- *   VF, WF     a vector of WF floats: VF_LD, VF_ST, VF_FMA, VF_ADD, VF_ZERO, VF_SET1
+ *   VF, WF     a vector of WF floats: VF_LD, VF_ST, VF_FMA, VF_ADD, VF_ZERO, VF_SET1,
+ *              VF_ACC_VD(d0, d1, v) (the WF floats of v widened and added to the
+ *              2 * WD >= WF doubles of d0, d1: the low half to d0)
  *   MR_D, NV_D, MR_F, NV_F: the matmul register tile, MR rows by NV vectors
  *
  * The header undefines all of them again at its end, ready for the next path.
@@ -23,19 +25,36 @@
  * was split (see kernels.c).
  */
 
-/* ---- reductions ------------------------------------------------------------ */
+/* ---- reductions and axpy -------------------------------------------------------
+ *
+ * Memory streams. One sequential stream per core leaves bandwidth unused:
+ * the hardware keeps only so many line fills in flight for one stream (a read
+ * of 800 MB by two threads ran at ~20 GB/s with one stream per thread and
+ * ~25 with four, on the AMD EPYC here). So each range is cut into equal
+ * parts (quarters for sum, halves for dot and axpy, whose two inputs make
+ * four streams already) that are read side by side, one part per
+ * accumulator; what the parts leave over at the end goes the old way. The cut
+ * depends on n alone, so a range's result still depends only on its operands.
+ */
 
-/* Four vector accumulators: enough independent FMA chains to stream from memory. */
+/* Part length: n / parts, rounded down to whole steps of `step` elements. */
+static inline size_t ISA(part_len)(size_t n, size_t parts, size_t step)
+{
+	return n / parts / step * step;
+}
+
 static TGT double ISA(dot_f64)(const double *x, const double *y, size_t n)
 {
 	VD s0 = VD_ZERO(), s1 = VD_ZERO(), s2 = VD_ZERO(), s3 = VD_ZERO();
-	size_t i = 0;
-	for (; i + 4 * WD <= n; i += 4 * WD) {
+	const size_t h = ISA(part_len)(n, 2, 2 * WD);
+	const double *x1 = x + h, *y1 = y + h;
+	for (size_t i = 0; i < h; i += 2 * WD) {
 		s0 = VD_FMA(VD_LD(x + i), VD_LD(y + i), s0);
 		s1 = VD_FMA(VD_LD(x + i + WD), VD_LD(y + i + WD), s1);
-		s2 = VD_FMA(VD_LD(x + i + 2 * WD), VD_LD(y + i + 2 * WD), s2);
-		s3 = VD_FMA(VD_LD(x + i + 3 * WD), VD_LD(y + i + 3 * WD), s3);
+		s2 = VD_FMA(VD_LD(x1 + i), VD_LD(y1 + i), s2);
+		s3 = VD_FMA(VD_LD(x1 + i + WD), VD_LD(y1 + i + WD), s3);
 	}
+	size_t i = 2 * h;
 	for (; i + WD <= n; i += WD)
 		s0 = VD_FMA(VD_LD(x + i), VD_LD(y + i), s0);
 	double s = VD_HSUM(VD_ADD(VD_ADD(s0, s1), VD_ADD(s2, s3)));
@@ -44,11 +63,41 @@ static TGT double ISA(dot_f64)(const double *x, const double *y, size_t n)
 	return s;
 }
 
-/* f32 in double: products of floats are exact there. */
+/*
+ * f32 reductions in two stages. Widening every float to double costs a
+ * conversion per vector, which bounds the kernel below the speed of the
+ * caches (measured: 0.56 x a read of an L2-resident array on the AMD EPYC
+ * here). So each lane first adds F32_BLK values in float, in four
+ * independent chains, and only those partial sums are widened and added in
+ * double: a term's error is at most F32_BLK * u(f32) before the double
+ * stage, far inside the f32 bound the kernels promise (kernels.h). What is
+ * left over goes the old way, one float at a time widened.
+ */
+#ifndef F32_BLK
+#define F32_BLK 4
+#endif
+
 static TGT double ISA(dot_f32)(const float *x, const float *y, size_t n)
 {
 	VD s0 = VD_ZERO(), s1 = VD_ZERO(), s2 = VD_ZERO(), s3 = VD_ZERO();
-	size_t i = 0;
+	const size_t h = ISA(part_len)(n, 2, 2 * WF * F32_BLK);
+	const float *x1 = x + h, *y1 = y + h;
+	for (size_t i = 0; i < h; i += 2 * WF * F32_BLK) {
+		VF f0 = VF_ZERO(), f1 = VF_ZERO(), f2 = VF_ZERO(), f3 = VF_ZERO();
+		_Pragma("GCC unroll 8") for (int b = 0; b < F32_BLK; b++)
+		{
+			const size_t o = i + (size_t)b * 2 * WF;
+			f0 = VF_FMA(VF_LD(x + o), VF_LD(y + o), f0);
+			f1 = VF_FMA(VF_LD(x + o + WF), VF_LD(y + o + WF), f1);
+			f2 = VF_FMA(VF_LD(x1 + o), VF_LD(y1 + o), f2);
+			f3 = VF_FMA(VF_LD(x1 + o + WF), VF_LD(y1 + o + WF), f3);
+		}
+		VF_ACC_VD(s0, s1, f0);
+		VF_ACC_VD(s2, s3, f1);
+		VF_ACC_VD(s0, s1, f2);
+		VF_ACC_VD(s2, s3, f3);
+	}
+	size_t i = 2 * h;
 	for (; i + 4 * WD <= n; i += 4 * WD) {
 		s0 = VD_FMA(VD_LDF(x + i), VD_LDF(y + i), s0);
 		s1 = VD_FMA(VD_LDF(x + i + WD), VD_LDF(y + i + WD), s1);
@@ -66,16 +115,25 @@ static TGT double ISA(dot_f32)(const float *x, const float *y, size_t n)
 static TGT double ISA(sum_f64)(const double *x, size_t n)
 {
 	VD s0 = VD_ZERO(), s1 = VD_ZERO(), s2 = VD_ZERO(), s3 = VD_ZERO();
-	size_t i = 0;
-	for (; i + 4 * WD <= n; i += 4 * WD) {
+	VD t0 = VD_ZERO(), t1 = VD_ZERO(), t2 = VD_ZERO(), t3 = VD_ZERO();
+	const size_t q = ISA(part_len)(n, 4, 2 * WD);
+	const double *x1 = x + q, *x2 = x1 + q, *x3 = x2 + q;
+	for (size_t i = 0; i < q; i += 2 * WD) {
 		s0 = VD_ADD(VD_LD(x + i), s0);
-		s1 = VD_ADD(VD_LD(x + i + WD), s1);
-		s2 = VD_ADD(VD_LD(x + i + 2 * WD), s2);
-		s3 = VD_ADD(VD_LD(x + i + 3 * WD), s3);
+		t0 = VD_ADD(VD_LD(x + i + WD), t0);
+		s1 = VD_ADD(VD_LD(x1 + i), s1);
+		t1 = VD_ADD(VD_LD(x1 + i + WD), t1);
+		s2 = VD_ADD(VD_LD(x2 + i), s2);
+		t2 = VD_ADD(VD_LD(x2 + i + WD), t2);
+		s3 = VD_ADD(VD_LD(x3 + i), s3);
+		t3 = VD_ADD(VD_LD(x3 + i + WD), t3);
 	}
+	size_t i = 4 * q;
 	for (; i + WD <= n; i += WD)
 		s0 = VD_ADD(VD_LD(x + i), s0);
-	double s = VD_HSUM(VD_ADD(VD_ADD(s0, s1), VD_ADD(s2, s3)));
+	s0 = VD_ADD(VD_ADD(s0, t0), VD_ADD(s1, t1));
+	s2 = VD_ADD(VD_ADD(s2, t2), VD_ADD(s3, t3));
+	double s = VD_HSUM(VD_ADD(s0, s2));
 	for (; i < n; i++)
 		s += x[i];
 	return s;
@@ -84,7 +142,24 @@ static TGT double ISA(sum_f64)(const double *x, size_t n)
 static TGT double ISA(sum_f32)(const float *x, size_t n)
 {
 	VD s0 = VD_ZERO(), s1 = VD_ZERO(), s2 = VD_ZERO(), s3 = VD_ZERO();
-	size_t i = 0;
+	const size_t q = ISA(part_len)(n, 4, WF * F32_BLK);
+	const float *x1 = x + q, *x2 = x1 + q, *x3 = x2 + q;
+	for (size_t i = 0; i < q; i += WF * F32_BLK) {
+		VF f0 = VF_LD(x + i), f1 = VF_LD(x1 + i), f2 = VF_LD(x2 + i), f3 = VF_LD(x3 + i);
+		_Pragma("GCC unroll 8") for (int b = 1; b < F32_BLK; b++)
+		{
+			const size_t o = i + (size_t)b * WF;
+			f0 = VF_ADD(f0, VF_LD(x + o));
+			f1 = VF_ADD(f1, VF_LD(x1 + o));
+			f2 = VF_ADD(f2, VF_LD(x2 + o));
+			f3 = VF_ADD(f3, VF_LD(x3 + o));
+		}
+		VF_ACC_VD(s0, s1, f0);
+		VF_ACC_VD(s2, s3, f1);
+		VF_ACC_VD(s0, s1, f2);
+		VF_ACC_VD(s2, s3, f3);
+	}
+	size_t i = 4 * q;
 	for (; i + 4 * WD <= n; i += 4 * WD) {
 		s0 = VD_ADD(VD_LDF(x + i), s0);
 		s1 = VD_ADD(VD_LDF(x + i + WD), s1);
@@ -99,18 +174,21 @@ static TGT double ISA(sum_f32)(const float *x, size_t n)
 	return s;
 }
 
-/* ---- axpy -------------------------------------------------------------------- */
-
+/* axpy: the two halves side by side (each element's arithmetic is its own, so the order
+ * changes nothing in the results). */
 static TGT void ISA(axpy_f64)(double alpha, const double *x, double *y, size_t n)
 {
 	const VD va = VD_SET1(alpha);
-	size_t i = 0;
-	for (; i + 2 * WD <= n; i += 2 * WD) {
-		VD y0 = VD_FMA(va, VD_LD(x + i), VD_LD(y + i));
-		VD y1 = VD_FMA(va, VD_LD(x + i + WD), VD_LD(y + i + WD));
-		VD_ST(y + i, y0);
-		VD_ST(y + i + WD, y1);
+	const size_t h = ISA(part_len)(n, 2, WD);
+	const double *x1 = x + h;
+	double *y1 = y + h;
+	for (size_t i = 0; i < h; i += WD) {
+		VD a0 = VD_FMA(va, VD_LD(x + i), VD_LD(y + i));
+		VD a1 = VD_FMA(va, VD_LD(x1 + i), VD_LD(y1 + i));
+		VD_ST(y + i, a0);
+		VD_ST(y1 + i, a1);
 	}
+	size_t i = 2 * h;
 	for (; i + WD <= n; i += WD)
 		VD_ST(y + i, VD_FMA(va, VD_LD(x + i), VD_LD(y + i)));
 	for (; i < n; i++)
@@ -121,13 +199,16 @@ static TGT void ISA(axpy_f64)(double alpha, const double *x, double *y, size_t n
 static TGT void ISA(axpy_f32)(double alpha, const float *x, float *y, size_t n)
 {
 	const VD va = VD_SET1(alpha);
-	size_t i = 0;
-	for (; i + 2 * WD <= n; i += 2 * WD) {
-		VD y0 = VD_FMA(va, VD_LDF(x + i), VD_LDF(y + i));
-		VD y1 = VD_FMA(va, VD_LDF(x + i + WD), VD_LDF(y + i + WD));
-		VD_STF(y + i, y0);
-		VD_STF(y + i + WD, y1);
+	const size_t h = ISA(part_len)(n, 2, WD);
+	const float *x1 = x + h;
+	float *y1 = y + h;
+	for (size_t i = 0; i < h; i += WD) {
+		VD a0 = VD_FMA(va, VD_LDF(x + i), VD_LDF(y + i));
+		VD a1 = VD_FMA(va, VD_LDF(x1 + i), VD_LDF(y1 + i));
+		VD_STF(y + i, a0);
+		VD_STF(y1 + i, a1);
 	}
+	size_t i = 2 * h;
 	for (; i + WD <= n; i += WD)
 		VD_STF(y + i, VD_FMA(va, VD_LDF(x + i), VD_LDF(y + i)));
 	for (; i < n; i++)
@@ -208,10 +289,23 @@ static TGT void ISA(matvec_f64)(const double *a, const double *x, double *y, siz
 		y[i] = ISA(mv_row_f64)(a + i * n, x, n);
 }
 
+/*
+ * f32 rows in the same two stages as the reductions above: blocks of F32_BLK
+ * vector steps accumulated in float (one chain per row), each block's sum
+ * widened into the row's two double accumulators; then the columns left over
+ * the old way. One row alone and a row of the four-row pass below go through
+ * exactly these operations, so a row's result does not depend on the pass.
+ */
 static TGT double ISA(mv_row_f32)(const float *a, const float *x, size_t n)
 {
 	VD c0 = VD_ZERO(), c1 = VD_ZERO();
 	size_t j = 0;
+	for (; j + WF * F32_BLK <= n; j += WF * F32_BLK) {
+		VF f = VF_ZERO();
+		_Pragma("GCC unroll 8") for (int b = 0; b < F32_BLK; b++)
+			f = VF_FMA(VF_LD(a + j + (size_t)b * WF), VF_LD(x + j + (size_t)b * WF), f);
+		VF_ACC_VD(c0, c1, f);
+	}
 	for (; j + 2 * WD <= n; j += 2 * WD) {
 		c0 = VD_FMA(VD_LDF(a + j), VD_LDF(x + j), c0);
 		c1 = VD_FMA(VD_LDF(a + j + WD), VD_LDF(x + j + WD), c1);
@@ -234,6 +328,22 @@ static TGT void ISA(matvec_f32)(const float *a, const float *x, float *y, size_t
 		VD c00 = VD_ZERO(), c01 = VD_ZERO(), c10 = VD_ZERO(), c11 = VD_ZERO();
 		VD c20 = VD_ZERO(), c21 = VD_ZERO(), c30 = VD_ZERO(), c31 = VD_ZERO();
 		size_t j = 0;
+		for (; j + WF * F32_BLK <= n; j += WF * F32_BLK) {
+			VF f0 = VF_ZERO(), f1 = VF_ZERO(), f2 = VF_ZERO(), f3 = VF_ZERO();
+			_Pragma("GCC unroll 8") for (int b = 0; b < F32_BLK; b++)
+			{
+				const size_t o = j + (size_t)b * WF;
+				const VF xv = VF_LD(x + o);
+				f0 = VF_FMA(VF_LD(a0 + o), xv, f0);
+				f1 = VF_FMA(VF_LD(a1 + o), xv, f1);
+				f2 = VF_FMA(VF_LD(a2 + o), xv, f2);
+				f3 = VF_FMA(VF_LD(a3 + o), xv, f3);
+			}
+			VF_ACC_VD(c00, c01, f0);
+			VF_ACC_VD(c10, c11, f1);
+			VF_ACC_VD(c20, c21, f2);
+			VF_ACC_VD(c30, c31, f3);
+		}
 		for (; j + 2 * WD <= n; j += 2 * WD) {
 			const VD x0 = VD_LDF(x + j), x1 = VD_LDF(x + j + WD);
 			c00 = VD_FMA(VD_LDF(a0 + j), x0, c00);
@@ -278,7 +388,14 @@ static TGT void ISA(matvec_f32)(const float *a, const float *x, float *y, size_t
  * acc = sum over p < kc of pa[p][0..MR) (x) pb[p][0..NR): pa is a packed
  * panel of A (MR values per step), pb one of B (NR = NV * W values per step).
  * The MR x NV accumulators stay in registers (the loops are unrolled fully).
+ * Each step prefetches the panels' values HPC_OMP_UKR_PFD steps ahead: a B
+ * panel (KC x NR) is larger than some L1s and is read again for every MR-row
+ * panel of A, from L2 (prefetching past a panel's end reads harmless memory:
+ * prefetches do not fault).
  */
+#ifndef HPC_OMP_UKR_PFD
+#define HPC_OMP_UKR_PFD 8
+#endif
 #define HPC_OMP_UKR(name, T, V, W, MR, NV, LD, ST, FMA, ADD, ZERO, SET1)                     \
 	static TGT void name(size_t kc, const T *restrict pa, const T *restrict pb, T *c,       \
 			     size_t ldc, int add)                                                \
@@ -288,6 +405,11 @@ static TGT void ISA(matvec_f32)(const float *a, const float *x, float *y, size_t
 			_Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] = ZERO(); \
 		for (size_t p = 0; p < kc; p++) {                                                \
 			V b[NV];                                                                 \
+			_Pragma("GCC unroll 8") for (size_t l = 0;                               \
+						     l < (NV * W * sizeof(T) + 63) / 64; l++)    \
+				__builtin_prefetch((const char *)(pb + HPC_OMP_UKR_PFD * NV * W) + \
+						   64 * l);                                      \
+			__builtin_prefetch(pa + HPC_OMP_UKR_PFD * MR);                           \
 			_Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) b[v] =              \
 				LD(pb + v * W);                                                  \
 			_Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                     \
@@ -351,6 +473,7 @@ static const struct isa_kernels ISA(kernels) = {
 #undef VF_ADD
 #undef VF_ZERO
 #undef VF_SET1
+#undef VF_ACC_VD
 #undef MR_D
 #undef NV_D
 #undef MR_F

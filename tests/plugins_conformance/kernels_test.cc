@@ -131,16 +131,18 @@ std::vector<Shape> SmallShapes()
 }
 
 // Shapes that cross the matmul blocking (KC = 256 f64 / 512 f32, MC = 144,
-// NC = 3072, register tiles up to 8 x 48) and the vector loops' unrolling
-// (4 vectors of up to 8 doubles or 16 floats), with remainders everywhere.
+// NC = 3072, register tiles up to 8 x 48), the vector loops' unrolling
+// (4 vectors of up to 8 doubles or 16 floats) and the f32 float blocks (4 steps
+// of 1, 8 or 16 floats per chain; 4 chains in dot and sum), with remainders
+// everywhere.
 std::vector<Shape> BlockShapes()
 {
 	std::vector<Shape> v;
-	for (uint64_t n : {63, 64, 65, 127, 129, 255, 257, 1023, 4099})
+	for (uint64_t n : {63, 64, 65, 127, 129, 255, 256, 257, 1023, 4099})
 		for (uint32_t op : {HPC_OP_DOT, HPC_OP_SUM, HPC_OP_AXPY})
 			v.push_back({op, 0, n, 0});
 	for (uint64_t m : {4, 9, 31})
-		for (uint64_t n : {15, 16, 17, 31, 32, 33, 47, 63, 127})
+		for (uint64_t n : {15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 127, 200})
 			v.push_back({HPC_OP_MATVEC, m, n, 0});
 	const uint64_t mm[][3] = {{8, 24, 1},    {9, 25, 7},     {6, 8, 256},   {6, 8, 257},
 				  {7, 49, 513},  {145, 50, 20},  {150, 70, 300}, {13, 3100, 3},
@@ -236,6 +238,16 @@ TEST(OmpKernels, MatmulAndMatvecDoNotDependOnTheTeam)
 		hpc_omp_matvec_f64(a.data(), b.data(), y1.data(), m, k, 1);
 		hpc_omp_matvec_f64(a.data(), b.data(), y3.data(), m, k, 3);
 		EXPECT_EQ(std::memcmp(y1.data(), y3.data(), y1.size() * sizeof(double)), 0);
+		// f32 rows go through float blocks and double accumulators, in the four-row
+		// pass or alone (150 rows in 3 parts of 50: 48 in passes of four, 2 alone).
+		std::vector<float> af = RandomVec<float>(m * k, 7), bf = RandomVec<float>(k * n, 8);
+		std::vector<float> d1(m * n), d3(m * n), z1(m), z3(m);
+		hpc_omp_matmul_f32(af.data(), bf.data(), d1.data(), m, n, k, 1);
+		hpc_omp_matmul_f32(af.data(), bf.data(), d3.data(), m, n, k, 3);
+		EXPECT_EQ(std::memcmp(d1.data(), d3.data(), d1.size() * sizeof(float)), 0);
+		hpc_omp_matvec_f32(af.data(), bf.data(), z1.data(), m, k, 1);
+		hpc_omp_matvec_f32(af.data(), bf.data(), z3.data(), m, k, 3);
+		EXPECT_EQ(std::memcmp(z1.data(), z3.data(), z1.size() * sizeof(float)), 0);
 	}
 }
 
