@@ -287,25 +287,25 @@ static double clock_ghz(void)
 #define CHAINS 12
 
 /* Twelve named accumulators, so that they certainly live in registers. */
-#define FMA_BODY(V, SET1, FMA, ADD)                                                            \
-	V a0 = SET1(0), a1 = SET1(1), a2 = SET1(2), a3 = SET1(3), a4 = SET1(4), a5 = SET1(5);   \
-	V a6 = SET1(6), a7 = SET1(7), a8 = SET1(8), a9 = SET1(9), a10 = SET1(10), a11 = SET1(11); \
-	const V b = SET1(1.0000001), c = SET1(1e-9);                                           \
-	for (long r = 0; r < iters; r++) {                                                     \
-		a0 = FMA(a0, b, c);                                                            \
-		a1 = FMA(a1, b, c);                                                            \
-		a2 = FMA(a2, b, c);                                                            \
-		a3 = FMA(a3, b, c);                                                            \
-		a4 = FMA(a4, b, c);                                                            \
-		a5 = FMA(a5, b, c);                                                            \
-		a6 = FMA(a6, b, c);                                                            \
-		a7 = FMA(a7, b, c);                                                            \
-		a8 = FMA(a8, b, c);                                                            \
-		a9 = FMA(a9, b, c);                                                            \
-		a10 = FMA(a10, b, c);                                                          \
-		a11 = FMA(a11, b, c);                                                          \
-	}                                                                                      \
-	V s = ADD(ADD(ADD(a0, a1), ADD(a2, a3)), ADD(ADD(a4, a5), ADD(a6, a7)));               \
+#define FMA_BODY(V, SET1, FMA, ADD)                                                                \
+	V a0 = SET1(0), a1 = SET1(1), a2 = SET1(2), a3 = SET1(3), a4 = SET1(4), a5 = SET1(5);      \
+	V a6 = SET1(6), a7 = SET1(7), a8 = SET1(8), a9 = SET1(9), a10 = SET1(10), a11 = SET1(11);  \
+	const V b = SET1(1.0000001), c = SET1(1e-9);                                               \
+	for (long r = 0; r < iters; r++) {                                                         \
+		a0 = FMA(a0, b, c);                                                                \
+		a1 = FMA(a1, b, c);                                                                \
+		a2 = FMA(a2, b, c);                                                                \
+		a3 = FMA(a3, b, c);                                                                \
+		a4 = FMA(a4, b, c);                                                                \
+		a5 = FMA(a5, b, c);                                                                \
+		a6 = FMA(a6, b, c);                                                                \
+		a7 = FMA(a7, b, c);                                                                \
+		a8 = FMA(a8, b, c);                                                                \
+		a9 = FMA(a9, b, c);                                                                \
+		a10 = FMA(a10, b, c);                                                              \
+		a11 = FMA(a11, b, c);                                                              \
+	}                                                                                          \
+	V s = ADD(ADD(ADD(a0, a1), ADD(a2, a3)), ADD(ADD(a4, a5), ADD(a6, a7)));                   \
 	s = ADD(s, ADD(ADD(a8, a9), ADD(a10, a11)));
 
 __attribute__((target("avx512f"))) static double fma512(long iters)

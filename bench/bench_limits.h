@@ -30,14 +30,13 @@ double bench_read_s(const void *x, size_t xbytes, const void *y, size_t ybytes, 
  * The same for a triad a = b + q*c over `bytes` bytes of each (f64 elements;
  * 3 x bytes of traffic per pass).
  */
-double bench_triad_s(void *a, const void *b, const void *c, size_t bytes, int threads,
-		     int passes);
+double bench_triad_s(void *a, const void *b, const void *c, size_t bytes, int threads, int passes);
 
 /*
  * The same for the triad in place, b = b + q*c over `bytes` bytes of each
  * (f64 elements): two streams read and one of them written back, the traffic
- * of axpy (each thread's share as two halves side by side). A triad into a third array moves a third more bytes (the written
- * array's lines are read first), so it is no limit for axpy.
+ * of axpy (each thread's share as two halves side by side). A triad into a third array moves a
+ * third more bytes (the written array's lines are read first), so it is no limit for axpy.
  */
 double bench_update_s(void *b, const void *c, size_t bytes, int threads, int passes);
 
@@ -46,11 +45,11 @@ int bench_passes_for(double traffic_bytes, double budget_s);
 
 /* The floating-point peak of this machine, each factor measured (x86-64 only). */
 struct bench_peak {
-	int cores;          /* threads measured at once: the team size asked for */
-	double ghz;         /* slowest thread's clock under load: a chain of dependent integer adds */
-	double fma_512;     /* 512-bit FMAs retired per cycle (0 without AVX-512) */
-	double fma_256;     /* 256-bit FMAs per cycle (0 without AVX2 + FMA) */
-	int width_f64;      /* f64 lanes of the widest FMA: 8, 4 or 2 (SSE2 mul + add) */
+	int cores;      /* threads measured at once: the team size asked for */
+	double ghz;     /* slowest thread's clock under load: a chain of dependent integer adds */
+	double fma_512; /* 512-bit FMAs retired per cycle (0 without AVX-512) */
+	double fma_256; /* 256-bit FMAs per cycle (0 without AVX2 + FMA) */
+	int width_f64;  /* f64 lanes of the widest FMA: 8, 4 or 2 (SSE2 mul + add) */
 	double fma_per_cyc; /* FMAs per cycle at that width (rounded to the nearest 0.5) */
 	double gflops_f64;  /* cores x fma_per_cyc x width_f64 x 2 x ghz */
 	double gflops_f32;  /* twice that */

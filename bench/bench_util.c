@@ -60,16 +60,16 @@ static int cpu_blas_class(void)
 			continue;
 		char *save = NULL, *colon = strchr(line, ':');
 		int has[6] = {0};
-		static const char *const want[6] = {"avx2", "fma", "avx512f", "avx512bw",
-						    "avx512dq", "avx512vl"};
+		static const char *const want[6] = {"avx2",     "fma",      "avx512f",
+						    "avx512bw", "avx512dq", "avx512vl"};
 		for (char *w = strtok_r(colon ? colon + 1 : line, " \t\n", &save); w;
 		     w = strtok_r(NULL, " \t\n", &save))
 			for (int i = 0; i < 6; i++)
 				if (strcmp(w, want[i]) == 0)
 					has[i] = 1;
 		cls = has[2] && has[3] && has[4] && has[5] && has[0] && has[1] ? 2
-		      : has[0] && has[1]                                      ? 1
-									      : 0;
+		      : has[0] && has[1]                                       ? 1
+									       : 0;
 		break; /* the first processor speaks for all */
 	}
 	fclose(f);
@@ -109,7 +109,8 @@ static int openblas_prepare(void)
 	const int cls = cpu_blas_class();
 	const char *now = corename();
 	if (after_exec) {
-		/* The second image: OpenBLAS has read the variable; keep it from everything else. */
+		/* The second image: OpenBLAS has read the variable; keep it from everything else.
+		 */
 		const char *asked = getenv("OPENBLAS_CORETYPE");
 		snprintf(openblas_note, sizeof(openblas_note),
 			 "%s (OPENBLAS_CORETYPE=%s set for the reference: detection chose %s; the "

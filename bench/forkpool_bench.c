@@ -44,8 +44,8 @@ static void *open_fp(const struct bench_plugin *fp, const char *workers, const c
 {
 	char err[1024];
 	void *state;
-	if (bench_plugin_open(fp, "bench", &state, err, sizeof(err), "workers", workers,
-			      "schedule", schedule, "chunk", chunk, NULL) < 0)
+	if (bench_plugin_open(fp, "bench", &state, err, sizeof(err), "workers", workers, "schedule",
+			      schedule, "chunk", chunk, NULL) < 0)
 		bench_die("open forkpool: %s", err);
 	return state;
 }
@@ -99,7 +99,8 @@ struct outcome {
 
 static int cmp_outcome(const void *a, const void *b)
 {
-	double x = (*(const struct outcome *const *)a)->ms, y = (*(const struct outcome *const *)b)->ms;
+	double x = (*(const struct outcome *const *)a)->ms,
+	       y = (*(const struct outcome *const *)b)->ms;
 	return x < y ? -1 : x > y;
 }
 
@@ -171,9 +172,9 @@ static void run_case(const struct bench_plugin *fp, struct hpci_region *reg, uin
 	for (char *p = strrchr(path, '/') + 1; *p; p++)
 		if (*p == ' ' || *p == '=')
 			*p = '_';
-	snprintf(title, sizeof(title), "forkpool %s, %d workers: matvec %llux%llu f64, %s (median of %d: %.1f ms)",
-		 label, workers, (unsigned long long)n, (unsigned long long)n, scenario, reps,
-		 med->ms);
+	snprintf(title, sizeof(title),
+		 "forkpool %s, %d workers: matvec %llux%llu f64, %s (median of %d: %.1f ms)", label,
+		 workers, (unsigned long long)n, (unsigned long long)n, scenario, reps, med->ms);
 	int rc = hpc_timeline_svg_file(path, med->recs, med->nrecs, title);
 	if (rc < 0)
 		bench_warn("%s: %s", path, strerror(-rc));
@@ -188,19 +189,32 @@ int main(int argc, char **argv)
 	int reps = 5;
 	int workers = 2;
 	static const struct option longopts[] = {
-		{"out", required_argument, NULL, 'o'},   {"n", required_argument, NULL, 'n'},
-		{"reps", required_argument, NULL, 'r'},  {"workers", required_argument, NULL, 'w'},
-		{"plugins", required_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"out", required_argument, NULL, 'o'},
+	    {"n", required_argument, NULL, 'n'},
+	    {"reps", required_argument, NULL, 'r'},
+	    {"workers", required_argument, NULL, 'w'},
+	    {"plugins", required_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "o:n:r:w:p:h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'o': out_dir = optarg; break;
-		case 'n': n = strtoull(optarg, NULL, 10); break;
-		case 'r': reps = atoi(optarg); break;
-		case 'w': workers = atoi(optarg); break;
-		case 'p': plugins = optarg; break;
+		case 'o':
+			out_dir = optarg;
+			break;
+		case 'n':
+			n = strtoull(optarg, NULL, 10);
+			break;
+		case 'r':
+			reps = atoi(optarg);
+			break;
+		case 'w':
+			workers = atoi(optarg);
+			break;
+		case 'p':
+			plugins = optarg;
+			break;
 		default:
 			fprintf(stderr, "usage: forkpool_bench [--out DIR] [--n N] [--reps R] "
 					"[--workers W] [--plugins DIR]\n");
@@ -231,23 +245,25 @@ int main(int argc, char **argv)
 		*(i < n * n ? &a[i] : &x[i - n * n]) = (double)(s >> 11) * 0x1p-53 - 0.5;
 	}
 
-	printf("forkpool: static against dynamic, matvec %llux%llu f64 (%.0f MB), %d workers pinned "
-	       "one per CPU on %d CPUs, median of %d\n",
-	       (unsigned long long)n, (unsigned long long)n, (double)(n * n * 8) / 1e6, workers, ncpu,
-	       reps);
+	printf(
+	    "forkpool: static against dynamic, matvec %llux%llu f64 (%.0f MB), %d workers pinned "
+	    "one per CPU on %d CPUs, median of %d\n",
+	    (unsigned long long)n, (unsigned long long)n, (double)(n * n * 8) / 1e6, workers, ncpu,
+	    reps);
 	static const struct {
 		const char *label, *schedule, *chunk;
 	} cases[] = {
-		{"static", "static", NULL},
-		{"dynamic chunk=auto", "dynamic", NULL},
-		{"dynamic chunk=64", "dynamic", "64"},
+	    {"static", "static", NULL},
+	    {"dynamic chunk=auto", "dynamic", NULL},
+	    {"dynamic chunk=64", "dynamic", "64"},
 	};
 	for (int scenario = 0; scenario < 2; scenario++) {
 		pid_t hog = -1;
 		const char *name = scenario ? "neighbour" : "quiet";
 		if (scenario) {
 			hog = start_neighbour(ncpu - 1);
-			printf("-- a neighbour process spins on CPU %d: the worker there runs at about "
+			printf("-- a neighbour process spins on CPU %d: the worker there runs at "
+			       "about "
 			       "half speed\n",
 			       ncpu - 1);
 			usleep(100000);

@@ -164,10 +164,10 @@ static void matvec_compare(const char *sock, const char *plugins, uint64_t n, in
 	if (bench_plugin_open(&omp, "bench", &state, err, sizeof(err), "threads", "2", NULL) < 0)
 		bench_die("open openmp in-process: %s", err);
 
-	struct hpc_request r = {.op = HPC_OP_MATVEC, .m = n, .n = n, .a = A, .b = x, .out = y,
-				.backend = "omp"};
-	struct hpc_job job = {.op = HPC_OP_MATVEC, .dtype = HPC_F64, .m = n, .n = n, .a = A,
-			      .b = x, .out = y};
+	struct hpc_request r = {
+	    .op = HPC_OP_MATVEC, .m = n, .n = n, .a = A, .b = x, .out = y, .backend = "omp"};
+	struct hpc_job job = {
+	    .op = HPC_OP_MATVEC, .dtype = HPC_F64, .m = n, .n = n, .a = A, .b = x, .out = y};
 	uint64_t *td = calloc((size_t)reps, sizeof(*td)), *ti = calloc((size_t)reps, sizeof(*ti));
 	struct hpc_completion done;
 	/* Warm both paths, then alternate blocks of runs so that drift hits both
@@ -199,7 +199,8 @@ static void matvec_compare(const char *sock, const char *plugins, uint64_t n, in
 	double gbs = (double)(n * n * 8) / (d50 / 1e3) / 1e9;
 	printf("matvec f64 N=%-6llu through hpcd (omp, 2 threads)  %8.2f ms   %6.1f GB/s of A\n",
 	       (unsigned long long)n, d50, gbs);
-	printf("matvec f64 N=%-6llu same kernel in-process          %8.2f ms   ratio daemon/in-process %.3f\n",
+	printf("matvec f64 N=%-6llu same kernel in-process          %8.2f ms   ratio "
+	       "daemon/in-process %.3f\n",
 	       (unsigned long long)n, i50, d50 / i50);
 	omp.ops->close(state);
 	bench_plugin_unload(&omp);
@@ -216,21 +217,32 @@ int main(int argc, char **argv)
 	size_t iters = 20000;
 	unsigned spin_us = 0;
 	static const struct option opts[] = {
-		{"spin-us", required_argument, NULL, 's'},
-		{"hpcd", required_argument, NULL, 'd'}, {"plugins", required_argument, NULL, 'p'},
-		{"n", required_argument, NULL, 'n'},    {"iters", required_argument, NULL, 'i'},
-		{NULL, 0, NULL, 0},
+	    {"spin-us", required_argument, NULL, 's'}, {"hpcd", required_argument, NULL, 'd'},
+	    {"plugins", required_argument, NULL, 'p'}, {"n", required_argument, NULL, 'n'},
+	    {"iters", required_argument, NULL, 'i'},   {NULL, 0, NULL, 0},
 	};
 	int o;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
-		case 'd': hpcd = optarg; break;
-		case 'p': plugins = optarg; break;
-		case 'n': n = strtoull(optarg, NULL, 10); break;
-		case 'i': iters = strtoull(optarg, NULL, 10); break;
-		case 's': spin_us = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'd':
+			hpcd = optarg;
+			break;
+		case 'p':
+			plugins = optarg;
+			break;
+		case 'n':
+			n = strtoull(optarg, NULL, 10);
+			break;
+		case 'i':
+			iters = strtoull(optarg, NULL, 10);
+			break;
+		case 's':
+			spin_us = (unsigned)strtoul(optarg, NULL, 10);
+			break;
 		default:
-			fprintf(stderr, "usage: ipc_bench [--hpcd PATH] [--plugins DIR] [--n N] [--iters K]\n");
+			fprintf(
+			    stderr,
+			    "usage: ipc_bench [--hpcd PATH] [--plugins DIR] [--n N] [--iters K]\n");
 			return 2;
 		}
 	}
@@ -252,7 +264,8 @@ int main(int argc, char **argv)
 			       "[backend omp]\nplugin = openmp\nthreads = 2\n") < 0)
 		bench_die("%s", d.err);
 	struct hpc_client *c;
-	struct hpc_connect_opts copts = {.sq_entries = 1024, .cq_entries = 1024, .spin_us = spin_us};
+	struct hpc_connect_opts copts = {
+	    .sq_entries = 1024, .cq_entries = 1024, .spin_us = spin_us};
 	int rc = hpc_connect_opts(d.sock, 1 << 20, &copts, &c);
 	if (rc < 0)
 		bench_die("connect: %s", hpc_strerror(rc, 0));
@@ -264,14 +277,18 @@ int main(int argc, char **argv)
 	hpc_close(c);
 
 	printf("%-52s %10s %10s\n", "round trip", "p50 (us)", "p99 (us)");
-	printf("%-52s %10.2f %10.2f\n", "raw futex ping-pong, two processes", fp50 / 1e3, fp99 / 1e3);
+	printf("%-52s %10.2f %10.2f\n", "raw futex ping-pong, two processes", fp50 / 1e3,
+	       fp99 / 1e3);
 	printf("%-52s %10.2f %10.2f\n", "raw futex ping-pong, after 2 ms idle", fi50 / 1e3,
 	       fi99 / 1e3);
-	printf("%-52s %10.2f %10.2f\n", "raw spin ping-pong, two processes", sp50 / 1e3, sp99 / 1e3);
-	printf("%-52s %10.2f %10.2f\n", "tiny job through hpcd, back to back", b50 / 1e3, b99 / 1e3);
+	printf("%-52s %10.2f %10.2f\n", "raw spin ping-pong, two processes", sp50 / 1e3,
+	       sp99 / 1e3);
+	printf("%-52s %10.2f %10.2f\n", "tiny job through hpcd, back to back", b50 / 1e3,
+	       b99 / 1e3);
 	printf("%-52s %10.2f %10.2f\n", "tiny job through hpcd, after 2 ms idle", i50 / 1e3,
 	       i99 / 1e3);
-	printf("\ntiny job after idle / raw futex ping-pong after idle (p50): %.2f   (target <= 1.5)\n",
+	printf("\ntiny job after idle / raw futex ping-pong after idle (p50): %.2f   (target <= "
+	       "1.5)\n",
 	       i50 / fi50);
 	printf("tiny job after idle / raw futex ping-pong back to back (p50): %.2f\n", i50 / fp50);
 	printf("back to back p50: %.2f us                 (target < 5 us)\n", b50 / 1e3);

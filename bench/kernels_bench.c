@@ -55,18 +55,18 @@ static void pause_ms(int ms)
 /* ---- what is measured ------------------------------------------------------------------ */
 
 enum impl {
-	IM_SERIAL,  /* serial backend through hpcd */
-	IM_OMP,     /* openmp backend through hpcd */
-	IM_INPROC,  /* the openmp plugin in-process */
+	IM_SERIAL, /* serial backend through hpcd */
+	IM_OMP,    /* openmp backend through hpcd */
+	IM_INPROC, /* the openmp plugin in-process */
 	IM_OPENBLAS,
-	IM_LIMIT,   /* STREAM read (or triad for axpy) of the same operands */
+	IM_LIMIT, /* STREAM read (or triad for axpy) of the same operands */
 	IM__COUNT
 };
 
 static const char *const impl_name[IM__COUNT] = {"serial", "omp", "omp-inproc", "openblas",
 						 "limit"};
-static const char *const impl_label[IM__COUNT] = {
-	"serial (hpcd)", "openmp (hpcd)", "openmp in-process", "OpenBLAS", "memory limit"};
+static const char *const impl_label[IM__COUNT] = {"serial (hpcd)", "openmp (hpcd)",
+						  "openmp in-process", "OpenBLAS", "memory limit"};
 
 struct bench {
 	struct hpc_client *c;
@@ -83,12 +83,12 @@ struct bench {
 /* One op at one size. */
 struct point {
 	uint32_t op, dtype;
-	uint64_t m, n, k; /* as in hpc/types.h */
-	char size[24];    /* label */
-	uint64_t xsize;   /* the size plotted (N or n) */
-	int square;       /* matmul: m = n = k */
-	double bytes;     /* memory traffic of one run (0 for matmul) */
-	double flops;     /* for matmul */
+	uint64_t m, n, k;    /* as in hpc/types.h */
+	char size[24];       /* label */
+	uint64_t xsize;      /* the size plotted (N or n) */
+	int square;          /* matmul: m = n = k */
+	double bytes;        /* memory traffic of one run (0 for matmul) */
+	double flops;        /* for matmul */
 	double t[IM__COUNT]; /* median seconds, NAN when not measured */
 	double tmin[IM__COUNT], tmax[IM__COUNT];
 	int samples[IM__COUNT];
@@ -117,12 +117,14 @@ static double limit_s(struct bench *b, const struct point *pt)
 		return bench_read_s(b->P, pt->m * pt->n * es, NULL, 0, b->threads, passes);
 	case HPC_OP_DOT:
 		return bench_read_s(b->P, pt->n * es, b->Q, pt->n * es, b->threads, passes);
-	case HPC_OP_SUM: return bench_read_s(b->P, pt->n * es, NULL, 0, b->threads, passes);
+	case HPC_OP_SUM:
+		return bench_read_s(b->P, pt->n * es, NULL, 0, b->threads, passes);
 	case HPC_OP_AXPY:
 		/* The triad in place over the same bytes (y += q x with q = 1e-3, as
 		 * axpy does to the same y): two streams read, one of them written back. */
 		return bench_update_s(b->Q, b->P, pt->n * es, b->threads, passes);
-	default: return NAN;
+	default:
+		return NAN;
 	}
 }
 
@@ -137,9 +139,15 @@ static void run_blas_f64(const struct point *pt, double *A, double *x, double *y
 		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0, A, k, x, n,
 			    0.0, y, n);
 		break;
-	case HPC_OP_DOT: sink = cblas_ddot(n, A, 1, x, 1); break;
-	case HPC_OP_SUM: sink = cblas_dasum(n, A, 1); break;
-	case HPC_OP_AXPY: cblas_daxpy(n, kAlpha, A, 1, x, 1); break;
+	case HPC_OP_DOT:
+		sink = cblas_ddot(n, A, 1, x, 1);
+		break;
+	case HPC_OP_SUM:
+		sink = cblas_dasum(n, A, 1);
+		break;
+	case HPC_OP_AXPY:
+		cblas_daxpy(n, kAlpha, A, 1, x, 1);
+		break;
 	}
 }
 
@@ -154,9 +162,15 @@ static void run_blas_f32(const struct point *pt, float *A, float *x, float *y)
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, A, k, x, n,
 			    0.0f, y, n);
 		break;
-	case HPC_OP_DOT: sink = cblas_sdot(n, A, 1, x, 1); break;
-	case HPC_OP_SUM: sink = cblas_sasum(n, A, 1); break;
-	case HPC_OP_AXPY: cblas_saxpy(n, (float)kAlpha, A, 1, x, 1); break;
+	case HPC_OP_DOT:
+		sink = cblas_sdot(n, A, 1, x, 1);
+		break;
+	case HPC_OP_SUM:
+		sink = cblas_sasum(n, A, 1);
+		break;
+	case HPC_OP_AXPY:
+		cblas_saxpy(n, (float)kAlpha, A, 1, x, 1);
+		break;
 	}
 }
 
@@ -164,7 +178,8 @@ static void run_blas_f32(const struct point *pt, float *A, float *x, float *y)
 static double run_impl(struct bench *b, struct point *pt, enum impl im)
 {
 	const uint64_t m = pt->m, n = pt->n, k = pt->k;
-	/* The roles of the three buffers: A, x, y for matvec and matmul; x, y for the vector ops. */
+	/* The roles of the three buffers: A, x, y for matvec and matmul; x, y for the vector ops.
+	 */
 	void *A = b->P, *x = b->Q, *y = b->R;
 	if (pt->op == HPC_OP_DOT || pt->op == HPC_OP_SUM || pt->op == HPC_OP_AXPY) {
 		x = b->P;
@@ -174,19 +189,46 @@ static double run_impl(struct bench *b, struct point *pt, enum impl im)
 		return limit_s(b, pt);
 	double t0 = bench_now_s();
 	if (im == IM_SERIAL || im == IM_OMP || im == IM_INPROC) {
-		struct hpc_request r = {.op = pt->op, .dtype = pt->dtype, .m = m, .n = n, .k = k,
+		struct hpc_request r = {.op = pt->op,
+					.dtype = pt->dtype,
+					.m = m,
+					.n = n,
+					.k = k,
 					.alpha = kAlpha,
 					.backend = im == IM_SERIAL ? "serial" : "omp"};
 		switch (pt->op) {
-		case HPC_OP_MATVEC: r.a = A; r.b = x; r.out = y; break;
-		case HPC_OP_MATMUL: r.a = A; r.b = x; r.out = y; break;
-		case HPC_OP_DOT: r.a = x; r.b = y; break;
-		case HPC_OP_SUM: r.a = x; break;
-		case HPC_OP_AXPY: r.a = x; r.out = y; break;
+		case HPC_OP_MATVEC:
+			r.a = A;
+			r.b = x;
+			r.out = y;
+			break;
+		case HPC_OP_MATMUL:
+			r.a = A;
+			r.b = x;
+			r.out = y;
+			break;
+		case HPC_OP_DOT:
+			r.a = x;
+			r.b = y;
+			break;
+		case HPC_OP_SUM:
+			r.a = x;
+			break;
+		case HPC_OP_AXPY:
+			r.a = x;
+			r.out = y;
+			break;
 		}
 		if (im == IM_INPROC) {
-			struct hpc_job j = {.op = r.op, .dtype = r.dtype, .m = m, .n = n, .k = k,
-					    .a = r.a, .b = r.b, .out = r.out, .alpha = r.alpha,
+			struct hpc_job j = {.op = r.op,
+					    .dtype = r.dtype,
+					    .m = m,
+					    .n = n,
+					    .k = k,
+					    .a = r.a,
+					    .b = r.b,
+					    .out = r.out,
+					    .alpha = r.alpha,
 					    .region_fd = -1};
 			int rc = b->omp.ops->run(b->omp_state, &j);
 			if (rc)
@@ -199,19 +241,21 @@ static double run_impl(struct bench *b, struct point *pt, enum impl im)
 			if (rc) {
 				size_t asz = 0;
 				unsigned char *base = hpc_arena(b->c, &asz);
-				bench_warn("arena %p + %zu; a %td b %td out %td; m %llu n %llu k %llu",
-					   (void *)base, asz, r.a ? (const unsigned char *)r.a - base : -1,
-					   r.b ? (const unsigned char *)r.b - base : -1,
-					   r.out ? (unsigned char *)r.out - base : -1,
-					   (unsigned long long)m, (unsigned long long)n,
-					   (unsigned long long)k);
+				bench_warn(
+				    "arena %p + %zu; a %td b %td out %td; m %llu n %llu k %llu",
+				    (void *)base, asz, r.a ? (const unsigned char *)r.a - base : -1,
+				    r.b ? (const unsigned char *)r.b - base : -1,
+				    r.out ? (unsigned char *)r.out - base : -1,
+				    (unsigned long long)m, (unsigned long long)n,
+				    (unsigned long long)k);
 			}
 			if (rc)
-				bench_die("%s %s %s through hpcd (%s) failed: %s (rc %d, status %d, "
-					  "detail %u)",
-					  hpc_op_name(pt->op), dt_name(pt->dtype), pt->size, r.backend,
-					  hpc_strerror(rc, done.status == rc ? done.detail : 0), rc,
-					  done.status, (unsigned)done.detail);
+				bench_die(
+				    "%s %s %s through hpcd (%s) failed: %s (rc %d, status %d, "
+				    "detail %u)",
+				    hpc_op_name(pt->op), dt_name(pt->dtype), pt->size, r.backend,
+				    hpc_strerror(rc, done.status == rc ? done.detail : 0), rc,
+				    done.status, (unsigned)done.detail);
 			/* (the job's operands and the arena, for a report) */
 			sink = done.result;
 			last_inside_s = (double)(done.t_end_ns - done.t_start_ns) * 1e-9;
@@ -327,13 +371,15 @@ static void report(struct bench *b, const struct point *pt)
 		       hpc_op_name(pt->op), dt_name(pt->dtype), pt->size, impl_label[im], t * 1e3,
 		       r, mm ? "GFLOP/s" : "GB/s   ", cl, cb, ci,
 		       pt->samples[im] > 1 ? 100 * (pt->tmax[im] - pt->tmin[im]) / t : 0.0);
-		fprintf(b->csv, "%s,%s,%llu,%llu,%llu,%llu,%s,%d,%.9g,%.9g,%d,%.6g,%.6g,%.6g,%s,%.6g,%.6g,%.6g,%.6g,%.9g,%.9g\n",
+		fprintf(b->csv,
+			"%s,%s,%llu,%llu,%llu,%llu,%s,%d,%.9g,%.9g,%d,%.6g,%.6g,%.6g,%s,%.6g,%.6g,%"
+			".6g,%.6g,%.9g,%.9g\n",
 			hpc_op_name(pt->op), dt_name(pt->dtype), (unsigned long long)pt->xsize,
 			(unsigned long long)pt->m, (unsigned long long)pt->n,
-			(unsigned long long)pt->k, impl_name[im],
-			im == IM_SERIAL ? 1 : b->threads, t, pt->tmin[im], pt->samples[im],
-			pt->bytes, pt->flops, r, mm ? "GFLOP/s" : "GB/s", mm ? NAN : rate(pt, tlim),
-			xl, xb, xi, im == IM_OMP ? pt->inside : NAN, pt->tmax[im]);
+			(unsigned long long)pt->k, impl_name[im], im == IM_SERIAL ? 1 : b->threads,
+			t, pt->tmin[im], pt->samples[im], pt->bytes, pt->flops, r,
+			mm ? "GFLOP/s" : "GB/s", mm ? NAN : rate(pt, tlim), xl, xb, xi,
+			im == IM_OMP ? pt->inside : NAN, pt->tmax[im]);
 	}
 	fflush(b->csv);
 	fflush(stdout);
@@ -346,7 +392,7 @@ struct verdicts {
 };
 
 static void verdict(struct verdicts *v, int ok, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void verdict(struct verdicts *v, int ok, const char *fmt, ...)
 {
@@ -389,21 +435,25 @@ static void targets(struct bench *b, struct point *pts, int npts, int quick)
 	printf("\nTargets (ratios from this run; limit = read or triad of the same bytes, "
 	       "moments apart)%s\n",
 	       quick ? "\n  --quick: these sizes sit in the caches; the targets are meant for a "
-		       "full run" : "");
+		       "full run"
+		     : "");
 	for (int i = 0; i < npts; i++) {
 		struct point *pt = &pts[i];
 		const double t = pt->t[IM_OMP];
 		const int mm = pt->op == HPC_OP_MATMUL, mv = pt->op == HPC_OP_MATVEC;
 		const char *dt = dt_name(pt->dtype);
 		/* The sizes the targets are about; --quick judges its largest sizes instead. */
-		int big = mm ? pt->flops >= 2.0 * 500 * 500 * 500
-			     : mv ? pt->xsize >= 4000 : pt->xsize >= 10000000;
+		int big = mm   ? pt->flops >= 2.0 * 500 * 500 * 500
+			  : mv ? pt->xsize >= 4000
+			       : pt->xsize >= 10000000;
 		if (quick)
-			big = i + 1 == npts || pts[i + 1].op != pt->op || pts[i + 1].dtype != pt->dtype;
+			big = i + 1 == npts || pts[i + 1].op != pt->op ||
+			      pts[i + 1].dtype != pt->dtype;
 		if (!big)
 			continue;
 		if (!quick && !mm && pt->bytes < 2 * llc) {
-			printf("  [----] %-6s %s %-8s not judged: %.0f MB of traffic is within reach of "
+			printf("  [----] %-6s %s %-8s not judged: %.0f MB of traffic is within "
+			       "reach of "
 			       "the %.0f MB last-level cache\n",
 			       hpc_op_name(pt->op), dt_name(pt->dtype), pt->size, pt->bytes / 1e6,
 			       llc / 1048576);
@@ -422,8 +472,8 @@ static void targets(struct bench *b, struct point *pts, int npts, int quick)
 		} else {
 			double x = pt->t[IM_LIMIT] / t;
 			verdict(&v, x >= 0.9,
-				"%-6s %s %-8s %6.1f GB/s = %.2f x %s (%.1f GB/s)   target >= 0.90", op,
-				dt, pt->size, rate(pt, t), x,
+				"%-6s %s %-8s %6.1f GB/s = %.2f x %s (%.1f GB/s)   target >= 0.90",
+				op, dt, pt->size, rate(pt, t), x,
 				pt->op == HPC_OP_AXPY ? "triad in place" : "read",
 				rate(pt, pt->t[IM_LIMIT]));
 			if (mv) {
@@ -455,10 +505,14 @@ static void targets(struct bench *b, struct point *pts, int npts, int quick)
  */
 static void stability(struct bench *b, int rounds)
 {
-	struct point mv = {.op = HPC_OP_MATVEC, .dtype = HPC_F64, .m = 8000, .n = 8000,
-			   .size = "N=8000", .bytes = 8000.0 * 8002 * 8};
-	struct point sm = {.op = HPC_OP_SUM, .dtype = HPC_F64, .n = 100000000, .size = "n=1e8",
-			   .bytes = 8e8};
+	struct point mv = {.op = HPC_OP_MATVEC,
+			   .dtype = HPC_F64,
+			   .m = 8000,
+			   .n = 8000,
+			   .size = "N=8000",
+			   .bytes = 8000.0 * 8002 * 8};
+	struct point sm = {
+	    .op = HPC_OP_SUM, .dtype = HPC_F64, .n = 100000000, .size = "n=1e8", .bytes = 8e8};
 	struct point *pp[2] = {&mv, &sm};
 	enum { MAXR = 64 };
 	double x[2][3][MAXR], gbs[2][3][MAXR]; /* [point][omp hpcd, inproc, read][round] */
@@ -589,7 +643,9 @@ static void print_load(const char *when, int warn)
 	if (l < 0)
 		return;
 	printf("%s: %.2f (1-minute load average, %ld CPUs)%s\n", when, l, ncpu,
-	       warn && l > 0.5 * (double)ncpu ? "  WARNING: the machine is busy; expect noisy figures" : "");
+	       warn && l > 0.5 * (double)ncpu
+		   ? "  WARNING: the machine is busy; expect noisy figures"
+		   : "");
 }
 
 static int have_gnuplot(void)
@@ -617,23 +673,42 @@ int main(int argc, char **argv)
 	int threads = 2, quick = 0, stab = 0;
 	uint32_t opmask = HPC_OPS_ALL, dtmask = 3;
 	static const struct option opts[] = {
-		{"out", required_argument, NULL, 'o'},     {"quick", no_argument, NULL, 'q'},
-		{"threads", required_argument, NULL, 't'}, {"hpcd", required_argument, NULL, 'd'},
-		{"plugins", required_argument, NULL, 'p'}, {"plot-script", required_argument, NULL, 'g'},
-		{"ops", required_argument, NULL, 'x'},     {"help", no_argument, NULL, 'h'},
-		{"dtypes", required_argument, NULL, 'y'},  {"stability", required_argument, NULL, 's'},
-		{NULL, 0, NULL, 0},
+	    {"out", required_argument, NULL, 'o'},
+	    {"quick", no_argument, NULL, 'q'},
+	    {"threads", required_argument, NULL, 't'},
+	    {"hpcd", required_argument, NULL, 'd'},
+	    {"plugins", required_argument, NULL, 'p'},
+	    {"plot-script", required_argument, NULL, 'g'},
+	    {"ops", required_argument, NULL, 'x'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"dtypes", required_argument, NULL, 'y'},
+	    {"stability", required_argument, NULL, 's'},
+	    {NULL, 0, NULL, 0},
 	};
 	int o;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
-		case 'o': outarg = optarg; break;
-		case 'q': quick = 1; break;
-		case 't': threads = atoi(optarg); break;
-		case 'd': hpcd = optarg; break;
-		case 'p': plugins = optarg; break;
-		case 'g': plot = optarg; break;
-		case 's': stab = atoi(optarg); break;
+		case 'o':
+			outarg = optarg;
+			break;
+		case 'q':
+			quick = 1;
+			break;
+		case 't':
+			threads = atoi(optarg);
+			break;
+		case 'd':
+			hpcd = optarg;
+			break;
+		case 'p':
+			plugins = optarg;
+			break;
+		case 'g':
+			plot = optarg;
+			break;
+		case 's':
+			stab = atoi(optarg);
+			break;
 		case 'x':
 			opmask = 0;
 			for (uint32_t op = 1; op < HPC_OP__COUNT; op++)
@@ -643,11 +718,13 @@ int main(int argc, char **argv)
 				usage();
 			break;
 		case 'y':
-			dtmask = (strstr(optarg, "f64") ? 1u : 0u) | (strstr(optarg, "f32") ? 2u : 0u);
+			dtmask =
+			    (strstr(optarg, "f64") ? 1u : 0u) | (strstr(optarg, "f32") ? 2u : 0u);
 			if (!dtmask)
 				usage();
 			break;
-		default: usage();
+		default:
+			usage();
 		}
 	}
 	if (optind != argc || threads < 1 || threads > 64 || stab < 0)
@@ -739,8 +816,9 @@ int main(int argc, char **argv)
 	b.csv = fopen(csvpath, "w");
 	if (!b.csv)
 		bench_die("cannot write %s: %s", csvpath, strerror(errno));
-	fprintf(b.csv, "op,dtype,size,m,n,k,impl,threads,median_s,min_s,samples,bytes,flops,rate,"
-		       "unit,limit_gbs,x_limit,x_openblas,daemon_over_inproc,inside_hpcd_s,max_s\n");
+	fprintf(b.csv,
+		"op,dtype,size,m,n,k,impl,threads,median_s,min_s,samples,bytes,flops,rate,"
+		"unit,limit_gbs,x_limit,x_openblas,daemon_over_inproc,inside_hpcd_s,max_s\n");
 
 	char cpu[128] = "?";
 	FILE *ci = fopen("/proc/cpuinfo", "r");
@@ -775,10 +853,12 @@ int main(int argc, char **argv)
 	printf("STREAM (%d threads, %.0f MB arrays in the client's region): read %.1f GB/s, "
 	       "triad %.1f GB/s (24 bytes per element)\n",
 	       threads, (double)stream_n * 8 / 1e6, rbw, tbw);
-	fprintf(b.csv, "stream-read,f64,%llu,0,%llu,0,limit,%d,%.9g,%.9g,5,%.6g,0,%.6g,GB/s,%.6g,,,,,\n",
+	fprintf(b.csv,
+		"stream-read,f64,%llu,0,%llu,0,limit,%d,%.9g,%.9g,5,%.6g,0,%.6g,GB/s,%.6g,,,,,\n",
 		(unsigned long long)stream_n, (unsigned long long)stream_n, threads,
 		bench_median(rd, 5), rd[0], (double)stream_n * 8, rbw, rbw);
-	fprintf(b.csv, "stream-triad,f64,%llu,0,%llu,0,limit,%d,%.9g,%.9g,5,%.6g,0,%.6g,GB/s,%.6g,,,,,\n",
+	fprintf(b.csv,
+		"stream-triad,f64,%llu,0,%llu,0,limit,%d,%.9g,%.9g,5,%.6g,0,%.6g,GB/s,%.6g,,,,,\n",
 		(unsigned long long)stream_n, (unsigned long long)stream_n, threads,
 		bench_median(tr, 5), tr[0], (double)stream_n * 24, tbw, tbw);
 
@@ -791,11 +871,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
-	printf("\nmedian times; x limit = time of a read (for axpy: a triad in place, y += q x) of "
-	       "the same bytes\nby a warm team / time (matmul: share of the peak instead); "
-	       "x OpenBLAS = OpenBLAS time / time\n(> 1: faster than OpenBLAS; sum's peer is asum); "
-	       "hpcd/inproc = time through the daemon / the same\nkernel in-process; spread = "
-	       "(max - min) / median of the samples\n\n");
+	printf(
+	    "\nmedian times; x limit = time of a read (for axpy: a triad in place, y += q x) of "
+	    "the same bytes\nby a warm team / time (matmul: share of the peak instead); "
+	    "x OpenBLAS = OpenBLAS time / time\n(> 1: faster than OpenBLAS; sum's peer is asum); "
+	    "hpcd/inproc = time through the daemon / the same\nkernel in-process; spread = "
+	    "(max - min) / median of the samples\n\n");
 	printf("%-6s %-3s %-14s %-18s %10s %16s %7s %9s %9s %6s\n", "op", "dt", "size", "variant",
 	       "time (ms)", "rate", "x limit", "x OpenBLAS", "hpcd/inproc", "spread");
 
@@ -809,7 +890,10 @@ int main(int argc, char **argv)
 		const double es = (double)hpc_dtype_size(dt);
 		for (int i = 0; i < nmv; i++) {
 			struct point *p = &pts[npts++];
-			*p = (struct point){.op = HPC_OP_MATVEC, .dtype = dt, .m = mvs[i], .n = mvs[i],
+			*p = (struct point){.op = HPC_OP_MATVEC,
+					    .dtype = dt,
+					    .m = mvs[i],
+					    .n = mvs[i],
 					    .xsize = mvs[i],
 					    .bytes = (double)mvs[i] * (double)(mvs[i] + 2) * es};
 			snprintf(p->size, sizeof(p->size), "N=%llu", (unsigned long long)mvs[i]);
@@ -818,7 +902,9 @@ int main(int argc, char **argv)
 			for (int i = 0; i < nvec; i++) {
 				struct point *p = &pts[npts++];
 				double per = op == HPC_OP_DOT ? 2 : op == HPC_OP_SUM ? 1 : 3;
-				*p = (struct point){.op = op, .dtype = dt, .n = vecs[i],
+				*p = (struct point){.op = op,
+						    .dtype = dt,
+						    .n = vecs[i],
 						    .xsize = vecs[i],
 						    .bytes = per * es * (double)vecs[i]};
 				snprintf(p->size, sizeof(p->size), "n=1e%d",
@@ -829,8 +915,13 @@ int main(int argc, char **argv)
 			uint64_t m = i < nmm ? mms[i] : odds[i - nmm][0];
 			uint64_t n = i < nmm ? mms[i] : odds[i - nmm][1];
 			uint64_t k = i < nmm ? mms[i] : odds[i - nmm][2];
-			*p = (struct point){.op = HPC_OP_MATMUL, .dtype = dt, .m = m, .n = n, .k = k,
-					    .xsize = m, .square = i < nmm,
+			*p = (struct point){.op = HPC_OP_MATMUL,
+					    .dtype = dt,
+					    .m = m,
+					    .n = n,
+					    .k = k,
+					    .xsize = m,
+					    .square = i < nmm,
 					    .flops = 2.0 * (double)m * (double)n * (double)k};
 			if (i < nmm)
 				snprintf(p->size, sizeof(p->size), "N=%llu", (unsigned long long)m);

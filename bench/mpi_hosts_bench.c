@@ -134,17 +134,18 @@ static void bench_mpi4py(const char *python, const char *prog, const char *hostf
 			 const char *agent, uint64_t n, int reps)
 {
 	char cmd[2048];
-	snprintf(cmd, sizeof(cmd),
-		 "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 mpirun %s%s -n 2 %s%s%s%s%s "
-		 "-x OPENBLAS_NUM_THREADS -x OMP_NUM_THREADS %s %s %llu %d 2>&1",
-		 geteuid() == 0 ? "--allow-run-as-root" : "", hostfile ? " --bind-to none" : "",
-		 hostfile ? "--hostfile " : "",
-		 hostfile ? hostfile : "", hostfile ? " --mca plm_rsh_agent " : "",
-		 hostfile ? agent : "",
-		 hostfile ? " --mca mpi_yield_when_idle 1 --mca btl tcp,self --mca btl_tcp_if_include " SUBNET
-			    " --mca oob_tcp_if_include " SUBNET
-			  : "",
-		 python, prog, (unsigned long long)n, reps);
+	snprintf(
+	    cmd, sizeof(cmd),
+	    "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 mpirun %s%s -n 2 %s%s%s%s%s "
+	    "-x OPENBLAS_NUM_THREADS -x OMP_NUM_THREADS %s %s %llu %d 2>&1",
+	    geteuid() == 0 ? "--allow-run-as-root" : "", hostfile ? " --bind-to none" : "",
+	    hostfile ? "--hostfile " : "", hostfile ? hostfile : "",
+	    hostfile ? " --mca plm_rsh_agent " : "", hostfile ? agent : "",
+	    hostfile
+		? " --mca mpi_yield_when_idle 1 --mca btl tcp,self --mca btl_tcp_if_include " SUBNET
+		  " --mca oob_tcp_if_include " SUBNET
+		: "",
+	    python, prog, (unsigned long long)n, reps);
 	FILE *p = popen(cmd, "r");
 	if (!p)
 		bench_die("cannot run mpirun for mpi4py");
@@ -154,8 +155,8 @@ static void bench_mpi4py(const char *python, const char *prog, const char *hostf
 		double first, again, alone;
 		unsigned long long nn;
 		if (sscanf(line, "mpi4py %llu %lf %lf %lf", &nn, &first, &again, &alone) == 4) {
-			printf("%6llu  %-8s %-34s %9.1f %9s %9.2f %9s %9.2f %7.2f%s\n", nn, "mpi4py",
-			       hostfile ? "np=2, rank 1 on hpcdh1 over TCP" : "np=2 here",
+			printf("%6llu  %-8s %-34s %9.1f %9s %9.2f %9s %9.2f %7.2f%s\n", nn,
+			       "mpi4py", hostfile ? "np=2, rank 1 on hpcdh1 over TCP" : "np=2 here",
 			       first, "-", again, "-", alone, again / alone,
 			       strstr(line, "WRONG") ? "  (WRONG RESULT)" : "");
 			found = 1;
@@ -185,9 +186,12 @@ int main(int argc, char **argv)
 	int reps = 15, firsts = 3;
 	bench_omp_wait_like_hpcd(argv);
 	static const struct option opts[] = {
-	    {"hpcd", required_argument, NULL, 'd'},   {"plugins", required_argument, NULL, 'p'},
-	    {"sizes", required_argument, NULL, 's'},  {"reps", required_argument, NULL, 'r'},
-	    {"firsts", required_argument, NULL, 'f'}, {"python", required_argument, NULL, 'y'},
+	    {"hpcd", required_argument, NULL, 'd'},
+	    {"plugins", required_argument, NULL, 'p'},
+	    {"sizes", required_argument, NULL, 's'},
+	    {"reps", required_argument, NULL, 'r'},
+	    {"firsts", required_argument, NULL, 'f'},
+	    {"python", required_argument, NULL, 'y'},
 	    {NULL, 0, NULL, 0},
 	};
 	int o;
@@ -212,8 +216,9 @@ int main(int argc, char **argv)
 			python = optarg;
 			break;
 		default:
-			fprintf(stderr, "usage: mpi_hosts_bench [--hpcd PATH] [--plugins DIR] "
-					"[--sizes N,N...] [--reps K] [--firsts K] [--python PATH]\n");
+			fprintf(stderr,
+				"usage: mpi_hosts_bench [--hpcd PATH] [--plugins DIR] "
+				"[--sizes N,N...] [--reps K] [--firsts K] [--python PATH]\n");
 			return 2;
 		}
 	}
@@ -266,8 +271,8 @@ int main(int argc, char **argv)
 			       "max_arena_mb = 8192\n"
 			       "[backend hosts]\nplugin = mpi\nnp = 2\nhostfile = %s\n"
 			       "mpirun_args = --allow-run-as-root --bind-to none\n"
-			       "mca = plm_rsh_agent=%s mpi_yield_when_idle=1 btl=tcp,self btl_tcp_if_include=" SUBNET
-			       " oob_tcp_if_include=" SUBNET "\n"
+			       "mca = plm_rsh_agent=%s mpi_yield_when_idle=1 btl=tcp,self "
+			       "btl_tcp_if_include=" SUBNET " oob_tcp_if_include=" SUBNET "\n"
 			       "[backend one]\nplugin = mpi\nnp = 2\nlocal_mmap = false\n"
 			       "mpirun_args = --allow-run-as-root\n"
 			       "[backend one_map]\nplugin = mpi\nnp = 2\n"

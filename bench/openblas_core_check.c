@@ -28,6 +28,7 @@ int main(int argc, char **argv)
 	printf("note: %s\n", bench_openblas_note());
 	printf("env OPENBLAS_CORETYPE: %s\n", ct ? ct : "(unset)");
 	printf("env HPC_BENCH_OPENBLAS_DETECTED: %s\n", det ? det : "(unset)");
-	printf("env OMP_WAIT_POLICY: %s\n", getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "(unset)");
+	printf("env OMP_WAIT_POLICY: %s\n",
+	       getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "(unset)");
 	return 0;
 }

@@ -95,7 +95,6 @@ static void region_make(struct region *r, size_t n, size_t es)
 	memset(r->base + r->y_off, 0, n * es);
 }
 
-
 /*
  * libgomp's idle threads spin for a while after a parallel region; let them
  * go to sleep before the next measurement, so that they do not take the cores
@@ -301,10 +300,12 @@ int main(int argc, char **argv)
 				double rd[V__N + 1];
 				rd[0] = read_ms(&r, (size_t)abytes, threads);
 				for (int i = 0; i < V__N; i++) {
-					const struct backend *be = i == V_OMP ? &omp
-								   : i == V_CP	 ? &clcopy
-										 : &cl;
-					uint64_t g = i == V_OMP || i == V_ZC0 ? 0 : i == V_ZC ? zc_gen : cp_gen;
+					const struct backend *be = i == V_OMP  ? &omp
+								   : i == V_CP ? &clcopy
+									       : &cl;
+					uint64_t g = i == V_OMP || i == V_ZC0 ? 0
+						     : i == V_ZC              ? zc_gen
+									      : cp_gen;
 					v[i].ms[k] = run_ms(be, &r, dtype, n, g);
 					settle();
 					rd[i + 1] = read_ms(&r, (size_t)abytes, threads);
@@ -320,7 +321,8 @@ int main(int argc, char **argv)
 
 			double rd = bench_median(tr, nr);
 			double read_gbs = abytes / (rd * 1e6);
-			printf("\nmatvec %s N=%zu (A = %.0f MB); read of A: %.2f ms = %.1f GB/s (median of "
+			printf("\nmatvec %s N=%zu (A = %.0f MB); read of A: %.2f ms = %.1f GB/s "
+			       "(median of "
 			       "%d, %.1f..%.1f GB/s)\n",
 			       dtype == HPC_F64 ? "f64" : "f32", n, abytes / 1e6, rd, read_gbs, nr,
 			       abytes / (tr[nr - 1] * 1e6), abytes / (tr[0] * 1e6));
@@ -328,7 +330,8 @@ int main(int argc, char **argv)
 			print_series("openmp repeated", &v[V_OMP], reps, abytes);
 			print_line("opencl zero copy, first call (new gen)", cl_first, abytes,
 				   read_gbs);
-			print_series("opencl zero copy, repeated (same gen)", &v[V_ZC], reps, abytes);
+			print_series("opencl zero copy, repeated (same gen)", &v[V_ZC], reps,
+				     abytes);
 			print_series("opencl zero copy, repeated (gen 0)", &v[V_ZC0], reps, abytes);
 			print_line("opencl copy, first call (upload)", cp_first, abytes, read_gbs);
 			print_series("opencl copy, repeated (same gen: resident)", &v[V_CP], reps,

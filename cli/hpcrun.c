@@ -201,9 +201,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 	static const struct {
 		const char *shortname, *longname;
 	} valued[] = {
-	    {"-s", "--socket"}, {"-b", "--backend"}, {"-o", "--output"}, {NULL, "--dtype"},
-	    {"-m", NULL},       {"-k", NULL},        {"-n", NULL},        {NULL, "--timeline"},
-	    {NULL, "--seconds"},
+	    {"-s", "--socket"}, {"-b", "--backend"},  {"-o", "--output"},
+	    {NULL, "--dtype"},  {"-m", NULL},         {"-k", NULL},
+	    {"-n", NULL},       {NULL, "--timeline"}, {NULL, "--seconds"},
 	};
 	bool only_positional = false;
 
@@ -278,7 +278,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 			if (!parse_number(val, &o->seconds) || !(o->seconds > 0) ||
 			    o->seconds > 86400)
 				usage_error("--seconds needs a number of seconds above 0 and up to "
-					    "86400, not '%s'", val);
+					    "86400, not '%s'",
+					    val);
 			break;
 		default:
 			if (!parse_dim(val, &o->dim[which - 4]))
@@ -663,8 +664,10 @@ static int trace_command(const struct options *o)
 	       (unsigned long long)tr.hdr.njobs, (unsigned long long)tr.hdr.nchunks,
 	       (double)(tr.hdr.t_stop_ns - tr.hdr.t_start_ns) / 1e9, o->out);
 	if (tr.hdr.jobs_dropped || tr.hdr.chunks_dropped)
-		fprintf(stderr, "hpcrun: the trace had no room for %llu jobs and %llu chunk records; "
-			"they are missing\n", (unsigned long long)tr.hdr.jobs_dropped,
+		fprintf(stderr,
+			"hpcrun: the trace had no room for %llu jobs and %llu chunk records; "
+			"they are missing\n",
+			(unsigned long long)tr.hdr.jobs_dropped,
 			(unsigned long long)tr.hdr.chunks_dropped);
 	hpc_trace_free(&tr);
 	return finish_stdout();
@@ -677,22 +680,23 @@ static int trace_command(const struct options *o)
 static int write_timeline(const struct options *o, const struct command *cmd,
 			  const struct hpc_request *req, const struct hpc_completion *done)
 {
-	size_t n = done->timeline_count < req->timeline_cap ? done->timeline_count
-							       : req->timeline_cap;
+	size_t n =
+	    done->timeline_count < req->timeline_cap ? done->timeline_count : req->timeline_cap;
 	struct hpc_chunk_rec whole = {
-		.attempt = 1,
-		.count = cmd->op == HPC_OP_MATVEC || cmd->op == HPC_OP_MATMUL ? req->m : req->n,
-		.start_ns = done->t_start_ns,
-		.end_ns = done->t_end_ns,
+	    .attempt = 1,
+	    .count = cmd->op == HPC_OP_MATVEC || cmd->op == HPC_OP_MATMUL ? req->m : req->n,
+	    .start_ns = done->t_start_ns,
+	    .end_ns = done->t_end_ns,
 	};
 	const struct hpc_chunk_rec *recs = n ? req->timeline : &whole;
 	char title[256];
 	snprintf(title, sizeof(title), "%s on %s: %zu chunk%s%s, %.3f ms", cmd->name,
-		 o->backend ? o->backend : "the default backend", n ? n : 1, n == 1 || !n ? "" : "s",
-		 n ? "" : " (the backend does not split jobs)",
+		 o->backend ? o->backend : "the default backend", n ? n : 1,
+		 n == 1 || !n ? "" : "s", n ? "" : " (the backend does not split jobs)",
 		 (double)(done->t_end_ns - done->t_start_ns) / 1e6);
 	if (done->timeline_count > req->timeline_cap)
-		fprintf(stderr, "hpcrun: the job made %u chunk records; the timeline shows the first %u\n",
+		fprintf(stderr,
+			"hpcrun: the job made %u chunk records; the timeline shows the first %u\n",
 			done->timeline_count, req->timeline_cap);
 	int rc = hpc_timeline_svg_file(o->timeline, recs, n ? n : 1, title);
 	if (rc < 0) {

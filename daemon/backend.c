@@ -103,8 +103,8 @@ int hpcd_backend_open(const struct hpcd_config *cfg, const struct hpcd_backend_c
 	*out = NULL;
 	rc = hpcd_plugin_load(bc->plugin_path, &plugin, why, sizeof(why));
 	if (rc) {
-		hpcd_loader_msg(err, errlen, "%s:%u: backend '%s': %s", cfg_name(cfg), bc->plugin_line,
-		    bc->name, why);
+		hpcd_loader_msg(err, errlen, "%s:%u: backend '%s': %s", cfg_name(cfg),
+				bc->plugin_line, bc->name, why);
 		return rc;
 	}
 	const struct hpc_plugin_ops *ops = hpcd_plugin_ops(plugin);
@@ -112,20 +112,22 @@ int hpcd_backend_open(const struct hpcd_config *cfg, const struct hpcd_backend_c
 		if (plugin_accepts(ops, bc->settings[i].key))
 			continue;
 		accepted_list(ops, why, sizeof(why));
-		hpcd_loader_msg(err, errlen, "%s:%u: unknown setting '%s' for plugin %s in [backend %s]%s",
-		    cfg_name(cfg), bc->settings[i].line, bc->settings[i].key, ops->name, bc->name,
-		    why);
+		hpcd_loader_msg(err, errlen,
+				"%s:%u: unknown setting '%s' for plugin %s in [backend %s]%s",
+				cfg_name(cfg), bc->settings[i].line, bc->settings[i].key, ops->name,
+				bc->name, why);
 		hpcd_plugin_put(plugin);
 		return -EINVAL;
 	}
 	/* A declared setting's value is checked here, before any plugin code
 	 * runs, with the line it is on. */
 	for (uint32_t i = 0; ops->schema && i < bc->nsettings; i++) {
-		const struct hpc_setting_spec *spec = hpcb_settings_find(ops->schema, bc->settings[i].key);
+		const struct hpc_setting_spec *spec =
+		    hpcb_settings_find(ops->schema, bc->settings[i].key);
 		if (hpcb_settings_parse(spec, bc->settings[i].value, NULL, why, sizeof(why)) == 0)
 			continue;
-		hpcd_loader_msg(err, errlen, "%s:%u: backend '%s': %s", cfg_name(cfg), bc->settings[i].line,
-		    bc->name, why);
+		hpcd_loader_msg(err, errlen, "%s:%u: backend '%s': %s", cfg_name(cfg),
+				bc->settings[i].line, bc->name, why);
 		hpcd_plugin_put(plugin);
 		return -EINVAL;
 	}
@@ -136,8 +138,8 @@ int hpcd_backend_open(const struct hpcd_config *cfg, const struct hpcd_backend_c
 		if (b)
 			backend_free(b);
 		hpcd_plugin_put(plugin);
-		hpcd_loader_msg(err, errlen, "%s:%u: backend '%s': out of memory", cfg_name(cfg), bc->line,
-		    bc->name);
+		hpcd_loader_msg(err, errlen, "%s:%u: backend '%s': out of memory", cfg_name(cfg),
+				bc->line, bc->name);
 		return -ENOMEM;
 	}
 	snprintf(b->name, sizeof(b->name), "%s", bc->name);
@@ -173,8 +175,8 @@ int hpcd_backend_open(const struct hpcd_config *cfg, const struct hpcd_backend_c
 		unsigned line = bc->line;
 		if (args.err_setting >= 0 && (uint32_t)args.err_setting < bc->nsettings)
 			line = bc->settings[args.err_setting].line;
-		hpcd_loader_msg(err, errlen, "%s:%u: backend '%s': %s", cfg_name(cfg), line, bc->name,
-		    why[0] ? why : strerror(-rc));
+		hpcd_loader_msg(err, errlen, "%s:%u: backend '%s': %s", cfg_name(cfg), line,
+				bc->name, why[0] ? why : strerror(-rc));
 		backend_free(b);
 		hpcd_plugin_put(plugin);
 		return rc;

@@ -28,7 +28,7 @@ struct hpcd_plugin {
 	 * plugin's header knew: every read of the table goes through it. */
 	struct hpc_plugin_ops ops_copy;
 	const struct hpc_plugin_ops *ops; /* &ops_copy */
-	unsigned refs; /* under plugins_lock */
+	unsigned refs;                    /* under plugins_lock */
 };
 
 struct hpcd_backend {

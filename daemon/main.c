@@ -33,20 +33,32 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, 's'},
-		{"check", no_argument, NULL, 'C'},        {"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, 's'},
+	    {"check", no_argument, NULL, 'C'},        {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
 	const char *config = NULL, *sock = NULL;
 	int check = 0, opt;
 	while ((opt = getopt_long(argc, argv, "c:s:h", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'c': config = optarg; break;
-		case 's': sock = optarg; break;
-		case 'C': check = 1; break;
-		case 'V': printf("hpcd %s\n", HPCD_VERSION); return 0;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'c':
+			config = optarg;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		case 'C':
+			check = 1;
+			break;
+		case 'V':
+			printf("hpcd %s\n", HPCD_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind < argc) {

@@ -32,8 +32,8 @@ struct hpcd_plugin_ops_v1 {
 };
 
 /* ABI 1's build signature, as its header computed it. */
-#define HPCD_PLUGIN_BUILD_SIG_V1                                                    \
-	((uint32_t)(sizeof(void *) | (sizeof(size_t) << 4) | (sizeof(long) << 8) |   \
+#define HPCD_PLUGIN_BUILD_SIG_V1                                                                   \
+	((uint32_t)(sizeof(void *) | (sizeof(size_t) << 4) | (sizeof(long) << 8) |                 \
 		    (sizeof(time_t) << 12) | (1u << 16)))
 
 /* Fill the current table *out (zeroed by the caller) from an ABI 1 one. */

@@ -81,14 +81,16 @@ static int copy_ops(const char *path, const void *table, struct hpc_plugin_ops *
 	memcpy(head, table, sizeof(head));
 	memset(out, 0, sizeof(*out));
 	if (head[0] < HPC_PLUGIN_ABI_MIN || head[0] > HPC_PLUGIN_ABI_VERSION) {
-		hpcd_loader_msg(err, errlen, "%s: built for plugin ABI %u, this hpcd loads ABI %u to %u", path,
-		    head[0], HPC_PLUGIN_ABI_MIN, HPC_PLUGIN_ABI_VERSION);
+		hpcd_loader_msg(err, errlen,
+				"%s: built for plugin ABI %u, this hpcd loads ABI %u to %u", path,
+				head[0], HPC_PLUGIN_ABI_MIN, HPC_PLUGIN_ABI_VERSION);
 		return -EPROTO;
 	}
 	if (head[0] == 1) {
 		const struct hpcd_plugin_ops_v1 *v1 = table;
 		if (v1->build_sig != HPCD_PLUGIN_BUILD_SIG_V1) {
-			hpcd_loader_msg(err, errlen,
+			hpcd_loader_msg(
+			    err, errlen,
 			    "%s: not binary compatible (ABI 1 build signature 0x%08x, this hpcd "
 			    "expects 0x%08x)",
 			    path, v1->build_sig, (unsigned)HPCD_PLUGIN_BUILD_SIG_V1);
@@ -99,12 +101,15 @@ static int copy_ops(const char *path, const void *table, struct hpc_plugin_ops *
 	}
 	const struct hpc_plugin_ops *t = table;
 	if (t->size < offsetof(struct hpc_plugin_ops, describe)) {
-		hpcd_loader_msg(err, errlen, "%s: its ops table is %u bytes, too small to hold open, run and close",
-		    path, t->size);
+		hpcd_loader_msg(
+		    err, errlen,
+		    "%s: its ops table is %u bytes, too small to hold open, run and close", path,
+		    t->size);
 		return -EINVAL;
 	}
 	if (t->build_sig != HPC_PLUGIN_BUILD_SIG) {
-		hpcd_loader_msg(err, errlen,
+		hpcd_loader_msg(
+		    err, errlen,
 		    "%s: not binary compatible (build signature 0x%08x, this hpcd has 0x%08x)",
 		    path, t->build_sig, (unsigned)HPC_PLUGIN_BUILD_SIG);
 		return -EPROTO;
@@ -124,7 +129,7 @@ static int check_ops(const char *path, void *dl, struct hpc_plugin_ops *ops, cha
 	void *sym = dlsym(dl, HPC_PLUGIN_ENTRY_NAME);
 	if (!sym) {
 		hpcd_loader_msg(err, errlen, "%s: not an hpcd plugin: no entry point '%s'", path,
-		    HPC_PLUGIN_ENTRY_NAME);
+				HPC_PLUGIN_ENTRY_NAME);
 		return -ENOEXEC;
 	}
 	hpc_plugin_entry_fn entry = (hpc_plugin_entry_fn)sym;
@@ -137,7 +142,8 @@ static int check_ops(const char *path, void *dl, struct hpc_plugin_ops *ops, cha
 	if (rc < 0)
 		return rc;
 	if (!ops->name || !valid_plugin_name(ops->name)) {
-		hpcd_loader_msg(err, errlen,
+		hpcd_loader_msg(
+		    err, errlen,
 		    "%s: the plugin reports no valid name (1 to 64 of A-Z a-z 0-9 _ . -)", path);
 		return -EINVAL;
 	}
@@ -147,7 +153,8 @@ static int check_ops(const char *path, void *dl, struct hpc_plugin_ops *ops, cha
 	if (blen > 10 && !strncmp(base, "libhpc_", 7) && !strcmp(base + blen - 3, ".so")) {
 		int nlen = (int)(blen - 10);
 		if ((int)strlen(ops->name) != nlen || strncmp(base + 7, ops->name, (size_t)nlen)) {
-			hpcd_loader_msg(err, errlen,
+			hpcd_loader_msg(
+			    err, errlen,
 			    "%s: the plugin calls itself '%s' but the file is named for '%.*s'",
 			    path, ops->name, nlen, base + 7);
 			return -EINVAL;
@@ -158,16 +165,19 @@ static int check_ops(const char *path, void *dl, struct hpc_plugin_ops *ops, cha
 			      : !ops->close ? "close"
 					    : NULL;
 	if (missing) {
-		hpcd_loader_msg(err, errlen, "%s: plugin '%s' has no %s() function", path, ops->name, missing);
+		hpcd_loader_msg(err, errlen, "%s: plugin '%s' has no %s() function", path,
+				ops->name, missing);
 		return -EINVAL;
 	}
 	if (!(ops->ops_f64 | ops->ops_f32)) {
-		hpcd_loader_msg(err, errlen, "%s: plugin '%s' supports no operation (both ops masks are empty)",
-		    path, ops->name);
+		hpcd_loader_msg(err, errlen,
+				"%s: plugin '%s' supports no operation (both ops masks are empty)",
+				path, ops->name);
 		return -EINVAL;
 	}
 	if ((ops->ops_f64 | ops->ops_f32) & ~(uint32_t)HPC_OPS_ALL) {
-		hpcd_loader_msg(err, errlen,
+		hpcd_loader_msg(
+		    err, errlen,
 		    "%s: plugin '%s' declares unknown operations (ops_f64 0x%x, ops_f32 0x%x)",
 		    path, ops->name, ops->ops_f64, ops->ops_f32);
 		return -EINVAL;
@@ -279,7 +289,8 @@ static int load_new(const char *path, int fd, const struct stat *st, struct hpcd
 	memfd = private_copy(path, fd, st->st_size);
 	if (memfd < 0) {
 		hpcd_loader_msg(err, errlen, "%s: cannot make a private copy to load: %s", path,
-		    memfd == -EAGAIN ? "the file changed while being copied" : strerror(-memfd));
+				memfd == -EAGAIN ? "the file changed while being copied"
+						 : strerror(-memfd));
 		return memfd;
 	}
 	dl = open_private(&memfd, dlerr, sizeof(dlerr));

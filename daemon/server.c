@@ -36,7 +36,7 @@ struct hpcd_conn {
 	uint64_t id;
 	int refused; /* credentials not allowed: its first message gets -EACCES */
 	struct hpcd_session *session;
-	char *page;  /* the metrics snapshot being fetched page by page, or NULL */
+	char *page; /* the metrics snapshot being fetched page by page, or NULL */
 	size_t page_len;
 };
 
@@ -54,7 +54,7 @@ static char tag_listen, tag_signal, tag_reap, tag_tasks, tag_timer;
 #define ACCEPT_BACKOFF_MS 100
 
 static int set_err(char *err, size_t len, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static int set_err(char *err, size_t len, int rc, const char *fmt, ...)
 {
 	va_list ap;
@@ -189,7 +189,8 @@ static void register_instances(struct hpcd_server *srv, struct hpcd_world *w)
 {
 	for (unsigned i = 0; i < hpcd_world_count(w); i++) {
 		struct hpcd_backend *b = hpcd_world_backend(w, i);
-		hpcd_metrics_instance(&srv->metrics, hpcd_backend_name(b), hpcd_backend_conf(b)->plugin);
+		hpcd_metrics_instance(&srv->metrics, hpcd_backend_name(b),
+				      hpcd_backend_conf(b)->plugin);
 	}
 }
 
@@ -294,10 +295,9 @@ static void status_text(struct hpcd_server *srv, char *buf, size_t len)
 		 (unsigned long long)srv->clients_total,
 		 (unsigned long long)((srv->arena_in_use + (1u << 20) - 1) >> 20),
 		 (unsigned long long)(srv->cfg->max_total_arena_bytes >> 20),
-		 (unsigned long long)(srv->cfg->max_arena_bytes >> 20),
-		 (unsigned long long)done, (unsigned long long)failed, hpcd_world_count(w),
-		 hpcd_world_default_name(w), (unsigned long long)srv->reloads_ok,
-		 (unsigned long long)srv->reloads_failed);
+		 (unsigned long long)(srv->cfg->max_arena_bytes >> 20), (unsigned long long)done,
+		 (unsigned long long)failed, hpcd_world_count(w), hpcd_world_default_name(w),
+		 (unsigned long long)srv->reloads_ok, (unsigned long long)srv->reloads_failed);
 	hpcd_world_put(w);
 }
 
@@ -382,8 +382,9 @@ static void reload_done(void *arg)
 		hpcd_config_free(old_cfg);
 		hpcd_log_set_level(srv->cfg->log_level);
 		srv->reloads_ok++;
-		snprintf(j->msg, sizeof(j->msg), "reloaded %s: generation %llu, %u backends, default %s",
-			 srv->cfg->path, (unsigned long long)j->gen, hpcd_world_count(j->nw),
+		snprintf(j->msg, sizeof(j->msg),
+			 "reloaded %s: generation %llu, %u backends, default %s", srv->cfg->path,
+			 (unsigned long long)j->gen, hpcd_world_count(j->nw),
 			 hpcd_world_default_name(j->nw));
 		hpcd_info("%s", j->msg);
 	} else {
@@ -515,7 +516,8 @@ static void refuse_for_fds(struct hpcd_server *srv, int err)
 	if (fd >= 0) {
 		srv->refused_fds++;
 		srv->refused[HPCD_REF_FDS]++;
-		reply_text(fd, -EMFILE, "the daemon has run out of file descriptors; try again later");
+		reply_text(fd, -EMFILE,
+			   "the daemon has run out of file descriptors; try again later");
 		close(fd);
 	}
 	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -553,8 +555,9 @@ static void accept_all(struct hpcd_server *srv)
 		}
 		int refused = !uid_allowed(srv, uid);
 		if (refused)
-			hpcd_warn("refused a connection from uid %d pid %d: not allowed by the config",
-				  (int)uid, (int)pid);
+			hpcd_warn(
+			    "refused a connection from uid %d pid %d: not allowed by the config",
+			    (int)uid, (int)pid);
 		struct hpcd_conn *c = calloc(1, sizeof(*c));
 		if (!c) {
 			close(fd);
@@ -574,8 +577,8 @@ static void accept_all(struct hpcd_server *srv)
 		if (c->next)
 			c->next->prev = c;
 		srv->conns = c;
-		hpcd_debug("connection %llu from pid %d uid %d", (unsigned long long)c->id, (int)pid,
-			   (int)uid);
+		hpcd_debug("connection %llu from pid %d uid %d", (unsigned long long)c->id,
+			   (int)pid, (int)uid);
 	}
 }
 
@@ -701,7 +704,8 @@ static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const str
 	struct hpcd_session *s;
 	int rc = hpcd_session_start(srv, c->fd, c->uid, c->pid, c->id, h->arena_bytes, sq, cq, &s);
 	if (rc < 0) {
-		refuse_hello(srv, c, rc, HPCD_REF_OTHER, "cannot start a session: %s", strerror(-rc));
+		refuse_hello(srv, c, rc, HPCD_REF_OTHER, "cannot start a session: %s",
+			     strerror(-rc));
 		return;
 	}
 	s->reserved_bytes = want;
@@ -821,23 +825,24 @@ static int metrics_request(struct hpcd_server *srv, struct hpcd_conn *c, int64_t
 		free(c->page);
 		c->page = NULL;
 		struct hpcd_metrics_daemon md = {
-			.version = HPCD_VERSION,
-			.uptime_s = (double)(hpci_now_ns() - srv->started_ns) / 1e9,
-			.clients_connected = srv->nsessions,
-			.clients_total = srv->clients_total,
-			.arena_in_use = srv->arena_in_use,
-			.max_arena_bytes = srv->cfg->max_arena_bytes,
-			.max_total_arena_bytes = srv->cfg->max_total_arena_bytes,
-			.max_clients = srv->cfg->max_clients,
-			.reloads_ok = srv->reloads_ok,
-			.reloads_refused = srv->reloads_failed,
-			.trace_active = srv->trace.state == HPCD_TRACE_ACTIVE,
+		    .version = HPCD_VERSION,
+		    .uptime_s = (double)(hpci_now_ns() - srv->started_ns) / 1e9,
+		    .clients_connected = srv->nsessions,
+		    .clients_total = srv->clients_total,
+		    .arena_in_use = srv->arena_in_use,
+		    .max_arena_bytes = srv->cfg->max_arena_bytes,
+		    .max_total_arena_bytes = srv->cfg->max_total_arena_bytes,
+		    .max_clients = srv->cfg->max_clients,
+		    .reloads_ok = srv->reloads_ok,
+		    .reloads_refused = srv->reloads_failed,
+		    .trace_active = srv->trace.state == HPCD_TRACE_ACTIVE,
 		};
 		memcpy(md.refused, srv->refused, sizeof(md.refused));
 		uint64_t gen;
 		struct hpcd_world *w = hpcd_server_world(srv, &gen);
 		md.generation = gen;
-		int rc = hpcd_metrics_render(&srv->metrics, &md, backend_up, w, &c->page, &c->page_len);
+		int rc =
+		    hpcd_metrics_render(&srv->metrics, &md, backend_up, w, &c->page, &c->page_len);
 		hpcd_world_put(w); /* srv->world holds it too: never the last reference here */
 		if (rc < 0)
 			return reply_text(c->fd, rc, "the daemon is out of memory");
@@ -854,11 +859,13 @@ static int metrics_request(struct hpcd_server *srv, struct hpcd_conn *c, int64_t
 
 static void trace_summary(const struct hpcd_trace *t, char *buf, size_t len)
 {
-	snprintf(buf, len, "trace of %.3f s: %llu jobs, %llu chunk records; %llu jobs and %llu chunk "
+	snprintf(buf, len,
+		 "trace of %.3f s: %llu jobs, %llu chunk records; %llu jobs and %llu chunk "
 		 "records dropped for want of room",
 		 (double)(t->hdr.t_stop_ns - t->hdr.t_start_ns) / 1e9,
 		 (unsigned long long)t->hdr.njobs, (unsigned long long)t->hdr.nchunks,
-		 (unsigned long long)t->hdr.jobs_dropped, (unsigned long long)t->hdr.chunks_dropped);
+		 (unsigned long long)t->hdr.jobs_dropped,
+		 (unsigned long long)t->hdr.chunks_dropped);
 }
 
 static void trace_quiesce_work(void *arg)
@@ -921,16 +928,20 @@ static int trace_request(struct hpcd_server *srv, struct hpcd_conn *c, uint16_t 
 			return -EPROTO;
 		memcpy(&st, in, sizeof(st));
 		if (st.reserved[0] || st.reserved[1] || st.reserved[2])
-			return reply_text(c->fd, -EINVAL, "reserved fields of the trace request are not 0");
+			return reply_text(c->fd, -EINVAL,
+					  "reserved fields of the trace request are not 0");
 		if (srv->stopping)
 			return reply_text(c->fd, -ESHUTDOWN, "the daemon is stopping");
 		int rc = hpcd_trace_start(t, c->id, c->pid, st.max_jobs, st.max_chunks);
 		if (rc == -EBUSY && t->state == HPCD_TRACE_ACTIVE)
-			snprintf(msg, sizeof(msg), "a trace is already running (started by pid %d); one at a time",
+			snprintf(msg, sizeof(msg),
+				 "a trace is already running (started by pid %d); one at a time",
 				 (int)t->owner_pid);
 		else if (rc == -EBUSY)
-			snprintf(msg, sizeof(msg), "the last trace (pid %d) is not released yet: it ends "
-				 "with its connection", (int)t->owner_pid);
+			snprintf(msg, sizeof(msg),
+				 "the last trace (pid %d) is not released yet: it ends "
+				 "with its connection",
+				 (int)t->owner_pid);
 		else if (rc < 0)
 			snprintf(msg, sizeof(msg), "no memory for a trace of that size");
 		else
@@ -1179,7 +1190,8 @@ int hpcd_server_run(struct hpcd_server *srv)
 	uint64_t gen;
 	struct hpcd_world *w = hpcd_server_world(srv, &gen);
 	hpcd_info("hpcd %s serving %s (config %s, %u backends, default %s)", HPCD_VERSION,
-		  srv->socket_path, srv->cfg->path, hpcd_world_count(w), hpcd_world_default_name(w));
+		  srv->socket_path, srv->cfg->path, hpcd_world_count(w),
+		  hpcd_world_default_name(w));
 	hpcd_world_put(w);
 
 	struct epoll_event evs[64];
@@ -1230,8 +1242,8 @@ void hpcd_server_fini(struct hpcd_server *srv)
 		hpcd_session_cancel(s);
 		if (__atomic_load_n(&s->finished, __ATOMIC_ACQUIRE) && srv->tasks) {
 			srv->departing++;
-			if (hpcd_tasks_submit(srv->tasks, session_release_work, session_release_done,
-					      s) < 0)
+			if (hpcd_tasks_submit(srv->tasks, session_release_work,
+					      session_release_done, s) < 0)
 				srv->departing--;
 		} else {
 			stuck_sessions = 1;
@@ -1259,8 +1271,8 @@ void hpcd_server_fini(struct hpcd_server *srv)
 		put_world_later(srv, w);
 		unsigned stuck;
 		if (hpcd_tasks_drain(srv->tasks, hpci_now_ns() + CLOSE_GRACE_NS, &stuck) < 0) {
-			hpcd_err("%u backend tasks did not finish within %llu s; abandoning them", stuck,
-				 (unsigned long long)(CLOSE_GRACE_NS / 1000000000ull));
+			hpcd_err("%u backend tasks did not finish within %llu s; abandoning them",
+				 stuck, (unsigned long long)(CLOSE_GRACE_NS / 1000000000ull));
 			abandoned = 1;
 		}
 		hpcd_tasks_destroy(srv->tasks);

@@ -34,38 +34,38 @@ struct reload_waiter;
 
 struct hpcd_server {
 	struct hpcd_config *cfg;
-	const char *config_arg;    /* the -c argument, for reloads and messages */
+	const char *config_arg;      /* the -c argument, for reloads and messages */
 	const char *socket_override; /* -s or $HPCD_SOCKET, or NULL */
 	char socket_path[108];
 
 	int listen_fd;
 	int epoll_fd;
 	int signal_fd;
-	int reap_fd; /* eventfd: a session thread has finished, or retired a world */
+	int reap_fd;  /* eventfd: a session thread has finished, or retired a world */
 	int timer_fd; /* brings a paused listener back (see accept_all) */
 	int spare_fd; /* a descriptor held back for refusing clients when none is left */
 	int listener_paused;
 	struct hpcd_ratelimit accept_rl, hello_rl; /* storms of refusals log a line a second */
-	uint64_t refused_fds; /* connections refused for want of descriptors */
+	uint64_t refused_fds;                      /* connections refused for want of descriptors */
 	struct hpcd_tasks *tasks; /* slow work off the event loop (daemon/tasks.h) */
 
 	/* The backends now serving. Sessions take a reference when world_gen
 	 * differs from theirs; the pointer only changes under world_lock. */
 	pthread_mutex_t world_lock;
 	struct hpcd_world *world;
-	uint64_t world_gen; /* atomic */
+	uint64_t world_gen;           /* atomic */
 	struct hpcd_retired *retired; /* worlds sessions let go of; under world_lock */
 
-	struct hpcd_conn *conns; /* every open connection; event loop only */
+	struct hpcd_conn *conns;        /* every open connection; event loop only */
 	struct hpcd_conn *closed_conns; /* closed in this batch of events, freed after it */
-	pthread_mutex_t sessions_lock; /* guards the session list, for status */
+	pthread_mutex_t sessions_lock;  /* guards the session list, for status */
 	struct hpcd_session *sessions;
 	unsigned nsessions;
 	unsigned departing;    /* sessions reaped whose release (forget, unmap) is still running */
 	uint64_t arena_in_use; /* bytes of the regions of live and departing sessions */
 	uint64_t next_client_id;
 
-	int reloading; /* a reload runs on a task thread */
+	int reloading;                        /* a reload runs on a task thread */
 	struct reload_waiter *reload_waiters; /* requests for the next reload */
 
 	/* Totals of sessions already reaped (live ones are summed on demand). */

@@ -52,9 +52,9 @@ static void fail_job(struct hpc_cqe *c, int status, uint32_t detail)
 
 /* What run_job learnt about a job, for the counters and the trace. */
 struct job_note {
-	struct hpcd_backend *b; /* the instance it reached, or NULL */
-	enum hpcd_metrics_reject reject; /* why, when b is NULL */
-	uint64_t bytes;         /* operand bytes (validated jobs) */
+	struct hpcd_backend *b;             /* the instance it reached, or NULL */
+	enum hpcd_metrics_reject reject;    /* why, when b is NULL */
+	uint64_t bytes;                     /* operand bytes (validated jobs) */
 	const struct hpc_chunk_rec *chunks; /* chunk records the backend made, for a trace */
 	uint32_t nchunks, chunks_made;
 };
@@ -108,24 +108,24 @@ static void run_job(struct hpcd_session *s, const struct hpc_sqe *d, struct hpc_
 		return;
 	}
 	struct hpc_job job = {
-		.op = d->op,
-		.dtype = d->dtype,
-		.m = d->m,
-		.n = d->n,
-		.k = d->k,
-		.a = arena + d->a_off,
-		.b = span.has_b ? arena + d->b_off : NULL,
-		.out = span.has_out ? arena + d->out_off : NULL,
-		.alpha = d->alpha,
-		.region_fd = s->region.fd,
-		.region_id = s->id,
-		.arena_off = s->region.layout.arena_off,
-		.a_off = d->a_off,
-		.b_off = d->b_off,
-		.out_off = d->out_off,
-		.a_gen = d->a_gen,
-		.b_gen = d->b_gen,
-		.size = sizeof(struct hpc_job),
+	    .op = d->op,
+	    .dtype = d->dtype,
+	    .m = d->m,
+	    .n = d->n,
+	    .k = d->k,
+	    .a = arena + d->a_off,
+	    .b = span.has_b ? arena + d->b_off : NULL,
+	    .out = span.has_out ? arena + d->out_off : NULL,
+	    .alpha = d->alpha,
+	    .region_fd = s->region.fd,
+	    .region_id = s->id,
+	    .arena_off = s->region.layout.arena_off,
+	    .a_off = d->a_off,
+	    .b_off = d->b_off,
+	    .out_off = d->out_off,
+	    .a_gen = d->a_gen,
+	    .b_gen = d->b_gen,
+	    .size = sizeof(struct hpc_job),
 	};
 	if (d->flags & HPC_SQE_TIMELINE) {
 		job.chunks = (struct hpc_chunk_rec *)(arena + d->timeline_off);
@@ -165,7 +165,8 @@ static void run_job(struct hpcd_session *s, const struct hpc_sqe *d, struct hpc_
 	if (job.chunks) {
 		note->chunks = job.chunks;
 		note->chunks_made = job.chunks_count;
-		note->nchunks = job.chunks_count < job.chunks_cap ? job.chunks_count : job.chunks_cap;
+		note->nchunks =
+		    job.chunks_count < job.chunks_cap ? job.chunks_count : job.chunks_cap;
 	}
 	/* The client hears of chunk records only in a buffer of its own. */
 	c->timeline_count = (d->flags & HPC_SQE_TIMELINE) ? job.chunks_count : 0;
@@ -181,8 +182,8 @@ static struct hpcd_metrics_inst *metrics_of(struct hpcd_session *s, const struct
 	for (unsigned i = 0; i < s->mcache_n; i++)
 		if (s->mcache[i].b == b)
 			return s->mcache[i].mi;
-	struct hpcd_metrics_inst *mi = hpcd_metrics_instance(
-	    &s->srv->metrics, hpcd_backend_name(b), hpcd_backend_conf(b)->plugin);
+	struct hpcd_metrics_inst *mi = hpcd_metrics_instance(&s->srv->metrics, hpcd_backend_name(b),
+							     hpcd_backend_conf(b)->plugin);
 	if (!mi)
 		return NULL;
 	unsigned i = s->mcache_n < HPCD_SESSION_MCACHE ? s->mcache_n++
@@ -235,7 +236,8 @@ static void account(struct hpcd_session *s, const struct hpc_sqe *d, const struc
 	} else {
 		/* The name as asked, which need not be terminated: cut, and made printable. */
 		for (size_t i = 0; i < sizeof(r.backend) - 1 && d->backend[i]; i++)
-			r.backend[i] = d->backend[i] >= 0x20 && d->backend[i] < 0x7f ? d->backend[i] : '?';
+			r.backend[i] =
+			    d->backend[i] >= 0x20 && d->backend[i] < 0x7f ? d->backend[i] : '?';
 	}
 	hpcd_trace_record(&s->srv->trace, &r, note->chunks, note->nchunks);
 }
@@ -271,8 +273,8 @@ static const char *serve(struct hpcd_session *s)
 			if (draining && hpci_now_ns() - cq_wait_start > DRAIN_CQ_PATIENCE_NS)
 				return "client stopped reading completions during shutdown";
 			hpci_ring_wait_change(&s->cq.ctl->head, &s->cq.ctl->head_sleepers,
-					     s->cq.pos - hpci_ring_capacity(&s->cq), s->spin_ns,
-					     SESSION_SLICE_NS / 10, &s->cancel);
+					      s->cq.pos - hpci_ring_capacity(&s->cq), s->spin_ns,
+					      SESSION_SLICE_NS / 10, &s->cancel);
 			continue;
 		}
 		cq_wait_start = 0;
@@ -289,7 +291,8 @@ static const char *serve(struct hpcd_session *s)
 			/* Jobs published before the stop began were accepted: they run.
 			 * Acquire pairs with the release of draining in hpcd_session_drain,
 			 * which makes drain_tail visible. */
-			int refuse = flag(&s->draining) && (int32_t)(s->sq.pos - s->drain_tail) >= 0;
+			int refuse =
+			    flag(&s->draining) && (int32_t)(s->sq.pos - s->drain_tail) >= 0;
 			hpci_ring_release(&s->sq, 1);
 
 			struct hpc_cqe c;
@@ -323,8 +326,8 @@ static const char *setup(struct hpcd_session *s)
 	}
 	if (rc < 0) {
 		hpcd_warn("client %llu (pid %d): cannot create a region of %llu bytes: %s",
-			  (unsigned long long)s->id, (int)s->pid, (unsigned long long)s->arena_bytes,
-			  strerror(-rc));
+			  (unsigned long long)s->id, (int)s->pid,
+			  (unsigned long long)s->arena_bytes, strerror(-rc));
 		hpci_sock_send(s->reply_fd, HPC_MSG_HELLO_REPLY, rc, NULL, 0, -1);
 		return "no region";
 	}

@@ -40,8 +40,8 @@ struct hpcd_session {
 	uid_t uid;
 	struct hpcd_conn *conn; /* its connection, or NULL once closed; event loop only */
 
-	uint64_t arena_bytes;           /* what the client asked for */
-	uint64_t reserved_bytes;        /* counted against max_total_arena_mb; event loop only */
+	uint64_t arena_bytes;    /* what the client asked for */
+	uint64_t reserved_bytes; /* counted against max_total_arena_mb; event loop only */
 	uint32_t sq_entries, cq_entries;
 	int reply_fd; /* the thread's own dup of the socket, for the HELLO reply */
 	int ready;    /* atomic: the region exists (see setup() in session.c) */
@@ -51,11 +51,11 @@ struct hpcd_session {
 	uint64_t spin_ns;
 
 	pthread_t thread;
-	int cancel;   /* atomic: client gone; drop queued jobs and exit */
-	int draining; /* atomic: daemon stopping; finish queued jobs, refuse later ones */
-	int stop;     /* atomic: cancel or draining; ends the idle wait */
+	int cancel;          /* atomic: client gone; drop queued jobs and exit */
+	int draining;        /* atomic: daemon stopping; finish queued jobs, refuse later ones */
+	int stop;            /* atomic: cancel or draining; ends the idle wait */
 	uint32_t drain_tail; /* submissions before this index were accepted before the stop */
-	int finished; /* atomic: the thread has exited */
+	int finished;        /* atomic: the thread has exited */
 	const char *exit_reason; /* set by the thread before finishing */
 
 	struct hpcd_world *world; /* the session thread's reference */

@@ -19,8 +19,8 @@ struct task {
 
 struct hpcd_tasks {
 	pthread_mutex_t lock;
-	pthread_cond_t work_cv; /* a task was queued, or the pool is closing */
-	pthread_cond_t exit_cv; /* a thread exited */
+	pthread_cond_t work_cv;           /* a task was queued, or the pool is closing */
+	pthread_cond_t exit_cv;           /* a thread exited */
 	struct task *queue, **queue_tail; /* submitted, not started */
 	struct task *done, **done_tail;   /* finished, done callback not run */
 	unsigned threads, idle, max_threads;

@@ -82,7 +82,8 @@ int hpcd_validate(const struct hpc_sqe *sqe, uint64_t arena_size, struct hpcd_sp
 		/* Another output: inside, aligned, and clear of every operand. */
 		uint64_t t_off = sqe->timeline_off;
 		if (__builtin_mul_overflow((uint64_t)sqe->timeline_cap,
-					   (uint64_t)sizeof(struct hpc_chunk_rec), &span->timeline_len))
+					   (uint64_t)sizeof(struct hpc_chunk_rec),
+					   &span->timeline_len))
 			return fail(detail, HPC_E_SIZE_OVERFLOW, -EOVERFLOW);
 		if ((rc = in_arena(t_off, span->timeline_len, 8, arena_size, detail)) < 0)
 			return rc;

@@ -33,7 +33,7 @@ static int round_up(uint64_t v, uint64_t to, uint64_t *out)
 }
 
 int hpci_region_layout(uint64_t arena_bytes, uint32_t sq_entries, uint32_t cq_entries,
-		      struct hpc_region_hdr *out)
+		       struct hpc_region_hdr *out)
 {
 	struct hpc_region_hdr l;
 	memset(&l, 0, sizeof(l));
@@ -53,7 +53,8 @@ int hpci_region_layout(uint64_t arena_bytes, uint32_t sq_entries, uint32_t cq_en
 	if (round_up(end, REGION_PAGE, &l.arena_off) < 0 ||
 	    round_up(arena_bytes, REGION_PAGE, &l.arena_size) < 0)
 		return -EOVERFLOW;
-	if (l.arena_size > UINT64_MAX - l.arena_off || l.arena_off + l.arena_size > (uint64_t)INT64_MAX)
+	if (l.arena_size > UINT64_MAX - l.arena_off ||
+	    l.arena_off + l.arena_size > (uint64_t)INT64_MAX)
 		return -EOVERFLOW;
 	l.region_size = l.arena_off + l.arena_size;
 	*out = l;
@@ -92,7 +93,7 @@ static int map_fd(int fd, const struct hpc_region_hdr *l, int populate, struct h
 }
 
 int hpci_region_create(const struct hpc_region_hdr *layout, const char *name, int populate,
-		      struct hpci_region *out)
+		       struct hpci_region *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->fd = -1;
@@ -121,7 +122,7 @@ int hpci_region_create(const struct hpc_region_hdr *layout, const char *name, in
 }
 
 int hpci_region_map(int fd, const struct hpc_region_hdr *layout, int populate,
-		   struct hpci_region *out)
+		    struct hpci_region *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->fd = -1;
@@ -162,13 +163,13 @@ void hpci_region_unmap(struct hpci_region *r)
 void hpci_region_sq(const struct hpci_region *r, struct hpci_ring *ring)
 {
 	hpci_ring_init(ring, (struct hpc_ring_ctl *)(r->base + r->layout.sq_ctl_off),
-		      r->base + r->layout.sq_ring_off, r->layout.sq_entries, sizeof(struct hpc_sqe),
-		      0);
+		       r->base + r->layout.sq_ring_off, r->layout.sq_entries,
+		       sizeof(struct hpc_sqe), 0);
 }
 
 void hpci_region_cq(const struct hpci_region *r, struct hpci_ring *ring)
 {
 	hpci_ring_init(ring, (struct hpc_ring_ctl *)(r->base + r->layout.cq_ctl_off),
-		      r->base + r->layout.cq_ring_off, r->layout.cq_entries, sizeof(struct hpc_cqe),
-		      0);
+		       r->base + r->layout.cq_ring_off, r->layout.cq_entries,
+		       sizeof(struct hpc_cqe), 0);
 }

@@ -39,7 +39,7 @@ struct hpci_region {
  * cq_entries is raised to sq_entries). Returns 0 or -EOVERFLOW.
  */
 int hpci_region_layout(uint64_t arena_bytes, uint32_t sq_entries, uint32_t cq_entries,
-		      struct hpc_region_hdr *out);
+		       struct hpc_region_hdr *out);
 
 /*
  * Daemon: create, size, seal and map a region with the given layout, and
@@ -48,7 +48,7 @@ int hpci_region_layout(uint64_t arena_bytes, uint32_t sq_entries, uint32_t cq_en
  * Returns 0 or a negative errno; on failure nothing is left behind.
  */
 int hpci_region_create(const struct hpc_region_hdr *layout, const char *name, int populate,
-		      struct hpci_region *out);
+		       struct hpci_region *out);
 
 /*
  * Client: map the region fd with the layout the daemon sent, after checking
@@ -56,7 +56,7 @@ int hpci_region_create(const struct hpc_region_hdr *layout, const char *name, in
  * self-consistent. Takes ownership of fd (closed on failure too).
  */
 int hpci_region_map(int fd, const struct hpc_region_hdr *layout, int populate,
-		   struct hpci_region *out);
+		    struct hpci_region *out);
 
 /* Unmap and close. Safe on a struct that hpci_region_create/map left after failing. */
 void hpci_region_unmap(struct hpci_region *r);

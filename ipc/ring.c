@@ -9,8 +9,8 @@
 
 #define HPC_RING_YIELD_AFTER_NS 300u
 
-void hpci_ring_init(struct hpci_ring *r, struct hpc_ring_ctl *ctl, void *entries,
-		   uint32_t capacity, uint32_t esize, uint32_t start)
+void hpci_ring_init(struct hpci_ring *r, struct hpc_ring_ctl *ctl, void *entries, uint32_t capacity,
+		    uint32_t esize, uint32_t start)
 {
 	r->ctl = ctl;
 	r->entries = entries;
@@ -48,7 +48,7 @@ static bool cancelled(const int *cancel)
 }
 
 int hpci_ring_wait_change(uint32_t *word, uint32_t *sleepers, uint32_t seen, uint64_t spin_ns,
-			 int64_t timeout_ns, const int *cancel)
+			  int64_t timeout_ns, const int *cancel)
 {
 	uint64_t start = hpci_now_ns();
 	uint64_t spin_end = start + spin_ns;
@@ -82,7 +82,7 @@ int hpci_ring_wait_change(uint32_t *word, uint32_t *sleepers, uint32_t seen, uin
 		uint64_t now = hpci_now_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
-		__atomic_store_n(sleepers, 1, __ATOMIC_SEQ_CST);       /* S1 */
+		__atomic_store_n(sleepers, 1, __ATOMIC_SEQ_CST);     /* S1 */
 		if (__atomic_load_n(word, __ATOMIC_SEQ_CST) != seen) /* S1: pairs with S2 */
 			return 0;
 		struct timespec ts, *tsp = NULL;

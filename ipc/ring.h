@@ -52,8 +52,8 @@ struct hpci_ring {
  * Set up a view. capacity must be a power of two in [1, 2^31]. The shared
  * indexes must both equal start (0 for a new region).
  */
-void hpci_ring_init(struct hpci_ring *r, struct hpc_ring_ctl *ctl, void *entries,
-		   uint32_t capacity, uint32_t esize, uint32_t start);
+void hpci_ring_init(struct hpci_ring *r, struct hpc_ring_ctl *ctl, void *entries, uint32_t capacity,
+		    uint32_t esize, uint32_t start);
 
 static inline uint32_t hpci_ring_capacity(const struct hpci_ring *r)
 {
@@ -118,22 +118,22 @@ static inline void hpci_ring_release(struct hpci_ring *r, uint32_t n)
  * Returns 0 when the word changed, -ETIMEDOUT, or -ECANCELED.
  */
 int hpci_ring_wait_change(uint32_t *word, uint32_t *sleepers, uint32_t seen, uint64_t spin_ns,
-			 int64_t timeout_ns, const int *cancel);
+			  int64_t timeout_ns, const int *cancel);
 
 /* Consumer: wait until at least one entry is available (see hpci_ring_wait_change). */
 static inline int hpci_ring_wait_avail(const struct hpci_ring *r, uint64_t spin_ns,
-				      int64_t timeout_ns, const int *cancel)
+				       int64_t timeout_ns, const int *cancel)
 {
 	return hpci_ring_wait_change(&r->ctl->tail, &r->ctl->tail_sleepers, r->pos, spin_ns,
-				    timeout_ns, cancel);
+				     timeout_ns, cancel);
 }
 
 /* Producer: wait until the consumer has freed a slot of a full ring. */
 static inline int hpci_ring_wait_free(const struct hpci_ring *r, uint64_t spin_ns,
-				     int64_t timeout_ns, const int *cancel)
+				      int64_t timeout_ns, const int *cancel)
 {
-	return hpci_ring_wait_change(&r->ctl->head, &r->ctl->head_sleepers,
-				    r->pos - (r->mask + 1), spin_ns, timeout_ns, cancel);
+	return hpci_ring_wait_change(&r->ctl->head, &r->ctl->head_sleepers, r->pos - (r->mask + 1),
+				     spin_ns, timeout_ns, cancel);
 }
 
 /* CLOCK_MONOTONIC in nanoseconds. */

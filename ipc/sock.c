@@ -9,20 +9,20 @@
 #include "ipc/sys.h"
 
 int hpci_sock_send(int sock, uint16_t type, int32_t status, const void *payload, size_t len,
-		  int pass_fd)
+		   int pass_fd)
 {
 	if (len > HPC_MSG_MAX - sizeof(struct hpc_msg))
 		return -EMSGSIZE;
 	struct hpc_msg hdr = {
-		.magic = HPC_MSG_MAGIC,
-		.type = type,
-		.version = HPC_WIRE_VERSION,
-		.len = (uint32_t)len,
-		.status = status,
+	    .magic = HPC_MSG_MAGIC,
+	    .type = type,
+	    .version = HPC_WIRE_VERSION,
+	    .len = (uint32_t)len,
+	    .status = status,
 	};
 	struct iovec iov[2] = {
-		{.iov_base = &hdr, .iov_len = sizeof(hdr)},
-		{.iov_base = (void *)payload, .iov_len = len},
+	    {.iov_base = &hdr, .iov_len = sizeof(hdr)},
+	    {.iov_base = (void *)payload, .iov_len = len},
 	};
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
@@ -54,18 +54,18 @@ ssize_t hpci_sock_recv(int sock, struct hpc_msg *hdr, void *payload, size_t cap,
 	if (fd_out)
 		*fd_out = -1;
 	struct iovec iov[2] = {
-		{.iov_base = hdr, .iov_len = sizeof(*hdr)},
-		{.iov_base = payload, .iov_len = cap},
+	    {.iov_base = hdr, .iov_len = sizeof(*hdr)},
+	    {.iov_base = payload, .iov_len = cap},
 	};
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * 4)];
 		struct cmsghdr align;
 	} ctl;
 	struct msghdr msg = {
-		.msg_iov = iov,
-		.msg_iovlen = cap ? 2 : 1,
-		.msg_control = ctl.buf,
-		.msg_controllen = sizeof(ctl.buf),
+	    .msg_iov = iov,
+	    .msg_iovlen = cap ? 2 : 1,
+	    .msg_control = ctl.buf,
+	    .msg_controllen = sizeof(ctl.buf),
 	};
 	ssize_t n;
 	do

@@ -21,7 +21,7 @@ extern "C" {
  * SIGPIPE.
  */
 int hpci_sock_send(int sock, uint16_t type, int32_t status, const void *payload, size_t len,
-		  int pass_fd);
+		   int pass_fd);
 
 /*
  * Receive one message: header into *hdr, payload (at most cap bytes) into

@@ -16,19 +16,19 @@ static int sys_memfd_create(const char *name, unsigned int flags)
 }
 
 static const struct hpci_sys_table sys_real = {
-	.mmap = mmap,
-	.sendmsg = sendmsg,
-	.recvmsg = recvmsg,
-	.memfd_create = sys_memfd_create,
-	.futex = sys_futex,
+    .mmap = mmap,
+    .sendmsg = sendmsg,
+    .recvmsg = recvmsg,
+    .memfd_create = sys_memfd_create,
+    .futex = sys_futex,
 };
 
 struct hpci_sys_table hpci_sys = {
-	.mmap = mmap,
-	.sendmsg = sendmsg,
-	.recvmsg = recvmsg,
-	.memfd_create = sys_memfd_create,
-	.futex = sys_futex,
+    .mmap = mmap,
+    .sendmsg = sendmsg,
+    .recvmsg = recvmsg,
+    .memfd_create = sys_memfd_create,
+    .futex = sys_futex,
 };
 
 void hpci_sys_reset(void)

@@ -43,7 +43,7 @@ struct hpc_client {
 	uint64_t spin_ns;
 	unsigned submitted; /* jobs queued; written by the submitting side only */
 	unsigned completed; /* completions collected; written by the collecting side only */
-	uint64_t run_seq; /* tags hpc_run's jobs */
+	uint64_t run_seq;   /* tags hpc_run's jobs */
 	struct block *blocks;
 };
 
@@ -345,8 +345,8 @@ int hpc_wait(struct hpc_client *c, struct hpc_completion *out, unsigned min, uns
 	     int timeout_ms)
 {
 	unsigned got = 0;
-	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
-					   : hpci_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	uint64_t deadline =
+	    timeout_ms < 0 ? UINT64_MAX : hpci_now_ns() + (uint64_t)timeout_ms * 1000000u;
 	if (min > max)
 		min = max;
 	for (;;) {
@@ -374,7 +374,8 @@ int hpc_wait(struct hpc_client *c, struct hpc_completion *out, unsigned min, uns
 		if (is_dead(c))
 			return got ? (int)got : -EPIPE;
 		uint64_t left = deadline - now;
-		int64_t slice = left < (uint64_t)LIVENESS_SLICE_NS ? (int64_t)left : LIVENESS_SLICE_NS;
+		int64_t slice =
+		    left < (uint64_t)LIVENESS_SLICE_NS ? (int64_t)left : LIVENESS_SLICE_NS;
 		int rc = hpci_ring_wait_avail(&c->cq, c->spin_ns, slice, NULL);
 		if (rc == -ETIMEDOUT && daemon_gone(c) && hpci_ring_avail(&c->cq) == 0)
 			return got ? (int)got : -EPIPE;
@@ -717,30 +718,54 @@ void hpc_trace_close(struct hpc_tracer *t)
 const char *hpc_strerror(int status, uint32_t detail)
 {
 	switch (detail) {
-	case HPC_E_NONE: break;
-	case HPC_E_BAD_OP: return "the job names an unknown operation";
-	case HPC_E_BAD_DTYPE: return "the job names an unknown element type";
-	case HPC_E_BAD_FIELD: return "the job descriptor has fields set that its operation does not use";
-	case HPC_E_BAD_NAME: return "the backend name in the job is not terminated";
-	case HPC_E_SIZE_OVERFLOW: return "the operand sizes overflow";
-	case HPC_E_OUT_OF_REGION: return "an operand lies outside the client's shared region";
-	case HPC_E_MISALIGNED: return "an operand is not aligned to its element size";
-	case HPC_E_OVERLAP: return "the output overlaps an input";
-	case HPC_E_NO_BACKEND: return "the daemon has no backend of that name";
-	case HPC_E_UNSUPPORTED: return "the backend does not support this operation or element type";
-	case HPC_E_BACKEND_FAILED: return "the backend failed to run the job";
-	case HPC_E_SHUTDOWN: return "the daemon is shutting down and refused the job";
-	case HPC_E_BACKEND_CRASHED: return "the backend crashed running the job; the daemon took it out of service";
-	case HPC_E_BACKEND_BROKEN: return "the backend crashed earlier and is out of service until the daemon reloads its config";
+	case HPC_E_NONE:
+		break;
+	case HPC_E_BAD_OP:
+		return "the job names an unknown operation";
+	case HPC_E_BAD_DTYPE:
+		return "the job names an unknown element type";
+	case HPC_E_BAD_FIELD:
+		return "the job descriptor has fields set that its operation does not use";
+	case HPC_E_BAD_NAME:
+		return "the backend name in the job is not terminated";
+	case HPC_E_SIZE_OVERFLOW:
+		return "the operand sizes overflow";
+	case HPC_E_OUT_OF_REGION:
+		return "an operand lies outside the client's shared region";
+	case HPC_E_MISALIGNED:
+		return "an operand is not aligned to its element size";
+	case HPC_E_OVERLAP:
+		return "the output overlaps an input";
+	case HPC_E_NO_BACKEND:
+		return "the daemon has no backend of that name";
+	case HPC_E_UNSUPPORTED:
+		return "the backend does not support this operation or element type";
+	case HPC_E_BACKEND_FAILED:
+		return "the backend failed to run the job";
+	case HPC_E_SHUTDOWN:
+		return "the daemon is shutting down and refused the job";
+	case HPC_E_BACKEND_CRASHED:
+		return "the backend crashed running the job; the daemon took it out of service";
+	case HPC_E_BACKEND_BROKEN:
+		return "the backend crashed earlier and is out of service until the daemon reloads "
+		       "its config";
 	}
 	switch (status) {
-	case 0: return "success";
-	case -EPIPE: return "the daemon closed the connection";
-	case -ECONNREFUSED: return "the daemon refused the connection";
-	case -E2BIG: return "the daemon refused a region that large (see max_arena_mb)";
-	case -EUSERS: return "the daemon serves as many clients as it allows (see max_clients)";
-	case -ENOMEM: return "out of memory";
-	case -EPROTO: return "protocol error between client and daemon";
-	default: return strerror(-status);
+	case 0:
+		return "success";
+	case -EPIPE:
+		return "the daemon closed the connection";
+	case -ECONNREFUSED:
+		return "the daemon refused the connection";
+	case -E2BIG:
+		return "the daemon refused a region that large (see max_arena_mb)";
+	case -EUSERS:
+		return "the daemon serves as many clients as it allows (see max_clients)";
+	case -ENOMEM:
+		return "out of memory";
+	case -EPROTO:
+		return "protocol error between client and daemon";
+	default:
+		return strerror(-status);
 	}
 }

@@ -38,8 +38,8 @@ int main(int argc, char **argv)
 		A[i] = i + 1; /* [[1 2] [3 4] [5 6]] */
 	x[0] = 1;
 	x[1] = -1;
-	struct hpc_request r = {.op = HPC_OP_MATVEC, .m = 3, .n = 2, .a = A, .b = x, .out = y,
-				.backend = "serial"};
+	struct hpc_request r = {
+	    .op = HPC_OP_MATVEC, .m = 3, .n = 2, .a = A, .b = x, .out = y, .backend = "serial"};
 	struct hpc_completion done;
 	memset(&done, 0, sizeof(done));
 	rc = hpc_run(c, &r, &done);

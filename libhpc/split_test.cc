@@ -17,7 +17,8 @@ extern "C" {
 #include "hpc/client.h"
 }
 
-namespace {
+namespace
+{
 
 constexpr unsigned kJobs = 20000;
 constexpr unsigned kVecs = 64;
@@ -27,7 +28,7 @@ TEST(Split, SubmitterAndCollectorThreads)
 	hpce::Daemon d("[backend serial]\nplugin = serial\n");
 	ASSERT_TRUE(d.start()) << d.log();
 	struct hpc_connect_opts opts = {};
-	opts.sq_entries = 64;  // small rings: the submitter often waits for room
+	opts.sq_entries = 64; // small rings: the submitter often waits for room
 	struct hpc_client *c = nullptr;
 	ASSERT_EQ(hpc_connect_opts(d.socket().c_str(), 1 << 20, &opts, &c), 0);
 	std::vector<double *> vecs;
@@ -35,7 +36,7 @@ TEST(Split, SubmitterAndCollectorThreads)
 		double *x = static_cast<double *>(hpc_alloc(c, 4 * sizeof(double)));
 		ASSERT_NE(x, nullptr);
 		for (int i = 0; i < 4; i++)
-			x[i] = v;  // sum = 4 v
+			x[i] = v; // sum = 4 v
 		vecs.push_back(x);
 	}
 	std::vector<std::atomic<int>> seen(kJobs);
@@ -80,4 +81,4 @@ TEST(Split, SubmitterAndCollectorThreads)
 	EXPECT_EQ(d.stop(), 0) << d.log();
 }
 
-}  // namespace
+} // namespace

@@ -28,11 +28,21 @@ static void put_escaped(FILE *f, const char *s)
 {
 	for (; s && *s; s++) {
 		switch (*s) {
-		case '&': fputs("&amp;", f); break;
-		case '<': fputs("&lt;", f); break;
-		case '>': fputs("&gt;", f); break;
-		case '"': fputs("&quot;", f); break;
-		case '\'': fputs("&apos;", f); break;
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		case '\'':
+			fputs("&apos;", f);
+			break;
 		default:
 			/* Control characters are not allowed in XML 1.0. */
 			fputc((unsigned char)*s < 0x20 ? ' ' : *s, f);
@@ -114,10 +124,11 @@ int hpc_timeline_svg(FILE *f, const struct hpc_chunk_rec *recs, size_t n, const 
 	fputs("<text x=\"10\" y=\"22\" font-size=\"16\" font-weight=\"bold\">", f);
 	put_escaped(f, title && *title ? title : "job timeline");
 	fputs("</text>\n", f);
-	fprintf(f,
-		"<text x=\"10\" y=\"42\" fill=\"#444\">%zu chunk attempt%s on %zu worker process%s, "
-		"%.3f ms from the first start to the last end</text>\n",
-		n, n == 1 ? "" : "s", nrows, nrows == 1 ? "" : "es", n ? span_ms : 0.0);
+	fprintf(
+	    f,
+	    "<text x=\"10\" y=\"42\" fill=\"#444\">%zu chunk attempt%s on %zu worker process%s, "
+	    "%.3f ms from the first start to the last end</text>\n",
+	    n, n == 1 ? "" : "s", nrows, nrows == 1 ? "" : "es", n ? span_ms : 0.0);
 
 	/* Row labels and bands. */
 	for (size_t j = 0; j < nrows; j++) {
@@ -126,19 +137,19 @@ int hpc_timeline_svg(FILE *f, const struct hpc_chunk_rec *recs, size_t n, const 
 			"<rect class=\"band\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
 			"fill=\"%s\"/>\n",
 			W_LABEL, y, plot_w, H_ROW, j % 2 ? "#f4f4f4" : "#fafafa");
-		fprintf(f,
-			"<text class=\"row\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">worker %u, pid "
-			"%u</text>\n",
-			W_LABEL - 8, y + H_ROW / 2 + 4, (unsigned)rows[j].worker,
-			(unsigned)rows[j].pid);
+		fprintf(
+		    f,
+		    "<text class=\"row\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">worker %u, pid "
+		    "%u</text>\n",
+		    W_LABEL - 8, y + H_ROW / 2 + 4, (unsigned)rows[j].worker,
+		    (unsigned)rows[j].pid);
 	}
 	if (!nrows)
 		fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" fill=\"#888\">no chunks</text>\n",
 			W_LABEL + 8, H_TOP + H_ROW / 2 + 4);
 
 	/* Time axis. */
-	fprintf(f,
-		"<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>\n",
+	fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>\n",
 		W_LABEL, axis_y, W_LABEL + plot_w, axis_y);
 	const double step = tick_step(span_ms);
 	for (int t = 0; t <= 1000; t++) {
@@ -146,15 +157,18 @@ int hpc_timeline_svg(FILE *f, const struct hpc_chunk_rec *recs, size_t n, const 
 		if (ms > span_ms * 1.000001 && t > 0)
 			break;
 		double x = W_LABEL + (n ? ms / span_ms : 0.0) * plot_w;
-		fprintf(f,
-			"<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#bbb\" "
-			"stroke-dasharray=\"2,3\"/>\n"
-			"<text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n",
-			x, H_TOP, x, axis_y + 4, x, axis_y + 17, ms);
+		fprintf(
+		    f,
+		    "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#bbb\" "
+		    "stroke-dasharray=\"2,3\"/>\n"
+		    "<text class=\"tick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n",
+		    x, H_TOP, x, axis_y + 4, x, axis_y + 17, ms);
 		if (!n)
 			break;
 	}
-	fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">time since the first start (ms)</text>\n",
+	fprintf(f,
+		"<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">time since the first start "
+		"(ms)</text>\n",
 		W_LABEL + plot_w / 2, axis_y + 32);
 
 	/* Chunks. */
@@ -172,26 +186,29 @@ int hpc_timeline_svg(FILE *f, const struct hpc_chunk_rec *recs, size_t n, const 
 		const bool failed = r->flags & HPC_CHUNK_FAILED;
 		char fill[40];
 		chunk_fill(r->chunk, fill, sizeof(fill));
-		fprintf(f,
-			"<rect class=\"chunk%s\" x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" "
-			"fill=\"%s\" stroke=\"%s\" stroke-width=\"%s\">"
-			"<title>chunk %u%s: %s %llu..%llu, worker %u pid %u, attempt %u, "
-			"%.3f..%.3f ms (%.3f ms)</title></rect>\n",
-			failed ? " failed" : "", x, y, w, H_BAR, failed ? "#e53935" : fill,
-			failed ? "#7f0000" : "#333", failed ? "2" : "0.5", (unsigned)r->chunk,
-			failed ? " FAILED" : "", "units", (unsigned long long)r->first,
-			(unsigned long long)(r->count ? r->first + r->count - 1 : r->first),
-			(unsigned)r->worker, (unsigned)r->pid, (unsigned)r->attempt,
-			(double)(r->start_ns - t0) / 1e6, (double)(end - t0) / 1e6,
-			(double)(end - r->start_ns) / 1e6);
+		fprintf(
+		    f,
+		    "<rect class=\"chunk%s\" x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" "
+		    "fill=\"%s\" stroke=\"%s\" stroke-width=\"%s\">"
+		    "<title>chunk %u%s: %s %llu..%llu, worker %u pid %u, attempt %u, "
+		    "%.3f..%.3f ms (%.3f ms)</title></rect>\n",
+		    failed ? " failed" : "", x, y, w, H_BAR, failed ? "#e53935" : fill,
+		    failed ? "#7f0000" : "#333", failed ? "2" : "0.5", (unsigned)r->chunk,
+		    failed ? " FAILED" : "", "units", (unsigned long long)r->first,
+		    (unsigned long long)(r->count ? r->first + r->count - 1 : r->first),
+		    (unsigned)r->worker, (unsigned)r->pid, (unsigned)r->attempt,
+		    (double)(r->start_ns - t0) / 1e6, (double)(end - t0) / 1e6,
+		    (double)(end - r->start_ns) / 1e6);
 		/* The index, when it fits (about 7 px per digit). */
 		char label[24];
-		int len = snprintf(label, sizeof(label), "%s%u", failed ? "x" : "", (unsigned)r->chunk);
+		int len =
+		    snprintf(label, sizeof(label), "%s%u", failed ? "x" : "", (unsigned)r->chunk);
 		if (w >= 7.0 * len + 4)
-			fprintf(f,
-				"<text class=\"label\" x=\"%.2f\" y=\"%.1f\" text-anchor=\"middle\" "
-				"font-size=\"11\" fill=\"%s\">%s</text>\n",
-				x + w / 2, y + H_BAR / 2 + 4, failed ? "white" : "black", label);
+			fprintf(
+			    f,
+			    "<text class=\"label\" x=\"%.2f\" y=\"%.1f\" text-anchor=\"middle\" "
+			    "font-size=\"11\" fill=\"%s\">%s</text>\n",
+			    x + w / 2, y + H_BAR / 2 + 4, failed ? "white" : "black", label);
 	}
 
 	/* Busy time per worker. */

@@ -40,11 +40,11 @@ struct hpc_request {
 	uint32_t op;    /* enum hpc_op */
 	uint32_t dtype; /* enum hpc_dtype; 0 = f64 */
 	uint64_t m, n, k;
-	const void *a;  /* first input (see hpc/types.h for the roles) */
-	const void *b;  /* second input, or NULL */
-	void *out;      /* output vector/matrix, or NULL for dot and sum */
-	double alpha;   /* axpy */
-	const char *backend; /* instance name, or NULL for the default */
+	const void *a;         /* first input (see hpc/types.h for the roles) */
+	const void *b;         /* second input, or NULL */
+	void *out;             /* output vector/matrix, or NULL for dot and sum */
+	double alpha;          /* axpy */
+	const char *backend;   /* instance name, or NULL for the default */
 	uint64_t a_gen, b_gen; /* operand generations, see hpc/wire.h; 0 = unknown */
 	uint64_t user_data;    /* returned in the completion */
 	/* Optional: room in the arena for the job's chunk records (which worker
@@ -56,9 +56,9 @@ struct hpc_request {
 /* The outcome of one job. */
 struct hpc_completion {
 	uint64_t user_data;
-	int status;      /* 0 or a negative errno */
-	uint32_t detail; /* enum hpc_err_detail (hpc/wire.h) */
-	double result;   /* dot and sum */
+	int status;                    /* 0 or a negative errno */
+	uint32_t detail;               /* enum hpc_err_detail (hpc/wire.h) */
+	double result;                 /* dot and sum */
 	uint64_t t_start_ns, t_end_ns; /* daemon's CLOCK_MONOTONIC */
 	uint32_t timeline_count; /* chunk records the backend made (may exceed timeline_cap) */
 };
@@ -119,8 +119,8 @@ int hpc_submit(struct hpc_client *c, const struct hpc_request *reqs, unsigned n)
  * min on timeout), or a negative errno: -EPIPE when the daemon went away with
  * jobs still outstanding.
  */
-int hpc_wait(struct hpc_client *c, struct hpc_completion *out, unsigned min,
-	     unsigned max, int timeout_ms);
+int hpc_wait(struct hpc_client *c, struct hpc_completion *out, unsigned min, unsigned max,
+	     int timeout_ms);
 
 /* hpc_wait() with min = 0 and no waiting. */
 int hpc_poll(struct hpc_client *c, struct hpc_completion *out, unsigned max);
@@ -136,8 +136,7 @@ unsigned hpc_inflight(const struct hpc_client *c);
  * hpc_submit() jobs whose completions the caller still wants (they are
  * discarded).
  */
-int hpc_run(struct hpc_client *c, const struct hpc_request *req,
-	    struct hpc_completion *done);
+int hpc_run(struct hpc_client *c, const struct hpc_request *req, struct hpc_completion *done);
 
 /*
  * Control requests, answered by the daemon as text. They need no region:

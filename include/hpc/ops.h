@@ -39,14 +39,14 @@ enum hpc_dim { HPC_DIM_ONE = 0, HPC_DIM_M = 1, HPC_DIM_N = 2, HPC_DIM_K = 3 };
 #define HPC_DIM_BIT(d) (1u << (d))
 
 struct hpc_op_desc {
-	const char *name;     /* "matvec", ... */
-	uint8_t dims;         /* HPC_DIM_BIT of each dimension the op uses; others must be 0 */
-	uint8_t args;         /* bit (1 << HPC_ARG_x) of each operand the op uses */
-	uint8_t out_read;     /* the output is read as well as written (axpy) */
-	uint8_t scalar;       /* the result is a scalar in the completion (dot, sum) */
-	uint8_t uses_alpha;   /* alpha is an input (axpy); others must send 0 */
-	uint8_t split;        /* dimension backends cut into chunks */
-	uint8_t extent[HPC_ARG__COUNT][2]; /* each operand's elements: product of two dims */
+	const char *name;   /* "matvec", ... */
+	uint8_t dims;       /* HPC_DIM_BIT of each dimension the op uses; others must be 0 */
+	uint8_t args;       /* bit (1 << HPC_ARG_x) of each operand the op uses */
+	uint8_t out_read;   /* the output is read as well as written (axpy) */
+	uint8_t scalar;     /* the result is a scalar in the completion (dot, sum) */
+	uint8_t uses_alpha; /* alpha is an input (axpy); others must send 0 */
+	uint8_t split;      /* dimension backends cut into chunks */
+	uint8_t extent[HPC_ARG__COUNT][2];     /* each operand's elements: product of two dims */
 	const char *arg_names[HPC_ARG__COUNT]; /* for messages: "A", "x", ... */
 };
 
@@ -54,59 +54,67 @@ struct hpc_op_desc {
 
 /* Rows in enum hpc_op order (C++ has no array designators). Fields in declaration order. */
 static const struct hpc_op_desc hpc_op_table[HPC_OP__COUNT] = {
-	/* HPC_OP_NONE */ {
-		.name = (const char *)0,
-	},
-	/* HPC_OP_MATVEC */ {
-		.name = "matvec",
-		.dims = HPC_DIM_BIT(HPC_DIM_M) | HPC_DIM_BIT(HPC_DIM_N),
-		.args = HPC_ARG_BIT(HPC_ARG_A) | HPC_ARG_BIT(HPC_ARG_B) | HPC_ARG_BIT(HPC_ARG_OUT),
-		.split = HPC_DIM_M,
-		.extent = {{HPC_DIM_M, HPC_DIM_N}, {HPC_DIM_N, HPC_DIM_ONE}, {HPC_DIM_M, HPC_DIM_ONE}},
-		.arg_names = {"A", "x", "y"},
-	},
-	/* HPC_OP_MATMUL */ {
-		.name = "matmul",
-		.dims = HPC_DIM_BIT(HPC_DIM_M) | HPC_DIM_BIT(HPC_DIM_N) | HPC_DIM_BIT(HPC_DIM_K),
-		.args = HPC_ARG_BIT(HPC_ARG_A) | HPC_ARG_BIT(HPC_ARG_B) | HPC_ARG_BIT(HPC_ARG_OUT),
-		.split = HPC_DIM_M,
-		.extent = {{HPC_DIM_M, HPC_DIM_K}, {HPC_DIM_K, HPC_DIM_N}, {HPC_DIM_M, HPC_DIM_N}},
-		.arg_names = {"A", "B", "C"},
-	},
-	/* HPC_OP_DOT */ {
-		.name = "dot",
-		.dims = HPC_DIM_BIT(HPC_DIM_N),
-		.args = HPC_ARG_BIT(HPC_ARG_A) | HPC_ARG_BIT(HPC_ARG_B),
-		.scalar = 1,
-		.split = HPC_DIM_N,
-		.extent = {{HPC_DIM_N, HPC_DIM_ONE}, {HPC_DIM_N, HPC_DIM_ONE}, {HPC_DIM_ONE, HPC_DIM_ONE}},
-		.arg_names = {"x", "y", NULL},
-	},
-	/* HPC_OP_SUM */ {
-		.name = "sum",
-		.dims = HPC_DIM_BIT(HPC_DIM_N),
-		.args = HPC_ARG_BIT(HPC_ARG_A),
-		.scalar = 1,
-		.split = HPC_DIM_N,
-		.extent = {{HPC_DIM_N, HPC_DIM_ONE}, {HPC_DIM_ONE, HPC_DIM_ONE}, {HPC_DIM_ONE, HPC_DIM_ONE}},
-		.arg_names = {"x", NULL, NULL},
-	},
-	/* HPC_OP_AXPY */ {
-		.name = "axpy",
-		.dims = HPC_DIM_BIT(HPC_DIM_N),
-		.args = HPC_ARG_BIT(HPC_ARG_A) | HPC_ARG_BIT(HPC_ARG_OUT),
-		.out_read = 1,
-		.uses_alpha = 1,
-		.split = HPC_DIM_N,
-		.extent = {{HPC_DIM_N, HPC_DIM_ONE}, {HPC_DIM_ONE, HPC_DIM_ONE}, {HPC_DIM_N, HPC_DIM_ONE}},
-		.arg_names = {"x", NULL, "y"},
-	},
+    /* HPC_OP_NONE */ {
+	.name = (const char *)0,
+    },
+    /* HPC_OP_MATVEC */
+    {
+	.name = "matvec",
+	.dims = HPC_DIM_BIT(HPC_DIM_M) | HPC_DIM_BIT(HPC_DIM_N),
+	.args = HPC_ARG_BIT(HPC_ARG_A) | HPC_ARG_BIT(HPC_ARG_B) | HPC_ARG_BIT(HPC_ARG_OUT),
+	.split = HPC_DIM_M,
+	.extent = {{HPC_DIM_M, HPC_DIM_N}, {HPC_DIM_N, HPC_DIM_ONE}, {HPC_DIM_M, HPC_DIM_ONE}},
+	.arg_names = {"A", "x", "y"},
+    },
+    /* HPC_OP_MATMUL */
+    {
+	.name = "matmul",
+	.dims = HPC_DIM_BIT(HPC_DIM_M) | HPC_DIM_BIT(HPC_DIM_N) | HPC_DIM_BIT(HPC_DIM_K),
+	.args = HPC_ARG_BIT(HPC_ARG_A) | HPC_ARG_BIT(HPC_ARG_B) | HPC_ARG_BIT(HPC_ARG_OUT),
+	.split = HPC_DIM_M,
+	.extent = {{HPC_DIM_M, HPC_DIM_K}, {HPC_DIM_K, HPC_DIM_N}, {HPC_DIM_M, HPC_DIM_N}},
+	.arg_names = {"A", "B", "C"},
+    },
+    /* HPC_OP_DOT */
+    {
+	.name = "dot",
+	.dims = HPC_DIM_BIT(HPC_DIM_N),
+	.args = HPC_ARG_BIT(HPC_ARG_A) | HPC_ARG_BIT(HPC_ARG_B),
+	.scalar = 1,
+	.split = HPC_DIM_N,
+	.extent = {{HPC_DIM_N, HPC_DIM_ONE}, {HPC_DIM_N, HPC_DIM_ONE}, {HPC_DIM_ONE, HPC_DIM_ONE}},
+	.arg_names = {"x", "y", NULL},
+    },
+    /* HPC_OP_SUM */
+    {
+	.name = "sum",
+	.dims = HPC_DIM_BIT(HPC_DIM_N),
+	.args = HPC_ARG_BIT(HPC_ARG_A),
+	.scalar = 1,
+	.split = HPC_DIM_N,
+	.extent = {{HPC_DIM_N, HPC_DIM_ONE},
+		   {HPC_DIM_ONE, HPC_DIM_ONE},
+		   {HPC_DIM_ONE, HPC_DIM_ONE}},
+	.arg_names = {"x", NULL, NULL},
+    },
+    /* HPC_OP_AXPY */
+    {
+	.name = "axpy",
+	.dims = HPC_DIM_BIT(HPC_DIM_N),
+	.args = HPC_ARG_BIT(HPC_ARG_A) | HPC_ARG_BIT(HPC_ARG_OUT),
+	.out_read = 1,
+	.uses_alpha = 1,
+	.split = HPC_DIM_N,
+	.extent = {{HPC_DIM_N, HPC_DIM_ONE}, {HPC_DIM_ONE, HPC_DIM_ONE}, {HPC_DIM_N, HPC_DIM_ONE}},
+	.arg_names = {"x", NULL, "y"},
+    },
 };
 
 /* The row of a known op, or NULL. */
 static inline const struct hpc_op_desc *hpc_op_desc(uint32_t op)
 {
-	return op > HPC_OP_NONE && op < HPC_OP__COUNT ? &hpc_op_table[op] : (const struct hpc_op_desc *)0;
+	return op > HPC_OP_NONE && op < HPC_OP__COUNT ? &hpc_op_table[op]
+						      : (const struct hpc_op_desc *)0;
 }
 
 /* "matvec", ... or NULL for an unknown op. */

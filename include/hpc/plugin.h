@@ -76,11 +76,11 @@ struct hpc_host {
 	uint32_t size;        /* sizeof(struct hpc_host) of the daemon */
 	/* Log one line, attributed to the instance. */
 	void (*log)(const struct hpc_host *host, int level, const char *fmt, ...)
-		__attribute__((format(printf, 3, 4)));
+	    __attribute__((format(printf, 3, 4)));
 	void *host_data; /* the daemon's; plugins pass host back untouched */
 	/* ABI 2: log() for a plugin's own printf-like wrappers. */
 	void (*vlog)(const struct hpc_host *host, int level, const char *fmt, va_list ap)
-		__attribute__((format(printf, 3, 0)));
+	    __attribute__((format(printf, 3, 0)));
 };
 
 /* One "key = value" line of the instance's config section. */
@@ -99,11 +99,11 @@ struct hpc_setting {
  * The tables that grow (ops, host, open arguments, job) carry their own size
  * instead: a difference there is growth, not incompatibility.
  */
-#define HPC_PLUGIN_BUILD_SIG                                                   \
-	((uint32_t)(sizeof(void *) | (sizeof(size_t) << 4) | (sizeof(long) << 8) | \
-		    (sizeof(time_t) << 12) | ((sizeof(struct hpc_setting) / 8) << 16) | \
-		    ((sizeof(struct hpc_chunk_rec) / 8) << 20) |                       \
-		    ((uint32_t)(__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__) << 26) |       \
+#define HPC_PLUGIN_BUILD_SIG                                                                       \
+	((uint32_t)(sizeof(void *) | (sizeof(size_t) << 4) | (sizeof(long) << 8) |                 \
+		    (sizeof(time_t) << 12) | ((sizeof(struct hpc_setting) / 8) << 16) |            \
+		    ((sizeof(struct hpc_chunk_rec) / 8) << 20) |                                   \
+		    ((uint32_t)(__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__) << 26) |                   \
 		    ((uint32_t)HPC_PLUGIN_ABI_VERSION << 27)))
 
 /* Does table t (with a size field) have member m? For the daemon's tables. */
@@ -113,8 +113,8 @@ struct hpc_setting {
 struct hpc_open_args {
 	uint32_t abi_version;
 	uint32_t size;
-	const char *instance;  /* the section's NAME */
-	const char *config_dir;/* folder of the config file, for relative paths */
+	const char *instance;               /* the section's NAME */
+	const char *config_dir;             /* folder of the config file, for relative paths */
 	const struct hpc_setting *settings; /* the section's keys except "plugin" */
 	uint32_t nsettings;
 	uint32_t reserved;
@@ -143,12 +143,12 @@ struct hpc_job {
 	double alpha;
 	double result; /* out: dot and sum */
 	/* Where the operands live, for plugins that work out of process. */
-	int region_fd;          /* the client's memfd (borrowed; do not close) */
-	uint32_t size;          /* sizeof(struct hpc_job) as the daemon knows it: see HPC_JOB_HAS */
-	uint64_t region_id;     /* unique per client region for the daemon's life */
-	uint64_t arena_off;     /* arena's offset in the memfd */
+	int region_fd;      /* the client's memfd (borrowed; do not close) */
+	uint32_t size;      /* sizeof(struct hpc_job) as the daemon knows it: see HPC_JOB_HAS */
+	uint64_t region_id; /* unique per client region for the daemon's life */
+	uint64_t arena_off; /* arena's offset in the memfd */
 	uint64_t a_off, b_off, out_off; /* offsets inside the arena */
-	uint64_t a_gen, b_gen;  /* the client's generations (see hpc/wire.h) */
+	uint64_t a_gen, b_gen;          /* the client's generations (see hpc/wire.h) */
 
 	/* Fields below grow at the end; read one only when HPC_JOB_HAS says so. */
 
@@ -161,7 +161,7 @@ struct hpc_job {
 };
 
 /* Does the daemon's struct hpc_job have this field? */
-#define HPC_JOB_HAS(job, field)                                                \
+#define HPC_JOB_HAS(job, field)                                                                    \
 	((job)->size >= offsetof(struct hpc_job, field) + sizeof((job)->field))
 
 /*
@@ -173,9 +173,10 @@ struct hpc_job {
  * each setting, that everything else derives from.
  */
 enum hpc_setting_type {
-	HPC_SETTING_UINT = 1,   /* a whole number in [min, max], stored as uint64_t */
-	HPC_SETTING_BOOL = 2,   /* true|false (also yes|no, on|off, 1|0), stored as int */
-	HPC_SETTING_ENUM = 3,   /* one of `choices` ("static|dynamic"), stored as unsigned: its index */
+	HPC_SETTING_UINT = 1, /* a whole number in [min, max], stored as uint64_t */
+	HPC_SETTING_BOOL = 2, /* true|false (also yes|no, on|off, 1|0), stored as int */
+	HPC_SETTING_ENUM =
+	    3, /* one of `choices` ("static|dynamic"), stored as unsigned: its index */
 	HPC_SETTING_STRING = 4, /* any text (a path, a name, flags), stored as const char * */
 };
 
@@ -254,8 +255,8 @@ struct hpc_plugin_ops {
  * NGX_MODULE_V1):
  *   static const struct hpc_plugin_ops ops = { HPC_PLUGIN_HEAD, .name = "x", ... };
  */
-#define HPC_PLUGIN_HEAD                                                                    \
-	.abi_version = HPC_PLUGIN_ABI_VERSION, .size = sizeof(struct hpc_plugin_ops),      \
+#define HPC_PLUGIN_HEAD                                                                            \
+	.abi_version = HPC_PLUGIN_ABI_VERSION, .size = sizeof(struct hpc_plugin_ops),              \
 	.build_sig = HPC_PLUGIN_BUILD_SIG, .reserved = 0
 
 /*
@@ -264,11 +265,11 @@ struct hpc_plugin_ops {
  *   HPC_PLUGIN_DEFINE(my_ops, .name = "x", .version = "1.0.0", .ops_f64 = HPC_OPS_ALL,
  *                     .schema = my_schema, .open = my_open, .run = my_run, .close = my_close)
  */
-#define HPC_PLUGIN_DEFINE(var, ...)                                                        \
-	static const struct hpc_plugin_ops var = {HPC_PLUGIN_HEAD, __VA_ARGS__};           \
-	const struct hpc_plugin_ops *HPC_PLUGIN_ENTRY(void)                                \
-	{                                                                                  \
-		return &var;                                                               \
+#define HPC_PLUGIN_DEFINE(var, ...)                                                                \
+	static const struct hpc_plugin_ops var = {HPC_PLUGIN_HEAD, __VA_ARGS__};                   \
+	const struct hpc_plugin_ops *HPC_PLUGIN_ENTRY(void)                                        \
+	{                                                                                          \
+		return &var;                                                                       \
 	}
 
 typedef const struct hpc_plugin_ops *(*hpc_plugin_entry_fn)(void);

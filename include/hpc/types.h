@@ -36,10 +36,9 @@ enum hpc_op {
 
 /* Bit for an op in a supported-ops mask. */
 #define HPC_OP_BIT(op) (1u << (op))
-#define HPC_OPS_ALL                                                          \
-	(HPC_OP_BIT(HPC_OP_MATVEC) | HPC_OP_BIT(HPC_OP_MATMUL) |             \
-	 HPC_OP_BIT(HPC_OP_DOT) | HPC_OP_BIT(HPC_OP_SUM) |                   \
-	 HPC_OP_BIT(HPC_OP_AXPY))
+#define HPC_OPS_ALL                                                                                \
+	(HPC_OP_BIT(HPC_OP_MATVEC) | HPC_OP_BIT(HPC_OP_MATMUL) | HPC_OP_BIT(HPC_OP_DOT) |          \
+	 HPC_OP_BIT(HPC_OP_SUM) | HPC_OP_BIT(HPC_OP_AXPY))
 
 enum hpc_dtype {
 	HPC_F64 = 0, /* the default */

@@ -46,17 +46,19 @@ extern "C" {
 #define HPC_MSG_MAX 65536         /* largest packet either side sends */
 
 enum hpc_msg_type {
-	HPC_MSG_HELLO = 1,        /* c->d: struct hpc_hello; reply carries the region fd */
-	HPC_MSG_HELLO_REPLY = 2,  /* d->c: struct hpc_hello_reply + SCM_RIGHTS fd */
-	HPC_MSG_STATUS = 3,       /* c->d: empty; reply: text */
-	HPC_MSG_BACKENDS = 4,     /* c->d: empty; reply: text */
-	HPC_MSG_RELOAD = 5,       /* c->d: empty; reply: text (the reason when refused) */
-	HPC_MSG_REPLY = 6,        /* d->c: status + text payload */
+	HPC_MSG_HELLO = 1,       /* c->d: struct hpc_hello; reply carries the region fd */
+	HPC_MSG_HELLO_REPLY = 2, /* d->c: struct hpc_hello_reply + SCM_RIGHTS fd */
+	HPC_MSG_STATUS = 3,      /* c->d: empty; reply: text */
+	HPC_MSG_BACKENDS = 4,    /* c->d: empty; reply: text */
+	HPC_MSG_RELOAD = 5,      /* c->d: empty; reply: text (the reason when refused) */
+	HPC_MSG_REPLY = 6,       /* d->c: status + text payload */
 	/* Appended for issue 15 (observing the daemon); paged replies below. */
-	HPC_MSG_METRICS = 7,      /* c->d: struct hpc_page_req; reply: struct hpc_page + Prometheus text */
-	HPC_MSG_TRACE_START = 8,  /* c->d: struct hpc_trace_start; reply: text */
-	HPC_MSG_TRACE_STOP = 9,   /* c->d: empty; reply: text, once no job is still being recorded */
-	HPC_MSG_TRACE_FETCH = 10, /* c->d: struct hpc_page_req; reply: struct hpc_page + trace bytes */
+	HPC_MSG_METRICS =
+	    7, /* c->d: struct hpc_page_req; reply: struct hpc_page + Prometheus text */
+	HPC_MSG_TRACE_START = 8, /* c->d: struct hpc_trace_start; reply: text */
+	HPC_MSG_TRACE_STOP = 9,  /* c->d: empty; reply: text, once no job is still being recorded */
+	HPC_MSG_TRACE_FETCH =
+	    10, /* c->d: struct hpc_page_req; reply: struct hpc_page + trace bytes */
 };
 
 /* Header of every packet. len counts the payload bytes after the header. */
@@ -65,7 +67,7 @@ struct hpc_msg {
 	uint16_t type;
 	uint16_t version; /* HPC_WIRE_VERSION */
 	uint32_t len;
-	int32_t status;   /* replies: 0 or a negative errno */
+	int32_t status; /* replies: 0 or a negative errno */
 };
 HPC_STATIC_ASSERT(sizeof(struct hpc_msg) == 16, "hpc_msg is 16 bytes");
 
@@ -136,18 +138,18 @@ HPC_STATIC_ASSERT(sizeof(struct hpc_ring_ctl) == 2 * HPC_CACHELINE,
  * it back.
  */
 struct hpc_region_hdr {
-	uint32_t magic;        /* HPC_REGION_MAGIC */
-	uint32_t version;      /* HPC_WIRE_VERSION */
-	uint64_t features;     /* none defined yet */
-	uint64_t region_size;  /* bytes of the whole memfd */
-	uint64_t sq_ctl_off;   /* struct hpc_ring_ctl */
-	uint64_t sq_ring_off;  /* struct hpc_sqe[sq_entries] */
-	uint64_t cq_ctl_off;   /* struct hpc_ring_ctl */
-	uint64_t cq_ring_off;  /* struct hpc_cqe[cq_entries] */
-	uint64_t arena_off;    /* operand arena, page aligned */
+	uint32_t magic;       /* HPC_REGION_MAGIC */
+	uint32_t version;     /* HPC_WIRE_VERSION */
+	uint64_t features;    /* none defined yet */
+	uint64_t region_size; /* bytes of the whole memfd */
+	uint64_t sq_ctl_off;  /* struct hpc_ring_ctl */
+	uint64_t sq_ring_off; /* struct hpc_sqe[sq_entries] */
+	uint64_t cq_ctl_off;  /* struct hpc_ring_ctl */
+	uint64_t cq_ring_off; /* struct hpc_cqe[cq_entries] */
+	uint64_t arena_off;   /* operand arena, page aligned */
 	uint64_t arena_size;
-	uint32_t sq_entries;   /* power of two */
-	uint32_t cq_entries;   /* power of two, >= sq_entries */
+	uint32_t sq_entries; /* power of two */
+	uint32_t cq_entries; /* power of two, >= sq_entries */
 	uint64_t reserved[6];
 };
 HPC_STATIC_ASSERT(sizeof(struct hpc_region_hdr) == 128, "hpc_region_hdr is 128 bytes");
@@ -178,8 +180,9 @@ HPC_STATIC_ASSERT(sizeof(struct hpc_hello_reply) == 160, "hpc_hello_reply is 160
  * may reuse what it holds for the same (offset, size, gen) with gen != 0; a
  * client that changes an operand's contents must give it a new generation.
  */
-/* hpc_sqe.flags */
-#define HPC_SQE_TIMELINE 0x1u /* timeline_off/timeline_cap name a buffer of struct hpc_chunk_rec */
+/* hpc_sqe.flags. HPC_SQE_TIMELINE: timeline_off/timeline_cap name a buffer of struct hpc_chunk_rec.
+ */
+#define HPC_SQE_TIMELINE 0x1u
 
 struct hpc_sqe {
 	uint64_t user_data; /* echoed in the completion */
@@ -219,16 +222,16 @@ enum hpc_err_detail {
 	HPC_E_BACKEND_FAILED,  /* backend returned an error (status says which) */
 	HPC_E_SHUTDOWN,        /* -ESHUTDOWN: daemon stopping, job not run */
 	HPC_E_BACKEND_CRASHED, /* -EFAULT: the backend crashed running this job */
-	HPC_E_BACKEND_BROKEN,  /* -EIO: the backend crashed earlier; out of service until a reload */
+	HPC_E_BACKEND_BROKEN, /* -EIO: the backend crashed earlier; out of service until a reload */
 	HPC_E__COUNT
 };
 
 /* Completion queue entry. */
 struct hpc_cqe {
 	uint64_t user_data;
-	int32_t status;    /* 0 or a negative errno */
-	uint32_t detail;   /* enum hpc_err_detail */
-	double result;     /* dot and sum; 0 otherwise */
+	int32_t status;      /* 0 or a negative errno */
+	uint32_t detail;     /* enum hpc_err_detail */
+	double result;       /* dot and sum; 0 otherwise */
 	uint64_t t_start_ns; /* CLOCK_MONOTONIC, when the backend started the job */
 	uint64_t t_end_ns;   /* ... and when it finished */
 	/* Chunk records the backend made (HPC_SQE_TIMELINE); may exceed the
@@ -274,8 +277,8 @@ HPC_STATIC_ASSERT(sizeof(struct hpc_chunk_rec) == 48, "hpc_chunk_rec is 48 bytes
  * ones are cut to its maximum.
  */
 struct hpc_trace_start {
-	uint32_t max_jobs;   /* job records the trace keeps; later jobs are counted as dropped */
-	uint32_t max_chunks; /* chunk records, likewise */
+	uint32_t max_jobs;    /* job records the trace keeps; later jobs are counted as dropped */
+	uint32_t max_chunks;  /* chunk records, likewise */
 	uint64_t reserved[3]; /* must be 0 */
 };
 HPC_STATIC_ASSERT(sizeof(struct hpc_trace_start) == 32, "hpc_trace_start is 32 bytes");
@@ -283,8 +286,8 @@ HPC_STATIC_ASSERT(sizeof(struct hpc_trace_start) == 32, "hpc_trace_start is 32 b
 #define HPC_TRACE_MAGIC 0x54435048u /* "HPCT" little-endian */
 
 struct hpc_trace_hdr {
-	uint32_t magic;   /* HPC_TRACE_MAGIC */
-	uint32_t version; /* HPC_WIRE_VERSION */
+	uint32_t magic;                 /* HPC_TRACE_MAGIC */
+	uint32_t version;               /* HPC_WIRE_VERSION */
 	uint64_t t_start_ns, t_stop_ns; /* the window, CLOCK_MONOTONIC */
 	uint64_t njobs, nchunks;        /* records that follow */
 	uint64_t jobs_dropped;          /* jobs that completed in the window but found no room */
@@ -302,21 +305,23 @@ HPC_STATIC_ASSERT(sizeof(struct hpc_trace_hdr) == 64, "hpc_trace_hdr is 64 bytes
  * any backend ran it, both are when it was refused.
  */
 struct hpc_trace_rec {
-	uint64_t client_id;  /* the daemon's number of the connection */
+	uint64_t client_id; /* the daemon's number of the connection */
 	uint32_t client_pid;
-	uint16_t op;         /* as submitted (may be invalid when the job was refused) */
+	uint16_t op; /* as submitted (may be invalid when the job was refused) */
 	uint8_t dtype;
-	uint8_t flags;       /* HPC_TRACE_* */
-	int32_t status;      /* the completion's */
-	uint32_t detail;     /* enum hpc_err_detail */
+	uint8_t flags;   /* HPC_TRACE_* */
+	int32_t status;  /* the completion's */
+	uint32_t detail; /* enum hpc_err_detail */
 	uint64_t m, n, k;
 	uint64_t start_ns, end_ns;
 	uint32_t chunk_first; /* index of its first chunk record in the trace */
 	uint32_t chunk_count; /* chunk records kept */
 	uint32_t chunks_made; /* chunk records the backend made */
 	uint32_t reserved;
-	char backend[HPC_BACKEND_NAME_MAX + 1]; /* the instance that ran it, else the name asked; NUL-terminated */
-	char plugin[HPC_BACKEND_NAME_MAX + 1];  /* the instance's plugin, short name; "" when none ran it */
+	char backend[HPC_BACKEND_NAME_MAX +
+		     1]; /* the instance that ran it, else the name asked; NUL-terminated */
+	char plugin[HPC_BACKEND_NAME_MAX +
+		    1]; /* the instance's plugin, short name; "" when none ran it */
 };
 HPC_STATIC_ASSERT(sizeof(struct hpc_trace_rec) == 128, "hpc_trace_rec is 128 bytes");
 

@@ -37,8 +37,10 @@ ssize_t hpcb_fd_recv(int sock, void *buf, size_t len, int *fd, int flags)
 		char buf[CMSG_SPACE(sizeof(int) * 4)];
 	} ctl;
 	struct iovec iov = {.iov_base = buf, .iov_len = len};
-	struct msghdr msg = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = ctl.buf,
+			     .msg_controllen = sizeof(ctl.buf)};
 	if (fd)
 		*fd = -1;
 	ssize_t n;

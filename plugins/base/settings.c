@@ -57,7 +57,8 @@ static int parse_u64(const char *s, uint64_t *out)
 	for (; *s; s++) {
 		if (*s < '0' || *s > '9')
 			return -EINVAL;
-		if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)(*s - '0'), &v))
+		if (__builtin_mul_overflow(v, 10, &v) ||
+		    __builtin_add_overflow(v, (uint64_t)(*s - '0'), &v))
 			return -ERANGE;
 	}
 	*out = v;
@@ -121,8 +122,8 @@ int hpcb_settings_parse(const struct hpc_setting_spec *spec, const char *value, 
 		return 0;
 	default:
 		if (err && errlen)
-			snprintf(err, errlen, "%s has a type (%u) this build does not know.", spec->key,
-				 spec->type);
+			snprintf(err, errlen, "%s has a type (%u) this build does not know.",
+				 spec->key, spec->type);
 		return -EINVAL;
 	}
 	if (err && errlen) {
@@ -142,10 +143,11 @@ int hpcb_settings_apply(const struct hpc_setting_spec *schema, struct hpc_open_a
 		const struct hpc_setting_spec *spec = hpcb_settings_find(schema, s->key);
 		char why[512];
 		if (!spec) {
-			size_t pos = (size_t)snprintf(why, sizeof(why), "no setting \"%s\" here; the keys are",
+			size_t pos = (size_t)snprintf(why, sizeof(why),
+						      "no setting \"%s\" here; the keys are",
 						      s->key ? s->key : "");
-			for (const struct hpc_setting_spec *k = schema; k && k->key && pos < sizeof(why);
-			     k++)
+			for (const struct hpc_setting_spec *k = schema;
+			     k && k->key && pos < sizeof(why); k++)
 				pos += (size_t)snprintf(why + pos, sizeof(why) - pos, "%s %s%s",
 							k == schema ? "" : ",", k->key,
 							k[1].key ? "" : ".");
@@ -159,7 +161,8 @@ int hpcb_settings_apply(const struct hpc_setting_spec *schema, struct hpc_open_a
 		if (seen & bit) {
 			args->err_setting = (int32_t)i;
 			if (args->err && args->err_len)
-				snprintf(args->err, args->err_len, "%s is set more than once.", s->key);
+				snprintf(args->err, args->err_len, "%s is set more than once.",
+					 s->key);
 			return -EINVAL;
 		}
 		seen |= bit;

@@ -91,26 +91,50 @@ struct fp_conf {
 #define FP_CONF(m) offsetof(struct fp_conf, m)
 
 static const struct hpc_setting_spec fp_schema[] = {
-    {.key = "workers", .type = HPC_SETTING_UINT, .min = 1, .max = FP_MAX_WORKERS,
-     .def = "online CPUs", .help = "worker processes started when the backend opens",
+    {.key = "workers",
+     .type = HPC_SETTING_UINT,
+     .min = 1,
+     .max = FP_MAX_WORKERS,
+     .def = "online CPUs",
+     .help = "worker processes started when the backend opens",
      .offset = FP_CONF(workers)},
-    {.key = "schedule", .type = HPC_SETTING_ENUM, .choices = "static|dynamic", .def = "dynamic",
+    {.key = "schedule",
+     .type = HPC_SETTING_ENUM,
+     .choices = "static|dynamic",
+     .def = "dynamic",
      .help = "static: one equal contiguous share per worker; dynamic: the next chunk to the "
 	     "next idle worker",
      .offset = FP_CONF(schedule)},
-    {.key = "chunk", .type = HPC_SETTING_UINT, .min = 1, .max = 1ull << 40, .choices = "auto",
-     .unit = "rows or elements", .def = "auto",
+    {.key = "chunk",
+     .type = HPC_SETTING_UINT,
+     .min = 1,
+     .max = 1ull << 40,
+     .choices = "auto",
+     .unit = "rows or elements",
+     .def = "auto",
      .help = "dynamic: rows or elements per chunk; auto: about 4 chunks per worker, at least "
 	     "64k multiply-adds each",
      .offset = FP_CONF(chunk)},
-    {.key = "timeout", .type = HPC_SETTING_UINT, .min = 1, .max = 86400000,
-     .unit = "milliseconds", .def = "60000",
+    {.key = "timeout",
+     .type = HPC_SETTING_UINT,
+     .min = 1,
+     .max = 86400000,
+     .unit = "milliseconds",
+     .def = "60000",
      .help = "longest a chunk may run before its worker is killed and the chunk retried",
      .offset = FP_CONF(timeout_ms)},
-    {.key = "worker", .type = HPC_SETTING_STRING, .def = "next to the plugin, else built in",
-     .help = "the worker executable", .offset = FP_CONF(worker)},
-    {.key = "chunk_delay_us", .type = HPC_SETTING_UINT, .min = 0, .max = 10000000,
-     .unit = "microseconds", .def = "0", .help = "tests and demos: every chunk sleeps this long first",
+    {.key = "worker",
+     .type = HPC_SETTING_STRING,
+     .def = "next to the plugin, else built in",
+     .help = "the worker executable",
+     .offset = FP_CONF(worker)},
+    {.key = "chunk_delay_us",
+     .type = HPC_SETTING_UINT,
+     .min = 0,
+     .max = 10000000,
+     .unit = "microseconds",
+     .def = "0",
+     .help = "tests and demos: every chunk sleeps this long first",
      .offset = FP_CONF(delay_us)},
     {.key = NULL},
 };
@@ -156,7 +180,9 @@ static int parse_settings(struct fp *fp, struct hpc_open_args *args)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	struct fp_conf c = {
-	    .workers = ncpu < 1 ? 1 : ncpu > FP_MAX_WORKERS ? FP_MAX_WORKERS : (uint64_t)ncpu,
+	    .workers = ncpu < 1                ? 1
+		       : ncpu > FP_MAX_WORKERS ? FP_MAX_WORKERS
+					       : (uint64_t)ncpu,
 	    .schedule = FP_DYNAMIC,
 	    .chunk = 0,
 	    .timeout_ms = 60000,
@@ -176,7 +202,7 @@ static int parse_settings(struct fp *fp, struct hpc_open_args *args)
 		if (!*worker || n < 0 || (size_t)n >= sizeof(fp->pool.path) ||
 		    access(fp->pool.path, X_OK) != 0) {
 			hpcb_err(args, hpcb_settings_index(args, "worker"),
-					 "worker \"%s\" is not an executable file.", worker);
+				 "worker \"%s\" is not an executable file.", worker);
 			return -EINVAL;
 		}
 	}
@@ -188,12 +214,13 @@ static int parse_settings(struct fp *fp, struct hpc_open_args *args)
 			rc = fp_pool_use_embedded(&fp->pool);
 			if (rc < 0) {
 				hpcb_err(args, -1,
-						 "cannot find the forkpool worker (%s) nor run the one "
-						 "built in (%s); give its path with worker = PATH.",
-						 why, strerror(-rc));
+					 "cannot find the forkpool worker (%s) nor run the one "
+					 "built in (%s); give its path with worker = PATH.",
+					 why, strerror(-rc));
 				return rc;
 			}
-			fp_log(fp, HPC_LOG_INFO, "%s: running the worker built into the plugin", why);
+			fp_log(fp, HPC_LOG_INFO, "%s: running the worker built into the plugin",
+			       why);
 		}
 	}
 	return 0;
@@ -400,12 +427,12 @@ struct job_run {
 	struct hpc_job *job;
 	struct chunk *c;
 	uint32_t nchunks, done;
-	uint32_t next_new;             /* dynamic: next chunk never handed out */
-	uint32_t *retry;               /* chunks to run again, FIFO */
+	uint32_t next_new; /* dynamic: next chunk never handed out */
+	uint32_t *retry;   /* chunks to run again, FIFO */
 	uint32_t rhead, rtail;
-	struct hpc_chunk_rec *recs;    /* every attempt */
+	struct hpc_chunk_rec *recs; /* every attempt */
 	uint32_t nrecs;
-	int err;                       /* first error: no more dispatch once set */
+	int err; /* first error: no more dispatch once set */
 };
 
 /* Split the job into chunks per the schedule. Returns 0 or -ENOMEM. */
@@ -425,9 +452,11 @@ static int plan(struct job_run *jr)
 	} else {
 		size = fp->chunk;
 		if (!size) {
-			uint64_t share = hpc_div_ceil(units, (uint64_t)fp->pool.n * FP_AUTO_PER_WORKER);
+			uint64_t share =
+			    hpc_div_ceil(units, (uint64_t)fp->pool.n * FP_AUTO_PER_WORKER);
 			uint64_t w = hpc_op_work_per_unit(job->op, job->m, job->n, job->k);
-			uint64_t least = w >= FP_AUTO_MIN_WORK ? 1 : hpc_div_ceil(FP_AUTO_MIN_WORK, w ? w : 1);
+			uint64_t least =
+			    w >= FP_AUTO_MIN_WORK ? 1 : hpc_div_ceil(FP_AUTO_MIN_WORK, w ? w : 1);
 			size = share > least ? share : least;
 		}
 		if (size > units)
@@ -483,15 +512,15 @@ static void record(struct job_run *jr, unsigned i, uint32_t c, pid_t pid, uint64
 	if (jr->nrecs >= 2 * jr->nchunks)
 		return;
 	jr->recs[jr->nrecs++] = (struct hpc_chunk_rec){
-		.pid = (uint32_t)pid,
-		.worker = (uint16_t)i,
-		.attempt = jr->c[c].tries,
-		.flags = failed ? HPC_CHUNK_FAILED : 0,
-		.chunk = c,
-		.first = jr->c[c].first,
-		.count = jr->c[c].count,
-		.start_ns = start,
-		.end_ns = end,
+	    .pid = (uint32_t)pid,
+	    .worker = (uint16_t)i,
+	    .attempt = jr->c[c].tries,
+	    .flags = failed ? HPC_CHUNK_FAILED : 0,
+	    .chunk = c,
+	    .first = jr->c[c].first,
+	    .count = jr->c[c].count,
+	    .start_ns = start,
+	    .end_ns = end,
 	};
 }
 
@@ -514,7 +543,7 @@ static void worker_failed(struct job_run *jr, unsigned i, const char *why)
 	else
 		fp_describe_status(st, how, sizeof(how));
 	const char *unit =
-		jr->job->op == HPC_OP_MATVEC || jr->job->op == HPC_OP_MATMUL ? "rows" : "elements";
+	    jr->job->op == HPC_OP_MATVEC || jr->job->op == HPC_OP_MATMUL ? "rows" : "elements";
 	char err[PATH_MAX + 128];
 	int rc = fp_pool_spawn(&fp->pool, i, err, sizeof(err));
 	pthread_mutex_lock(&fp->info_lock);
@@ -563,23 +592,23 @@ static void dispatch(struct job_run *jr, unsigned i)
 	}
 	const bool has = fp_worker_knows(w, job->region_id);
 	struct fp_chunk req = {
-		.type = FP_CHUNK,
-		.flags = has ? 0 : FP_HAS_FD,
-		.region_id = job->region_id,
-		.seq = ++fp->seq,
-		.op = job->op,
-		.dtype = job->dtype,
-		.m = job->m,
-		.n = job->n,
-		.k = job->k,
-		.arena_off = job->arena_off,
-		.a_off = job->a_off,
-		.b_off = job->b_off,
-		.out_off = job->out_off,
-		.alpha = job->alpha,
-		.first = jr->c[c].first,
-		.count = jr->c[c].count,
-		.delay_us = fp->delay_us,
+	    .type = FP_CHUNK,
+	    .flags = has ? 0 : FP_HAS_FD,
+	    .region_id = job->region_id,
+	    .seq = ++fp->seq,
+	    .op = job->op,
+	    .dtype = job->dtype,
+	    .m = job->m,
+	    .n = job->n,
+	    .k = job->k,
+	    .arena_off = job->arena_off,
+	    .a_off = job->a_off,
+	    .b_off = job->b_off,
+	    .out_off = job->out_off,
+	    .alpha = job->alpha,
+	    .first = jr->c[c].first,
+	    .count = jr->c[c].count,
+	    .delay_us = fp->delay_us,
 	};
 	jr->c[c].state = C_RUNNING;
 	jr->c[c].tries++;
@@ -707,8 +736,8 @@ static void heal(struct fp *fp)
 		if (pid > 0) {
 			fp_pool_reap(&fp->pool, i, true, &st);
 			fp_describe_status(st, how, sizeof(how));
-			fp_log(fp, HPC_LOG_WARN, "worker %u (pid %d) %s while idle; replacing it", i,
-			       (int)pid, how);
+			fp_log(fp, HPC_LOG_WARN, "worker %u (pid %d) %s while idle; replacing it",
+			       i, (int)pid, how);
 		}
 		if (fp_pool_spawn(&fp->pool, i, err, sizeof(err)) < 0) {
 			fp_log(fp, HPC_LOG_ERROR, "worker %u could not be replaced: %s", i, err);
@@ -784,5 +813,6 @@ static int fp_run(void *state, struct hpc_job *job)
 }
 
 /* The ops table and the plugin's one export (hpc/plugin.h). */
-HPC_PLUGIN_DEFINE(fp_ops, .name = "forkpool", .version = "0.1.0", .ops_f64 = HPC_OPS_ALL, .ops_f32 = HPC_OPS_ALL, .schema = fp_schema, .open = fp_open, .run = fp_run, .close = fp_close, .describe = fp_describe, .forget_region = fp_forget_region)
-
+HPC_PLUGIN_DEFINE(fp_ops, .name = "forkpool", .version = "0.1.0", .ops_f64 = HPC_OPS_ALL,
+		  .ops_f32 = HPC_OPS_ALL, .schema = fp_schema, .open = fp_open, .run = fp_run,
+		  .close = fp_close, .describe = fp_describe, .forget_region = fp_forget_region)

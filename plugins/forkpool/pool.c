@@ -55,7 +55,8 @@ int fp_pool_use_embedded(struct fp_pool *p)
 		}
 		done += (size_t)n;
 	}
-	if (rc == 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
+	if (rc == 0 &&
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
 		rc = -errno;
 	/* execve refuses a file open for writing (ETXTBSY): keep a read-only fd only. */
 	int ro = -1;

@@ -22,10 +22,10 @@
 #define FP_MAX_REGIONS 64
 
 struct fp_worker {
-	pid_t pid;       /* 0: the slot is empty (its last start failed) */
-	int sock;        /* the plugin's end; -1 when empty */
-	int chunk;       /* index of the chunk in flight, or -1 when idle */
-	uint64_t seq;    /* of the request in flight */
+	pid_t pid;    /* 0: the slot is empty (its last start failed) */
+	int sock;     /* the plugin's end; -1 when empty */
+	int chunk;    /* index of the chunk in flight, or -1 when idle */
+	uint64_t seq; /* of the request in flight */
 	uint64_t sent_ns;
 	uint64_t regions[FP_MAX_REGIONS]; /* regions whose memfd it holds, oldest first */
 	uint32_t nregions;

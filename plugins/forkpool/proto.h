@@ -44,7 +44,7 @@ struct fp_chunk {
 	uint32_t type;  /* FP_CHUNK or FP_FORGET */
 	uint32_t flags; /* FP_HAS_FD */
 	uint64_t region_id;
-	uint64_t seq;   /* echoed in the reply */
+	uint64_t seq; /* echoed in the reply */
 	uint32_t op, dtype;
 	uint64_t m, n, k;
 	uint64_t arena_off; /* offsets: as in struct hpc_job */
@@ -58,10 +58,11 @@ struct fp_chunk {
 HPC_STATIC_ASSERT(sizeof(struct fp_chunk) == 128, "fp_chunk is 128 bytes");
 
 struct fp_reply {
-	uint32_t type;   /* FP_HELLO, FP_DONE or FP_FORGOT */
-	int32_t status;  /* 0 or a negative errno */
-	uint64_t seq;    /* FP_DONE: the request's */
-	double hi, lo;   /* dot and sum: the chunk's partial, exactly hi + lo up to the kernel's error */
+	uint32_t type;  /* FP_HELLO, FP_DONE or FP_FORGOT */
+	int32_t status; /* 0 or a negative errno */
+	uint64_t seq;   /* FP_DONE: the request's */
+	double hi,
+	    lo; /* dot and sum: the chunk's partial, exactly hi + lo up to the kernel's error */
 	uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC, around the computation */
 	uint32_t pid;
 	uint32_t version; /* FP_HELLO: FP_PROTO_VERSION */

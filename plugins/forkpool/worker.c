@@ -173,8 +173,9 @@ static int compute(const struct fp_chunk *c, const struct mapping *m, struct fp_
 	case HPC_OP_DOT:
 		/* f32 products are exact in double; nothing is rounded to float here. */
 		for (uint64_t i = f; i < f + cnt; i++)
-			csum_add(&cs, d ? ((const double *)a)[i] * ((const double *)b)[i]
-					: (double)((const float *)a)[i] * (double)((const float *)b)[i]);
+			csum_add(&cs,
+				 d ? ((const double *)a)[i] * ((const double *)b)[i]
+				   : (double)((const float *)a)[i] * (double)((const float *)b)[i]);
 		break;
 	case HPC_OP_SUM:
 		for (uint64_t i = f; i < f + cnt; i++)
@@ -182,7 +183,8 @@ static int compute(const struct fp_chunk *c, const struct mapping *m, struct fp_
 		break;
 	case HPC_OP_AXPY:
 		if (d)
-			hpc_serial_axpy_f64(c->alpha, (const double *)a + f, (double *)out + f, cnt);
+			hpc_serial_axpy_f64(c->alpha, (const double *)a + f, (double *)out + f,
+					    cnt);
 		else
 			hpc_serial_axpy_f32(c->alpha, (const float *)a + f, (float *)out + f, cnt);
 		break;

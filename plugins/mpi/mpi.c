@@ -93,7 +93,7 @@ extern char **environ;
 #define MPI_MAX_ARGS 64
 #define MPI_MAX_MCA 32
 #define WORKER_NAME "hpc_mpi_worker"
-#define FORGET_MS 2000u	 /* how long forget_region() waits for room on the channel */
+#define FORGET_MS 2000u   /* how long forget_region() waits for room on the channel */
 #define STOP_SEND_MS 200u /* how long close() tries to say STOP */
 
 struct mpi_inst {
@@ -143,31 +143,64 @@ struct mpi_conf {
 #define MPI_CONF(m) offsetof(struct mpi_conf, m)
 
 static const struct hpc_setting_spec mpi_schema[] = {
-    {.key = "np", .type = HPC_SETTING_UINT, .min = 1, .max = MPI_MAX_NP, .def = "online CPUs",
-     .help = "ranks", .offset = MPI_CONF(np)},
-    {.key = "hostfile", .type = HPC_SETTING_STRING, .def = "none (all ranks on this host)",
+    {.key = "np",
+     .type = HPC_SETTING_UINT,
+     .min = 1,
+     .max = MPI_MAX_NP,
+     .def = "online CPUs",
+     .help = "ranks",
+     .offset = MPI_CONF(np)},
+    {.key = "hostfile",
+     .type = HPC_SETTING_STRING,
+     .def = "none (all ranks on this host)",
      .help = "mpirun --hostfile; list the daemon's host first (rank 0 bridges to hpcd)",
      .offset = MPI_CONF(hostfile)},
-    {.key = "mpirun", .type = HPC_SETTING_STRING, .def = "mpirun on PATH",
-     .help = "the launcher", .offset = MPI_CONF(mpirun)},
-    {.key = "mpirun_args", .type = HPC_SETTING_STRING, .def = "none",
-     .help = "extra mpirun flags, split on blanks", .offset = MPI_CONF(mpirun_args)},
-    {.key = "mca", .type = HPC_SETTING_STRING, .def = "none",
+    {.key = "mpirun",
+     .type = HPC_SETTING_STRING,
+     .def = "mpirun on PATH",
+     .help = "the launcher",
+     .offset = MPI_CONF(mpirun)},
+    {.key = "mpirun_args",
+     .type = HPC_SETTING_STRING,
+     .def = "none",
+     .help = "extra mpirun flags, split on blanks",
+     .offset = MPI_CONF(mpirun_args)},
+    {.key = "mca",
+     .type = HPC_SETTING_STRING,
+     .def = "none",
      .help = "MCA parameters as KEY=VALUE words, each passed as --mca KEY VALUE",
      .offset = MPI_CONF(mca)},
-    {.key = "worker", .type = HPC_SETTING_STRING, .def = "hpc_mpi_worker next to the plugin",
-     .help = "the rank program", .offset = MPI_CONF(worker)},
-    {.key = "timeout", .type = HPC_SETTING_UINT, .min = 1, .max = 86400000,
-     .unit = "milliseconds", .def = "300000",
+    {.key = "worker",
+     .type = HPC_SETTING_STRING,
+     .def = "hpc_mpi_worker next to the plugin",
+     .help = "the rank program",
+     .offset = MPI_CONF(worker)},
+    {.key = "timeout",
+     .type = HPC_SETTING_UINT,
+     .min = 1,
+     .max = 86400000,
+     .unit = "milliseconds",
+     .def = "300000",
      .help = "a longer job fails with ETIMEDOUT and the MPI job is replaced",
      .offset = MPI_CONF(timeout_ms)},
-    {.key = "start_timeout", .type = HPC_SETTING_UINT, .min = 1, .max = 86400000,
-     .unit = "milliseconds", .def = "30000", .help = "wait for rank 0 at start",
+    {.key = "start_timeout",
+     .type = HPC_SETTING_UINT,
+     .min = 1,
+     .max = 86400000,
+     .unit = "milliseconds",
+     .def = "30000",
+     .help = "wait for rank 0 at start",
      .offset = MPI_CONF(start_timeout_ms)},
-    {.key = "local_mmap", .type = HPC_SETTING_BOOL, .def = "true",
+    {.key = "local_mmap",
+     .type = HPC_SETTING_BOOL,
+     .def = "true",
      .help = "ranks on this host read the client's memory in place",
      .offset = MPI_CONF(local_mmap)},
-    {.key = "resident", .type = HPC_SETTING_UINT, .min = 0, .max = 64, .def = "4",
+    {.key = "resident",
+     .type = HPC_SETTING_UINT,
+     .min = 0,
+     .max = 64,
+     .def = "4",
      .help = "operand slots kept on the ranks across jobs, by generation",
      .offset = MPI_CONF(resident)},
     {.key = NULL},
@@ -444,8 +477,8 @@ static int kill_by_token(const char *token)
 		 * host (see the top of the file). */
 		struct stat ns;
 		snprintf(path, sizeof(path), "/proc/%ld/ns/net", pid);
-		if (have_ns && (stat(path, &ns) != 0 || ns.st_ino != mine.st_ino ||
-				ns.st_dev != mine.st_dev))
+		if (have_ns &&
+		    (stat(path, &ns) != 0 || ns.st_ino != mine.st_ino || ns.st_dev != mine.st_dev))
 			continue;
 		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -580,7 +613,8 @@ static int start_job(struct mpi_inst *inst, char *err, size_t errlen)
 		goto fail;
 	}
 
-	/* mpirun [mpirun_args] [--mca K V ...] -n NP [--hostfile F] WORKER --socket S --local-mmap L --resident R
+	/* mpirun [mpirun_args] [--mca K V ...] -n NP [--hostfile F] WORKER --socket S --local-mmap
+	 * L --resident R
 	 */
 	char np[24], res[24];
 	snprintf(np, sizeof(np), "%lu", inst->np);
@@ -678,8 +712,8 @@ static int start_job(struct mpi_inst *inst, char *err, size_t errlen)
 			describe_status(st, why, sizeof(why));
 			log_tail(inst, tail, sizeof(tail));
 			log_raw_tail(inst, raw, sizeof(raw));
-			LOG(inst, HPC_LOG_INFO, "%s before rank 0 connected; its output ends: %s", why,
-			    raw);
+			LOG(inst, HPC_LOG_INFO, "%s before rank 0 connected; its output ends: %s",
+			    why, raw);
 			snprintf(err, errlen, "%s before rank 0 connected: %s", why,
 				 tail[0] ? tail : "(no output)");
 			rc = -EIO;
@@ -801,7 +835,9 @@ static int parse_settings(struct hpc_open_args *args, struct mpi_inst *inst)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	struct mpi_conf c = {
-	    .np = ncpu < 1 ? 1 : ncpu > MPI_MAX_NP ? MPI_MAX_NP : (uint64_t)ncpu,
+	    .np = ncpu < 1            ? 1
+		  : ncpu > MPI_MAX_NP ? MPI_MAX_NP
+				      : (uint64_t)ncpu,
 	    .timeout_ms = 300000,
 	    .start_timeout_ms = 30000,
 	    .resident = 4,
@@ -822,8 +858,8 @@ static int parse_settings(struct hpc_open_args *args, struct mpi_inst *inst)
 	for (size_t k = 0; k < sizeof(paths) / sizeof(paths[0]); k++) {
 		const char *v = k == 0 ? c.mpirun : k == 1 ? c.worker : c.hostfile;
 		if (v && !*v) {
-			hpcb_err(args, hpcb_settings_index(args, paths[k]),
-					 "%s must not be empty.", paths[k]);
+			hpcb_err(args, hpcb_settings_index(args, paths[k]), "%s must not be empty.",
+				 paths[k]);
 			return -EINVAL;
 		}
 	}
@@ -837,7 +873,7 @@ static int parse_settings(struct hpc_open_args *args, struct mpi_inst *inst)
 		     t = strtok_r(NULL, " \t", &save)) {
 			if (inst->nmargs == MPI_MAX_ARGS) {
 				hpcb_err(args, at, "mpirun_args has more than %d words.",
-						 MPI_MAX_ARGS);
+					 MPI_MAX_ARGS);
 				return -EINVAL;
 			}
 			inst->margs[inst->nmargs++] = t;
@@ -854,18 +890,17 @@ static int parse_settings(struct hpc_open_args *args, struct mpi_inst *inst)
 			char *eq = strchr(t, '=');
 			size_t klen = eq ? (size_t)(eq - t) : 0;
 			if (!eq || !klen || !eq[1] ||
-			    strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
-				klen) {
+			    strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567"
+				      "89_") != klen) {
 				hpcb_err(args, at,
-						 "mca takes KEY=VALUE words (an MCA parameter name, '=', "
-						 "its value), e.g. \"btl=tcp,self "
-						 "btl_tcp_if_include=10.0.0.0/24\"; \"%s\" is not one.",
-						 t);
+					 "mca takes KEY=VALUE words (an MCA parameter name, '=', "
+					 "its value), e.g. \"btl=tcp,self "
+					 "btl_tcp_if_include=10.0.0.0/24\"; \"%s\" is not one.",
+					 t);
 				return -EINVAL;
 			}
 			if (inst->nmca == MPI_MAX_MCA) {
-				hpcb_err(args, at, "mca has more than %d parameters.",
-						 MPI_MAX_MCA);
+				hpcb_err(args, at, "mca has more than %d parameters.", MPI_MAX_MCA);
 				return -EINVAL;
 			}
 			*eq = 0;
@@ -876,8 +911,8 @@ static int parse_settings(struct hpc_open_args *args, struct mpi_inst *inst)
 	}
 	/* A bare mpirun name is looked up on PATH; anything with a slash is a path. */
 	if (c.mpirun)
-		inst->mpirun = strchr(c.mpirun, '/') ? resolve(args->config_dir, c.mpirun)
-						     : strdup(c.mpirun);
+		inst->mpirun =
+		    strchr(c.mpirun, '/') ? resolve(args->config_dir, c.mpirun) : strdup(c.mpirun);
 	if (c.worker)
 		inst->worker = resolve(args->config_dir, c.worker);
 	if (c.hostfile)
@@ -892,22 +927,21 @@ static int parse_settings(struct hpc_open_args *args, struct mpi_inst *inst)
 	}
 	/* Name the missing file before starting anything. */
 	if (strchr(inst->mpirun, '/') && access(inst->mpirun, X_OK) < 0) {
-		hpcb_err(
-		    args, mpirun_at,
-		    "mpirun not found: %s is %s (set mpirun = PATH to Open MPI's launcher).",
-		    inst->mpirun, errno == ENOENT ? "missing" : "not executable");
+		hpcb_err(args, mpirun_at,
+			 "mpirun not found: %s is %s (set mpirun = PATH to Open MPI's launcher).",
+			 inst->mpirun, errno == ENOENT ? "missing" : "not executable");
 		return -ENOENT;
 	}
 	if (access(inst->worker, X_OK) < 0) {
 		hpcb_err(args, worker_at,
-				 "the MPI worker program %s is missing or not executable (build "
-				 "//plugins:hpc_mpi_worker, or set worker = PATH).",
-				 inst->worker);
+			 "the MPI worker program %s is missing or not executable (build "
+			 "//plugins:hpc_mpi_worker, or set worker = PATH).",
+			 inst->worker);
 		return -ENOENT;
 	}
 	if (inst->hostfile && access(inst->hostfile, R_OK) < 0) {
-		hpcb_err(args, hostfile_at, "cannot read the hostfile %s: %s.",
-				 inst->hostfile, strerror(errno));
+		hpcb_err(args, hostfile_at, "cannot read the hostfile %s: %s.", inst->hostfile,
+			 strerror(errno));
 		return -ENOENT;
 	}
 	return 0;
@@ -1195,9 +1229,9 @@ static int mpi_describe(void *state, char *buf, size_t len)
 	if (t < 0)
 		return -EIO;
 	char head[64];
-	int h = up ? snprintf(head, sizeof(head), "np=%u on ", np)
-		   : snprintf(head, sizeof(head), "np=%u (MPI job down: starts with the next job)",
-			      np);
+	int h =
+	    up ? snprintf(head, sizeof(head), "np=%u on ", np)
+	       : snprintf(head, sizeof(head), "np=%u (MPI job down: starts with the next job)", np);
 	/* The per-rank list, as long as the line allows. */
 	size_t used = (size_t)h + (size_t)t;
 	for (unsigned r = 1; r < np && r <= HPC_MPI_COUNTED_RANKS; r++) {
@@ -1211,8 +1245,7 @@ static int mpi_describe(void *state, char *buf, size_t len)
 		t += w;
 		used += (size_t)w;
 	}
-	if (np > HPC_MPI_COUNTED_RANKS + 1 && (size_t)t + 5 < sizeof(tail) &&
-	    !strstr(tail, " ..."))
+	if (np > HPC_MPI_COUNTED_RANKS + 1 && (size_t)t + 5 < sizeof(tail) && !strstr(tail, " ..."))
 		t += snprintf(tail + t, sizeof(tail) - (size_t)t, " ...");
 	size_t room = len > (size_t)h + (size_t)t + 1 ? len - (size_t)h - (size_t)t - 1 : 0;
 	if (!up)
@@ -1232,5 +1265,6 @@ static int mpi_describe(void *state, char *buf, size_t len)
 }
 
 /* The ops table and the plugin's one export (hpc/plugin.h). */
-HPC_PLUGIN_DEFINE(mpi_ops, .name = "mpi", .version = "0.1.0", .ops_f64 = HPC_OPS_ALL, .ops_f32 = HPC_OPS_ALL, .schema = mpi_schema, .open = mpi_open, .run = mpi_run, .close = mpi_close, .describe = mpi_describe, .forget_region = mpi_forget_region)
-
+HPC_PLUGIN_DEFINE(mpi_ops, .name = "mpi", .version = "0.1.0", .ops_f64 = HPC_OPS_ALL,
+		  .ops_f32 = HPC_OPS_ALL, .schema = mpi_schema, .open = mpi_open, .run = mpi_run,
+		  .close = mpi_close, .describe = mpi_describe, .forget_region = mpi_forget_region)

@@ -119,8 +119,8 @@ static struct {
 	void *scratch[3];
 	size_t scratch_bytes[3];
 	int sock;
-	uint64_t seq;			  /* rank 0: the request being run, for STARTED */
-	uint64_t *sent;			  /* rank 0: bytes sent over MPI to each world rank */
+	uint64_t seq;                    /* rank 0: the request being run, for STARTED */
+	uint64_t *sent;                  /* rank 0: bytes sent over MPI to each world rank */
 	uint64_t sent_total, recv_total; /* rank 0 */
 	unsigned sleep_ms; /* test seam: HPC_MPI_WORKER_SLEEP_MS, a pause in every job */
 	char errmsg[192];

@@ -64,8 +64,6 @@
 #define CL_NAME_MAX 128
 #define CL_PAGE 4096u
 
-
-
 enum cl_kid { K_DOT, K_SUM, K_FINAL, K_MATVEC_ROWS, K_MATVEC_GROUP, K_MATMUL, K_AXPY, K__COUNT };
 
 static const char *const cl_kernel_names[K__COUNT] = {
@@ -179,10 +177,9 @@ static int catalog_load(struct cl_catalog *c, struct hpc_open_args *args)
 	memset(c, 0, sizeof(*c));
 	cl_int err = clGetPlatformIDs(0, NULL, &c->nplat);
 	if (err == CL_PLATFORM_NOT_FOUND_KHR_ || (err == CL_SUCCESS && c->nplat == 0)) {
-		hpcb_err(
-		    args, -1,
-		    "the OpenCL ICD loader found no platform (is a driver such as "
-		    "pocl-opencl-icd installed, with its file in /etc/OpenCL/vendors?).");
+		hpcb_err(args, -1,
+			 "the OpenCL ICD loader found no platform (is a driver such as "
+			 "pocl-opencl-icd installed, with its file in /etc/OpenCL/vendors?).");
 		return -ENODEV;
 	}
 	if (err != CL_SUCCESS) {
@@ -203,9 +200,8 @@ static int catalog_load(struct cl_catalog *c, struct hpc_open_args *args)
 		char name[CL_NAME_MAX] = "";
 		err = clGetPlatformInfo(c->plat[p], CL_PLATFORM_NAME, sizeof(name) - 1, name, NULL);
 		if (err != CL_SUCCESS && err != CL_INVALID_VALUE) { /* too long: keep what fits */
-			hpcb_err(args, -1,
-					 "clGetPlatformInfo(CL_PLATFORM_NAME) failed: %s.",
-					 hpc_cl_errname(err));
+			hpcb_err(args, -1, "clGetPlatformInfo(CL_PLATFORM_NAME) failed: %s.",
+				 hpc_cl_errname(err));
 			return -EIO;
 		}
 		copy_name(c->plat_name[p], name);
@@ -215,7 +211,7 @@ static int catalog_load(struct cl_catalog *c, struct hpc_open_args *args)
 			nd = 0;
 		else if (err != CL_SUCCESS) {
 			hpcb_err(args, -1, "clGetDeviceIDs on platform %u failed: %s.", p,
-					 hpc_cl_errname(err));
+				 hpc_cl_errname(err));
 			return -EIO;
 		}
 		total += nd;
@@ -235,7 +231,7 @@ static int catalog_load(struct cl_catalog *c, struct hpc_open_args *args)
 			continue;
 		if (err != CL_SUCCESS) {
 			hpcb_err(args, -1, "clGetDeviceIDs on platform %u failed: %s.", p,
-					 hpc_cl_errname(err));
+				 hpc_cl_errname(err));
 			return -EIO;
 		}
 		if (nd > total - c->ndev)
@@ -251,7 +247,7 @@ static int catalog_load(struct cl_catalog *c, struct hpc_open_args *args)
 						      &type, NULL);
 			if (err != CL_SUCCESS) {
 				hpcb_err(args, -1, "clGetDeviceInfo failed: %s.",
-						 hpc_cl_errname(err));
+					 hpc_cl_errname(err));
 				return -EIO;
 			}
 			copy_name(c->dev_name[i], name);
@@ -322,9 +318,8 @@ static int choose_device(struct cl_inst *inst, const struct cl_catalog *c,
 			cand[ncand++] = i;
 	if (ncand == 0) {
 		if (one_platform)
-			hpcb_err(args, ch->platform_at,
-					 "OpenCL platform %u (%s) has no devices.", plat,
-					 c->plat_name[plat]);
+			hpcb_err(args, ch->platform_at, "OpenCL platform %u (%s) has no devices.",
+				 plat, c->plat_name[plat]);
 		else
 			hpcb_err(args, -1, "no OpenCL device found on any platform.");
 		rc = -ENODEV;
@@ -338,11 +333,10 @@ static int choose_device(struct cl_inst *inst, const struct cl_catalog *c,
 		rc = hpc_cl_match(ch->device, names, ncand, &pick);
 		if (rc) {
 			list_names(list, sizeof(list), names, ncand);
-			hpcb_err(
-			    args, ch->device_at,
-			    "device \"%s\" %s (the OpenCL devices%s here are %s).", ch->device,
-			    rc == -ERANGE ? "is not a device index" : "matches no device name",
-			    one_platform ? " of that platform" : "", list);
+			hpcb_err(args, ch->device_at,
+				 "device \"%s\" %s (the OpenCL devices%s here are %s).", ch->device,
+				 rc == -ERANGE ? "is not a device index" : "matches no device name",
+				 one_platform ? " of that platform" : "", list);
 			rc = -EINVAL;
 			goto out;
 		}
@@ -391,31 +385,50 @@ struct cl_conf {
 enum { CL_S_PLATFORM, CL_S_DEVICE, CL_S_ZERO_COPY, CL_S_KERNELS, CL_S_FP64, CL_S_CACHE_MB };
 
 static const struct hpc_setting_spec cl_schema[] = {
-    [CL_S_PLATFORM] = {.key = "platform", .type = HPC_SETTING_STRING, .def = "any",
+    [CL_S_PLATFORM] = {.key = "platform",
+		       .type = HPC_SETTING_STRING,
+		       .def = "any",
 		       .help = "platform by index or case-insensitive part of its name",
 		       .offset = CL_CONF(platform)},
-    [CL_S_DEVICE] = {.key = "device", .type = HPC_SETTING_STRING,
+    [CL_S_DEVICE] = {.key = "device",
+		     .type = HPC_SETTING_STRING,
 		     .def = "the first GPU, else the first device",
 		     .help = "device by index or part of its name (within platform if given)",
 		     .offset = CL_CONF(device)},
     /* Choice order matches enum tri: auto, on, off. */
-    [CL_S_ZERO_COPY] = {.key = "zero_copy", .type = HPC_SETTING_ENUM, .choices = "auto|on|off",
+    [CL_S_ZERO_COPY] = {.key = "zero_copy",
+			.type = HPC_SETTING_ENUM,
+			.choices = "auto|on|off",
 			.def = "auto",
-			.help = "compute on the client's memory (CL_MEM_USE_HOST_PTR); auto: on for "
-				"CPU devices",
+			.help =
+			    "compute on the client's memory (CL_MEM_USE_HOST_PTR); auto: on for "
+			    "CPU devices",
 			.offset = CL_CONF(zero_copy)},
-    [CL_S_KERNELS] = {.key = "kernels", .type = HPC_SETTING_ENUM, .choices = "auto|cpu|gpu",
-		      .def = "auto", .help = "kernel layout; auto picks by device type",
+    [CL_S_KERNELS] = {.key = "kernels",
+		      .type = HPC_SETTING_ENUM,
+		      .choices = "auto|cpu|gpu",
+		      .def = "auto",
+		      .help = "kernel layout; auto picks by device type",
 		      .offset = CL_CONF(kernels)},
-    [CL_S_FP64] = {.key = "fp64", .type = HPC_SETTING_ENUM, .choices = "auto|off",
-		   .def = "auto", .help = "off refuses f64 jobs (always refused without cl_khr_fp64)",
+    [CL_S_FP64] = {.key = "fp64",
+		   .type = HPC_SETTING_ENUM,
+		   .choices = "auto|off",
+		   .def = "auto",
+		   .help = "off refuses f64 jobs (always refused without cl_khr_fp64)",
 		   .offset = CL_CONF(fp64)},
-    [CL_S_CACHE_MB] = {.key = "cache_mb", .type = HPC_SETTING_UINT, .min = 0, .max = 1u << 20,
-		       .unit = "MiB", .def = "half the device's memory",
+    [CL_S_CACHE_MB] = {.key = "cache_mb",
+		       .type = HPC_SETTING_UINT,
+		       .min = 0,
+		       .max = 1u << 20,
+		       .unit = "MiB",
+		       .def = "half the device's memory",
 		       .help = "device memory for operands kept across jobs (0: no cache)",
 		       .offset = CL_CONF(cache_mb)},
-    {.key = "build_options", .type = HPC_SETTING_STRING, .def = "none",
-     .help = "extra clBuildProgram options", .offset = CL_CONF(build_options)},
+    {.key = "build_options",
+     .type = HPC_SETTING_STRING,
+     .def = "none",
+     .help = "extra clBuildProgram options",
+     .offset = CL_CONF(build_options)},
     {.key = NULL},
 };
 
@@ -431,10 +444,12 @@ static int parse_settings(struct hpc_open_args *args, struct cl_opts *o)
 	o->choice.device = c.device;
 	o->choice.platform_at = hpcb_settings_index(args, "platform");
 	o->choice.device_at = hpcb_settings_index(args, "device");
-	const char *empty = c.platform && !*c.platform ? "platform" : c.device && !*c.device ? "device" : NULL;
+	const char *empty = c.platform && !*c.platform ? "platform"
+			    : c.device && !*c.device   ? "device"
+						       : NULL;
 	if (empty) {
 		hpcb_err(args, hpcb_settings_index(args, empty),
-				 "%s must be an index or part of a name, not empty.", empty);
+			 "%s must be an index or part of a name, not empty.", empty);
 		return -EINVAL;
 	}
 	o->zero_copy = (enum tri)c.zero_copy;
@@ -454,8 +469,7 @@ static int dev_info(struct hpc_open_args *args, cl_device_id dev, cl_device_info
 {
 	cl_int err = clGetDeviceInfo(dev, what, size, out, NULL);
 	if (err != CL_SUCCESS) {
-		hpcb_err(args, -1, "clGetDeviceInfo(%s) failed: %s.", name,
-				 hpc_cl_errname(err));
+		hpcb_err(args, -1, "clGetDeviceInfo(%s) failed: %s.", name, hpc_cl_errname(err));
 		return -EIO;
 	}
 	return 0;
@@ -488,8 +502,8 @@ static int query_device(struct cl_inst *inst, const struct cl_opts *o, struct hp
 	    (rc = DEV_INFO(args, inst->dev, CL_DEVICE_MEM_BASE_ADDR_ALIGN, &align_bits)))
 		return rc;
 	if (!avail) {
-		hpcb_err(args, o->choice.device_at,
-				 "OpenCL device \"%s\" is not available.", inst->dev_name);
+		hpcb_err(args, o->choice.device_at, "OpenCL device \"%s\" is not available.",
+			 inst->dev_name);
 		return -ENODEV;
 	}
 	size_t ext_len = 0;
@@ -504,7 +518,7 @@ static int query_device(struct cl_inst *inst, const struct cl_opts *o, struct hp
 	if (err != CL_SUCCESS) {
 		free(ext);
 		hpcb_err(args, -1, "clGetDeviceInfo(CL_DEVICE_EXTENSIONS) failed: %s.",
-				 hpc_cl_errname(err));
+			 hpc_cl_errname(err));
 		return -EIO;
 	}
 	inst->fp64_hw = has_extension(ext, "cl_khr_fp64");
@@ -523,9 +537,9 @@ static int query_device(struct cl_inst *inst, const struct cl_opts *o, struct hp
 	inst->zero_copy = o->zero_copy == TRI_ON || (o->zero_copy == TRI_AUTO && inst->is_cpu);
 	if (inst->zero_copy && !align_ok) {
 		hpcb_err(args, -1,
-				 "zero_copy needs a buffer alignment of at most a page, but device "
-				 "\"%s\" asks for %u bits.",
-				 inst->dev_name, align_bits);
+			 "zero_copy needs a buffer alignment of at most a page, but device "
+			 "\"%s\" asks for %u bits.",
+			 inst->dev_name, align_bits);
 		return -EINVAL;
 	}
 	inst->cpu_kernels =
@@ -558,8 +572,7 @@ static int build_program(struct cl_inst *inst, uint32_t dtype, const struct cl_o
 	cl_int err;
 	pg->prog = clCreateProgramWithSource(inst->ctx, 1, &src, NULL, &err);
 	if (err != CL_SUCCESS) {
-		hpcb_err(args, -1, "clCreateProgramWithSource failed: %s.",
-				 hpc_cl_errname(err));
+		hpcb_err(args, -1, "clCreateProgramWithSource failed: %s.", hpc_cl_errname(err));
 		return -EIO;
 	}
 	char opts[1024];
@@ -588,17 +601,17 @@ static int build_program(struct cl_inst *inst, uint32_t dtype, const struct cl_o
 			inst_log(inst, HPC_LOG_ERROR, "build log of the %s kernels:\n%s",
 				 hpc_dtype_name(dtype), log);
 		hpcb_err(args, o->build_options_at,
-				 "building the %s kernels for \"%s\" failed: %s: %s",
-				 hpc_dtype_name(dtype), inst->dev_name, hpc_cl_errname(err),
-				 excerpt[0] ? excerpt : "(the build log is empty).");
+			 "building the %s kernels for \"%s\" failed: %s: %s", hpc_dtype_name(dtype),
+			 inst->dev_name, hpc_cl_errname(err),
+			 excerpt[0] ? excerpt : "(the build log is empty).");
 		free(log);
 		return -EINVAL;
 	}
 	for (int k = 0; k < K__COUNT; k++) {
 		pg->k[k] = clCreateKernel(pg->prog, cl_kernel_names[k], &err);
 		if (err != CL_SUCCESS) {
-			hpcb_err(args, -1, "clCreateKernel(%s) failed: %s.",
-					 cl_kernel_names[k], hpc_cl_errname(err));
+			hpcb_err(args, -1, "clCreateKernel(%s) failed: %s.", cl_kernel_names[k],
+				 hpc_cl_errname(err));
 			return -EIO;
 		}
 	}
@@ -616,7 +629,7 @@ static int kernel_limits(struct cl_inst *inst, cl_kernel k, const char *name, si
 					       sizeof(*pref), pref, NULL);
 	if (err != CL_SUCCESS) {
 		hpcb_err(args, -1, "clGetKernelWorkGroupInfo(%s) failed: %s.", name,
-				 hpc_cl_errname(err));
+			 hpc_cl_errname(err));
 		return -EIO;
 	}
 	if (*wg == 0)
@@ -1197,10 +1210,9 @@ static int warm_up(struct cl_inst *inst, struct hpc_open_args *args)
 			rc = job_fail(inst, "clFinish", "warm-up", err);
 	}
 	if (rc)
-		hpcb_err(
-		    args, -1,
-		    "a first run of the kernels on \"%s\" failed (errno %d); see the log.",
-		    inst->dev_name, -rc);
+		hpcb_err(args, -1,
+			 "a first run of the kernels on \"%s\" failed (errno %d); see the log.",
+			 inst->dev_name, -rc);
 	clReleaseMemObject(o);
 	clReleaseMemObject(in);
 	return rc;
@@ -1303,14 +1315,14 @@ static int open_instance(struct hpc_open_args *args, void **state)
 	inst->ctx = clCreateContext(NULL, 1, &inst->dev, NULL, NULL, &err);
 	if (err != CL_SUCCESS) {
 		hpcb_err(args, -1, "clCreateContext for \"%s\" failed: %s.", inst->dev_name,
-				 hpc_cl_errname(err));
+			 hpc_cl_errname(err));
 		rc = -EIO;
 		goto fail;
 	}
 	inst->q = clCreateCommandQueue(inst->ctx, inst->dev, 0, &err);
 	if (err != CL_SUCCESS) {
-		hpcb_err(args, -1, "clCreateCommandQueue for \"%s\" failed: %s.",
-				 inst->dev_name, hpc_cl_errname(err));
+		hpcb_err(args, -1, "clCreateCommandQueue for \"%s\" failed: %s.", inst->dev_name,
+			 hpc_cl_errname(err));
 		rc = -EIO;
 		goto fail;
 	}
@@ -1432,5 +1444,6 @@ static int cl_describe(void *state, char *buf, size_t len)
 }
 
 /* The ops table and the plugin's one export (hpc/plugin.h). */
-HPC_PLUGIN_DEFINE(cl_ops, .name = "opencl", .version = "0.1.0", .ops_f64 = HPC_OPS_ALL, .ops_f32 = HPC_OPS_ALL, .schema = cl_schema, .open = cl_open, .run = cl_run, .close = cl_close, .describe = cl_describe, .forget_region = cl_forget_region)
-
+HPC_PLUGIN_DEFINE(cl_ops, .name = "opencl", .version = "0.1.0", .ops_f64 = HPC_OPS_ALL,
+		  .ops_f32 = HPC_OPS_ALL, .schema = cl_schema, .open = cl_open, .run = cl_run,
+		  .close = cl_close, .describe = cl_describe, .forget_region = cl_forget_region)

@@ -37,15 +37,15 @@ struct GEMM(gemm_job) {
 	size_t mr, nr, kc_blk;
 	void (*ukr)(size_t kc, const GEMM_T *restrict pa, const GEMM_T *restrict pb, GEMM_T *c,
 		    size_t ldc, int add);
-	int by_rows;   /* share rows of C, else column panels */
-	size_t t;      /* team size asked for (libgomp may give fewer) */
-	GEMM_T *bp;    /* packed block of B, shared */
-	GEMM_T *ap;    /* packed blocks of A, one of astride bytes per thread */
+	int by_rows; /* share rows of C, else column panels */
+	size_t t;    /* team size asked for (libgomp may give fewer) */
+	GEMM_T *bp;  /* packed block of B, shared */
+	GEMM_T *ap;  /* packed blocks of A, one of astride bytes per thread */
 	size_t astride;
 };
 
 /* Pack b[pc:pc+kc, j0:j0+w] into one panel of nr columns (zeros past w), row after row. */
-static void GEMM(pack_b)(const struct GEMM(gemm_job) *g, GEMM_T *dst, size_t pc, size_t kc,
+static void GEMM(pack_b)(const struct GEMM(gemm_job) * g, GEMM_T *dst, size_t pc, size_t kc,
 			 size_t j0)
 {
 	const size_t n = g->n, nr = g->nr, w = n - j0 < nr ? n - j0 : nr;
@@ -66,22 +66,20 @@ static void GEMM(pack_b)(const struct GEMM(gemm_job) *g, GEMM_T *dst, size_t pc,
  * side by side; a full panel goes through a copy for its height, whose loop
  * over the rows the compiler unrolls.
  */
-#define GEMM_PACK_A(MR)                                                                   \
-	static void GEMM(pack_a_##MR)(const GEMM_T *const *src, GEMM_T *restrict dst,    \
-				      size_t kc)                                          \
-	{                                                                                 \
-		for (size_t p = 0; p < kc; p++) {                                         \
-			_Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) dst[i] =     \
-			    src[i][p];                                                    \
-			dst += MR;                                                        \
-		}                                                                         \
+#define GEMM_PACK_A(MR)                                                                            \
+	static void GEMM(pack_a_##MR)(const GEMM_T *const *src, GEMM_T *restrict dst, size_t kc)   \
+	{                                                                                          \
+		for (size_t p = 0; p < kc; p++) {                                                  \
+			_Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) dst[i] = src[i][p];  \
+			dst += MR;                                                                 \
+		}                                                                                  \
 	}
 GEMM_PACK_A(4)
 GEMM_PACK_A(6)
 GEMM_PACK_A(8)
 #undef GEMM_PACK_A
 
-static void GEMM(pack_a)(const struct GEMM(gemm_job) *g, GEMM_T *dst, size_t i0, size_t h,
+static void GEMM(pack_a)(const struct GEMM(gemm_job) * g, GEMM_T *dst, size_t i0, size_t h,
 			 size_t pc, size_t kc)
 {
 	const size_t mr = g->mr;
@@ -107,8 +105,8 @@ static void GEMM(pack_a)(const struct GEMM(gemm_job) *g, GEMM_T *dst, size_t i0,
  * runs the same jc and pc loops, so all meet at every barrier. The packed A
  * buffers were sized for g->t threads, at least t.
  */
-static void GEMM(gemm_thread)(const struct GEMM(gemm_job) *g, struct gemm_barrier *bar,
-			      size_t tid, size_t t)
+static void GEMM(gemm_thread)(const struct GEMM(gemm_job) * g, struct gemm_barrier *bar, size_t tid,
+			      size_t t)
 {
 	int sense = 0;
 	const size_t m = g->m, n = g->n, k = g->k, mr = g->mr, nr = g->nr;
@@ -138,9 +136,10 @@ static void GEMM(gemm_thread)(const struct GEMM(gemm_job) *g, struct gemm_barrie
 			gemm_barrier_wait(bar, &sense);
 			for (size_t ic = r0; ic < r1; ic += MC) {
 				const size_t mc = r1 - ic < MC ? r1 - ic : MC;
-				for (size_t ir = 0; ir < mc; ir += mr)
-					GEMM(pack_a)(g, ap + ir * kc, ic + ir,
-						     mc - ir < mr ? mc - ir : mr, pc, kc);
+				for (size_t ir = 0; ir < mc; ir += mr) {
+					const size_t h = mc - ir < mr ? mc - ir : mr;
+					GEMM(pack_a)(g, ap + ir * kc, ic + ir, h, pc, kc);
+				}
 				for (size_t q = q0; q < q1; q++) {
 					const size_t j0 = jc + q * nr;
 					const size_t w = n - j0 < nr ? n - j0 : nr;
@@ -155,9 +154,10 @@ static void GEMM(gemm_thread)(const struct GEMM(gemm_job) *g, struct gemm_barrie
 						g->ukr(kc, ap + ir * kc, pb, tmp, nr, 0);
 						for (size_t i = 0; i < h; i++)
 							for (size_t j = 0; j < w; j++)
-								cp[i * n + j] = add ? cp[i * n + j] +
-										      tmp[i * nr + j]
-										    : tmp[i * nr + j];
+								cp[i * n + j] =
+								    add ? cp[i * n + j] +
+									      tmp[i * nr + j]
+									: tmp[i * nr + j];
 					}
 				}
 			}
@@ -167,16 +167,21 @@ static void GEMM(gemm_thread)(const struct GEMM(gemm_job) *g, struct gemm_barrie
 	}
 }
 
-void GEMM(hpc_omp_matmul)(const GEMM_T *a, const GEMM_T *b, GEMM_T *c, size_t m, size_t n,
-			  size_t k, int nthreads)
+void GEMM(hpc_omp_matmul)(const GEMM_T *a, const GEMM_T *b, GEMM_T *c, size_t m, size_t n, size_t k,
+			  int nthreads)
 {
 	const struct isa_kernels *kern = K();
 	struct GEMM(gemm_job) g = {
-		.a = a, .b = b, .c = c, .m = m, .n = n, .k = k,
-		.mr = (size_t)kern->GEMM(gemm).mr,
-		.nr = (size_t)kern->GEMM(gemm).nr,
-		.kc_blk = GEMM_KC * GEMM_KCX,
-		.ukr = kern->GEMM(gemm).ukr,
+	    .a = a,
+	    .b = b,
+	    .c = c,
+	    .m = m,
+	    .n = n,
+	    .k = k,
+	    .mr = (size_t)kern->GEMM(gemm).mr,
+	    .nr = (size_t)kern->GEMM(gemm).nr,
+	    .kc_blk = GEMM_KC * GEMM_KCX,
+	    .ukr = kern->GEMM(gemm).ukr,
 	};
 	if (m == 0 || n == 0)
 		return;

@@ -205,8 +205,8 @@ static void team_member(const struct team_pin *p, int tid)
 
 typedef void (*ukr_f64_fn)(size_t kc, const double *restrict pa, const double *restrict pb,
 			   double *c, size_t ldc, int add);
-typedef void (*ukr_f32_fn)(size_t kc, const float *restrict pa, const float *restrict pb,
-			   float *c, size_t ldc, int add);
+typedef void (*ukr_f32_fn)(size_t kc, const float *restrict pa, const float *restrict pb, float *c,
+			   size_t ldc, int add);
 
 struct isa_kernels {
 	const char *name;
@@ -291,8 +291,8 @@ static inline TGT_AVX2 double hsum_avx2(__m256d v)
 #define VF_ADD(a, b) _mm256_add_ps((a), (b))
 #define VF_ZERO() _mm256_setzero_ps()
 #define VF_SET1(x) _mm256_set1_ps(x)
-#define VF_ACC_VD(d0, d1, v)                                                                   \
-	((d0) = _mm256_add_pd((d0), _mm256_cvtps_pd(_mm256_castps256_ps128(v))),                 \
+#define VF_ACC_VD(d0, d1, v)                                                                       \
+	((d0) = _mm256_add_pd((d0), _mm256_cvtps_pd(_mm256_castps256_ps128(v))),                   \
 	 (d1) = _mm256_add_pd((d1), _mm256_cvtps_pd(_mm256_extractf128_ps((v), 1))))
 #define MR_D 6
 #define NV_D 2
@@ -326,10 +326,10 @@ static inline TGT_AVX2 double hsum_avx2(__m256d v)
 #define VF_ADD(a, b) _mm512_add_ps((a), (b))
 #define VF_ZERO() _mm512_setzero_ps()
 #define VF_SET1(x) _mm512_set1_ps(x)
-#define VF_ACC_VD(d0, d1, v)                                                                   \
-	((d0) = _mm512_add_pd((d0), _mm512_cvtps_pd(_mm512_castps512_ps256(v))),                 \
-	 (d1) = _mm512_add_pd((d1), _mm512_cvtps_pd(_mm256_castpd_ps(                           \
-				       _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)))))
+#define VF_ACC_VD(d0, d1, v)                                                                       \
+	((d0) = _mm512_add_pd((d0), _mm512_cvtps_pd(_mm512_castps512_ps256(v))),                   \
+	 (d1) = _mm512_add_pd((d1), _mm512_cvtps_pd(_mm256_castpd_ps(                              \
+					_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)))))
 #define MR_D 8
 #define NV_D 3
 #define MR_F 8
@@ -339,9 +339,9 @@ static inline TGT_AVX2 double hsum_avx2(__m256d v)
 /* ---- choosing the path ---------------------------------------------------- */
 
 static const struct isa_kernels *const isa_table[] = {
-	[HPC_OMP_ISA_SCALAR] = &kernels_scalar,
-	[HPC_OMP_ISA_AVX2] = &kernels_avx2,
-	[HPC_OMP_ISA_AVX512] = &kernels_avx512,
+    [HPC_OMP_ISA_SCALAR] = &kernels_scalar,
+    [HPC_OMP_ISA_AVX2] = &kernels_avx2,
+    [HPC_OMP_ISA_AVX512] = &kernels_avx512,
 };
 
 /* The path in use, as an index into isa_table; -1 until the first call. */

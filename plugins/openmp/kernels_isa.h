@@ -244,8 +244,7 @@ static TGT double ISA(mv_row_f64)(const double *a, const double *x, size_t n)
  * y[0..rows) for `rows` consecutive rows of a (row length n). Four rows per
  * pass share each load of x, and give eight independent FMA chains.
  */
-static TGT void ISA(matvec_f64)(const double *a, const double *x, double *y, size_t rows,
-				size_t n)
+static TGT void ISA(matvec_f64)(const double *a, const double *x, double *y, size_t rows, size_t n)
 {
 	size_t i = 0;
 	for (; i + 4 <= rows; i += 4) {
@@ -302,8 +301,8 @@ static TGT double ISA(mv_row_f32)(const float *a, const float *x, size_t n)
 	size_t j = 0;
 	for (; j + WF * F32_BLK <= n; j += WF * F32_BLK) {
 		VF f = VF_ZERO();
-		_Pragma("GCC unroll 8") for (int b = 0; b < F32_BLK; b++)
-			f = VF_FMA(VF_LD(a + j + (size_t)b * WF), VF_LD(x + j + (size_t)b * WF), f);
+		_Pragma("GCC unroll 8") for (int b = 0; b < F32_BLK; b++) f =
+		    VF_FMA(VF_LD(a + j + (size_t)b * WF), VF_LD(x + j + (size_t)b * WF), f);
 		VF_ACC_VD(c0, c1, f);
 	}
 	for (; j + 2 * WD <= n; j += 2 * WD) {
@@ -396,57 +395,56 @@ static TGT void ISA(matvec_f32)(const float *a, const float *x, float *y, size_t
 #ifndef HPC_OMP_UKR_PFD
 #define HPC_OMP_UKR_PFD 8
 #endif
-#define HPC_OMP_UKR(name, T, V, W, MR, NV, LD, ST, FMA, ADD, ZERO, SET1)                     \
-	static TGT void name(size_t kc, const T *restrict pa, const T *restrict pb, T *c,       \
-			     size_t ldc, int add)                                                \
-	{                                                                                        \
-		V acc[MR][NV];                                                                   \
-		_Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                             \
-			_Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] = ZERO(); \
-		for (size_t p = 0; p < kc; p++) {                                                \
-			V b[NV];                                                                 \
-			_Pragma("GCC unroll 8") for (size_t l = 0;                               \
-						     l < (NV * W * sizeof(T) + 63) / 64; l++)    \
-				__builtin_prefetch((const char *)(pb + HPC_OMP_UKR_PFD * NV * W) + \
-						   64 * l);                                      \
-			__builtin_prefetch(pa + HPC_OMP_UKR_PFD * MR);                           \
-			_Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) b[v] =              \
-				LD(pb + v * W);                                                  \
-			_Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                     \
-			{                                                                        \
-				const V ar = SET1(pa[r]);                                        \
-				_Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] = \
-					FMA(ar, b[v], acc[r][v]);                                \
-			}                                                                        \
-			pa += MR;                                                                \
-			pb += NV * W;                                                            \
-		}                                                                                \
-		_Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                             \
-			_Pragma("GCC unroll 8") for (int v = 0; v < NV; v++)                     \
-		{                                                                                \
-			T *cp = c + (size_t)r * ldc + (size_t)v * W;                             \
-			ST(cp, add ? ADD(LD(cp), acc[r][v]) : acc[r][v]);                        \
-		}                                                                                \
+#define HPC_OMP_UKR(name, T, V, W, MR, NV, LD, ST, FMA, ADD, ZERO, SET1)                           \
+	static TGT void name(size_t kc, const T *restrict pa, const T *restrict pb, T *c,          \
+			     size_t ldc, int add)                                                  \
+	{                                                                                          \
+		V acc[MR][NV];                                                                     \
+		_Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                              \
+		    _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] = ZERO();       \
+		for (size_t p = 0; p < kc; p++) {                                                  \
+			V b[NV];                                                                   \
+			_Pragma("GCC unroll 8") for (size_t l = 0;                                 \
+						     l < (NV * W * sizeof(T) + 63) / 64; l++)      \
+			    __builtin_prefetch((const char *)(pb + HPC_OMP_UKR_PFD * NV * W) +     \
+					       64 * l);                                            \
+			__builtin_prefetch(pa + HPC_OMP_UKR_PFD * MR);                             \
+			_Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) b[v] =                \
+			    LD(pb + v * W);                                                        \
+			_Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                      \
+			{                                                                          \
+				const V ar = SET1(pa[r]);                                          \
+				_Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] =   \
+				    FMA(ar, b[v], acc[r][v]);                                      \
+			}                                                                          \
+			pa += MR;                                                                  \
+			pb += NV * W;                                                              \
+		}                                                                                  \
+		_Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                              \
+		    _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++)                           \
+		{                                                                                  \
+			T *cp = c + (size_t)r * ldc + (size_t)v * W;                               \
+			ST(cp, add ? ADD(LD(cp), acc[r][v]) : acc[r][v]);                          \
+		}                                                                                  \
 	}
 
 HPC_OMP_UKR(ISA(ukr_f64), double, VD, WD, MR_D, NV_D, VD_LD, VD_ST, VD_FMA, VD_ADD, VD_ZERO,
 	    VD_SET1)
-HPC_OMP_UKR(ISA(ukr_f32), float, VF, WF, MR_F, NV_F, VF_LD, VF_ST, VF_FMA, VF_ADD, VF_ZERO,
-	    VF_SET1)
+HPC_OMP_UKR(ISA(ukr_f32), float, VF, WF, MR_F, NV_F, VF_LD, VF_ST, VF_FMA, VF_ADD, VF_ZERO, VF_SET1)
 #undef HPC_OMP_UKR
 
 static const struct isa_kernels ISA(kernels) = {
-	.name = ISA_NAME,
-	.dot_f64 = ISA(dot_f64),
-	.dot_f32 = ISA(dot_f32),
-	.sum_f64 = ISA(sum_f64),
-	.sum_f32 = ISA(sum_f32),
-	.axpy_f64 = ISA(axpy_f64),
-	.axpy_f32 = ISA(axpy_f32),
-	.matvec_f64 = ISA(matvec_f64),
-	.matvec_f32 = ISA(matvec_f32),
-	.gemm_f64 = {MR_D, NV_D * WD, ISA(ukr_f64)},
-	.gemm_f32 = {MR_F, NV_F * WF, ISA(ukr_f32)},
+    .name = ISA_NAME,
+    .dot_f64 = ISA(dot_f64),
+    .dot_f32 = ISA(dot_f32),
+    .sum_f64 = ISA(sum_f64),
+    .sum_f32 = ISA(sum_f32),
+    .axpy_f64 = ISA(axpy_f64),
+    .axpy_f32 = ISA(axpy_f32),
+    .matvec_f64 = ISA(matvec_f64),
+    .matvec_f32 = ISA(matvec_f32),
+    .gemm_f64 = {MR_D, NV_D *WD, ISA(ukr_f64)},
+    .gemm_f32 = {MR_F, NV_F *WF, ISA(ukr_f32)},
 };
 
 /* The parameters of this inclusion, gone again for the next one. */

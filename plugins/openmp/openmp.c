@@ -59,8 +59,12 @@ struct omp_conf {
 };
 
 static const struct hpc_setting_spec omp_schema[] = {
-    {.key = "threads", .type = HPC_SETTING_UINT, .min = 1, .max = HPC_OMP_MAX_THREADS,
-     .def = "online CPUs", .help = "OpenMP threads per job",
+    {.key = "threads",
+     .type = HPC_SETTING_UINT,
+     .min = 1,
+     .max = HPC_OMP_MAX_THREADS,
+     .def = "online CPUs",
+     .help = "OpenMP threads per job",
      .offset = offsetof(struct omp_conf, threads)},
     {.key = NULL},
 };
@@ -142,12 +146,12 @@ static int omp_open(struct hpc_open_args *args, void **state)
 	pthread_once(&pin_once, pin_libgomp);
 	int isa = hpc_omp_isa();
 	hpcb_log(args->host, HPC_LOG_INFO, "kernels: %s (widest on this CPU: %s)",
-			 hpc_omp_isa_name(isa), hpc_omp_isa_name(hpc_omp_isa_best()));
+		 hpc_omp_isa_name(isa), hpc_omp_isa_name(hpc_omp_isa_best()));
 	if ((long)c.threads > online_cpus())
 		hpcb_log(args->host, HPC_LOG_WARN,
-				 "threads=%llu is more than the %ld online CPUs: parallel jobs will "
-				 "oversubscribe them",
-				 (unsigned long long)c.threads, online_cpus());
+			 "threads=%llu is more than the %ld online CPUs: parallel jobs will "
+			 "oversubscribe them",
+			 (unsigned long long)c.threads, online_cpus());
 	*state = inst;
 	return 0;
 }
@@ -237,5 +241,6 @@ static int omp_describe(void *state, char *buf, size_t len)
 }
 
 /* The ops table and the plugin's one export (hpc/plugin.h). */
-HPC_PLUGIN_DEFINE(omp_ops, .name = "openmp", .version = "0.1.0", .ops_f64 = HPC_OPS_ALL, .ops_f32 = HPC_OPS_ALL, .schema = omp_schema, .open = omp_open, .run = omp_run, .close = omp_close, .describe = omp_describe)
-
+HPC_PLUGIN_DEFINE(omp_ops, .name = "openmp", .version = "0.1.0", .ops_f64 = HPC_OPS_ALL,
+		  .ops_f32 = HPC_OPS_ALL, .schema = omp_schema, .open = omp_open, .run = omp_run,
+		  .close = omp_close, .describe = omp_describe)

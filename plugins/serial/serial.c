@@ -22,7 +22,7 @@ static int serial_open(struct hpc_open_args *args, void **state)
 	/* The daemon rejects unknown keys already; tests and other hosts may not. */
 	if (args->nsettings > 0) {
 		hpcb_err(args, 0, "the serial backend takes no settings, but got \"%s\".",
-				 args->settings[0].key ? args->settings[0].key : "");
+			 args->settings[0].key ? args->settings[0].key : "");
 		return -EINVAL;
 	}
 	*state = (void *)&serial_instance;
@@ -89,5 +89,6 @@ static int serial_describe(void *state, char *buf, size_t len)
 }
 
 /* The ops table and the plugin's one export (hpc/plugin.h). */
-HPC_PLUGIN_DEFINE(serial_ops, .name = "serial", .version = "0.1.0", .ops_f64 = HPC_OPS_ALL, .ops_f32 = HPC_OPS_ALL, .schema = serial_schema, .open = serial_open, .run = serial_run, .close = serial_close, .describe = serial_describe)
-
+HPC_PLUGIN_DEFINE(serial_ops, .name = "serial", .version = "0.1.0", .ops_f64 = HPC_OPS_ALL,
+		  .ops_f32 = HPC_OPS_ALL, .schema = serial_schema, .open = serial_open,
+		  .run = serial_run, .close = serial_close, .describe = serial_describe)

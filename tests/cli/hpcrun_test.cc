@@ -36,7 +36,8 @@ namespace
 const char kBackends[] = "[backend serial]\nplugin = serial\n"
 			 "[backend omp]\nplugin = openmp\nthreads = 2\n";
 
-/* The ways a job picks its backend: the daemon's default (serial, the first section), and each by name. */
+/* The ways a job picks its backend: the daemon's default (serial, the first section), and each by
+ * name. */
 const std::vector<std::vector<std::string>> kPicks = {{}, {"-b", "serial"}, {"-b", "omp"}};
 
 std::string joined(const std::vector<std::string> &args)
@@ -310,14 +311,17 @@ TEST_F(Hpcrun, DotSumAxpy)
 	expect_ok_everywhere({"sum", x}, "1.75\n");
 	expect_ok_everywhere({"axpy", "-2", x, y}, "2\n7\n15.5\n");
 	expect_ok_everywhere({"axpy", "-.5", x, y}, "3.5\n7.75\n15.875\n");
-	std::string x32 = put("x32.npy", HPC_F32, {3}, X3), y32 = put("y32.bin", HPC_F32, {3}, {4, 8, 16});
+	std::string x32 = put("x32.npy", HPC_F32, {3}, X3),
+		    y32 = put("y32.bin", HPC_F32, {3}, {4, 8, 16});
 	expect_ok_everywhere({"dot", x32, y32, "--dtype", "f32"}, "12\n");
 	expect_ok_everywhere({"sum", x32}, "1.75\n");
 	expect_ok_everywhere({"axpy", "-2", x32, y32, "--dtype", "f32"}, "2\n7\n15.5\n");
 
 	for (const auto &pick : kPicks) {
 		SCOPED_TRACE(joined(pick));
-		expect_ok(std::vector<std::string>{"axpy", "0.5", x, y, "-o", path("out.npy")} + pick, "");
+		expect_ok(std::vector<std::string>{"axpy", "0.5", x, y, "-o", path("out.npy")} +
+			      pick,
+			  "");
 		EXPECT_EQ(npy_data(path("out.npy"), HPC_F64, {3}),
 			  bytes_of(std::vector<double>{4.5, 8.25, 16.125}));
 		expect_ok(std::vector<std::string>{"axpy", "0.5", x32, y32, "--dtype", "f32", "-o",
@@ -386,9 +390,8 @@ TEST_F(Hpcrun, FileErrorsNameTheFile)
 	write_file(p, std::string("\x93NUMPY\x01\x00", 8) + (char)h.size() + '\0' + h +
 			  std::string(8, '\0'));
 	std::string x = put("x.npy", HPC_F64, {1}, {1});
-	expect_fail({"matvec", p, x},
-		    p + ": Fortran-order arrays are not supported; save with "
-			"numpy.ascontiguousarray");
+	expect_fail({"matvec", p, x}, p + ": Fortran-order arrays are not supported; save with "
+					  "numpy.ascontiguousarray");
 	std::string odd = path("odd.bin");
 	write_file(odd, std::string(12, '\0'));
 	expect_fail({"sum", odd},
@@ -509,8 +512,9 @@ TEST_F(Hpcrun, Status)
 	EXPECT_NE(r.out.substr(r.out.size() - 2), "\n\n");
 
 	/* -s wins over HPCD_SOCKET, in either spelling. */
-	for (auto args : std::vector<std::vector<std::string>>{
-		 {"-s", sock(), "status"}, {"status", "--socket", sock()}, {"status", "--socket=" + sock()}}) {
+	for (auto args : std::vector<std::vector<std::string>>{{"-s", sock(), "status"},
+							       {"status", "--socket", sock()},
+							       {"status", "--socket=" + sock()}}) {
 		SCOPED_TRACE(joined(args));
 		r = run_hpcrun(args, {"HPCD_SOCKET=/nonexistent/hpcd.sock"});
 		EXPECT_EQ(r.code, 0) << r.err;
@@ -518,8 +522,9 @@ TEST_F(Hpcrun, Status)
 	}
 	r = run_hpcrun({"status", "-s", "/nonexistent/hpcd.sock"}, {"HPCD_SOCKET=" + sock()});
 	EXPECT_EQ(r.code, 1);
-	EXPECT_EQ(r.err, "hpcrun: cannot connect to hpcd at /nonexistent/hpcd.sock: No such file or "
-			 "directory (is the daemon running?)\n");
+	EXPECT_EQ(r.err,
+		  "hpcrun: cannot connect to hpcd at /nonexistent/hpcd.sock: No such file or "
+		  "directory (is the daemon running?)\n");
 }
 
 TEST_F(Hpcrun, Backends)
@@ -639,7 +644,8 @@ TEST_F(Hpcrun, LargeOutput)
 	std::vector<double> a(m * 8, 0.5), b(8 * m, 0.25);
 	std::string ap = put("A.bin", HPC_F64, {m * 8}, a), bp = put("B.npy", HPC_F64, {8, m}, b);
 	expect_ok({"matmul", ap, bp, "-b", "omp", "-o", path("C.npy")}, "");
-	EXPECT_TRUE(npy_data(path("C.npy"), HPC_F64, {m, m}) == bytes_of(std::vector<double>(m * m, 1.0)));
+	EXPECT_TRUE(npy_data(path("C.npy"), HPC_F64, {m, m}) ==
+		    bytes_of(std::vector<double>(m * m, 1.0)));
 }
 
 /*
@@ -749,14 +755,18 @@ TEST_F(Hpcrun, AgreesWithSerialWithinTheBound)
 		std::string name;
 		std::vector<std::string> args;
 	} gens[] = {
-	    {"A.npy", {"--seed", "3", "300", "200"}},   {"x.npy", {"--seed", "4", "200"}},
+	    {"A.npy", {"--seed", "3", "300", "200"}},
+	    {"x.npy", {"--seed", "4", "200"}},
 	    {"A32.npy", {"--dtype", "f32", "--seed", "5", "300", "200"}},
 	    {"x32.npy", {"--dtype", "f32", "--seed", "6", "200"}},
-	    {"u.bin", {"--seed", "7", "100000"}},        {"v.bin", {"--seed", "8", "100000"}},
-	    {"B.npy", {"--seed", "9", "60", "50"}},      {"C.npy", {"--seed", "10", "50", "40"}},
+	    {"u.bin", {"--seed", "7", "100000"}},
+	    {"v.bin", {"--seed", "8", "100000"}},
+	    {"B.npy", {"--seed", "9", "60", "50"}},
+	    {"C.npy", {"--seed", "10", "50", "40"}},
 	};
 	for (const auto &g : gens)
-		ASSERT_EQ(hpcgen(g.args + std::vector<std::string>{path(g.name)}).code, 0) << g.name;
+		ASSERT_EQ(hpcgen(g.args + std::vector<std::string>{path(g.name)}).code, 0)
+		    << g.name;
 
 	/* matvec, f64 and f32: 300 sums of 200 products. */
 	for (std::string suffix : {"", "32"}) {
@@ -770,10 +780,11 @@ TEST_F(Hpcrun, AgreesWithSerialWithinTheBound)
 			ASSERT_EQ(r.code, 0) << r.err;
 			got.push_back(parse(r.out, 300, 1, suffix.empty() ? HPC_F64 : HPC_F32));
 			/* The text reads back to the bits -o writes. */
-			ASSERT_EQ(hpcrun(std::vector<std::string>{"matvec", ap, xp, "-o", path("y.npy")} +
-					 pick)
-				      .code,
-				  0);
+			ASSERT_EQ(
+			    hpcrun(std::vector<std::string>{"matvec", ap, xp, "-o", path("y.npy")} +
+				   pick)
+				.code,
+			    0);
 			std::vector<double> y = load(path("y.npy"), &info);
 			EXPECT_TRUE(y == got.back()) << joined(pick);
 		}
@@ -789,9 +800,10 @@ TEST_F(Hpcrun, AgreesWithSerialWithinTheBound)
 		Reference ref = reference(a, b, 60, 50, 40);
 		std::vector<std::vector<double>> got;
 		for (const auto &pick : kPicks) {
-			result r = hpcrun(std::vector<std::string>{"matmul", path("B.npy"), path("C.npy"),
-								   "-o", path("P.npy")} +
-					  pick);
+			result r =
+			    hpcrun(std::vector<std::string>{"matmul", path("B.npy"), path("C.npy"),
+							    "-o", path("P.npy")} +
+				   pick);
 			ASSERT_EQ(r.code, 0) << r.err;
 			got.push_back(load(path("P.npy"), &info));
 			EXPECT_EQ(info.ndim, 2u);
@@ -806,9 +818,10 @@ TEST_F(Hpcrun, AgreesWithSerialWithinTheBound)
 	{
 		std::vector<double> x = load(path("u.bin"), &info), y = load(path("v.bin"), &info);
 		std::vector<double> ones(x.size(), 1.0);
-		Reference dref = reference(x, y, 1, x.size(), 1), sref = reference(x, ones, 1, x.size(), 1);
-		for (auto op : std::vector<std::pair<std::string, const Reference *>>{{"dot", &dref},
-										       {"sum", &sref}}) {
+		Reference dref = reference(x, y, 1, x.size(), 1),
+			  sref = reference(x, ones, 1, x.size(), 1);
+		for (auto op : std::vector<std::pair<std::string, const Reference *>>{
+			 {"dot", &dref}, {"sum", &sref}}) {
 			SCOPED_TRACE(op.first);
 			std::vector<std::vector<double>> got;
 			for (const auto &pick : kPicks) {

@@ -5,9 +5,11 @@
 
 #include <gtest/gtest.h>
 
-namespace hpctest {
+namespace hpctest
+{
 
-namespace {
+namespace
+{
 
 // Room for count elements in the arena (one spare byte: never a zero-size
 // allocation), filled from rng when fill is set.
@@ -83,7 +85,7 @@ void CompareWithSerial(hpc_client *c, const std::string &backend, const Shape &s
 		ExpectMatchesSerial(what, ops, Results(s, dtype, got.result, out), want);
 		if (opt.same_bits && nout) {
 			EXPECT_EQ(std::memcmp(out, out_ref, nout * es), 0)
-				<< what << ": not the same bits as serial";
+			    << what << ": not the same bits as serial";
 		}
 	}
 	release();

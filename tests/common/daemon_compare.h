@@ -13,7 +13,8 @@
 #include "hpc/client.h"
 #include "tests/common/numerics.h"
 
-namespace hpctest {
+namespace hpctest
+{
 
 struct DaemonCompare {
 	double alpha = -0.75; // axpy's

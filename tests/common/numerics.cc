@@ -3,7 +3,8 @@
 
 #include <cstdio>
 
-namespace hpctest {
+namespace hpctest
+{
 
 std::string Describe(const Shape &s, uint32_t dtype)
 {
@@ -17,12 +18,34 @@ std::string Describe(const Shape &s, uint32_t dtype)
 void Sizes(const Shape &s, size_t *na, size_t *nb, size_t *nout)
 {
 	switch (s.op) {
-	case HPC_OP_MATVEC: *na = s.m * s.n; *nb = s.n; *nout = s.m; break;
-	case HPC_OP_MATMUL: *na = s.m * s.k; *nb = s.k * s.n; *nout = s.m * s.n; break;
-	case HPC_OP_DOT: *na = s.n; *nb = s.n; *nout = 0; break;
-	case HPC_OP_SUM: *na = s.n; *nb = 0; *nout = 0; break;
-	case HPC_OP_AXPY: *na = s.n; *nb = 0; *nout = s.n; break;
-	default: *na = *nb = *nout = 0; break;
+	case HPC_OP_MATVEC:
+		*na = s.m * s.n;
+		*nb = s.n;
+		*nout = s.m;
+		break;
+	case HPC_OP_MATMUL:
+		*na = s.m * s.k;
+		*nb = s.k * s.n;
+		*nout = s.m * s.n;
+		break;
+	case HPC_OP_DOT:
+		*na = s.n;
+		*nb = s.n;
+		*nout = 0;
+		break;
+	case HPC_OP_SUM:
+		*na = s.n;
+		*nb = 0;
+		*nout = 0;
+		break;
+	case HPC_OP_AXPY:
+		*na = s.n;
+		*nb = 0;
+		*nout = s.n;
+		break;
+	default:
+		*na = *nb = *nout = 0;
+		break;
 	}
 }
 
@@ -36,9 +59,12 @@ size_t NumResults(const Shape &s)
 size_t Terms(const Shape &s)
 {
 	switch (s.op) {
-	case HPC_OP_MATMUL: return s.k;
-	case HPC_OP_AXPY: return 2;
-	default: return s.n;
+	case HPC_OP_MATMUL:
+		return s.k;
+	case HPC_OP_AXPY:
+		return 2;
+	default:
+		return s.n;
 	}
 }
 
@@ -106,7 +132,8 @@ void ExpectMatchesSerial(const std::string &what, const JobOperands &o,
 		     [&](size_t i) { return BackendTol(o.dtype, nterms, AbsSum(o, i)); });
 	if (IsScalar(o.shape.op)) {
 		if (o.dtype == HPC_F32) {
-			EXPECT_EQ(got[0], (double)(float)got[0]) << what << ": f32 result not a float";
+			EXPECT_EQ(got[0], (double)(float)got[0])
+			    << what << ": f32 result not a float";
 		}
 		if (o.shape.n == 0) {
 			EXPECT_EQ(got[0], 0.0) << what;

@@ -33,7 +33,8 @@
 
 #include "hpc/types.h"
 
-namespace hpctest {
+namespace hpctest
+{
 
 // ---- shapes ------------------------------------------------------------------
 
@@ -178,9 +179,9 @@ void ExpectWithin(const std::string &what, const std::vector<double> &got,
 		double d = std::fabs(got[i] - want[i]);
 		if (!(d <= t)) { // also catches NaN: an output never written
 			if (++misses <= 5)
-				ADD_FAILURE() << what << ": result " << i << " is " << got[i]
-					      << ", expected " << want[i] << " +- " << t
-					      << " (off by " << d << ")";
+				ADD_FAILURE()
+				    << what << ": result " << i << " is " << got[i] << ", expected "
+				    << want[i] << " +- " << t << " (off by " << d << ")";
 		}
 	}
 	EXPECT_EQ(misses, 0) << what;

@@ -11,7 +11,8 @@
 #include <cstring>
 #include <map>
 
-namespace hpctest {
+namespace hpctest
+{
 
 // ---- files ---------------------------------------------------------------------
 
@@ -273,12 +274,13 @@ uint64_t Region::Alloc(uint64_t bytes)
 	return off;
 }
 
-hpc_job Region::Job(uint32_t op, uint32_t dtype, uint64_t m, uint64_t n, uint64_t k,
-		    uint64_t a_off, uint64_t b_off, uint64_t out_off, double alpha, bool has_b,
-		    bool has_out, uint64_t a_gen, uint64_t b_gen) const
+hpc_job Region::Job(uint32_t op, uint32_t dtype, uint64_t m, uint64_t n, uint64_t k, uint64_t a_off,
+		    uint64_t b_off, uint64_t out_off, double alpha, bool has_b, bool has_out,
+		    uint64_t a_gen, uint64_t b_gen) const
 {
-	hpc_job job = MakeJob(op, dtype, m, n, k, r_.arena + a_off, has_b ? r_.arena + b_off : nullptr,
-			      has_out ? r_.arena + out_off : nullptr, alpha);
+	hpc_job job =
+	    MakeJob(op, dtype, m, n, k, r_.arena + a_off, has_b ? r_.arena + b_off : nullptr,
+		    has_out ? r_.arena + out_off : nullptr, alpha);
 	job.region_fd = r_.fd;
 	job.size = sizeof(hpc_job);
 	job.region_id = id_;

@@ -29,7 +29,8 @@
 #include "tests/common/numerics.h"
 #include "tests/common/procs.h"
 
-namespace hpctest {
+namespace hpctest
+{
 
 // ---- files ---------------------------------------------------------------------
 
@@ -79,19 +80,23 @@ void ExpectExportsOnlyTheEntryPoint(void *handle, const std::vector<std::string>
 // A struct hpc_host whose log() keeps every line (and, with echo, prints it
 // to stderr as "[plugin] ..."). Safe from several threads; not movable, since
 // the table points back at it.
-class HostLog {
-public:
+class HostLog
+{
+      public:
 	explicit HostLog(bool echo = false);
 	HostLog(const HostLog &) = delete;
 	HostLog &operator=(const HostLog &) = delete;
 
-	const hpc_host *host() const { return &host_; }
+	const hpc_host *host() const
+	{
+		return &host_;
+	}
 	std::vector<std::string> Lines() const;
 	// Every line, each ended by "\n".
 	std::string All() const;
 	void Clear();
 
-private:
+      private:
 	__attribute__((format(printf, 3, 4))) static void Log(const hpc_host *h, int level,
 							      const char *fmt, ...);
 	hpc_host host_{};
@@ -105,25 +110,50 @@ private:
 // One opened instance of a plugin, as the daemon opens a [backend NAME]
 // section: settings numbered as config lines 1, 2, ...; closed on
 // destruction (or Close()). A null ops table opens nothing: rc() is -ENOENT.
-class Instance {
-public:
+class Instance
+{
+      public:
 	using Settings = std::vector<std::pair<std::string, std::string>>;
 
 	Instance(const hpc_plugin_ops *ops, const Settings &settings, HostLog *log = nullptr,
 		 const char *config_dir = ".");
-	~Instance() { Close(); }
+	~Instance()
+	{
+		Close();
+	}
 	Instance(const Instance &) = delete;
 	Instance &operator=(const Instance &) = delete;
 
 	void Close();
-	int rc() const { return rc_; }
-	std::string err() const { return err_; }
-	int32_t err_setting() const { return err_setting_; }
-	void *state() const { return state_; }
-	const hpc_plugin_ops *ops() const { return ops_; }
+	int rc() const
+	{
+		return rc_;
+	}
+	std::string err() const
+	{
+		return err_;
+	}
+	int32_t err_setting() const
+	{
+		return err_setting_;
+	}
+	void *state() const
+	{
+		return state_;
+	}
+	const hpc_plugin_ops *ops() const
+	{
+		return ops_;
+	}
 
-	int Run(hpc_job *job) const { return ops_->run(state_, job); }
-	void Forget(uint64_t region_id) const { ops_->forget_region(state_, region_id); }
+	int Run(hpc_job *job) const
+	{
+		return ops_->run(state_, job);
+	}
+	void Forget(uint64_t region_id) const
+	{
+		ops_->forget_region(state_, region_id);
+	}
 	// describe()'s text, or "describe failed: RC".
 	std::string Describe() const;
 	// The value of describe()'s "key=value" field ("" if there is none).
@@ -131,7 +161,7 @@ public:
 	// A numeric field of describe() ("created=3"), or -1 if there is none.
 	long long Counter(const std::string &key) const;
 
-private:
+      private:
 	const hpc_plugin_ops *ops_;
 	void *state_ = nullptr;
 	int rc_ = -1;
@@ -150,17 +180,27 @@ hpc_job MakeJob(uint32_t op, uint32_t dtype, uint64_t m, uint64_t n, uint64_t k,
 // A client region as the daemon makes it (a sealed memfd from
 // hpci_region_create), with a bump allocator over its arena. A failure to make
 // it is a test failure, and ok() is false.
-class Region {
-public:
+class Region
+{
+      public:
 	// id: the region id the daemon would give it; 0 picks a fresh one.
 	explicit Region(uint64_t arena_bytes, const std::string &name = "hpctest", uint64_t id = 0);
 	~Region();
 	Region(const Region &) = delete;
 	Region &operator=(const Region &) = delete;
 
-	bool ok() const { return ok_; }
-	uint64_t id() const { return id_; }
-	unsigned char *arena() const { return r_.arena; }
+	bool ok() const
+	{
+		return ok_;
+	}
+	uint64_t id() const
+	{
+		return id_;
+	}
+	unsigned char *arena() const
+	{
+		return r_.arena;
+	}
 	template <typename T> T *At(uint64_t off) const
 	{
 		return reinterpret_cast<T *>(r_.arena + off);
@@ -169,14 +209,17 @@ public:
 	// Offset of `bytes` fresh bytes in the arena (64-byte aligned); a test
 	// failure when the arena is too small.
 	uint64_t Alloc(uint64_t bytes);
-	void Reset() { used_ = 0; }
+	void Reset()
+	{
+		used_ = 0;
+	}
 
 	// A job over arena offsets, as daemon/session.c run_job() builds it.
 	hpc_job Job(uint32_t op, uint32_t dtype, uint64_t m, uint64_t n, uint64_t k, uint64_t a_off,
 		    uint64_t b_off, uint64_t out_off, double alpha, bool has_b, bool has_out,
 		    uint64_t a_gen = 0, uint64_t b_gen = 0) const;
 
-private:
+      private:
 	hpci_region r_{};
 	bool ok_ = false;
 	uint64_t id_;

@@ -8,7 +8,8 @@
 #include <cstdlib>
 #include <fstream>
 
-namespace hpctest {
+namespace hpctest
+{
 
 bool Alive(pid_t pid)
 {

@@ -9,7 +9,8 @@
 #include <string>
 #include <vector>
 
-namespace hpctest {
+namespace hpctest
+{
 
 // Whether pid is a live process (a zombie counts as gone: it runs nothing).
 bool Alive(pid_t pid);

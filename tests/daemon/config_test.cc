@@ -306,8 +306,9 @@ TEST_F(ConfigTest, BadValues)
 		"x.ini:2: ring_entries must be a power of two from 2 to 65536, not '131072'");
 	refused("[daemon]\nmax_arena_mb = 0" + tail,
 		"x.ini:2: max_arena_mb must be an integer from 1 to 16777216, not '0'");
-	refused("[daemon]\nmax_total_arena_mb = 16777217" + tail,
-		"x.ini:2: max_total_arena_mb must be an integer from 1 to 16777216, not '16777217'");
+	refused(
+	    "[daemon]\nmax_total_arena_mb = 16777217" + tail,
+	    "x.ini:2: max_total_arena_mb must be an integer from 1 to 16777216, not '16777217'");
 	refused("[daemon]\nmax_clients = 0" + tail,
 		"x.ini:2: max_clients must be an integer from 1 to 65536, not '0'");
 	refused("[daemon]\nlog_level = loud" + tail,

@@ -288,7 +288,8 @@ TEST_F(BackendTest, FormatIsOneGreppableLine)
 	char line[1024];
 	int n = hpcd_backend_format(b, line, sizeof(line));
 	std::string want = "e\tplugin=echo 1.0.0 file=" + plugin("echo") +
-			   build_stamp(plugin("echo")) + "\tops=dot,sum (f64,f32)\ttag=hello world\tdelay_ms=0\t"
+			   build_stamp(plugin("echo")) +
+			   "\tops=dot,sum (f64,f32)\ttag=hello world\tdelay_ms=0\t"
 			   "info=tag=hello world version=1.0.0\tgen=3";
 	EXPECT_EQ(std::string(line), want);
 	EXPECT_EQ(n, (int)want.size());
@@ -297,9 +298,8 @@ TEST_F(BackendTest, FormatIsOneGreppableLine)
 	EXPECT_EQ(hpcd_backend_format(b, small, sizeof(small)), n);
 	EXPECT_STREQ(small, "e\tplugi");
 	hpcd_backend_format(v, line, sizeof(line));
-	EXPECT_EQ(std::string(line),
-		  "v\tplugin=valid 0.0.1 file=" + plugin("valid") + build_stamp(plugin("valid")) +
-			  "\tops=sum (f64)\tgen=4");
+	EXPECT_EQ(std::string(line), "v\tplugin=valid 0.0.1 file=" + plugin("valid") +
+					 build_stamp(plugin("valid")) + "\tops=sum (f64)\tgen=4");
 	hpcd_backend_put(b);
 	hpcd_backend_put(v);
 }

@@ -13,9 +13,11 @@ extern "C" {
 #include "hpc/client.h"
 }
 
-namespace {
+namespace
+{
 
-class Conformance : public ::testing::TestWithParam<std::string> {
+class Conformance : public ::testing::TestWithParam<std::string>
+{
       protected:
 	static void SetUpTestSuite()
 	{
@@ -38,12 +40,12 @@ TEST_P(Conformance, EveryOpAndTypeAgreesWithSerial)
 {
 	const std::string backend = GetParam();
 	const hpctest::Shape cases[] = {
-		{HPC_OP_MATVEC, 1, 1, 0},   {HPC_OP_MATVEC, 7, 33, 0},  {HPC_OP_MATVEC, 33, 7, 0},
-		{HPC_OP_MATVEC, 300, 257, 0}, {HPC_OP_MATVEC, 0, 5, 0},
-		{HPC_OP_MATMUL, 1, 1, 1},   {HPC_OP_MATMUL, 5, 7, 33},  {HPC_OP_MATMUL, 64, 65, 63},
-		{HPC_OP_DOT, 0, 0, 0},      {HPC_OP_DOT, 0, 1, 0},      {HPC_OP_DOT, 0, 1001, 0},
-		{HPC_OP_DOT, 0, 100003, 0}, {HPC_OP_SUM, 0, 1, 0},      {HPC_OP_SUM, 0, 17, 0},
-		{HPC_OP_SUM, 0, 1000001, 0}, {HPC_OP_AXPY, 0, 1, 0},    {HPC_OP_AXPY, 0, 4097, 0},
+	    {HPC_OP_MATVEC, 1, 1, 0},     {HPC_OP_MATVEC, 7, 33, 0},   {HPC_OP_MATVEC, 33, 7, 0},
+	    {HPC_OP_MATVEC, 300, 257, 0}, {HPC_OP_MATVEC, 0, 5, 0},    {HPC_OP_MATMUL, 1, 1, 1},
+	    {HPC_OP_MATMUL, 5, 7, 33},    {HPC_OP_MATMUL, 64, 65, 63}, {HPC_OP_DOT, 0, 0, 0},
+	    {HPC_OP_DOT, 0, 1, 0},        {HPC_OP_DOT, 0, 1001, 0},    {HPC_OP_DOT, 0, 100003, 0},
+	    {HPC_OP_SUM, 0, 1, 0},        {HPC_OP_SUM, 0, 17, 0},      {HPC_OP_SUM, 0, 1000001, 0},
+	    {HPC_OP_AXPY, 0, 1, 0},       {HPC_OP_AXPY, 0, 4097, 0},
 	};
 	hpc_client *c;
 	ASSERT_EQ(hpc_connect(daemon_->socket().c_str(), 64 << 20, &c), 0);
@@ -59,7 +61,6 @@ TEST_P(Conformance, EveryOpAndTypeAgreesWithSerial)
 	hpc_close(c);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, Conformance,
-			 ::testing::Values("serial", "omp", "omp1", "omp3"));
+INSTANTIATE_TEST_SUITE_P(Backends, Conformance, ::testing::Values("serial", "omp", "omp1", "omp3"));
 
-}  // namespace
+} // namespace

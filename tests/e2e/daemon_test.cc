@@ -28,12 +28,16 @@ extern "C" {
 #include "ipc/sock.h"
 }
 
-namespace {
+namespace
+{
 
 const char *kBackends = "[backend serial]\nplugin = serial\n"
 			"[backend omp]\nplugin = openmp\nthreads = 2\n";
 
-std::string hpcd() { return hpce::runfile("daemon/hpcd"); }
+std::string hpcd()
+{
+	return hpce::runfile("daemon/hpcd");
+}
 
 // A quick proof that the daemon still serves.
 void expect_serves(const std::string &sock)
@@ -60,20 +64,22 @@ TEST(Daemon, BadConfigsExitNonZeroNamingFileAndLine)
 	struct Bad {
 		std::string text, want;
 	} cases[] = {
-		// Two lines of [daemon] come first: the case's own lines start at 3.
-		{"sokcet = /tmp/x\n[backend s]\nplugin = serial\n", "bad.ini:3:"},
-		{"[backend s]\nplugin = serial\n[bogus]\nx = 1\n", "bad.ini:5:"},
-		{"[backend s]\nplugin = nosuchplugin\n", "libhpc_nosuchplugin.so"},
-		{"[backend s]\nplugin = openmp\nthreads = lots\n", "bad.ini:5:"},
-		{"[backend s]\nplugin = openmp\nthread = 2\n", "bad.ini:5:"},
-		{"[backend s]\nplugin = openmp\nthread = 2\n", "'thread'"},
+	    // Two lines of [daemon] come first: the case's own lines start at 3.
+	    {"sokcet = /tmp/x\n[backend s]\nplugin = serial\n", "bad.ini:3:"},
+	    {"[backend s]\nplugin = serial\n[bogus]\nx = 1\n", "bad.ini:5:"},
+	    {"[backend s]\nplugin = nosuchplugin\n", "libhpc_nosuchplugin.so"},
+	    {"[backend s]\nplugin = openmp\nthreads = lots\n", "bad.ini:5:"},
+	    {"[backend s]\nplugin = openmp\nthread = 2\n", "bad.ini:5:"},
+	    {"[backend s]\nplugin = openmp\nthread = 2\n", "'thread'"},
 	};
 	for (const auto &b : cases) {
 		std::string cfg = dir + "/bad.ini";
-		hpce::write_file(cfg, "[daemon]\nplugin_dir = " + hpce::runfile("plugins") + "\n" + b.text);
+		hpce::write_file(cfg, "[daemon]\nplugin_dir = " + hpce::runfile("plugins") + "\n" +
+					  b.text);
 		auto r = hpce::run({hpcd(), "-c", cfg, "--check"});
 		EXPECT_NE(r.status, 0) << b.text;
-		EXPECT_NE(r.err.find(b.want), std::string::npos) << "want " << b.want << " in: " << r.err;
+		EXPECT_NE(r.err.find(b.want), std::string::npos)
+		    << "want " << b.want << " in: " << r.err;
 	}
 	auto r = hpce::run({hpcd(), "-c", dir + "/missing.ini"});
 	EXPECT_NE(r.status, 0);
@@ -135,7 +141,7 @@ TEST(Daemon, StopFinishesAcceptedJobs)
 		r.a = a;
 		r.b = b;
 		r.out = outs.back();
-		r.backend = "serial";  // slow on purpose: the stop arrives mid-queue
+		r.backend = "serial"; // slow on purpose: the stop arrives mid-queue
 		r.user_data = (uint64_t)j;
 		reqs.push_back(r);
 	}
@@ -150,8 +156,8 @@ TEST(Daemon, StopFinishesAcceptedJobs)
 		got += k;
 	}
 	for (int j = 0; j < 8; j++) {
-		EXPECT_EQ(done[j].status, 0) << "job " << j << ": "
-					     << hpc_strerror(done[j].status, done[j].detail);
+		EXPECT_EQ(done[j].status, 0)
+		    << "job " << j << ": " << hpc_strerror(done[j].status, done[j].detail);
 		EXPECT_EQ(outs[done[j].user_data][n * n - 1], (double)n);
 	}
 	// Later jobs are refused, clearly: by the daemon or by the closed socket.
@@ -201,7 +207,7 @@ TEST(Daemon, GarbageOnTheSocketIsSurvived)
 	close(fd);
 	hpc_hello h{};
 	h.arena_bytes = 4096;
-	h.flags = 1;  // undefined flag
+	h.flags = 1; // undefined flag
 	fd = hpci_sock_connect(d.socket().c_str());
 	ASSERT_EQ(hpci_sock_send(fd, HPC_MSG_HELLO, 0, &h, sizeof(h), -1), 0);
 	hpc_msg hdr;
@@ -368,7 +374,7 @@ TEST(Daemon, KilledClientLeavesNothingBehind)
 		char ch;
 		ASSERT_EQ(read(pipefd[0], &ch, 1), 1);
 		close(pipefd[0]);
-		usleep(10000);  // mid-job
+		usleep(10000); // mid-job
 		EXPECT_EQ(d.region_mappings(), 1);
 		kill(pid, SIGKILL);
 		waitpid(pid, nullptr, 0);
@@ -400,7 +406,8 @@ TEST(Daemon, PluginsHearThatARegionIsGone)
 		// The daemon tells the plugin once the region is freed.
 		std::string want = "forgotten=" + std::to_string(round);
 		for (int i = 0; i < 200; i++) {
-			ASSERT_EQ(hpc_control(d.socket().c_str(), HPC_CTL_BACKENDS, buf, sizeof(buf)), 0);
+			ASSERT_EQ(
+			    hpc_control(d.socket().c_str(), HPC_CTL_BACKENDS, buf, sizeof(buf)), 0);
 			if (strstr(buf, want.c_str()))
 				break;
 			usleep(10000);
@@ -453,7 +460,7 @@ TEST(Daemon, ACrashingBackendFailsItsJobsAndNothingElse)
 	ASSERT_EQ(hpc_control(d.socket().c_str(), HPC_CTL_BACKENDS, buf, sizeof(buf)), 0);
 	EXPECT_EQ(strstr(buf, "state=crashed"), nullptr) << buf;
 	r.backend = "boom";
-	EXPECT_EQ(hpc_run(c, &r, &done), -EFAULT);  // fresh, and crashes again
+	EXPECT_EQ(hpc_run(c, &r, &done), -EFAULT); // fresh, and crashes again
 	hpc_close(c);
 	hpc_close(other);
 	EXPECT_NE(d.log().find("died of signal 11"), std::string::npos) << d.log();
@@ -497,7 +504,8 @@ TEST(Daemon, SixteenConcurrentClients)
 				for (uint64_t i = 0; i < m; i++) {
 					double want = 0;
 					for (uint64_t j = 0; j < n; j++)
-						want += (double)(((i * n + j) % 7) + t) * (double)(it % 5 + 1);
+						want += (double)(((i * n + j) % 7) + t) *
+							(double)(it % 5 + 1);
 					if (y[i] != want) {
 						failures++;
 						break;
@@ -552,4 +560,4 @@ TEST(Daemon, OnlyAllowedUsersMayConnect)
 	}
 }
 
-}  // namespace
+} // namespace

@@ -22,7 +22,8 @@ extern "C" {
 #include "hpc/client.h"
 }
 
-namespace hpce {
+namespace hpce
+{
 
 std::string runfile(const std::string &rel)
 {
@@ -170,7 +171,7 @@ bool Daemon::start()
 		_exit(127);
 	}
 	char buf[4096];
-	for (int i = 0; i < 1000; i++) {  // 10 s: sanitizer builds start slowly
+	for (int i = 0; i < 1000; i++) { // 10 s: sanitizer builds start slowly
 		if (hpc_control(socket_.c_str(), HPC_CTL_STATUS, buf, sizeof(buf)) == 0)
 			return true;
 		int st;
@@ -201,7 +202,7 @@ int Daemon::stop()
 		return -1;
 	kill(pid_, SIGTERM);
 	int st = 0;
-	for (int i = 0; i < 3000; i++) {  // 30 s
+	for (int i = 0; i < 3000; i++) { // 30 s
 		if (waitpid(pid_, &st, WNOHANG) == pid_) {
 			pid_ = -1;
 			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
@@ -244,4 +245,4 @@ int Daemon::region_mappings() const
 	return n;
 }
 
-}  // namespace hpce
+} // namespace hpce

@@ -9,7 +9,8 @@
 #include <string>
 #include <vector>
 
-namespace hpce {
+namespace hpce
+{
 
 // Path of a file in this test's runfiles, e.g. runfile("daemon/hpcd").
 std::string runfile(const std::string &rel);
@@ -21,7 +22,7 @@ void write_file(const std::string &path, const std::string &text);
 std::string read_file(const std::string &path);
 
 struct Result {
-	int status = -1;  // exit status, or 128 + signal
+	int status = -1; // exit status, or 128 + signal
 	std::string out, err;
 };
 
@@ -39,7 +40,8 @@ int sum_job(const std::string &socket, const char *backend, int n = 100,
 Result hpcrun_status(const std::string &socket, double *ms);
 
 // A daemon on a config of the test's making.
-class Daemon {
+class Daemon
+{
       public:
 	// ini_backends: the [backend ...] sections (and anything after [daemon]).
 	// daemon_extra: extra lines for the [daemon] section.
@@ -47,7 +49,10 @@ class Daemon {
 	~Daemon();
 
 	// Run the daemon under a wrapper command, e.g. {"prlimit", "--nofile=64", "--"}.
-	void set_wrapper(const std::vector<std::string> &w) { wrapper_ = w; }
+	void set_wrapper(const std::vector<std::string> &w)
+	{
+		wrapper_ = w;
+	}
 	// Start and wait until it answers. Returns false (with the log) if it
 	// exits or stays silent.
 	bool start();
@@ -58,11 +63,23 @@ class Daemon {
 	// text with ${TESTPLUGINS} replaced by the folder of the test plugins.
 	std::string expand(std::string text) const;
 
-	const std::string &socket() const { return socket_; }
-	const std::string &config() const { return config_; }
-	const std::string &dir() const { return dir_; }
+	const std::string &socket() const
+	{
+		return socket_;
+	}
+	const std::string &config() const
+	{
+		return config_;
+	}
+	const std::string &dir() const
+	{
+		return dir_;
+	}
 	std::string log() const;
-	pid_t pid() const { return pid_; }
+	pid_t pid() const
+	{
+		return pid_;
+	}
 
 	// What the daemon process holds now: open fds and memfd mappings.
 	int open_fds() const;
@@ -74,4 +91,4 @@ class Daemon {
 	pid_t pid_ = -1;
 };
 
-}  // namespace hpce
+} // namespace hpce

@@ -9,7 +9,8 @@ extern "C" {
 #include "ipc/sock.h"
 }
 
-namespace hpce {
+namespace hpce
+{
 
 bool RawClient::connect(const std::string &path, uint64_t arena, uint32_t entries)
 {
@@ -79,4 +80,4 @@ void RawClient::close()
 	sock = -1;
 }
 
-}  // namespace hpce
+} // namespace hpce

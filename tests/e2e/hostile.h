@@ -13,14 +13,15 @@ extern "C" {
 #include "ipc/ring.h"
 }
 
-namespace hpce {
+namespace hpce
+{
 
 struct RawClient {
 	int sock = -1;
 	hpci_region region{};
 	hpci_ring sq{}, cq{};
-	int32_t hello_status = 0;  // the daemon's answer to HELLO when refused
-	std::string hello_text;    // its reason, when it sent one
+	int32_t hello_status = 0; // the daemon's answer to HELLO when refused
+	std::string hello_text;   // its reason, when it sent one
 
 	// HELLO for an arena of `arena` bytes and rings of `entries`; false
 	// (with hello_status and hello_text set when the daemon answered) if refused.
@@ -32,9 +33,15 @@ struct RawClient {
 	// post() then reap(); a timeout fails the test.
 	hpc_cqe submit(const hpc_sqe &e, int timeout_ms = 10000);
 	// The arena and an offset-from-pointer helper.
-	unsigned char *arena() const { return region.arena; }
+	unsigned char *arena() const
+	{
+		return region.arena;
+	}
 	void close();
-	~RawClient() { close(); }
+	~RawClient()
+	{
+		close();
+	}
 };
 
-}  // namespace hpce
+} // namespace hpce

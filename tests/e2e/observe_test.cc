@@ -25,11 +25,18 @@ extern "C" {
 #include "hpc/wire.h"
 }
 
-namespace {
+namespace
+{
 
-std::string hpcrun() { return hpce::runfile("cli/hpcrun"); }
+std::string hpcrun()
+{
+	return hpce::runfile("cli/hpcrun");
+}
 
-bool executable(const std::string &p) { return access(p.c_str(), X_OK) == 0; }
+bool executable(const std::string &p)
+{
+	return access(p.c_str(), X_OK) == 0;
+}
 
 // The exposition as series -> value ("name{labels}" exactly as printed).
 std::map<std::string, double> parse_metrics(const std::string &text)
@@ -62,19 +69,20 @@ std::string metrics_text(const std::string &sock)
 std::string jobs(const char *backend, const char *plugin, const char *op, const char *dtype,
 		 const char *outcome)
 {
-	return std::string("hpcd_backend_jobs_total{backend=\"") + backend + "\",plugin=\"" + plugin +
-	       "\",op=\"" + op + "\",dtype=\"" + dtype + "\",outcome=\"" + outcome + "\"}";
+	return std::string("hpcd_backend_jobs_total{backend=\"") + backend + "\",plugin=\"" +
+	       plugin + "\",op=\"" + op + "\",dtype=\"" + dtype + "\",outcome=\"" + outcome + "\"}";
 }
 
 std::string per_op(const char *family, const char *backend, const char *plugin, const char *op)
 {
-	return std::string(family) + "{backend=\"" + backend + "\",plugin=\"" + plugin + "\",op=\"" +
-	       op + "\"}";
+	return std::string(family) + "{backend=\"" + backend + "\",plugin=\"" + plugin +
+	       "\",op=\"" + op + "\"}";
 }
 
 // after - before for every series, zero changes left out.
 std::map<std::string, double> moved(const std::map<std::string, double> &before,
-				    const std::map<std::string, double> &after, const std::string &prefix)
+				    const std::map<std::string, double> &after,
+				    const std::string &prefix)
 {
 	std::map<std::string, double> d;
 	for (const auto &kv : after) {
@@ -119,9 +127,10 @@ int run_job(hpc_client *c, uint32_t op, uint32_t dtype, uint64_t m, uint64_t n, 
 
 // ---- Metrics ---------------------------------------------------------------------
 
-const char *kMetricsBackends = "[backend serial]\nplugin = serial\n"
-			       "[backend omp]\nplugin = openmp\nthreads = 2\n"
-			       "[backend echo]\nplugin = ${TESTPLUGINS}/libhpc_echo.so\ntag = one\n";
+const char *kMetricsBackends =
+    "[backend serial]\nplugin = serial\n"
+    "[backend omp]\nplugin = openmp\nthreads = 2\n"
+    "[backend echo]\nplugin = ${TESTPLUGINS}/libhpc_echo.so\ntag = one\n";
 
 TEST(Metrics, CountersMoveByExactlyTheJobsRun)
 {
@@ -158,40 +167,45 @@ TEST(Metrics, CountersMoveByExactlyTheJobsRun)
 	}
 	auto dj = moved(before, after, "hpcd_backend_jobs_total");
 	std::map<std::string, double> want_jobs = {
-		{jobs("serial", "serial", "sum", "f64", "ok"), 3},
-		{jobs("omp", "openmp", "dot", "f32", "ok"), 2},
-		{jobs("omp", "openmp", "matvec", "f64", "ok"), 1},
-		{jobs("echo", "echo", "matvec", "f64", "unsupported"), 1},
+	    {jobs("serial", "serial", "sum", "f64", "ok"), 3},
+	    {jobs("omp", "openmp", "dot", "f32", "ok"), 2},
+	    {jobs("omp", "openmp", "matvec", "f64", "ok"), 1},
+	    {jobs("echo", "echo", "matvec", "f64", "unsupported"), 1},
 	};
 	EXPECT_EQ(dj, want_jobs);
 	auto dr = moved(before, after, "hpcd_jobs_rejected_total");
-	std::map<std::string, double> want_rej = {{"hpcd_jobs_rejected_total{reason=\"no_backend\"}", 1}};
+	std::map<std::string, double> want_rej = {
+	    {"hpcd_jobs_rejected_total{reason=\"no_backend\"}", 1}};
 	EXPECT_EQ(dr, want_rej);
 
 	// Bytes from the op table: sum n (x), dot 2n, matvec m*n + n + m.
 	auto db = moved(before, after, "hpcd_backend_bytes_total");
 	std::map<std::string, double> want_bytes = {
-		{per_op("hpcd_backend_bytes_total", "serial", "serial", "sum"), 3 * 1000 * 8},
-		{per_op("hpcd_backend_bytes_total", "omp", "openmp", "dot"), 2 * 2 * 500 * 4},
-		{per_op("hpcd_backend_bytes_total", "omp", "openmp", "matvec"), (200 + 20 + 10) * 8},
+	    {per_op("hpcd_backend_bytes_total", "serial", "serial", "sum"), 3 * 1000 * 8},
+	    {per_op("hpcd_backend_bytes_total", "omp", "openmp", "dot"), 2 * 2 * 500 * 4},
+	    {per_op("hpcd_backend_bytes_total", "omp", "openmp", "matvec"), (200 + 20 + 10) * 8},
 	};
 	EXPECT_EQ(db, want_bytes);
 
 	// The histogram: counts per op, +Inf equal to the count, buckets cumulative.
 	auto dc = moved(before, after, "hpcd_backend_job_duration_seconds_count");
 	std::map<std::string, double> want_count = {
-		{per_op("hpcd_backend_job_duration_seconds_count", "serial", "serial", "sum"), 3},
-		{per_op("hpcd_backend_job_duration_seconds_count", "omp", "openmp", "dot"), 2},
-		{per_op("hpcd_backend_job_duration_seconds_count", "omp", "openmp", "matvec"), 1},
-		{per_op("hpcd_backend_job_duration_seconds_count", "echo", "echo", "matvec"), 1},
+	    {per_op("hpcd_backend_job_duration_seconds_count", "serial", "serial", "sum"), 3},
+	    {per_op("hpcd_backend_job_duration_seconds_count", "omp", "openmp", "dot"), 2},
+	    {per_op("hpcd_backend_job_duration_seconds_count", "omp", "openmp", "matvec"), 1},
+	    {per_op("hpcd_backend_job_duration_seconds_count", "echo", "echo", "matvec"), 1},
 	};
 	EXPECT_EQ(dc, want_count);
-	std::string inf = "hpcd_backend_job_duration_seconds_bucket{backend=\"serial\",plugin=\"serial\",op=\"sum\",le=\"+Inf\"}";
+	std::string inf = "hpcd_backend_job_duration_seconds_bucket{backend=\"serial\",plugin="
+			  "\"serial\",op=\"sum\",le=\"+Inf\"}";
 	EXPECT_EQ(after[inf], 3);
-	EXPECT_GT(after[per_op("hpcd_backend_job_duration_seconds_sum", "serial", "serial", "sum")], 0);
+	EXPECT_GT(after[per_op("hpcd_backend_job_duration_seconds_sum", "serial", "serial", "sum")],
+		  0);
 	double prev = 0;
-	for (const char *le : {"1e-06", "1e-05", "0.0001", "0.001", "0.01", "0.1", "1", "10", "100", "+Inf"}) {
-		double v = after["hpcd_backend_job_duration_seconds_bucket{backend=\"serial\",plugin=\"serial\",op=\"sum\",le=\"" +
+	for (const char *le :
+	     {"1e-06", "1e-05", "0.0001", "0.001", "0.01", "0.1", "1", "10", "100", "+Inf"}) {
+		double v = after["hpcd_backend_job_duration_seconds_bucket{backend=\"serial\","
+				 "plugin=\"serial\",op=\"sum\",le=\"" +
 				 std::string(le) + "\"}"];
 		EXPECT_GE(v, prev) << le;
 		prev = v;
@@ -211,7 +225,9 @@ TEST(Metrics, CountersMoveByExactlyTheJobsRun)
 	EXPECT_EQ(run_job(c, HPC_OP_SUM, HPC_F64, 0, 10, "echo"), 0);
 	hpc_close(c);
 	auto reloaded = parse_metrics(metrics_text(d.socket()));
-	EXPECT_EQ(reloaded["hpcd_reloads_total{outcome=\"ok\"}"] - after["hpcd_reloads_total{outcome=\"ok\"}"], 1);
+	EXPECT_EQ(reloaded["hpcd_reloads_total{outcome=\"ok\"}"] -
+		      after["hpcd_reloads_total{outcome=\"ok\"}"],
+		  1);
 	EXPECT_EQ(reloaded["hpcd_config_generation"], 2);
 	EXPECT_EQ(reloaded[jobs("echo", "echo", "matvec", "f64", "unsupported")], 1);
 	EXPECT_EQ(reloaded[jobs("echo", "echo", "sum", "f64", "ok")], 1);
@@ -252,7 +268,9 @@ TEST(Metrics, LongerThanOnePacketComesWholeAndPassesPromtool)
 	for (int i = 0; i < 40; i++) {
 		snprintf(name, sizeof(name), "s%02d", i);
 		EXPECT_EQ(m[jobs(name, "serial", "sum", "f64", "ok")], 1) << name;
-		EXPECT_EQ(m[per_op("hpcd_backend_job_duration_seconds_count", name, "serial", "sum")], 1) << name;
+		EXPECT_EQ(
+		    m[per_op("hpcd_backend_job_duration_seconds_count", name, "serial", "sum")], 1)
+		    << name;
 	}
 	// The last family is there in full: nothing was cut.
 	EXPECT_EQ(m[per_op("hpcd_backend_bytes_total", "s39", "serial", "sum")], 800);
@@ -266,8 +284,9 @@ TEST(Metrics, LongerThanOnePacketComesWholeAndPassesPromtool)
 
 	const std::string promtool = "/usr/bin/promtool";
 	if (!executable(promtool))
-		GTEST_SKIP() << "promtool is not installed (Debian package prometheus; scripts/setup.sh "
-				"installs it): the exposition was not checked by it";
+		GTEST_SKIP()
+		    << "promtool is not installed (Debian package prometheus; scripts/setup.sh "
+		       "installs it): the exposition was not checked by it";
 	std::string file = d.dir() + "/metrics.txt";
 	hpce::write_file(file, r.out);
 	auto p = hpce::run({"/bin/sh", "-c", promtool + " check metrics < " + file});
@@ -295,8 +314,8 @@ TEST(Metrics, DaemonWideCountersAndLimits)
 
 	hpc_client *c, *c2;
 	ASSERT_EQ(hpc_connect(d.socket().c_str(), 1 << 20, &c), 0);
-	EXPECT_EQ(hpc_connect(d.socket().c_str(), 1 << 20, &c2), -EUSERS);   // max_clients
-	EXPECT_EQ(hpc_connect(d.socket().c_str(), 16 << 20, &c2), -E2BIG);   // max_arena_mb
+	EXPECT_EQ(hpc_connect(d.socket().c_str(), 1 << 20, &c2), -EUSERS); // max_clients
+	EXPECT_EQ(hpc_connect(d.socket().c_str(), 16 << 20, &c2), -E2BIG); // max_arena_mb
 	auto m1 = parse_metrics(metrics_text(d.socket()));
 	EXPECT_EQ(m1["hpcd_clients_connected"], 1);
 	EXPECT_GT(m1["hpcd_arena_bytes_in_use"], 1 << 20);
@@ -306,7 +325,8 @@ TEST(Metrics, DaemonWideCountersAndLimits)
 	hpc_close(c);
 
 	// A reload that fails is counted as refused, and the old config keeps serving.
-	hpce::write_file(d.config(), hpce::read_file(d.config()) + "[backend bad]\nplugin = nosuchplugin\n");
+	hpce::write_file(d.config(),
+			 hpce::read_file(d.config()) + "[backend bad]\nplugin = nosuchplugin\n");
 	char buf[4096];
 	EXPECT_NE(hpc_control(d.socket().c_str(), HPC_CTL_RELOAD, buf, sizeof(buf)), 0);
 	auto m2 = parse_metrics(metrics_text(d.socket()));
@@ -385,7 +405,9 @@ struct TraceRun {
 	hpce::Result r; // before t: constructed before the thread that writes it starts
 	std::thread t;
 	TraceRun(const std::string &sock, const std::string &secs, const std::string &out)
-	    : t([this, sock, secs, out] { r = hpce::run({hpcrun(), "-s", sock, "trace", "--seconds", secs, "-o", out}); })
+	    : t([this, sock, secs, out] {
+		      r = hpce::run({hpcrun(), "-s", sock, "trace", "--seconds", secs, "-o", out});
+	      })
 	{
 	}
 	hpce::Result wait()
@@ -408,7 +430,10 @@ bool wait_trace_active(const std::string &sock, bool want)
 	return false;
 }
 
-bool have_python() { return executable("/usr/bin/python3"); }
+bool have_python()
+{
+	return executable("/usr/bin/python3");
+}
 
 TEST(Trace, JsonHoldsExactlyTheJobsRunWithChunksNested)
 {
@@ -448,7 +473,7 @@ TEST(Trace, JsonHoldsExactlyTheJobsRunWithChunksNested)
 	EXPECT_EQ(run_job(c, HPC_OP_SUM, HPC_F64, 0, 100, "serial"), 0);
 
 	auto evs = read_trace_json(file);
-	std::map<long, std::string> procs;               // pid -> name
+	std::map<long, std::string> procs;                    // pid -> name
 	std::map<std::pair<long, long>, std::string> threads; // (pid, tid) -> name
 	std::vector<Ev> job_evs;
 	for (const auto &e : evs) {
@@ -465,16 +490,17 @@ TEST(Trace, JsonHoldsExactlyTheJobsRunWithChunksNested)
 		EXPECT_EQ(e.client_pid, (long)getpid());
 		EXPECT_TRUE(procs.count(e.pid)) << "no process name for pid " << e.pid;
 		EXPECT_TRUE(threads.count({e.pid, e.tid})) << "no thread name for a job's track";
-		got.push_back(e.backend + "/" + e.plugin + "/" + e.name + "/" + std::to_string(e.status));
+		got.push_back(e.backend + "/" + e.plugin + "/" + e.name + "/" +
+			      std::to_string(e.status));
 	}
 	std::sort(got.begin(), got.end());
 	std::vector<std::string> want = {
-		"nosuch//sum/" + std::to_string(-ENOENT),
-		"pool/forkpool/matvec/0",
-		"pool/forkpool/matvec/0",
-		"serial/serial/sum/0",
-		"serial/serial/sum/0",
-		"serial/serial/sum/0",
+	    "nosuch//sum/" + std::to_string(-ENOENT),
+	    "pool/forkpool/matvec/0",
+	    "pool/forkpool/matvec/0",
+	    "serial/serial/sum/0",
+	    "serial/serial/sum/0",
+	    "serial/serial/sum/0",
 	};
 	EXPECT_EQ(got, want);
 
@@ -500,10 +526,12 @@ TEST(Trace, JsonHoldsExactlyTheJobsRunWithChunksNested)
 			EXPECT_LE(e.ts + e.dur, je.ts + je.dur + 0.002);
 			bool in_part = false;
 			for (const auto &p : evs)
-				if (p.ph == "X" && p.cat == "job_part" && p.job == idx && p.tid == e.tid &&
-				    p.pid == e.pid && p.ts <= e.ts + 1e-6 && e.ts + e.dur <= p.ts + p.dur + 1e-6)
+				if (p.ph == "X" && p.cat == "job_part" && p.job == idx &&
+				    p.tid == e.tid && p.pid == e.pid && p.ts <= e.ts + 1e-6 &&
+				    e.ts + e.dur <= p.ts + p.dur + 1e-6)
 					in_part = true;
-			EXPECT_TRUE(in_part) << "chunk of job " << idx << " not nested in its worker's part";
+			EXPECT_TRUE(in_part)
+			    << "chunk of job " << idx << " not nested in its worker's part";
 		}
 		EXPECT_GE(nchunks, 2u) << "job " << idx;
 		chunks_seen[npool++ % 2] = nchunks;
@@ -544,8 +572,9 @@ TEST(Trace, SvgHasOneRowPerWorker)
 	EXPECT_GE(chunks, 2u);
 	const std::string xmllint = "/usr/bin/xmllint";
 	if (!executable(xmllint))
-		GTEST_SKIP() << "xmllint is not installed (Debian package libxml2-utils): the SVG was "
-				"not checked for well-formedness";
+		GTEST_SKIP()
+		    << "xmllint is not installed (Debian package libxml2-utils): the SVG was "
+		       "not checked for well-formedness";
 	auto x = hpce::run({xmllint, "--noout", file});
 	EXPECT_EQ(x.status, 0) << x.err;
 	EXPECT_EQ(d.stop(), 0) << d.log();
@@ -655,7 +684,8 @@ TEST(Trace, StartsAndStopsWhileClientsSubmit)
 			std::sort(kv.second.begin(), kv.second.end());
 			for (size_t i = 1; i < kv.second.size(); i++)
 				EXPECT_LE(kv.second[i - 1].second, kv.second[i].first)
-				    << "client " << kv.first << ": two records of one job, or a torn one";
+				    << "client " << kv.first
+				    << ": two records of one job, or a torn one";
 		}
 		recorded += tr.hdr.njobs;
 		hpc_trace_free(&tr);
@@ -676,14 +706,14 @@ TEST(Hpcrun, MetricsAndTraceUsage)
 		std::vector<std::string> args;
 		std::string problem;
 	} cases[] = {
-		{{"trace", "-o", "t.json"}, "trace needs --seconds S"},
-		{{"trace", "--seconds", "1"}, "trace needs -o FILE.json or -o FILE.svg"},
-		{{"trace", "--seconds", "1", "-o", "t.txt"}, "trace writes FILE.json or FILE.svg"},
-		{{"trace", "--seconds", "0", "-o", "t.json"}, "--seconds needs a number"},
-		{{"trace", "--seconds", "soon", "-o", "t.json"}, "--seconds needs a number"},
-		{{"metrics", "--seconds", "1"}, "metrics does not take --seconds"},
-		{{"metrics", "-o", "m.txt"}, "metrics does not take -o"},
-		{{"metrics", "extra"}, "too many arguments for metrics"},
+	    {{"trace", "-o", "t.json"}, "trace needs --seconds S"},
+	    {{"trace", "--seconds", "1"}, "trace needs -o FILE.json or -o FILE.svg"},
+	    {{"trace", "--seconds", "1", "-o", "t.txt"}, "trace writes FILE.json or FILE.svg"},
+	    {{"trace", "--seconds", "0", "-o", "t.json"}, "--seconds needs a number"},
+	    {{"trace", "--seconds", "soon", "-o", "t.json"}, "--seconds needs a number"},
+	    {{"metrics", "--seconds", "1"}, "metrics does not take --seconds"},
+	    {{"metrics", "-o", "m.txt"}, "metrics does not take -o"},
+	    {{"metrics", "extra"}, "too many arguments for metrics"},
 	};
 	for (const auto &c : cases) {
 		std::vector<std::string> argv = {hpcrun(), "-s", "/nonexistent/hpcd.sock"};
@@ -693,8 +723,9 @@ TEST(Hpcrun, MetricsAndTraceUsage)
 		EXPECT_NE(r.err.find(c.problem), std::string::npos) << r.err;
 	}
 	// No daemon: one sentence naming the socket, exit 1.
-	for (const auto &args : {std::vector<std::string>{"metrics"},
-				 std::vector<std::string>{"trace", "--seconds", "1", "-o", "/tmp/t.json"}}) {
+	for (const auto &args :
+	     {std::vector<std::string>{"metrics"},
+	      std::vector<std::string>{"trace", "--seconds", "1", "-o", "/tmp/t.json"}}) {
 		std::vector<std::string> argv = {hpcrun(), "-s", "/nonexistent/hpcd.sock"};
 		argv.insert(argv.end(), args.begin(), args.end());
 		auto r = hpce::run(argv);

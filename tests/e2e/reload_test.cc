@@ -25,7 +25,8 @@ extern "C" {
 #include "hpc/wire.h"
 }
 
-namespace {
+namespace
+{
 
 uint64_t now_ns()
 {
@@ -71,8 +72,9 @@ TEST(Reload, HundredReloadsUnderLoadLoseNothing)
 
 	hpce::Daemon d(config_variant(0, echo_dir), daemon_part(0));
 	ASSERT_TRUE(d.start()) << d.log();
-	const std::string head = hpce::read_file(d.config()).substr(
-		0, hpce::read_file(d.config()).find("default_backend"));
+	const std::string head =
+	    hpce::read_file(d.config())
+		.substr(0, hpce::read_file(d.config()).find("default_backend"));
 
 	std::atomic<bool> stop{false};
 	std::atomic<uint64_t> submitted{0}, completed{0}, failed{0}, wrong{0}, dup{0}, lost{0};
@@ -119,7 +121,8 @@ TEST(Reload, HundredReloadsUnderLoadLoseNothing)
 						r.op = HPC_OP_MATVEC;
 						r.m = m, r.n = n;
 						r.a = a, r.b = x, r.out = ys[j];
-						memset(ys[j], 0xff, m * 8);  // stale results would show
+						memset(ys[j], 0xff,
+						       m * 8); // stale results would show
 					}
 					r.backend = b;
 					r.user_data = (seq + (uint64_t)j) * 8 + (uint64_t)j;
@@ -159,7 +162,8 @@ TEST(Reload, HundredReloadsUnderLoadLoseNothing)
 						if (rs[j].op == HPC_OP_SUM) {
 							if (done[i].result != want_sum)
 								wrong++;
-						} else if (!std::equal(want.begin(), want.end(), ys[j])) {
+						} else if (!std::equal(want.begin(), want.end(),
+								       ys[j])) {
 							wrong++;
 						}
 					}
@@ -167,7 +171,8 @@ TEST(Reload, HundredReloadsUnderLoadLoseNothing)
 				}
 				uint64_t pause = now_ns() - t0;
 				uint64_t prev = worst_pause_ns.load();
-				while (pause > prev && !worst_pause_ns.compare_exchange_weak(prev, pause)) {
+				while (pause > prev &&
+				       !worst_pause_ns.compare_exchange_weak(prev, pause)) {
 				}
 				seq += 4;
 			}
@@ -184,7 +189,8 @@ TEST(Reload, HundredReloadsUnderLoadLoseNothing)
 	for (int i = 1; i <= kReloads; i++) {
 		if (i % 5 == 0) {
 			echo_version = echo_version == 1 ? 2 : 1;
-			replace_file(echo_version == 1 ? echo1 : echo2, echo_dir + "/libhpc_echo.so");
+			replace_file(echo_version == 1 ? echo1 : echo2,
+				     echo_dir + "/libhpc_echo.so");
 		}
 		hpce::write_file(d.config(), head + daemon_part(i) + config_variant(i, echo_dir));
 		uint64_t t0 = now_ns();
@@ -193,11 +199,12 @@ TEST(Reload, HundredReloadsUnderLoadLoseNothing)
 		ASSERT_EQ(rc, 0) << "reload " << i << ": " << buf;
 		if (i % 5 == 0) {
 			// The swap took effect: the echo instance reports the new build.
-			ASSERT_EQ(hpc_control(d.socket().c_str(), HPC_CTL_BACKENDS, buf, sizeof(buf)), 0);
+			ASSERT_EQ(
+			    hpc_control(d.socket().c_str(), HPC_CTL_BACKENDS, buf, sizeof(buf)), 0);
 			std::string want = echo_version == 1 ? "echo 1.0.0" : "echo 2.0.0";
 			EXPECT_NE(std::string(buf).find("plugin=" + want), std::string::npos)
-				<< "after reload " << i << ":\n"
-				<< buf;
+			    << "after reload " << i << ":\n"
+			    << buf;
 		}
 		usleep(5000);
 	}
@@ -225,23 +232,25 @@ TEST(Reload, HundredReloadsUnderLoadLoseNothing)
 
 TEST(Reload, BadConfigLeavesEverythingAsItWas)
 {
-	hpce::Daemon d("[backend serial]\nplugin = serial\n[backend omp]\nplugin = openmp\nthreads = 2\n");
+	hpce::Daemon d(
+	    "[backend serial]\nplugin = serial\n[backend omp]\nplugin = openmp\nthreads = 2\n");
 	ASSERT_TRUE(d.start()) << d.log();
 	char before[65536], after[65536], why[4096];
 	ASSERT_EQ(hpc_control(d.socket().c_str(), HPC_CTL_BACKENDS, before, sizeof(before)), 0);
 	std::string good = hpce::read_file(d.config());
 
 	const char *bad[] = {
-		"[backend omp]\nplugin = openmp\nthreads = zero\n",       // a backend fails to open
-		"[backend omp]\nplugin = openmp\nthreads = 2\n[oops\n",    // does not parse
-		"[backend omp]\nplugin = nosuch\n",                        // no such plugin
+	    "[backend omp]\nplugin = openmp\nthreads = zero\n",     // a backend fails to open
+	    "[backend omp]\nplugin = openmp\nthreads = 2\n[oops\n", // does not parse
+	    "[backend omp]\nplugin = nosuch\n",                     // no such plugin
 	};
 	for (const char *b : bad) {
 		hpce::write_file(d.config(), good.substr(0, good.find("[backend")) + b);
 		int rc = hpc_control(d.socket().c_str(), HPC_CTL_RELOAD, why, sizeof(why));
 		EXPECT_LT(rc, 0) << b;
 		EXPECT_NE(std::string(why).find("hpcd.ini"), std::string::npos) << why;
-		ASSERT_EQ(hpc_control(d.socket().c_str(), HPC_CTL_BACKENDS, after, sizeof(after)), 0);
+		ASSERT_EQ(hpc_control(d.socket().c_str(), HPC_CTL_BACKENDS, after, sizeof(after)),
+			  0);
 		EXPECT_STREQ(before, after);
 	}
 	// SIGHUP with a bad config: logged, nothing changes, still serving. The
@@ -264,7 +273,7 @@ TEST(Reload, BadConfigLeavesEverythingAsItWas)
 
 	// A job naming a backend that a good reload removed fails clearly.
 	hpce::write_file(d.config(), good.substr(0, good.find("[backend")) +
-					     "[backend serial]\nplugin = serial\n");
+					 "[backend serial]\nplugin = serial\n");
 	kill(d.pid(), SIGHUP);
 	for (int i = 0; i < 100; i++) {
 		hpc_control(d.socket().c_str(), HPC_CTL_BACKENDS, after, sizeof(after));
@@ -279,4 +288,4 @@ TEST(Reload, BadConfigLeavesEverythingAsItWas)
 	EXPECT_EQ(d.stop(), 0) << d.log();
 }
 
-}  // namespace
+} // namespace

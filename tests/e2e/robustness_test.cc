@@ -26,7 +26,8 @@ extern "C" {
 #include "hpc/wire.h"
 }
 
-namespace {
+namespace
+{
 
 using hpce::RawClient;
 
@@ -155,7 +156,8 @@ TEST(Robustness, TotalArenaLimitRefusesTheNewcomerOnly)
 	ASSERT_EQ(hpc_connect(d.socket().c_str(), 40u << 20, &a), 0);
 
 	char why[HPC_REFUSAL_MAX + 1] = "unset";
-	struct hpc_connect_opts o{};
+	struct hpc_connect_opts o {
+	};
 	o.err = why;
 	o.err_len = sizeof(why);
 	hpc_client *b = nullptr;
@@ -206,7 +208,8 @@ TEST(Robustness, MaxClientsRefusesOneMoreWithAReason)
 	ASSERT_EQ(hpc_connect(d.socket().c_str(), 1 << 16, &a), 0);
 	ASSERT_EQ(hpc_connect(d.socket().c_str(), 1 << 16, &b), 0);
 	char why[HPC_REFUSAL_MAX + 1];
-	struct hpc_connect_opts o{};
+	struct hpc_connect_opts o {
+	};
 	o.err = why;
 	o.err_len = sizeof(why);
 	EXPECT_EQ(hpc_connect_opts(d.socket().c_str(), 1 << 16, &o, &c), -EUSERS);
@@ -322,8 +325,9 @@ TEST(Robustness, AReloadThatOpensSlowlyDoesNotStallTheFrontDoor)
 {
 	hpce::Daemon d("[backend serial]\nplugin = serial\n");
 	ASSERT_TRUE(d.start()) << d.log();
-	append_to(d.config(),
-		  d.expand("[backend slow]\nplugin = ${TESTPLUGINS}/libhpc_stall.so\nopen_ms = 10000\n"));
+	append_to(
+	    d.config(),
+	    d.expand("[backend slow]\nplugin = ${TESTPLUGINS}/libhpc_stall.so\nopen_ms = 10000\n"));
 
 	std::atomic<int> reload_rc{1};
 	double t0 = now_ms();
@@ -346,8 +350,9 @@ TEST(Robustness, AReloadThatOpensSlowlyDoesNotStallTheFrontDoor)
 
 TEST(Robustness, ABackendSlowToForgetAClientDoesNotStallTheFrontDoor)
 {
-	hpce::Daemon d("[backend serial]\nplugin = serial\n"
-		       "[backend slow]\nplugin = ${TESTPLUGINS}/libhpc_stall.so\nforget_ms = 5000\n");
+	hpce::Daemon d(
+	    "[backend serial]\nplugin = serial\n"
+	    "[backend slow]\nplugin = ${TESTPLUGINS}/libhpc_stall.so\nforget_ms = 5000\n");
 	ASSERT_TRUE(d.start()) << d.log();
 	double t0 = now_ms();
 	ASSERT_TRUE(job_runs(d.socket(), "slow")); // a client that leaves at once
@@ -376,8 +381,9 @@ TEST(Robustness, ABackendThatCrashedHoldingItsLockIsNeverCalledAgain)
 	// As in daemon_test: TSan does not follow a siglongjmp out of a SIGSEGV handler.
 	GTEST_SKIP() << "crash containment is not modelled by ThreadSanitizer";
 #endif
-	hpce::Daemon d("[backend serial]\nplugin = serial\n"
-		       "[backend locked]\nplugin = ${TESTPLUGINS}/libhpc_stall.so\ncrash_locked = 1\n");
+	hpce::Daemon d(
+	    "[backend serial]\nplugin = serial\n"
+	    "[backend locked]\nplugin = ${TESTPLUGINS}/libhpc_stall.so\ncrash_locked = 1\n");
 	ASSERT_TRUE(d.start()) << d.log();
 	std::string before =
 	    hpce::run({hpce::runfile("cli/hpcrun"), "-s", d.socket(), "backends"}).out;
@@ -418,8 +424,9 @@ TEST(Robustness, ABackendThatCrashedHoldingItsLockIsNeverCalledAgain)
 
 TEST(Robustness, ASecondStopSignalEndsTheDaemonEvenIfABackendHangs)
 {
-	hpce::Daemon d("[backend serial]\nplugin = serial\n"
-		       "[backend hung]\nplugin = ${TESTPLUGINS}/libhpc_stall.so\nrun_ms = 600000\n");
+	hpce::Daemon d(
+	    "[backend serial]\nplugin = serial\n"
+	    "[backend hung]\nplugin = ${TESTPLUGINS}/libhpc_stall.so\nrun_ms = 600000\n");
 	ASSERT_TRUE(d.start()) << d.log();
 	RawClient rc;
 	ASSERT_TRUE(rc.connect(d.socket(), 1 << 16));
@@ -439,4 +446,4 @@ TEST(Robustness, ASecondStopSignalEndsTheDaemonEvenIfABackendHangs)
 	EXPECT_NE(d.log().find("abandoning"), std::string::npos) << d.log();
 }
 
-}  // namespace
+} // namespace

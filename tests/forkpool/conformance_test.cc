@@ -17,8 +17,10 @@
 #include "plugins/serial/kernels.h"
 #include "tests/forkpool/fp_harness.h"
 
-namespace fpt {
-namespace {
+namespace fpt
+{
+namespace
+{
 
 std::vector<Shape> Shapes()
 {
@@ -26,13 +28,13 @@ std::vector<Shape> Shapes()
 	for (uint32_t op : {HPC_OP_DOT, HPC_OP_SUM, HPC_OP_AXPY})
 		for (uint64_t n : {0, 1, 2, 5, 7, 17, 1000, 32771, 100003, 1000003})
 			v.push_back({op, 0, n, 0});
-	const uint64_t mv[][2] = {{0, 0}, {0, 5},  {5, 0},     {1, 1},      {1, 7},   {7, 1},
-				  {4, 3}, {5, 33}, {33, 7},    {100, 100},  {17, 2049}, {1, 100003},
-				  {3, 50000}, {1000, 999}, {4001, 33}};
+	const uint64_t mv[][2] = {{0, 0},     {0, 5},      {5, 0},     {1, 1},      {1, 7},
+				  {7, 1},     {4, 3},      {5, 33},    {33, 7},     {100, 100},
+				  {17, 2049}, {1, 100003}, {3, 50000}, {1000, 999}, {4001, 33}};
 	for (const auto &s : mv)
 		v.push_back({HPC_OP_MATVEC, s[0], s[1], 0});
-	const uint64_t mm[][3] = {{0, 0, 0},   {0, 3, 4},   {3, 0, 4},    {3, 4, 0},
-				  {1, 1, 1},   {2, 7, 33},  {5, 7, 33},   {7, 5, 33},
+	const uint64_t mm[][3] = {{0, 0, 0},    {0, 3, 4},     {3, 0, 4},    {3, 4, 0},
+				  {1, 1, 1},    {2, 7, 33},    {5, 7, 33},   {7, 5, 33},
 				  {33, 33, 33}, {2, 129, 150}, {64, 65, 66}, {150, 70, 300}};
 	for (const auto &s : mm)
 		v.push_back({HPC_OP_MATMUL, s[0], s[1], s[2]});
@@ -61,7 +63,8 @@ template <typename T> void Check(const Instance &inst, Region &reg, const Shape 
 	if (s.op == HPC_OP_AXPY)
 		FillRandom(out0.data(), nout, rng);
 	else
-		out0.assign(nout, std::numeric_limits<T>::quiet_NaN()); // every element must be written
+		out0.assign(nout,
+			    std::numeric_limits<T>::quiet_NaN()); // every element must be written
 	std::copy(out0.begin(), out0.end(), want.begin());
 	if (nout)
 		std::memcpy(out, out0.data(), nout * sizeof(T));
@@ -69,12 +72,16 @@ template <typename T> void Check(const Instance &inst, Region &reg, const Shape 
 	double want_scalar = 0;
 	switch (s.op) {
 	case HPC_OP_MATVEC:
-		f64 ? hpc_serial_matvec_f64((const double *)a, (const double *)b, (double *)want.data(), s.m, s.n)
-		    : hpc_serial_matvec_f32((const float *)a, (const float *)b, (float *)want.data(), s.m, s.n);
+		f64 ? hpc_serial_matvec_f64((const double *)a, (const double *)b,
+					    (double *)want.data(), s.m, s.n)
+		    : hpc_serial_matvec_f32((const float *)a, (const float *)b,
+					    (float *)want.data(), s.m, s.n);
 		break;
 	case HPC_OP_MATMUL:
-		f64 ? hpc_serial_matmul_f64((const double *)a, (const double *)b, (double *)want.data(), s.m, s.n, s.k)
-		    : hpc_serial_matmul_f32((const float *)a, (const float *)b, (float *)want.data(), s.m, s.n, s.k);
+		f64 ? hpc_serial_matmul_f64((const double *)a, (const double *)b,
+					    (double *)want.data(), s.m, s.n, s.k)
+		    : hpc_serial_matmul_f32((const float *)a, (const float *)b,
+					    (float *)want.data(), s.m, s.n, s.k);
 		break;
 	case HPC_OP_DOT:
 		want_scalar = f64 ? hpc_serial_dot_f64((const double *)a, (const double *)b, s.n)
@@ -103,7 +110,8 @@ template <typename T> void Check(const Instance &inst, Region &reg, const Shape 
 	int bad = 0;
 	for (size_t i = 0; i < nout; i++)
 		if (std::memcmp(&out[i], &want[i], sizeof(T)) != 0 && bad++ < 5)
-			ADD_FAILURE() << "element " << i << ": " << out[i] << " vs serial " << want[i];
+			ADD_FAILURE()
+			    << "element " << i << ": " << out[i] << " vs serial " << want[i];
 	EXPECT_EQ(bad, 0);
 }
 
@@ -113,7 +121,9 @@ struct Config {
 	const char *chunk; // nullptr: the default
 };
 
-class Conformance : public ::testing::TestWithParam<Config> {};
+class Conformance : public ::testing::TestWithParam<Config>
+{
+};
 
 TEST_P(Conformance, EveryOpAndTypeMatchesSerial)
 {
@@ -137,15 +147,15 @@ TEST_P(Conformance, EveryOpAndTypeMatchesSerial)
 }
 
 INSTANTIATE_TEST_SUITE_P(
-	Schedules, Conformance,
-	::testing::Values(Config{"static", 1, nullptr}, Config{"static", 2, nullptr},
-			  Config{"static", 5, nullptr}, Config{"dynamic", 1, nullptr},
-			  Config{"dynamic", 2, nullptr}, Config{"dynamic", 5, nullptr},
-			  Config{"dynamic", 2, "3"}, Config{"dynamic", 5, "1000"}),
-	[](const ::testing::TestParamInfo<Config> &p) {
-		return std::string(p.param.schedule) + "_workers" + std::to_string(p.param.workers) +
-		       (p.param.chunk ? std::string("_chunk") + p.param.chunk : "");
-	});
+    Schedules, Conformance,
+    ::testing::Values(Config{"static", 1, nullptr}, Config{"static", 2, nullptr},
+		      Config{"static", 5, nullptr}, Config{"dynamic", 1, nullptr},
+		      Config{"dynamic", 2, nullptr}, Config{"dynamic", 5, nullptr},
+		      Config{"dynamic", 2, "3"}, Config{"dynamic", 5, "1000"}),
+    [](const ::testing::TestParamInfo<Config> &p) {
+	    return std::string(p.param.schedule) + "_workers" + std::to_string(p.param.workers) +
+		   (p.param.chunk ? std::string("_chunk") + p.param.chunk : "");
+    });
 
 // The partials are added in chunk order: the same chunking gives the same bits
 // whichever worker ran which chunk, however many workers there are.
@@ -159,7 +169,8 @@ TEST(Determinism, SameChunksSameBitsWhateverTheWorkers)
 	FillRandom(reg.At<double>(b_off), n, rng);
 	std::vector<double> results;
 	for (int workers : {1, 2, 5}) {
-		Instance inst({{"workers", std::to_string(workers)}, {"schedule", "dynamic"},
+		Instance inst({{"workers", std::to_string(workers)},
+			       {"schedule", "dynamic"},
 			       {"chunk", "4099"}});
 		ASSERT_EQ(inst.rc(), 0) << inst.err();
 		for (int rep = 0; rep < 3; rep++) {
@@ -193,7 +204,8 @@ TEST(Run, RefusesBadJobsAndStaysUsable)
 	EXPECT_EQ(inst.Run(bad_type.get()), -EOPNOTSUPP);
 	Job no_b(reg, HPC_OP_DOT, HPC_F64, 0, 3, 0, x_off, 0, 0, false, false);
 	EXPECT_EQ(inst.Run(no_b.get()), -EINVAL);
-	Job big(reg, HPC_OP_MATVEC, HPC_F64, 1ull << 62, 1ull << 62, 0, x_off, x_off, x_off, true, true);
+	Job big(reg, HPC_OP_MATVEC, HPC_F64, 1ull << 62, 1ull << 62, 0, x_off, x_off, x_off, true,
+		true);
 	EXPECT_EQ(inst.Run(big.get()), -EOVERFLOW);
 	// Without a region the workers cannot see the operands.
 	Job noregion(reg, HPC_OP_SUM, HPC_F64, 0, 3, 0, x_off, 0, 0, false, false);
@@ -232,7 +244,8 @@ TEST(Concurrency, EightCallersOnOneInstance)
 				x[i] = (double)(i % 7);
 			double want = hpc_serial_sum_f64(x, n);
 			for (int r = 0; r < 10; r++) {
-				Job job(reg, HPC_OP_SUM, HPC_F64, 0, n, 0, x_off, 0, 0, false, false);
+				Job job(reg, HPC_OP_SUM, HPC_F64, 0, n, 0, x_off, 0, 0, false,
+					false);
 				if (inst.Run(job.get()) != 0)
 					failed++;
 				else if (job.get()->result != want)

@@ -23,7 +23,8 @@ extern "C" {
 #include "hpc/client.h"
 }
 
-namespace {
+namespace
+{
 
 // Worker pids of backend `name` from `hpcrun backends`'s text (describe: "pids=1,2").
 std::vector<pid_t> WorkerPids(const std::string &sock, const std::string &name)
@@ -48,15 +49,16 @@ std::vector<pid_t> WorkerPids(const std::string &sock, const std::string &name)
 	return pids;
 }
 
-class ForkpoolE2E : public ::testing::Test {
-protected:
+class ForkpoolE2E : public ::testing::Test
+{
+      protected:
 	void SetUp() override
 	{
 		daemon_.reset(new hpce::Daemon(
-			"[backend serial]\nplugin = serial\n"
-			"[backend fp]\nplugin = forkpool\nworkers = 2\nschedule = dynamic\n"
-			"[backend fps]\nplugin = forkpool\nworkers = 2\nschedule = static\n"
-			"[backend slow]\nplugin = forkpool\nworkers = 1\nchunk_delay_us = 400000\n"));
+		    "[backend serial]\nplugin = serial\n"
+		    "[backend fp]\nplugin = forkpool\nworkers = 2\nschedule = dynamic\n"
+		    "[backend fps]\nplugin = forkpool\nworkers = 2\nschedule = static\n"
+		    "[backend slow]\nplugin = forkpool\nworkers = 1\nchunk_delay_us = 400000\n"));
 		ASSERT_TRUE(daemon_->start()) << daemon_->log();
 	}
 	void TearDown() override
@@ -72,10 +74,10 @@ protected:
 // kernel on its rows: vectors have the same bits as serial's.
 void EveryOp(hpc_client *c, const char *backend, uint32_t dtype)
 {
-	const hpctest::Shape cases[] = {
-		{HPC_OP_MATVEC, 301, 257, 0}, {HPC_OP_MATVEC, 1, 7, 0}, {HPC_OP_MATMUL, 33, 65, 17},
-		{HPC_OP_DOT, 0, 100003, 0},  {HPC_OP_SUM, 0, 1000001, 0}, {HPC_OP_AXPY, 0, 4097, 0},
-		{HPC_OP_DOT, 0, 0, 0}};
+	const hpctest::Shape cases[] = {{HPC_OP_MATVEC, 301, 257, 0}, {HPC_OP_MATVEC, 1, 7, 0},
+					{HPC_OP_MATMUL, 33, 65, 17},  {HPC_OP_DOT, 0, 100003, 0},
+					{HPC_OP_SUM, 0, 1000001, 0},  {HPC_OP_AXPY, 0, 4097, 0},
+					{HPC_OP_DOT, 0, 0, 0}};
 	hpctest::DaemonCompare opt;
 	opt.same_bits = true;
 	std::mt19937_64 rng(99);
@@ -174,13 +176,13 @@ TEST_F(ForkpoolE2E, HpcrunDrawsTheTimelineOfAJob)
 		EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 600);
 		std::string pic = hpce::read_file(svg);
 		ASSERT_EQ(pic.rfind("<svg", 0) == 0 || pic.find("<svg") != std::string::npos, true)
-			<< pic.substr(0, 200);
+		    << pic.substr(0, 200);
 		std::vector<pid_t> pids = WorkerPids(daemon_->socket(), b);
 		ASSERT_EQ(pids.size(), 2u);
 		// Both workers ran chunks, and each has its row.
 		for (pid_t p : pids)
 			EXPECT_NE(pic.find("pid " + std::to_string(p)), std::string::npos)
-				<< b << ": no row for worker " << p;
+			    << b << ": no row for worker " << p;
 		EXPECT_NE(pic.find("class=\"chunk"), std::string::npos);
 	}
 	// A backend that does not split jobs: one bar for the whole job.

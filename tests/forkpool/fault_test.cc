@@ -22,8 +22,10 @@
 #include "plugins/serial/kernels.h"
 #include "tests/forkpool/fp_harness.h"
 
-namespace fpt {
-namespace {
+namespace fpt
+{
+namespace
+{
 
 using std::chrono::milliseconds;
 
@@ -33,7 +35,8 @@ struct SumJob {
 	size_t n;
 	uint64_t x_off;
 	double want;
-	explicit SumJob(size_t n_, const std::string &name = "fp-fault") : reg(n_ * 8 + 4096, name), n(n_)
+	explicit SumJob(size_t n_, const std::string &name = "fp-fault")
+	    : reg(n_ * 8 + 4096, name), n(n_)
 	{
 		x_off = reg.Alloc(n * 8);
 		double *x = reg.At<double>(x_off);
@@ -41,7 +44,10 @@ struct SumJob {
 			x[i] = (double)i;
 		want = (double)n * (double)(n - 1) / 2;
 	}
-	Job Make() { return Job(reg, HPC_OP_SUM, HPC_F64, 0, n, 0, x_off, 0, 0, false, false); }
+	Job Make()
+	{
+		return Job(reg, HPC_OP_SUM, HPC_F64, 0, n, 0, x_off, 0, 0, false, false);
+	}
 };
 
 // Waits until pred() or timeout; returns pred().
@@ -63,9 +69,8 @@ void ExpectCovers(const std::vector<hpc_chunk_rec> &recs, uint64_t units)
 	for (const auto &r : recs)
 		if (!(r.flags & HPC_CHUNK_FAILED))
 			ok.push_back(r);
-	std::sort(ok.begin(), ok.end(), [](const hpc_chunk_rec &a, const hpc_chunk_rec &b) {
-		return a.chunk < b.chunk;
-	});
+	std::sort(ok.begin(), ok.end(),
+		  [](const hpc_chunk_rec &a, const hpc_chunk_rec &b) { return a.chunk < b.chunk; });
 	uint64_t next = 0;
 	for (size_t i = 0; i < ok.size(); i++) {
 		EXPECT_EQ(ok[i].chunk, i);
@@ -83,7 +88,9 @@ TEST(Faults, WorkerKilledMidJobIsReplacedAndTheJobIsRight)
 		SCOPED_TRACE(schedule);
 		FpLog().Clear();
 		// 2 workers; each chunk takes 300 ms, so the kill lands inside one.
-		Instance inst({{"workers", "2"}, {"schedule", schedule}, {"chunk", "250000"},
+		Instance inst({{"workers", "2"},
+			       {"schedule", schedule},
+			       {"chunk", "250000"},
 			       {"chunk_delay_us", "300000"}});
 		ASSERT_EQ(inst.rc(), 0) << inst.err();
 		std::vector<pid_t> before = inst.Pids();
@@ -93,7 +100,8 @@ TEST(Faults, WorkerKilledMidJobIsReplacedAndTheJobIsRight)
 		auto run = std::async(std::launch::async, [&] { return inst.Run(job.get()); });
 		std::this_thread::sleep_for(milliseconds(100));
 		ASSERT_EQ(kill(before[1], SIGKILL), 0);
-		ASSERT_EQ(run.wait_for(std::chrono::seconds(20)), std::future_status::ready) << "hung";
+		ASSERT_EQ(run.wait_for(std::chrono::seconds(20)), std::future_status::ready)
+		    << "hung";
 		ASSERT_EQ(run.get(), 0) << FpLog().All();
 		EXPECT_EQ(job.get()->result, s.want);
 
@@ -118,7 +126,7 @@ TEST(Faults, WorkerKilledMidJobIsReplacedAndTheJobIsRight)
 		EXPECT_EQ(failed, 1);
 		ExpectCovers(recs, s.n);
 		EXPECT_NE(FpLog().All().find("the chunk runs again"), std::string::npos)
-			<< FpLog().All();
+		    << FpLog().All();
 
 		// The pool is whole again: another job runs on both workers.
 		Job again = s.Make();
@@ -142,14 +150,15 @@ TEST(Faults, SameChunkKilledTwiceFailsTheJobClearly)
 	std::this_thread::sleep_for(milliseconds(150));
 	ASSERT_EQ(kill(first, SIGKILL), 0);
 	// The replacement takes the chunk over; kill it too.
-	ASSERT_TRUE(WaitFor([&] { return inst.Pids().at(0) != first && inst.Pids().at(0) > 0; }, 5000));
+	ASSERT_TRUE(
+	    WaitFor([&] { return inst.Pids().at(0) != first && inst.Pids().at(0) > 0; }, 5000));
 	pid_t second = inst.Pids().at(0);
 	std::this_thread::sleep_for(milliseconds(150));
 	ASSERT_EQ(kill(second, SIGKILL), 0);
 	ASSERT_EQ(run.wait_for(std::chrono::seconds(20)), std::future_status::ready) << "hung";
 	EXPECT_EQ(run.get(), -EIO);
 	EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(15))
-		<< "the failure waited for the chunk timeout (30 s) instead of seeing the deaths";
+	    << "the failure waited for the chunk timeout (30 s) instead of seeing the deaths";
 	std::string log = FpLog().All();
 	EXPECT_NE(log.find("failed twice"), std::string::npos) << log;
 	EXPECT_NE(log.find("signal 9"), std::string::npos) << log;
@@ -192,7 +201,8 @@ TEST(Faults, ChunkPastTheTimeoutIsKilledAndRetriedThenFails)
 	ASSERT_EQ(recs.size(), 2u);
 	for (const auto &r : recs) {
 		EXPECT_TRUE(r.flags & HPC_CHUNK_FAILED);
-		EXPECT_FALSE(Alive((pid_t)r.pid)) << "worker " << r.pid << " should have been killed";
+		EXPECT_FALSE(Alive((pid_t)r.pid))
+		    << "worker " << r.pid << " should have been killed";
 		EXPECT_GE(r.end_ns - r.start_ns, 190000000u);
 	}
 	EXPECT_EQ(recs[1].attempt, 2);
@@ -204,7 +214,9 @@ TEST(Faults, TimeoutOnceThenRightOnAnotherWorker)
 {
 	// A worker that stalls once (SIGSTOP) past the timeout: its chunk reruns elsewhere.
 	FpLog().Clear();
-	Instance inst({{"workers", "2"}, {"schedule", "static"}, {"timeout", "500"},
+	Instance inst({{"workers", "2"},
+		       {"schedule", "static"},
+		       {"timeout", "500"},
 		       {"chunk_delay_us", "100000"}});
 	ASSERT_EQ(inst.rc(), 0) << inst.err();
 	std::vector<pid_t> before = inst.Pids();
@@ -306,15 +318,16 @@ TEST(Lifecycle, PrivateCopyOfThePluginRunsItsBuiltInWorker)
 		Instance inst({{"workers", "2"}}, ops);
 		ASSERT_EQ(inst.rc(), 0) << inst.err();
 		EXPECT_NE(FpLog().All().find("built into the plugin"), std::string::npos)
-			<< FpLog().All();
+		    << FpLog().All();
 		pids = inst.Pids();
 		for (pid_t p : pids) {
 			char exe[256] = "";
 			std::string link = "/proc/" + std::to_string(p) + "/exe";
 			ssize_t n = readlink(link.c_str(), exe, sizeof(exe) - 1);
 			ASSERT_GT(n, 0);
-			EXPECT_NE(std::string(exe).find("memfd:hpc_forkpool_worker"), std::string::npos)
-				<< exe;
+			EXPECT_NE(std::string(exe).find("memfd:hpc_forkpool_worker"),
+				  std::string::npos)
+			    << exe;
 		}
 		SumJob s(100000);
 		Job job = s.Make();
@@ -345,10 +358,12 @@ TEST(Regions, ForgetDropsTheWorkersMappings)
 	ASSERT_EQ(inst.Run(job.get()), 0);
 	std::vector<pid_t> pids = inst.Pids();
 	for (pid_t p : pids)
-		EXPECT_TRUE(MapsMemfd(p, name)) << "worker " << p << " should have mapped the region";
+		EXPECT_TRUE(MapsMemfd(p, name))
+		    << "worker " << p << " should have mapped the region";
 	inst.Forget(s.reg.id());
 	for (pid_t p : pids)
-		EXPECT_FALSE(MapsMemfd(p, name)) << "worker " << p << " still maps a forgotten region";
+		EXPECT_FALSE(MapsMemfd(p, name))
+		    << "worker " << p << " still maps a forgotten region";
 	EXPECT_EQ(inst.Pids(), pids) << "forgetting needs no new workers";
 	// A later job of a region sends its memfd again.
 	Job again = s.Make();
@@ -440,17 +455,17 @@ TEST(Settings, Defaults)
 TEST(Settings, RefusedWithTheCulpritNamed)
 {
 	const std::vector<Instance::Settings> bad = {
-		{{"workers", "0"}},
-		{{"workers", "257"}},
-		{{"workers", "two"}},
-		{{"workers", "2"}, {"schedule", "guided"}},
-		{{"workers", "2"}, {"chunk", "0"}},
-		{{"workers", "2"}, {"chunk", "-5"}},
-		{{"workers", "2"}, {"timeout", "0"}},
-		{{"workers", "2"}, {"chunk_delay_us", "x"}},
-		{{"workers", "2"}, {"threads", "2"}},
-		{{"workers", "2"}, {"workers", "3"}},
-		{{"workers", "2"}, {"worker", "/nonexistent/hpc_forkpool_worker"}},
+	    {{"workers", "0"}},
+	    {{"workers", "257"}},
+	    {{"workers", "two"}},
+	    {{"workers", "2"}, {"schedule", "guided"}},
+	    {{"workers", "2"}, {"chunk", "0"}},
+	    {{"workers", "2"}, {"chunk", "-5"}},
+	    {{"workers", "2"}, {"timeout", "0"}},
+	    {{"workers", "2"}, {"chunk_delay_us", "x"}},
+	    {{"workers", "2"}, {"threads", "2"}},
+	    {{"workers", "2"}, {"workers", "3"}},
+	    {{"workers", "2"}, {"worker", "/nonexistent/hpc_forkpool_worker"}},
 	};
 	for (const auto &s : bad) {
 		Instance inst(s);

@@ -21,7 +21,8 @@
 #include "hpc/plugin.h"
 #include "tests/common/plugin_harness.h"
 
-namespace fpt {
+namespace fpt
+{
 
 using namespace hpctest;
 
@@ -34,8 +35,9 @@ inline HostLog &FpLog()
 
 // One opened forkpool instance (of ops, by default the plugin among the
 // runfiles); closed on destruction (or Close()).
-class Instance : public hpctest::Instance {
-public:
+class Instance : public hpctest::Instance
+{
+      public:
 	explicit Instance(const Settings &settings, const hpc_plugin_ops *ops = nullptr)
 	    : hpctest::Instance(ops ? ops : Ops("forkpool"), settings, &FpLog())
 	{
@@ -70,7 +72,10 @@ struct Job {
 		job.chunks = recs.data();
 		job.chunks_cap = (uint32_t)recs.size();
 	}
-	hpc_job *get() { return &job; }
+	hpc_job *get()
+	{
+		return &job;
+	}
 	std::vector<hpc_chunk_rec> Records() const
 	{
 		size_t n = std::min<size_t>(job.chunks_count, recs.size());

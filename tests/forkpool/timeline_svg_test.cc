@@ -12,7 +12,8 @@ extern "C" {
 #include "timeline/svg.h"
 }
 
-namespace {
+namespace
+{
 
 std::string Render(const std::vector<hpc_chunk_rec> &recs, const char *title)
 {
@@ -54,9 +55,11 @@ hpc_chunk_rec Rec(uint32_t pid, uint16_t worker, uint32_t chunk, double start_ms
 TEST(TimelineSvg, RowsPerPidChunksLabelledAxisInMs)
 {
 	std::vector<hpc_chunk_rec> recs = {
-		Rec(101, 0, 0, 0, 10), Rec(202, 1, 1, 0, 12), Rec(101, 0, 2, 10, 20),
-		Rec(202, 1, 3, 12, 30, true), // killed: its chunk ran again on the replacement
-		Rec(303, 1, 3, 31, 40, false, 2),
+	    Rec(101, 0, 0, 0, 10),
+	    Rec(202, 1, 1, 0, 12),
+	    Rec(101, 0, 2, 10, 20),
+	    Rec(202, 1, 3, 12, 30, true), // killed: its chunk ran again on the replacement
+	    Rec(303, 1, 3, 31, 40, false, 2),
 	};
 	std::string s = Render(recs, "matvec <dynamic> & co");
 	EXPECT_EQ(s.rfind("<?xml", 0), 0u);

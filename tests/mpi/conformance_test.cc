@@ -18,8 +18,10 @@
 
 #include "tests/mpi/mpi_harness.h"
 
-namespace mpitest {
-namespace {
+namespace mpitest
+{
+namespace
+{
 
 struct Config {
 	const char *name;
@@ -28,8 +30,8 @@ struct Config {
 };
 
 const Config kConfigs[] = {
-	{"np1", 1, true},	 {"np2", 2, true},	   {"np3", 3, true},
-	{"np2_over_mpi", 2, false}, {"np3_over_mpi", 3, false},
+    {"np1", 1, true},           {"np2", 2, true},           {"np3", 3, true},
+    {"np2_over_mpi", 2, false}, {"np3_over_mpi", 3, false},
 };
 
 // One MPI job per config for the whole program (mpirun takes ~0.5 s to start).
@@ -51,15 +53,15 @@ Instance &Serial()
 }
 
 const Shape kShapes[] = {
-	{HPC_OP_MATVEC, 1, 1, 0},   {HPC_OP_MATVEC, 2, 3, 0},  {HPC_OP_MATVEC, 7, 5, 0},
-	{HPC_OP_MATVEC, 33, 17, 0}, {HPC_OP_MATVEC, 100, 64, 0}, {HPC_OP_MATVEC, 3, 0, 0},
-	{HPC_OP_MATVEC, 0, 4, 0},   {HPC_OP_MATMUL, 1, 1, 1},  {HPC_OP_MATMUL, 2, 3, 4},
-	{HPC_OP_MATMUL, 7, 5, 3},   {HPC_OP_MATMUL, 13, 9, 11}, {HPC_OP_MATMUL, 40, 33, 70},
-	{HPC_OP_MATMUL, 4, 3, 0},   {HPC_OP_DOT, 0, 1, 0},     {HPC_OP_DOT, 0, 2, 0},
-	{HPC_OP_DOT, 0, 5, 0},      {HPC_OP_DOT, 0, 1001, 0},  {HPC_OP_DOT, 0, 0, 0},
-	{HPC_OP_SUM, 0, 1, 0},      {HPC_OP_SUM, 0, 7, 0},     {HPC_OP_SUM, 0, 4099, 0},
-	{HPC_OP_SUM, 0, 0, 0},      {HPC_OP_AXPY, 0, 1, 0},    {HPC_OP_AXPY, 0, 3, 0},
-	{HPC_OP_AXPY, 0, 10, 0},    {HPC_OP_AXPY, 0, 999, 0},  {HPC_OP_AXPY, 0, 0, 0},
+    {HPC_OP_MATVEC, 1, 1, 0},   {HPC_OP_MATVEC, 2, 3, 0},    {HPC_OP_MATVEC, 7, 5, 0},
+    {HPC_OP_MATVEC, 33, 17, 0}, {HPC_OP_MATVEC, 100, 64, 0}, {HPC_OP_MATVEC, 3, 0, 0},
+    {HPC_OP_MATVEC, 0, 4, 0},   {HPC_OP_MATMUL, 1, 1, 1},    {HPC_OP_MATMUL, 2, 3, 4},
+    {HPC_OP_MATMUL, 7, 5, 3},   {HPC_OP_MATMUL, 13, 9, 11},  {HPC_OP_MATMUL, 40, 33, 70},
+    {HPC_OP_MATMUL, 4, 3, 0},   {HPC_OP_DOT, 0, 1, 0},       {HPC_OP_DOT, 0, 2, 0},
+    {HPC_OP_DOT, 0, 5, 0},      {HPC_OP_DOT, 0, 1001, 0},    {HPC_OP_DOT, 0, 0, 0},
+    {HPC_OP_SUM, 0, 1, 0},      {HPC_OP_SUM, 0, 7, 0},       {HPC_OP_SUM, 0, 4099, 0},
+    {HPC_OP_SUM, 0, 0, 0},      {HPC_OP_AXPY, 0, 1, 0},      {HPC_OP_AXPY, 0, 3, 0},
+    {HPC_OP_AXPY, 0, 10, 0},    {HPC_OP_AXPY, 0, 999, 0},    {HPC_OP_AXPY, 0, 0, 0},
 };
 
 // Runs one shape on mpi and serial over the same inputs and compares.
@@ -80,15 +82,15 @@ void CheckShape(const Instance &mpi, Region &reg, const Shape &s, uint32_t dtype
 	FillRandom(ar + out, dtype, nout, seed + 2);
 	std::memcpy(ar + ref, ar + out, nout * es);
 	const std::vector<unsigned char> out0(ar + out, ar + out + nout * es); // axpy reads it
-	const bool has_b = nb > 0 || s.op == HPC_OP_DOT || s.op == HPC_OP_MATVEC ||
-			   s.op == HPC_OP_MATMUL;
+	const bool has_b =
+	    nb > 0 || s.op == HPC_OP_DOT || s.op == HPC_OP_MATVEC || s.op == HPC_OP_MATMUL;
 	const bool has_out = s.op != HPC_OP_DOT && s.op != HPC_OP_SUM;
 	const double alpha = 0.75;
 
 	hpc_job rj = reg.Job(s.op, dtype, s.m, s.n, s.k, a, b, ref, alpha, has_b, has_out);
 	ASSERT_EQ(Serial().Run(&rj), 0);
-	hpc_job mj = reg.Job(s.op, dtype, s.m, s.n, s.k, a, b, out, alpha, has_b, has_out, a_gen,
-			     b_gen);
+	hpc_job mj =
+	    reg.Job(s.op, dtype, s.m, s.n, s.k, a, b, out, alpha, has_b, has_out, a_gen, b_gen);
 	ASSERT_EQ(mpi.Run(&mj), 0) << mpi.Describe();
 	if (IsScalar(s.op)) {
 		ASSERT_FALSE(std::isnan(mj.result)) << "result not written";
@@ -98,7 +100,9 @@ void CheckShape(const Instance &mpi, Region &reg, const Shape &s, uint32_t dtype
 			    Results(s, dtype, rj.result, ar + ref));
 }
 
-class MpiConformance : public ::testing::TestWithParam<Config> {};
+class MpiConformance : public ::testing::TestWithParam<Config>
+{
+};
 
 TEST_P(MpiConformance, EveryOpAndTypeAgainstSerial)
 {
@@ -106,7 +110,7 @@ TEST_P(MpiConformance, EveryOpAndTypeAgainstSerial)
 	Instance &mpi = Mpi(c);
 	ASSERT_EQ(mpi.rc(), 0) << mpi.err();
 	EXPECT_NE(mpi.Describe().find("np=" + std::to_string(c.np)), std::string::npos)
-		<< mpi.Describe();
+	    << mpi.Describe();
 	Region reg(1 << 20, "mpi-test", 1000 + c.np * 10 + c.local_mmap);
 	ASSERT_TRUE(reg.ok());
 	uint64_t seed = 1, gen = 100;
@@ -114,7 +118,8 @@ TEST_P(MpiConformance, EveryOpAndTypeAgainstSerial)
 		for (const Shape &s : kShapes) {
 			CheckShape(mpi, reg, s, dtype, seed += 7);
 			// Again with generations: the first sends and keeps, the second reuses.
-			// Every new content gets new generations (the client's side of the contract).
+			// Every new content gets new generations (the client's side of the
+			// contract).
 			gen += 2;
 			CheckShape(mpi, reg, s, dtype, seed += 7, gen, gen + 1);
 			CheckShape(mpi, reg, s, dtype, seed, gen, gen + 1);
@@ -132,9 +137,8 @@ TEST_P(MpiConformance, DescribesThePlacement)
 	Instance &mpi = Mpi(c);
 	ASSERT_EQ(mpi.rc(), 0) << mpi.err();
 	int mapped = c.local_mmap ? c.np : 1;
-	EXPECT_NE(mpi.Describe().find("mapped=" + std::to_string(mapped) + " "),
-		  std::string::npos)
-		<< mpi.Describe();
+	EXPECT_NE(mpi.Describe().find("mapped=" + std::to_string(mapped) + " "), std::string::npos)
+	    << mpi.Describe();
 }
 
 INSTANTIATE_TEST_SUITE_P(Mpi, MpiConformance, ::testing::ValuesIn(kConfigs),
@@ -226,7 +230,8 @@ TEST(MpiResident, GenerationsDecideWhatIsSent)
 
 		// A job whose output overlaps the resident A drops it.
 		ExpectClose(Matvec(mpi, reg, a, x, y, m, n, 9), after);
-		hpc_job ax = reg.Job(HPC_OP_AXPY, HPC_F64, 0, n, 0, x, 0, a, 2.0, false, true, 0, 0);
+		hpc_job ax =
+		    reg.Job(HPC_OP_AXPY, HPC_F64, 0, n, 0, x, 0, a, 2.0, false, true, 0, 0);
 		ASSERT_EQ(mpi.Run(&ax), 0);
 		after = Expected(reg, a, x, m, n);
 		ExpectClose(Matvec(mpi, reg, a, x, y, m, n, 9), after);
@@ -266,5 +271,5 @@ TEST(MpiResident, MatmulKeepsBothOperands)
 	mpi.Forget(reg.id());
 }
 
-}  // namespace
-}  // namespace mpitest
+} // namespace
+} // namespace mpitest

@@ -18,7 +18,8 @@ extern "C" {
 #include "hpc/client.h"
 }
 
-namespace {
+namespace
+{
 
 using mpitest::MpirunArgs;
 
@@ -67,8 +68,8 @@ TEST(MpiE2E, ServesJobsAndLeavesNothingBehind)
 			r.backend = "mpi";
 			r.a_gen = 1;
 			ASSERT_EQ(hpc_run(c, &r, &done), 0) << d.log();
-			const hpctest::JobOperands ops{{HPC_OP_MATVEC, m, n, 0}, HPC_F64, A, x,
-						       nullptr, 0.0};
+			const hpctest::JobOperands ops{
+			    {HPC_OP_MATVEC, m, n, 0}, HPC_F64, A, x, nullptr, 0.0};
 			hpctest::ExpectMatchesSerial("matvec on mpi", ops,
 						     hpctest::Results(ops.shape, HPC_F64, 0, y),
 						     hpctest::Results(ops.shape, HPC_F64, 0, ref));
@@ -103,17 +104,17 @@ TEST(MpiE2E, CheckReportsTheLauncher)
 	std::string bad = dir + "/bad.ini", good = dir + "/good.ini";
 	std::string plugins = hpce::runfile("plugins");
 	hpce::write_file(bad, "[daemon]\nsocket = " + dir + "/s\nplugin_dir = " + plugins +
-				      "\n[backend mpi]\nplugin = mpi\nmpirun = /nonexistent/mpirun\n");
+				  "\n[backend mpi]\nplugin = mpi\nmpirun = /nonexistent/mpirun\n");
 	hpce::Result r = hpce::run({hpce::runfile("daemon/hpcd"), "-c", bad, "--check"});
 	EXPECT_NE(r.status, 0);
 	EXPECT_NE(r.err.find("mpirun not found: /nonexistent/mpirun"), std::string::npos) << r.err;
 
 	hpce::write_file(good, "[daemon]\nsocket = " + dir + "/s\nplugin_dir = " + plugins +
-				       "\n[backend mpi]\nplugin = mpi\nnp = 2\nmpirun_args = " +
-				       MpirunArgs() + "\n");
+				   "\n[backend mpi]\nplugin = mpi\nnp = 2\nmpirun_args = " +
+				   MpirunArgs() + "\n");
 	r = hpce::run({hpce::runfile("daemon/hpcd"), "-c", good, "--check"});
 	EXPECT_EQ(r.status, 0) << r.err;
 	EXPECT_NE(r.out.find("np=2 on "), std::string::npos) << r.out;
 }
 
-}  // namespace
+} // namespace

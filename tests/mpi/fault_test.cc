@@ -24,8 +24,10 @@
 
 #include "tests/mpi/mpi_harness.h"
 
-namespace mpitest {
-namespace {
+namespace mpitest
+{
+namespace
+{
 
 using Settings = Instance::Settings;
 
@@ -120,20 +122,20 @@ TEST(MpiOpen, SettingsAreChecked)
 		int32_t blamed;
 		const char *says;
 	} bad[] = {
-		{{{"np", "0"}}, 0, "np must be"},
-		{{{"np", "2x"}}, 0, "\"2x\""},
-		{{{"timeout", "0"}}, 0, "timeout"},
-		{{{"local_mmap", "maybe"}}, 0, "local_mmap"},
-		{{{"resident", "65"}}, 0, "resident"},
-		{{{"np", "2"}, {"colour", "red"}}, 1, "colour"},
-		{{{"np", "2"}, {"np", "3"}}, 1, "more than once"},
-		{{{"mpirun", "/nonexistent/mpirun"}}, 0, "/nonexistent/mpirun"},
-		{{{"worker", "/nonexistent/worker"}}, 0, "/nonexistent/worker"},
-		{{{"hostfile", "/nonexistent/hosts"}}, 0, "/nonexistent/hosts"},
-		{{{"mca", "btl tcp,self"}}, 0, "KEY=VALUE"},
-		{{{"mca", "btl=tcp =x"}}, 0, "\"=x\""},
-		{{{"mca", "b-tl=tcp"}}, 0, "\"b-tl=tcp\""},
-		{{{"mca", "btl="}}, 0, "\"btl=\""},
+	    {{{"np", "0"}}, 0, "np must be"},
+	    {{{"np", "2x"}}, 0, "\"2x\""},
+	    {{{"timeout", "0"}}, 0, "timeout"},
+	    {{{"local_mmap", "maybe"}}, 0, "local_mmap"},
+	    {{{"resident", "65"}}, 0, "resident"},
+	    {{{"np", "2"}, {"colour", "red"}}, 1, "colour"},
+	    {{{"np", "2"}, {"np", "3"}}, 1, "more than once"},
+	    {{{"mpirun", "/nonexistent/mpirun"}}, 0, "/nonexistent/mpirun"},
+	    {{{"worker", "/nonexistent/worker"}}, 0, "/nonexistent/worker"},
+	    {{{"hostfile", "/nonexistent/hosts"}}, 0, "/nonexistent/hosts"},
+	    {{{"mca", "btl tcp,self"}}, 0, "KEY=VALUE"},
+	    {{{"mca", "btl=tcp =x"}}, 0, "\"=x\""},
+	    {{{"mca", "b-tl=tcp"}}, 0, "\"b-tl=tcp\""},
+	    {{{"mca", "btl="}}, 0, "\"btl=\""},
 	};
 	for (const Bad &b : bad) {
 		Instance inst("mpi", b.s);
@@ -149,12 +151,12 @@ TEST(MpiOpen, LauncherFailuresAreReported)
 	Instance missing("mpi", {{"mpirun", "no-such-mpirun-here"}});
 	EXPECT_EQ(missing.rc(), -ENOENT);
 	EXPECT_TRUE(Contains(missing.err(), "mpirun not found: \"no-such-mpirun-here\""))
-		<< missing.err();
+	    << missing.err();
 
 	Instance fails("mpi", {{"mpirun", "/bin/false"}});
 	EXPECT_LT(fails.rc(), 0);
 	EXPECT_TRUE(Contains(fails.err(), "mpirun exited with status 1 before rank 0 connected"))
-		<< fails.err();
+	    << fails.err();
 
 	// Open MPI itself refusing: as root without --allow-run-as-root.
 	if (geteuid() == 0) {
@@ -180,7 +182,8 @@ TEST(MpiOpen, LauncherFailuresAreReported)
 // exists works, one that does not makes Open MPI refuse (and open() say so).
 TEST(MpiOpen, McaReachesMpirun)
 {
-	Instance good("mpi", {{"np", "2"}, {"mpirun_args", MpirunArgs()}, {"mca", "btl=self,vader"}});
+	Instance good("mpi",
+		      {{"np", "2"}, {"mpirun_args", MpirunArgs()}, {"mca", "btl=self,vader"}});
 	ASSERT_EQ(good.rc(), 0) << good.err();
 	SmallMatvec(good, 50);
 	good.Close();
@@ -197,7 +200,8 @@ TEST(MpiLife, CloseLeavesNoProcess)
 {
 	std::string worker = UniqueWorker("close");
 	{
-		Instance mpi("mpi", {{"np", "2"}, {"mpirun_args", MpirunArgs()}, {"worker", worker}});
+		Instance mpi("mpi",
+			     {{"np", "2"}, {"mpirun_args", MpirunArgs()}, {"worker", worker}});
 		ASSERT_EQ(mpi.rc(), 0) << mpi.err();
 		// mpirun and both ranks carry the worker's path on their command lines.
 		EXPECT_GE(ProcessesWith(worker).size(), 3u);
@@ -269,10 +273,10 @@ TEST(MpiFaults, IdleDeathsAreHealedBeforeTheNextJob)
 		std::function<pid_t()> pick;
 		bool settle; // wait for the death to be complete before the next job
 	} victims[] = {
-		{"rank 1, job sent at once", [&] { return RankPid(worker, 1); }, false},
-		{"rank 1, job sent later", [&] { return RankPid(worker, 1); }, true},
-		{"rank 0", [&] { return RankPid(worker, 0); }, true},
-		{"mpirun", [&] { return MpirunPid(worker); }, true},
+	    {"rank 1, job sent at once", [&] { return RankPid(worker, 1); }, false},
+	    {"rank 1, job sent later", [&] { return RankPid(worker, 1); }, true},
+	    {"rank 0", [&] { return RankPid(worker, 0); }, true},
+	    {"mpirun", [&] { return MpirunPid(worker); }, true},
 	};
 	int healed = 0;
 	for (const Victim &v : victims) {
@@ -281,12 +285,13 @@ TEST(MpiFaults, IdleDeathsAreHealedBeforeTheNextJob)
 		ASSERT_GT(p, 0);
 		ASSERT_EQ(kill(p, SIGKILL), 0);
 		if (v.settle)
-			for (int i = 0; i < 500 && !ProcessesWith(worker + " --socket").empty(); i++)
+			for (int i = 0; i < 500 && !ProcessesWith(worker + " --socket").empty();
+			     i++)
 				usleep(10000);
 		SmallMatvec(mpi, 31 + healed);
 		healed++;
 		EXPECT_TRUE(Contains(mpi.Describe(), "healed=" + std::to_string(healed)))
-			<< mpi.Describe();
+		    << mpi.Describe();
 	}
 	EXPECT_TRUE(Contains(mpi.Describe(), "failed=0")) << mpi.Describe();
 	mpi.Close();
@@ -300,10 +305,9 @@ TEST(MpiFaults, IdleDeathsAreHealedBeforeTheNextJob)
 TEST(MpiFaults, StoppedRank0HoldsNothingPastItsDeadline)
 {
 	std::string worker = UniqueWorker("stop");
-	Instance mpi("mpi", {{"np", "2"},
-			     {"mpirun_args", MpirunArgs()},
-			     {"worker", worker},
-			     {"timeout", "3000"}});
+	Instance mpi(
+	    "mpi",
+	    {{"np", "2"}, {"mpirun_args", MpirunArgs()}, {"worker", worker}, {"timeout", "3000"}});
 	ASSERT_EQ(mpi.rc(), 0) << mpi.err();
 	const int kRegions = 600;
 	for (int i = 0; i < kRegions; i++) {
@@ -374,10 +378,9 @@ TEST(MpiFaults, TimeoutFailsTheJobAndRestarts)
 {
 	std::string worker = UniqueWorker("timeout");
 	setenv("HPC_MPI_WORKER_SLEEP_MS", "10000", 1);
-	Instance mpi("mpi", {{"np", "2"},
-			     {"mpirun_args", MpirunArgs()},
-			     {"worker", worker},
-			     {"timeout", "400"}});
+	Instance mpi(
+	    "mpi",
+	    {{"np", "2"}, {"mpirun_args", MpirunArgs()}, {"worker", worker}, {"timeout", "400"}});
 	unsetenv("HPC_MPI_WORKER_SLEEP_MS");
 	ASSERT_EQ(mpi.rc(), 0) << mpi.err();
 	Region reg(1 << 16, "mpi-test", 9);
@@ -387,7 +390,8 @@ TEST(MpiFaults, TimeoutFailsTheJobAndRestarts)
 	auto t0 = std::chrono::steady_clock::now();
 	EXPECT_EQ(mpi.Run(&j), -ETIMEDOUT);
 	double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-	EXPECT_LT(s, 15.0) << "timeout = 0.4 s, plus the kill of the MPI job (generous: a busy machine)";
+	EXPECT_LT(s, 15.0)
+	    << "timeout = 0.4 s, plus the kill of the MPI job (generous: a busy machine)";
 	EXPECT_TRUE(Survivors(worker).empty());
 	SmallMatvec(mpi, 10);
 	EXPECT_TRUE(Contains(mpi.Describe(), "restarts=1")) << mpi.Describe();
@@ -432,5 +436,5 @@ TEST(MpiLife, ConcurrentRunsAreSerialised)
 	EXPECT_TRUE(Contains(mpi.Describe(), "failed=0")) << mpi.Describe();
 }
 
-}  // namespace
-}  // namespace mpitest
+} // namespace
+} // namespace mpitest

@@ -18,7 +18,8 @@
 
 #include "tests/common/plugin_harness.h"
 
-namespace mpitest {
+namespace mpitest
+{
 
 using namespace hpctest;
 
@@ -31,8 +32,9 @@ inline HostLog &Logged()
 }
 
 // One opened instance of libhpc_PLUGIN.so; closed on destruction (or Close()).
-class Instance : public hpctest::Instance {
-public:
+class Instance : public hpctest::Instance
+{
+      public:
 	Instance(const std::string &plugin, const Settings &settings)
 	    : hpctest::Instance(Ops(plugin), settings, &Logged(), "/")
 	{

@@ -38,7 +38,8 @@ extern "C" {
 #include "hpc/client.h"
 }
 
-namespace {
+namespace
+{
 
 using mhtest::TestHosts;
 using Settings = mpitest::Instance::Settings;
@@ -186,13 +187,13 @@ TEST(MpiHosts, EveryOpAndTypeMatchesSerialThroughTheDaemon)
 		hpc_client *c = nullptr;
 		ASSERT_EQ(hpc_connect(d.socket().c_str(), 64 << 20, &c), 0);
 		const hpctest::Shape shapes[] = {
-			{HPC_OP_MATVEC, 1, 1, 0},   {HPC_OP_MATVEC, 2, 3, 0},
-			{HPC_OP_MATVEC, 7, 5, 0},   {HPC_OP_MATVEC, 301, 203, 0},
-			{HPC_OP_MATMUL, 1, 1, 1},   {HPC_OP_MATMUL, 7, 5, 3},
-			{HPC_OP_MATMUL, 40, 33, 70}, {HPC_OP_DOT, 0, 1, 0},
-			{HPC_OP_DOT, 0, 1001, 0},   {HPC_OP_SUM, 0, 2, 0},
-			{HPC_OP_SUM, 0, 4099, 0},   {HPC_OP_AXPY, 0, 1, 0},
-			{HPC_OP_AXPY, 0, 999, 0},
+		    {HPC_OP_MATVEC, 1, 1, 0},    {HPC_OP_MATVEC, 2, 3, 0},
+		    {HPC_OP_MATVEC, 7, 5, 0},    {HPC_OP_MATVEC, 301, 203, 0},
+		    {HPC_OP_MATMUL, 1, 1, 1},    {HPC_OP_MATMUL, 7, 5, 3},
+		    {HPC_OP_MATMUL, 40, 33, 70}, {HPC_OP_DOT, 0, 1, 0},
+		    {HPC_OP_DOT, 0, 1001, 0},    {HPC_OP_SUM, 0, 2, 0},
+		    {HPC_OP_SUM, 0, 4099, 0},    {HPC_OP_AXPY, 0, 1, 0},
+		    {HPC_OP_AXPY, 0, 999, 0},
 		};
 		std::mt19937_64 rng(13);
 		hpctest::DaemonCompare opt;
@@ -204,7 +205,8 @@ TEST(MpiHosts, EveryOpAndTypeMatchesSerialThroughTheDaemon)
 				opt.gen += 2;
 			}
 		hpc_close(c);
-		hpce::Result b = hpce::run({hpce::runfile("cli/hpcrun"), "-s", d.socket(), "backends"});
+		hpce::Result b =
+		    hpce::run({hpce::runfile("cli/hpcrun"), "-s", d.socket(), "backends"});
 		EXPECT_EQ(b.status, 0) << b.err;
 		EXPECT_TRUE(Contains(b.out, "mapped=1 ")) << b.out;
 		EXPECT_TRUE(Contains(b.out, "failed=0 ")) << b.out;
@@ -236,7 +238,8 @@ TEST(MpiHosts, ResidentOperandsAreSentOnce)
 	std::mt19937_64 rng(3);
 	hpctest::FillRandom(A, m * n, rng);
 	auto backends = [&] {
-		hpce::Result b = hpce::run({hpce::runfile("cli/hpcrun"), "-s", d.socket(), "backends"});
+		hpce::Result b =
+		    hpce::run({hpce::runfile("cli/hpcrun"), "-s", d.socket(), "backends"});
 		EXPECT_EQ(b.status, 0) << b.err;
 		return b.out;
 	};

@@ -15,7 +15,8 @@
 
 #include "tests/e2e/harness.h"
 
-namespace mhtest {
+namespace mhtest
+{
 
 TestHosts &TestHosts::Get()
 {
@@ -146,8 +147,9 @@ std::string TestHosts::Mca() const
 	// mpi_yield_when_idle: the "hosts" share this machine's cores, and ranks spinning in
 	// user space starve the softirqs that carry veth packets (an MPI round trip between
 	// two namespaces takes ~10 ms on 2 cores without it, ~60 us with it).
-	return "plm_rsh_agent=" + agent_ + " mpi_yield_when_idle=1 btl=tcp,self btl_tcp_if_include=" +
-	       kSubnet + " oob_tcp_if_include=" + kSubnet;
+	return "plm_rsh_agent=" + agent_ +
+	       " mpi_yield_when_idle=1 btl=tcp,self btl_tcp_if_include=" + kSubnet +
+	       " oob_tcp_if_include=" + kSubnet;
 }
 
 std::vector<pid_t> TestHosts::Pids(int i) const
@@ -173,16 +175,23 @@ bool TestHosts::Mend(int i) const
 	return Script({"mend", Name(i)}) == 0;
 }
 
-namespace {
+namespace
+{
 
-class Environment : public ::testing::Environment {
-public:
-	void SetUp() override { TestHosts::Get().SetUp(); }
-	void TearDown() override { TestHosts::Get().TearDown(); }
+class Environment : public ::testing::Environment
+{
+      public:
+	void SetUp() override
+	{
+		TestHosts::Get().SetUp();
+	}
+	void TearDown() override
+	{
+		TestHosts::Get().TearDown();
+	}
 };
 
-::testing::Environment *const kEnvironment =
-    ::testing::AddGlobalTestEnvironment(new Environment);
+::testing::Environment *const kEnvironment = ::testing::AddGlobalTestEnvironment(new Environment);
 
 } // namespace
 

@@ -16,28 +16,51 @@
 
 #include <sys/types.h>
 
-namespace mhtest {
+namespace mhtest
+{
 
-constexpr int kHosts = 2;                   // hpcdh1, hpcdh2
+constexpr int kHosts = 2; // hpcdh1, hpcdh2
 constexpr const char *kSubnet = "10.213.57.0/24";
 
 // The environment, set up once per test program.
-class TestHosts {
-public:
+class TestHosts
+{
+      public:
 	static TestHosts &Get();
 
-	bool ok() const { return ok_; }
+	bool ok() const
+	{
+		return ok_;
+	}
 	// Not ok because something that should work failed (a failure, not a skip).
-	bool broken() const { return broken_; }
-	const std::string &why_not() const { return why_not_; }
+	bool broken() const
+	{
+		return broken_;
+	}
+	const std::string &why_not() const
+	{
+		return why_not_;
+	}
 
 	// "hpcdh1" ... ; this machine's own host name (rank 0's host).
-	static std::string Name(int i) { return "hpcdh" + std::to_string(i); }
-	const std::string &self() const { return self_; }
+	static std::string Name(int i)
+	{
+		return "hpcdh" + std::to_string(i);
+	}
+	const std::string &self() const
+	{
+		return self_;
+	}
 	// A short folder of this run (Unix socket paths and config lines are limited).
-	const std::string &dir() const { return dir_; }
+	const std::string &dir() const
+	{
+		return dir_;
+	}
 	// The rsh agent, at a short path.
-	const std::string &agent() const { return agent_; }
+	const std::string &agent() const
+	{
+		return agent_;
+	}
 
 	// A hostfile: this host first with one slot, then each test host with one.
 	std::string Hostfile(int hosts = kHosts) const;
@@ -54,7 +77,7 @@ public:
 	void SetUp();
 	void TearDown();
 
-private:
+      private:
 	int Script(const std::vector<std::string> &args, std::string *out = nullptr) const;
 	bool ok_ = false, broken_ = false;
 	std::string why_not_ = "the test hosts were not set up";
@@ -66,11 +89,11 @@ private:
 // reason), and fails it when they could not be made although they should.
 #define REQUIRE_TEST_HOSTS()                                                                       \
 	do {                                                                                       \
-		const ::mhtest::TestHosts &th_ = ::mhtest::TestHosts::Get();                      \
+		const ::mhtest::TestHosts &th_ = ::mhtest::TestHosts::Get();                       \
 		if (th_.broken())                                                                  \
-			FAIL() << "the test hosts could not be made: " << th_.why_not();          \
+			FAIL() << "the test hosts could not be made: " << th_.why_not();           \
 		if (!th_.ok())                                                                     \
-			GTEST_SKIP() << "SKIPPED: no test hosts here: " << th_.why_not();         \
+			GTEST_SKIP() << "SKIPPED: no test hosts here: " << th_.why_not();          \
 	} while (0)
 
 } // namespace mhtest

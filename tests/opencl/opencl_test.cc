@@ -39,9 +39,9 @@ const hpc_plugin_ops *CL()
 
 TEST(OpsTable, Opencl)
 {
-	ExpectOpsTable(CL(), "opencl",
-		       {"platform", "device", "zero_copy", "kernels", "fp64", "cache_mb",
-			"build_options"});
+	ExpectOpsTable(
+	    CL(), "opencl",
+	    {"platform", "device", "zero_copy", "kernels", "fp64", "cache_mb", "build_options"});
 }
 
 TEST(OpsTable, ExportsOnlyTheEntryPoint)

@@ -55,5 +55,6 @@ static int crash_describe(void *state, char *buf, size_t len)
 }
 
 /* The ops table and the plugin's one export (hpc/plugin.h). */
-HPC_PLUGIN_DEFINE(crash_ops, .name = "crash", .version = "0.0.1", .ops_f64 = HPC_OPS_ALL, .ops_f32 = HPC_OPS_ALL, .settings = crash_settings, .open = crash_open, .run = crash_run, .close = crash_close, .describe = crash_describe)
-
+HPC_PLUGIN_DEFINE(crash_ops, .name = "crash", .version = "0.0.1", .ops_f64 = HPC_OPS_ALL,
+		  .ops_f32 = HPC_OPS_ALL, .settings = crash_settings, .open = crash_open,
+		  .run = crash_run, .close = crash_close, .describe = crash_describe)

@@ -39,7 +39,6 @@ int echo_live_instances(void)
 
 static const char *const echo_settings[] = {"tag", "delay_ms", NULL};
 
-
 static int echo_open(struct hpc_open_args *args, void **state)
 {
 	struct echo *e = calloc(1, sizeof(*e));
@@ -106,7 +105,8 @@ static int echo_describe(void *state, char *buf, size_t len)
 	unsigned forgotten = atomic_load(&e->forgotten);
 	/* The count shows only once there is one, so that plain lines stay as they were. */
 	if (forgotten)
-		snprintf(buf, len, "tag=%s version=%s forgotten=%u", e->tag, ECHO_VERSION, forgotten);
+		snprintf(buf, len, "tag=%s version=%s forgotten=%u", e->tag, ECHO_VERSION,
+			 forgotten);
 	else
 		snprintf(buf, len, "tag=%s version=%s", e->tag, ECHO_VERSION);
 	return 0;
@@ -121,5 +121,9 @@ static void echo_forget_region(void *state, uint64_t region_id)
 }
 
 /* The ops table and the plugin's one export (hpc/plugin.h). */
-HPC_PLUGIN_DEFINE(echo_ops, .name = "echo", .version = ECHO_VERSION, .ops_f64 = HPC_OP_BIT(HPC_OP_SUM) | HPC_OP_BIT(HPC_OP_DOT), .ops_f32 = HPC_OP_BIT(HPC_OP_SUM) | HPC_OP_BIT(HPC_OP_DOT), .settings = echo_settings, .open = echo_open, .run = echo_run, .close = echo_close, .describe = echo_describe, .forget_region = echo_forget_region)
-
+HPC_PLUGIN_DEFINE(echo_ops, .name = "echo", .version = ECHO_VERSION,
+		  .ops_f64 = HPC_OP_BIT(HPC_OP_SUM) | HPC_OP_BIT(HPC_OP_DOT),
+		  .ops_f32 = HPC_OP_BIT(HPC_OP_SUM) | HPC_OP_BIT(HPC_OP_DOT),
+		  .settings = echo_settings, .open = echo_open, .run = echo_run,
+		  .close = echo_close, .describe = echo_describe,
+		  .forget_region = echo_forget_region)

@@ -35,5 +35,6 @@ static void failopen_close(void *state)
 }
 
 /* The ops table and the plugin's one export (hpc/plugin.h). */
-HPC_PLUGIN_DEFINE(failopen_ops, .name = "failopen", .version = "0.0.1", .ops_f64 = HPC_OP_BIT(HPC_OP_SUM), .ops_f32 = 0, .settings = failopen_settings, .open = failopen_open, .run = failopen_run, .close = failopen_close)
-
+HPC_PLUGIN_DEFINE(failopen_ops, .name = "failopen", .version = "0.0.1",
+		  .ops_f64 = HPC_OP_BIT(HPC_OP_SUM), .ops_f32 = 0, .settings = failopen_settings,
+		  .open = failopen_open, .run = failopen_run, .close = failopen_close)

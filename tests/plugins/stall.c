@@ -26,7 +26,7 @@ struct stall {
 	unsigned long forgets; /* under lock */
 };
 
-static const char *const stall_settings[] = {"open_ms", "forget_ms", "close_ms",
+static const char *const stall_settings[] = {"open_ms", "forget_ms",    "close_ms",
 					     "run_ms",  "crash_locked", NULL};
 
 /* volatile, so the compiler cannot see it is NULL and turn the store into a trap instruction. */
@@ -34,7 +34,8 @@ static int *volatile stall_target;
 
 static void sleep_ms(unsigned long ms)
 {
-	struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000};
+	struct timespec ts = {.tv_sec = (time_t)(ms / 1000),
+			      .tv_nsec = (long)(ms % 1000) * 1000000};
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 }
@@ -112,5 +113,7 @@ static void stall_forget(void *state, uint64_t region_id)
 }
 
 /* The ops table and the plugin's one export (hpc/plugin.h). */
-HPC_PLUGIN_DEFINE(stall_ops, .name = "stall", .version = "0.0.1", .ops_f64 = HPC_OP_BIT(HPC_OP_SUM) | HPC_OP_BIT(HPC_OP_DOT), .ops_f32 = 0, .settings = stall_settings, .open = stall_open, .run = stall_run, .close = stall_close, .describe = stall_describe, .forget_region = stall_forget)
-
+HPC_PLUGIN_DEFINE(stall_ops, .name = "stall", .version = "0.0.1",
+		  .ops_f64 = HPC_OP_BIT(HPC_OP_SUM) | HPC_OP_BIT(HPC_OP_DOT), .ops_f32 = 0,
+		  .settings = stall_settings, .open = stall_open, .run = stall_run,
+		  .close = stall_close, .describe = stall_describe, .forget_region = stall_forget)

@@ -21,8 +21,10 @@
 #include "tests/common/plugin_harness.h"
 #include "tests/plugins_conformance/testutil.h"
 
-namespace hpctest {
-namespace {
+namespace hpctest
+{
+namespace
+{
 
 // ---- the ops tables ---------------------------------------------------------
 
@@ -41,10 +43,9 @@ TEST(OpsTable, ExportsOnlyTheEntryPoint)
 {
 	for (const char *name : {"serial", "openmp"}) {
 		SCOPED_TRACE(name);
-		ExpectExportsOnlyTheEntryPoint(Plugin(name).handle,
-					       {"hpc_serial_dot_f64", "hpc_omp_dot_f64",
-						"hpcb_check_job", "hpcb_err",
-						"serial_ops", "omp_ops"});
+		ExpectExportsOnlyTheEntryPoint(
+		    Plugin(name).handle, {"hpc_serial_dot_f64", "hpc_omp_dot_f64", "hpcb_check_job",
+					  "hpcb_err", "serial_ops", "omp_ops"});
 	}
 }
 
@@ -145,9 +146,10 @@ std::string ExpectedIsa()
 {
 	__builtin_cpu_init();
 	int best = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
-				   __builtin_cpu_supports("fma")
-			   ? 2
-			   : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+			   __builtin_cpu_supports("fma")
+		       ? 2
+		   : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1
+										     : 0;
 	const char *names[] = {"scalar", "avx2", "avx512"};
 	int want = best;
 	if (const char *e = std::getenv("HPC_OMP_ISA"))
@@ -212,15 +214,16 @@ std::vector<Shape> AllShapes()
 	for (uint32_t op : {HPC_OP_DOT, HPC_OP_SUM, HPC_OP_AXPY})
 		for (uint64_t n : lengths)
 			v.push_back({op, 0, n, 0});
-	const uint64_t mv[][2] = {{0, 0},   {0, 5},   {5, 0},    {1, 1},    {1, 7},     {7, 1},
-				  {7, 7},   {7, 33},  {33, 7},   {100, 100}, {17, 2049}, {1, 100003},
-				  {2, 40001}, {3, 50000}, {1000, 999}, {333, 401}, {4001, 33}};
+	const uint64_t mv[][2] = {{0, 0},     {0, 5},      {5, 0},     {1, 1},     {1, 7},
+				  {7, 1},     {7, 7},      {7, 33},    {33, 7},    {100, 100},
+				  {17, 2049}, {1, 100003}, {2, 40001}, {3, 50000}, {1000, 999},
+				  {333, 401}, {4001, 33}};
 	for (const auto &s : mv)
 		v.push_back({HPC_OP_MATVEC, s[0], s[1], 0});
 	// {m, n, k}
-	const uint64_t mm[][3] = {{0, 0, 0},   {0, 3, 4},    {3, 0, 4},   {3, 4, 0},
-				  {1, 1, 1},   {5, 7, 33},   {7, 5, 33},  {33, 33, 33},
-				  {1, 300, 200}, {2, 129, 150}, {64, 65, 66}, {100, 100, 100},
+	const uint64_t mm[][3] = {{0, 0, 0},     {0, 3, 4},     {3, 0, 4},      {3, 4, 0},
+				  {1, 1, 1},     {5, 7, 33},    {7, 5, 33},     {33, 33, 33},
+				  {1, 300, 200}, {2, 129, 150}, {64, 65, 66},   {100, 100, 100},
 				  {3, 1000, 17}, {9, 25, 257},  {150, 70, 300}, {250, 250, 250}};
 	for (const auto &s : mm)
 		v.push_back({HPC_OP_MATMUL, s[0], s[1], s[2]});
@@ -260,10 +263,10 @@ template <typename T>
 std::vector<double> RunShape(const Instance &inst, const Shape &s, const Operands<T> &o, int *rc)
 {
 	std::vector<T> out = o.out0;
-	hpc_job job = MakeJob(s.op, std::is_same<T, double>::value ? HPC_F64 : HPC_F32, s.m, s.n,
-			      s.k, o.a.empty() ? nullptr : o.a.data(),
-			      o.b.empty() ? nullptr : o.b.data(),
-			      out.empty() ? nullptr : out.data(), kAlpha);
+	hpc_job job =
+	    MakeJob(s.op, std::is_same<T, double>::value ? HPC_F64 : HPC_F32, s.m, s.n, s.k,
+		    o.a.empty() ? nullptr : o.a.data(), o.b.empty() ? nullptr : o.b.data(),
+		    out.empty() ? nullptr : out.data(), kAlpha);
 	*rc = inst.Run(&job);
 	if (s.op == HPC_OP_DOT || s.op == HPC_OP_SUM)
 		return {job.result};
@@ -373,7 +376,8 @@ TEST(SerialAccuracy, F32ResultIsAFloat)
 		std::vector<float> x = RandomVec<float>(100003, 42);
 		Instance use(Ops(name), {});
 		ASSERT_EQ(use.rc(), 0);
-		hpc_job j = MakeJob(HPC_OP_SUM, HPC_F32, 0, x.size(), 0, x.data(), nullptr, nullptr, 0);
+		hpc_job j =
+		    MakeJob(HPC_OP_SUM, HPC_F32, 0, x.size(), 0, x.data(), nullptr, nullptr, 0);
 		ASSERT_EQ(use.Run(&j), 0);
 		EXPECT_EQ(j.result, (double)(float)j.result) << name;
 		j = MakeJob(HPC_OP_DOT, HPC_F32, 0, x.size(), 0, x.data(), x.data(), nullptr, 0);
@@ -382,7 +386,9 @@ TEST(SerialAccuracy, F32ResultIsAFloat)
 	}
 }
 
-class OpenMPConformance : public ::testing::TestWithParam<int> {};
+class OpenMPConformance : public ::testing::TestWithParam<int>
+{
+};
 
 template <typename T> void OpenMPAgainstSerial(const Instance &omp, const Shape &s)
 {
@@ -425,10 +431,10 @@ TEST(Concurrency, EightCallersOnOneInstance)
 	ASSERT_EQ(omp.rc(), 0) << omp.err();
 
 	const std::vector<Shape> shapes = {
-		{HPC_OP_DOT, 0, 200003, 0},  {HPC_OP_SUM, 0, 100001, 0},
-		{HPC_OP_MATVEC, 301, 299, 0}, {HPC_OP_MATMUL, 41, 50, 61},
-		{HPC_OP_AXPY, 0, 100003, 0}, {HPC_OP_DOT, 0, 100, 0}, // small: no lock
-		{HPC_OP_MATVEC, 7, 33, 0},
+	    {HPC_OP_DOT, 0, 200003, 0},   {HPC_OP_SUM, 0, 100001, 0},
+	    {HPC_OP_MATVEC, 301, 299, 0}, {HPC_OP_MATMUL, 41, 50, 61},
+	    {HPC_OP_AXPY, 0, 100003, 0},  {HPC_OP_DOT, 0, 100, 0}, // small: no lock
+	    {HPC_OP_MATVEC, 7, 33, 0},
 	};
 	std::vector<Operands<double>> ops;
 	std::vector<std::vector<double>> alone;
@@ -451,7 +457,8 @@ TEST(Concurrency, EightCallersOnOneInstance)
 			for (int r = 0; r < kRounds; r++) {
 				size_t i = (size_t)(t + r) % shapes.size();
 				int rc;
-				std::vector<double> got = RunShape<double>(omp, shapes[i], ops[i], &rc);
+				std::vector<double> got =
+				    RunShape<double>(omp, shapes[i], ops[i], &rc);
 				if (rc != 0)
 					failures++;
 				else if (got.size() != alone[i].size() ||

@@ -16,8 +16,10 @@
 #include "plugins/serial/kernels.h"
 #include "tests/common/numerics.h"
 
-namespace hpctest {
-namespace {
+namespace hpctest
+{
+namespace
+{
 
 const double kAlpha = 1.25;
 
@@ -96,8 +98,9 @@ template <typename T> void Check(const Shape &s, int t)
 	Sizes(s, &na, &nb, &nout);
 	uint64_t seed = s.op * 7919 + s.m * 104729 + s.n * 1299709 + s.k * 15485863;
 	std::vector<T> a = RandomVec<T>(na, seed), b = RandomVec<T>(nb, seed + 1);
-	std::vector<T> y0 = s.op == HPC_OP_AXPY ? RandomVec<T>(nout, seed + 2)
-						: std::vector<T>(nout, std::numeric_limits<T>::quiet_NaN());
+	std::vector<T> y0 = s.op == HPC_OP_AXPY
+				? RandomVec<T>(nout, seed + 2)
+				: std::vector<T>(nout, std::numeric_limits<T>::quiet_NaN());
 	Both<T> r = Run(s, a, b, y0, t);
 	Both<T> again = Run(s, a, b, y0, t);
 
@@ -109,9 +112,9 @@ template <typename T> void Check(const Shape &s, int t)
 		     [&](size_t i) { return BackendTol<T>(Terms(s), AbsSum(o, i)); });
 	// Same team size, same bits.
 	ASSERT_EQ(r.omp.size(), again.omp.size()) << what;
-	EXPECT_TRUE(r.omp.empty() || std::memcmp(r.omp.data(), again.omp.data(),
-						 r.omp.size() * sizeof(double)) == 0)
-		<< what << ": not reproducible";
+	EXPECT_TRUE(r.omp.empty() ||
+		    std::memcmp(r.omp.data(), again.omp.data(), r.omp.size() * sizeof(double)) == 0)
+	    << what << ": not reproducible";
 }
 
 std::vector<Shape> SmallShapes()
@@ -144,9 +147,9 @@ std::vector<Shape> BlockShapes()
 	for (uint64_t m : {4, 9, 31})
 		for (uint64_t n : {15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 127, 200})
 			v.push_back({HPC_OP_MATVEC, m, n, 0});
-	const uint64_t mm[][3] = {{8, 24, 1},    {9, 25, 7},     {6, 8, 256},   {6, 8, 257},
-				  {7, 49, 513},  {145, 50, 20},  {150, 70, 300}, {13, 3100, 3},
-				  {289, 33, 9},  {17, 97, 600},  {1, 200, 260}};
+	const uint64_t mm[][3] = {{8, 24, 1},   {9, 25, 7},    {6, 8, 256},    {6, 8, 257},
+				  {7, 49, 513}, {145, 50, 20}, {150, 70, 300}, {13, 3100, 3},
+				  {289, 33, 9}, {17, 97, 600}, {1, 200, 260}};
 	for (const auto &s : mm)
 		v.push_back({HPC_OP_MATMUL, s[0], s[1], s[2]});
 	return v;
@@ -162,17 +165,29 @@ std::vector<int> Isas()
 }
 
 // Forces one path for the length of a test, and restores the default after.
-class IsaScope {
-public:
-	explicit IsaScope(int isa) : old_(hpc_omp_isa()) { got_ = hpc_omp_set_isa(isa); }
-	~IsaScope() { hpc_omp_set_isa(old_); }
-	int got() const { return got_; }
+class IsaScope
+{
+      public:
+	explicit IsaScope(int isa) : old_(hpc_omp_isa())
+	{
+		got_ = hpc_omp_set_isa(isa);
+	}
+	~IsaScope()
+	{
+		hpc_omp_set_isa(old_);
+	}
+	int got() const
+	{
+		return got_;
+	}
 
-private:
+      private:
 	int old_, got_;
 };
 
-class OmpKernels : public ::testing::TestWithParam<int> {};
+class OmpKernels : public ::testing::TestWithParam<int>
+{
+};
 
 TEST_P(OmpKernels, MatchSerialOnSmallAndUnevenShapes)
 {
@@ -230,7 +245,8 @@ TEST(OmpKernels, MatmulAndMatvecDoNotDependOnTheTeam)
 		IsaScope scope(isa);
 		SCOPED_TRACE(hpc_omp_isa_name(isa));
 		const size_t m = 150, n = 70, k = 300;
-		std::vector<double> a = RandomVec<double>(m * k, 5), b = RandomVec<double>(k * n, 6);
+		std::vector<double> a = RandomVec<double>(m * k, 5),
+				    b = RandomVec<double>(k * n, 6);
 		std::vector<double> c1(m * n), c3(m * n), y1(m), y3(m);
 		hpc_omp_matmul_f64(a.data(), b.data(), c1.data(), m, n, k, 1);
 		hpc_omp_matmul_f64(a.data(), b.data(), c3.data(), m, n, k, 3);

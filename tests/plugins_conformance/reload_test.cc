@@ -16,8 +16,10 @@
 
 #include "tests/common/plugin_harness.h"
 
-namespace hpctest {
-namespace {
+namespace hpctest
+{
+namespace
+{
 
 // A sum large enough for a parallel region; returns the job's status.
 int RunParallelSum(const Instance &inst, double *result)

@@ -18,7 +18,8 @@
 #include "hpc/types.h"
 #include "tests/common/numerics.h"
 
-namespace hpctest {
+namespace hpctest
+{
 
 // Compensated (TwoSum) accumulation in long double: its own error is far below
 // anything a double or float result is checked to.
@@ -31,7 +32,10 @@ struct LdSum {
 		lo += (hi - (t - z)) + (x - z);
 		hi = t;
 	}
-	long double Value() const { return hi + lo; }
+	long double Value() const
+	{
+		return hi + lo;
+	}
 };
 
 // The exact-ish value of every result of a job, with the sum of |terms| of each.
@@ -75,7 +79,8 @@ Reference ComputeReference(const Shape &s, const std::vector<T> &a, const std::v
 				LdSum sum;
 				long double abs = 0;
 				for (size_t p = 0; p < s.k; p++) {
-					long double t = (long double)a[i * s.k + p] * b[p * s.n + j];
+					long double t =
+					    (long double)a[i * s.k + p] * b[p * s.n + j];
 					sum.Add(t);
 					abs += std::fabs(t);
 				}

@@ -8,7 +8,8 @@ extern "C" {
 #include "hpc/ops.h"
 }
 
-namespace {
+namespace
+{
 
 TEST(Ops, ExtentsFollowTheTable)
 {
@@ -37,7 +38,8 @@ TEST(Ops, ExtentsFollowTheTable)
 TEST(Ops, NoProductWraps)
 {
 	uint64_t by[HPC_ARG__COUNT];
-	EXPECT_EQ(hpc_op_extents(HPC_OP_MATVEC, 1ull << 32, 1ull << 32, 0, 8, nullptr, by), -EOVERFLOW);
+	EXPECT_EQ(hpc_op_extents(HPC_OP_MATVEC, 1ull << 32, 1ull << 32, 0, 8, nullptr, by),
+		  -EOVERFLOW);
 	EXPECT_EQ(hpc_op_extents(HPC_OP_DOT, 0, 1ull << 62, 0, 8, nullptr, by), -EOVERFLOW);
 	EXPECT_EQ(hpc_op_work(HPC_OP_MATMUL, 1ull << 40, 1ull << 40, 1ull << 40), UINT64_MAX);
 	EXPECT_EQ(hpc_div_ceil(UINT64_MAX, 1000), UINT64_MAX / 1000 + 1);

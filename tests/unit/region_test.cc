@@ -17,7 +17,8 @@ extern "C" {
 #include "ipc/sys.h"
 }
 
-namespace {
+namespace
+{
 
 int open_fds()
 {
@@ -29,9 +30,13 @@ int open_fds()
 	return n;
 }
 
-class Region : public ::testing::Test {
+class Region : public ::testing::Test
+{
       protected:
-	void TearDown() override { hpci_sys_reset(); }
+	void TearDown() override
+	{
+		hpci_sys_reset();
+	}
 };
 
 TEST_F(Region, LayoutIsAlignedAndSelfConsistent)
@@ -39,7 +44,7 @@ TEST_F(Region, LayoutIsAlignedAndSelfConsistent)
 	hpc_region_hdr l;
 	ASSERT_EQ(hpci_region_layout(1000, 3, 1, &l), 0);
 	EXPECT_EQ(l.sq_entries, 4u);
-	EXPECT_EQ(l.cq_entries, 4u);  // never smaller than the SQ
+	EXPECT_EQ(l.cq_entries, 4u); // never smaller than the SQ
 	EXPECT_EQ(l.sq_ctl_off % 64, 0u);
 	EXPECT_EQ(l.cq_ctl_off % 64, 0u);
 	EXPECT_EQ(l.arena_off % 4096, 0u);
@@ -64,7 +69,7 @@ TEST_F(Region, IsSealedAgainstResizing)
 	EXPECT_EQ(ftruncate(r.fd, 0), -1);
 	EXPECT_EQ(errno, EPERM);
 	EXPECT_EQ(ftruncate(r.fd, (off_t)l.region_size * 2), -1);
-	EXPECT_EQ(fcntl(r.fd, F_ADD_SEALS, F_SEAL_WRITE), -1);  // sealing itself is sealed
+	EXPECT_EQ(fcntl(r.fd, F_ADD_SEALS, F_SEAL_WRITE), -1); // sealing itself is sealed
 	EXPECT_EQ(memcmp(r.base, &l, sizeof(l)), 0);
 
 	// The other side maps it; what one writes the other sees.
@@ -85,8 +90,8 @@ TEST_F(Region, MapRefusesAFileThatDoesNotMatch)
 	ASSERT_EQ(ftruncate(fd, (off_t)l.region_size), 0);
 	hpci_region r;
 	int before = open_fds();
-	EXPECT_EQ(hpci_region_map(fd, &l, 0, &r), -EPROTO);  // not sealed
-	EXPECT_EQ(open_fds(), before - 1);                    // and fd was closed
+	EXPECT_EQ(hpci_region_map(fd, &l, 0, &r), -EPROTO); // not sealed
+	EXPECT_EQ(open_fds(), before - 1);                  // and fd was closed
 }
 
 TEST_F(Region, InjectedFailuresLeaveNothingBehind)
@@ -146,13 +151,13 @@ TEST_F(Region, SocketPassesAnFdAndRefusesGarbage)
 	memcpy(big, &lie, sizeof(lie));
 	reinterpret_cast<hpc_msg *>(big)->len = sizeof(big) - sizeof(lie);
 	ASSERT_EQ(write(sv[0], big, sizeof(big)), (ssize_t)sizeof(big));
-	EXPECT_EQ(hpci_sock_recv(sv[1], &hdr, buf, sizeof(buf), &got), -EPROTO);  // truncated
+	EXPECT_EQ(hpci_sock_recv(sv[1], &hdr, buf, sizeof(buf), &got), -EPROTO); // truncated
 	int fd2 = memfd_create("leak?", MFD_CLOEXEC);
 	ASSERT_EQ(hpci_sock_send(sv[0], 99, 0, nullptr, 0, fd2), 0);
 	close(fd2);
 	reinterpret_cast<hpc_msg *>(big)->magic = 0;
 	ASSERT_EQ(write(sv[0], big, sizeof(hpc_msg)), (ssize_t)sizeof(hpc_msg));
-	EXPECT_EQ(hpci_sock_recv(sv[1], &hdr, buf, sizeof(buf), nullptr), 0);  // fd closed, unused
+	EXPECT_EQ(hpci_sock_recv(sv[1], &hdr, buf, sizeof(buf), nullptr), 0); // fd closed, unused
 	EXPECT_EQ(hpci_sock_recv(sv[1], &hdr, buf, sizeof(buf), &got), -EPROTO);
 	EXPECT_EQ(open_fds(), before);
 
@@ -174,4 +179,4 @@ TEST_F(Region, InjectedSendFailureIsReported)
 	close(sv[1]);
 }
 
-}  // namespace
+} // namespace

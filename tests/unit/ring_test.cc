@@ -24,12 +24,13 @@ extern "C" {
 #include "ipc/sys.h"
 }
 
-namespace {
+namespace
+{
 
 struct Item {
 	uint64_t seq;
-	uint64_t stamp;  // producer id
-	uint64_t check;  // f(seq, stamp): a torn item fails it
+	uint64_t stamp; // producer id
+	uint64_t check; // f(seq, stamp): a torn item fails it
 	uint64_t pad;
 };
 
@@ -82,19 +83,20 @@ TEST(Ring, WrapsAroundTheCounter)
 		int64_t n = hpci_ring_avail(&r.cons);
 		ASSERT_EQ(n, room);
 		for (int64_t i = 0; i < n; i++)
-			ASSERT_EQ(static_cast<Item *>(hpci_ring_slot(&r.cons, (uint32_t)i))->seq, expect++);
+			ASSERT_EQ(static_cast<Item *>(hpci_ring_slot(&r.cons, (uint32_t)i))->seq,
+				  expect++);
 		hpci_ring_release(&r.cons, (uint32_t)n);
 	}
-	EXPECT_LT(r.ctl.tail, 100u);  // it did wrap
+	EXPECT_LT(r.ctl.tail, 100u); // it did wrap
 }
 
 TEST(Ring, ImpossibleIndexesAreReported)
 {
 	Ring r(8);
-	r.ctl.tail = 9;  // a peer claiming more entries than the ring holds
+	r.ctl.tail = 9; // a peer claiming more entries than the ring holds
 	EXPECT_EQ(hpci_ring_avail(&r.cons), -EPROTO);
 	r.ctl.tail = 0;
-	r.ctl.head = 5;  // a consumer "ahead" of the producer
+	r.ctl.head = 5; // a consumer "ahead" of the producer
 	EXPECT_EQ(hpci_ring_free(&r.prod), -EPROTO);
 }
 
@@ -119,7 +121,7 @@ TEST(Ring, SleeperIsWokenByPublish)
 {
 	Ring r(4);
 	std::thread t([&] {
-		usleep(30000);  // long past the spin phase: the consumer sleeps
+		usleep(30000); // long past the spin phase: the consumer sleeps
 		hpci_ring_publish(&r.prod, 1);
 	});
 	EXPECT_EQ(hpci_ring_wait_avail(&r.cons, 1000, 5ll * 1000 * 1000 * 1000, nullptr), 0);
@@ -141,8 +143,10 @@ void stress(hpci_ring *prod, hpci_ring *cons, uint64_t items, uint64_t spin_ns, 
 					hpci_ring_wait_free(prod, spin_ns, -1, nullptr);
 					continue;
 				}
-				uint32_t k = (uint32_t)std::min<uint64_t>((uint64_t)room, items - seq);
-				k = std::min<uint32_t>(k, 1 + (uint32_t)(seq % 5));  // vary batch sizes
+				uint32_t k =
+				    (uint32_t)std::min<uint64_t>((uint64_t)room, items - seq);
+				k = std::min<uint32_t>(k,
+						       1 + (uint32_t)(seq % 5)); // vary batch sizes
 				for (uint32_t i = 0; i < k; i++) {
 					Item *it = static_cast<Item *>(hpci_ring_slot(prod, i));
 					it->seq = seq + i;
@@ -168,7 +172,8 @@ void stress(hpci_ring *prod, hpci_ring *cons, uint64_t items, uint64_t spin_ns, 
 			}
 			for (int64_t i = 0; i < n; i++) {
 				Item it = *static_cast<Item *>(hpci_ring_slot(cons, (uint32_t)i));
-				if (it.seq != expect || it.stamp != stamp || it.check != check_of(it.seq, it.stamp))
+				if (it.seq != expect || it.stamp != stamp ||
+				    it.check != check_of(it.seq, it.stamp))
 					(*errors)++;
 				expect++;
 			}
@@ -248,7 +253,8 @@ TEST(RingFutex, PublishMakesASystemCallOnlyForASleeper)
 	EXPECT_EQ(futex_wakes.load(), 0);
 	// A consumer that stopped spinning sleeps in FUTEX_WAIT; one publish wakes it.
 	std::atomic<int> rc{1};
-	std::thread waiter([&] { rc = hpci_ring_wait_avail(&r.cons, 0, 10ll * 1000 * 1000 * 1000, nullptr); });
+	std::thread waiter(
+	    [&] { rc = hpci_ring_wait_avail(&r.cons, 0, 10ll * 1000 * 1000 * 1000, nullptr); });
 	while (!__atomic_load_n(&r.ctl.tail_sleepers, __ATOMIC_SEQ_CST) || futex_waits.load() == 0)
 		std::this_thread::yield();
 	hpci_ring_publish(&r.prod, 1);
@@ -273,7 +279,8 @@ TEST(RingFutex, AFutexThatNeverSleepsStillHonoursTheDeadlineAndTheIndex)
 	EXPECT_GE(hpci_now_ns() - t0, 50ull * 1000 * 1000);
 	// A change made meanwhile is still seen (the wait re-checks after each return).
 	std::atomic<int> rc{1};
-	std::thread waiter([&] { rc = hpci_ring_wait_avail(&r.cons, 0, 10ll * 1000 * 1000 * 1000, nullptr); });
+	std::thread waiter(
+	    [&] { rc = hpci_ring_wait_avail(&r.cons, 0, 10ll * 1000 * 1000 * 1000, nullptr); });
 	usleep(20 * 1000);
 	hpci_ring_publish(&r.prod, 1);
 	waiter.join();
@@ -281,4 +288,4 @@ TEST(RingFutex, AFutexThatNeverSleepsStillHonoursTheDeadlineAndTheIndex)
 	hpci_sys_reset();
 }
 
-}  // namespace
+} // namespace

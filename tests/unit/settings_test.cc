@@ -10,7 +10,8 @@ extern "C" {
 #include "plugins/base/settings.h"
 }
 
-namespace {
+namespace
+{
 
 struct Conf {
 	uint64_t n, chunk;
@@ -33,8 +34,9 @@ std::string parse_err(const char *key, const char *value)
 {
 	char err[256] = "";
 	Conf c{};
-	EXPECT_EQ(hpcb_settings_parse(hpcb_settings_find(kSchema, key), value, &c, err, sizeof(err)),
-		  -EINVAL)
+	EXPECT_EQ(
+	    hpcb_settings_parse(hpcb_settings_find(kSchema, key), value, &c, err, sizeof(err)),
+	    -EINVAL)
 	    << key << "=" << value;
 	return err;
 }
@@ -74,7 +76,8 @@ TEST(Settings, BadValuesGetOneSentenceFromTheTable)
 		  "chunk must be auto or a whole number of rows from 1 to 1000, not \"0\".");
 	EXPECT_EQ(parse_err("mode", "fast"),
 		  "mode must be static, dynamic or guided, not \"fast\".");
-	EXPECT_EQ(parse_err("mode", "stat"), "mode must be static, dynamic or guided, not \"stat\".");
+	EXPECT_EQ(parse_err("mode", "stat"),
+		  "mode must be static, dynamic or guided, not \"stat\".");
 	EXPECT_EQ(parse_err("flag", "maybe"), "flag must be true or false, not \"maybe\".");
 }
 

@@ -9,7 +9,8 @@ extern "C" {
 #include "daemon/validate.h"
 }
 
-namespace {
+namespace
+{
 
 constexpr uint64_t kArena = 1 << 20;
 
@@ -64,7 +65,7 @@ TEST(Validate, AcceptsWellFormedJobsOfEveryOp)
 	hpc_sqe sum;
 	memset(&sum, 0, sizeof(sum));
 	sum.op = HPC_OP_SUM;
-	sum.n = kArena / 8;  // exactly the whole arena
+	sum.n = kArena / 8; // exactly the whole arena
 	EXPECT_EQ(check(sum, &d), 0);
 
 	hpc_sqe ax;
@@ -97,26 +98,26 @@ TEST(Validate, RefusesNonZeroReservedFieldsAndUnusedOperands)
 {
 	uint32_t d;
 	hpc_sqe e = matvec(2, 2);
-	e.flags = 2;  // not a defined flag
+	e.flags = 2; // not a defined flag
 	EXPECT_EQ(check(e, &d), -EINVAL);
 	EXPECT_EQ(d, (uint32_t)HPC_E_BAD_FIELD);
 	e = matvec(2, 2);
 	e.reserved1 = 42;
 	EXPECT_EQ(check(e, &d), -EINVAL);
 	e = matvec(2, 2);
-	e.timeline_cap = 4;  // a timeline buffer without the flag
+	e.timeline_cap = 4; // a timeline buffer without the flag
 	EXPECT_EQ(check(e, &d), -EINVAL);
 	e = matvec(2, 2);
-	e.k = 3;  // matvec has no k
+	e.k = 3; // matvec has no k
 	EXPECT_EQ(check(e, &d), -EINVAL);
 	e = matvec(2, 2);
-	e.alpha = 1.0;  // only axpy has alpha
+	e.alpha = 1.0; // only axpy has alpha
 	EXPECT_EQ(check(e, &d), -EINVAL);
 	hpc_sqe sum;
 	memset(&sum, 0, sizeof(sum));
 	sum.op = HPC_OP_SUM;
 	sum.n = 4;
-	sum.b_off = 64;  // sum has no b
+	sum.b_off = 64; // sum has no b
 	EXPECT_EQ(check(sum, &d), -EINVAL);
 	EXPECT_EQ(d, (uint32_t)HPC_E_BAD_FIELD);
 }
@@ -133,10 +134,10 @@ TEST(Validate, RefusesUnterminatedBackendName)
 TEST(Validate, RefusesSizesThatOverflow)
 {
 	uint32_t d;
-	hpc_sqe e = matvec(1ull << 32, 1ull << 32);  // m*n overflows 64 bits
+	hpc_sqe e = matvec(1ull << 32, 1ull << 32); // m*n overflows 64 bits
 	EXPECT_EQ(check(e, &d), -EOVERFLOW);
 	EXPECT_EQ(d, (uint32_t)HPC_E_SIZE_OVERFLOW);
-	e = matvec(1, 1ull << 61);  // n * 8 overflows
+	e = matvec(1, 1ull << 61); // n * 8 overflows
 	EXPECT_EQ(check(e, &d), -EOVERFLOW);
 	e = matvec(UINT64_MAX, UINT64_MAX);
 	EXPECT_EQ(check(e, &d), -EOVERFLOW);
@@ -146,20 +147,20 @@ TEST(Validate, RefusesOperandsOutsideTheArena)
 {
 	uint32_t d;
 	hpc_sqe e = matvec(4, 4);
-	e.a_off = kArena;  // just past the end
+	e.a_off = kArena; // just past the end
 	EXPECT_EQ(check(e, &d), -ERANGE);
 	EXPECT_EQ(d, (uint32_t)HPC_E_OUT_OF_REGION);
 	e = matvec(4, 4);
-	e.out_off = kArena - 8;  // starts inside, ends outside
+	e.out_off = kArena - 8; // starts inside, ends outside
 	EXPECT_EQ(check(e, &d), -ERANGE);
 	e = matvec(4, 4);
-	e.b_off = UINT64_MAX - 7;  // offset + length wraps around
+	e.b_off = UINT64_MAX - 7; // offset + length wraps around
 	EXPECT_EQ(check(e, &d), -EOVERFLOW);
 	EXPECT_EQ(d, (uint32_t)HPC_E_SIZE_OVERFLOW);
 	hpc_sqe sum;
 	memset(&sum, 0, sizeof(sum));
 	sum.op = HPC_OP_SUM;
-	sum.n = kArena / 8 + 1;  // one element too many
+	sum.n = kArena / 8 + 1; // one element too many
 	EXPECT_EQ(check(sum, &d), -ERANGE);
 }
 
@@ -167,10 +168,10 @@ TEST(Validate, RefusesMisalignedOperands)
 {
 	uint32_t d;
 	hpc_sqe e = matvec(2, 2);
-	e.b_off += 4;  // f64 at a 4-byte boundary
+	e.b_off += 4; // f64 at a 4-byte boundary
 	EXPECT_EQ(check(e, &d), -EINVAL);
 	EXPECT_EQ(d, (uint32_t)HPC_E_MISALIGNED);
-	e.dtype = HPC_F32;  // ...is fine for f32
+	e.dtype = HPC_F32; // ...is fine for f32
 	e.out_off = 4096;
 	EXPECT_EQ(check(e, &d), 0);
 }
@@ -179,14 +180,14 @@ TEST(Validate, RefusesOutputOverlappingAnInput)
 {
 	uint32_t d;
 	hpc_sqe e = matvec(4, 4);
-	e.out_off = 8;  // inside A
+	e.out_off = 8; // inside A
 	EXPECT_EQ(check(e, &d), -EINVAL);
 	EXPECT_EQ(d, (uint32_t)HPC_E_OVERLAP);
 	e = matvec(4, 4);
-	e.out_off = e.b_off + 24;  // last element of x
+	e.out_off = e.b_off + 24; // last element of x
 	EXPECT_EQ(check(e, &d), -EINVAL);
 	e = matvec(4, 4);
-	e.out_off = e.b_off + 32;  // right after x: no overlap
+	e.out_off = e.b_off + 32; // right after x: no overlap
 	EXPECT_EQ(check(e, &d), 0);
 }
 
@@ -194,24 +195,24 @@ TEST(Validate, TimelineBufferIsCheckedLikeAnOutput)
 {
 	uint32_t d;
 	hpcd_span span;
-	hpc_sqe e = matvec(4, 4);  // operands in [0, 192)
+	hpc_sqe e = matvec(4, 4); // operands in [0, 192)
 	e.flags = HPC_SQE_TIMELINE;
 	e.timeline_off = 4096;
 	e.timeline_cap = 10;
 	ASSERT_EQ(check(e, &d, &span), 0);
 	EXPECT_EQ(span.timeline_len, 10u * sizeof(hpc_chunk_rec));
-	e.timeline_off = 4;  // not 8-aligned
+	e.timeline_off = 4; // not 8-aligned
 	EXPECT_EQ(check(e, &d), -EINVAL);
 	EXPECT_EQ(d, (uint32_t)HPC_E_MISALIGNED);
-	e.timeline_off = 64;  // over A
+	e.timeline_off = 64; // over A
 	EXPECT_EQ(check(e, &d), -EINVAL);
 	EXPECT_EQ(d, (uint32_t)HPC_E_OVERLAP);
-	e.timeline_off = kArena - 48;  // 10 records do not fit
+	e.timeline_off = kArena - 48; // 10 records do not fit
 	EXPECT_EQ(check(e, &d), -ERANGE);
 	e.timeline_off = 4096;
-	e.timeline_cap = UINT32_MAX;  // 200 GB: past the arena
+	e.timeline_cap = UINT32_MAX; // 200 GB: past the arena
 	EXPECT_EQ(check(e, &d), -ERANGE);
-	e.timeline_cap = 0;  // asks for nothing: fine
+	e.timeline_cap = 0; // asks for nothing: fine
 	EXPECT_EQ(check(e, &d), 0);
 }
 
@@ -222,8 +223,8 @@ TEST(Validate, ZeroSizedOperandsAreFine)
 	memset(&sum, 0, sizeof(sum));
 	sum.op = HPC_OP_SUM;
 	sum.n = 0;
-	sum.a_off = kArena;  // an empty range at the end is inside
+	sum.a_off = kArena; // an empty range at the end is inside
 	EXPECT_EQ(check(sum, &d), 0);
 }
 
-}  // namespace
+} // namespace
