@@ -20,6 +20,7 @@
 #include "daemon/guard.h"
 #include "daemon/loader.h"
 #include "daemon/log.h"
+#include "daemon/current.h"
 #include "daemon/session.h"
 #include "daemon/tasks.h"
 #include "daemon/version.h"
@@ -64,28 +65,6 @@ static int set_err(char *err, size_t len, int rc, const char *fmt, ...)
 	return rc;
 }
 
-struct hpcd_retired {
-	struct hpcd_retired *next;
-	struct hpcd_world *world;
-};
-
-void hpcd_server_retire_world(struct hpcd_server *srv, struct hpcd_world *w)
-{
-	struct hpcd_retired *r = malloc(sizeof(*r));
-	if (!r) {
-		hpcd_world_put(w); /* no memory for the note: pay here rather than leak */
-		return;
-	}
-	r->world = w;
-	pthread_mutex_lock(&srv->world_lock);
-	r->next = srv->retired;
-	srv->retired = r;
-	pthread_mutex_unlock(&srv->world_lock);
-	uint64_t one = 1;
-	ssize_t n = write(srv->reap_fd, &one, sizeof(one));
-	(void)n; /* an eventfd write of 1 cannot fail short of overflow */
-}
-
 static void put_world_task(void *arg)
 {
 	hpcd_world_put(arg);
@@ -106,26 +85,13 @@ static void put_world_later(struct hpcd_server *srv, struct hpcd_world *w)
 /* Drop the worlds sessions retired (event loop only). */
 static void put_retired(struct hpcd_server *srv)
 {
-	pthread_mutex_lock(&srv->world_lock);
-	struct hpcd_retired *r = srv->retired;
-	srv->retired = NULL;
-	pthread_mutex_unlock(&srv->world_lock);
+	struct hpcd_retired *r = hpcd_current_take_retired(&srv->current);
 	while (r) {
 		struct hpcd_retired *next = r->next;
 		put_world_later(srv, r->world);
 		free(r);
 		r = next;
 	}
-}
-
-struct hpcd_world *hpcd_server_world(struct hpcd_server *srv, uint64_t *gen)
-{
-	pthread_mutex_lock(&srv->world_lock);
-	struct hpcd_world *w = srv->world;
-	hpcd_world_get(w);
-	*gen = srv->world_gen;
-	pthread_mutex_unlock(&srv->world_lock);
-	return w;
 }
 
 static const char *socket_path_of(const struct hpcd_server *srv, const struct hpcd_config *cfg)
@@ -207,15 +173,20 @@ int hpcd_server_init(struct hpcd_server *srv, struct hpcd_config *cfg, struct hp
 	srv->listen_fd = srv->epoll_fd = srv->signal_fd = srv->reap_fd = srv->spare_fd = -1;
 	srv->timer_fd = -1;
 	srv->cfg = cfg;
-	srv->world = world;
-	srv->world_gen = 1;
+	hpcd_current_init(&srv->current, world, -1);
 	srv->config_arg = config_arg;
 	srv->socket_override = socket_override;
 	srv->started_ns = hpci_now_ns();
-	pthread_mutex_init(&srv->world_lock, NULL);
 	pthread_mutex_init(&srv->sessions_lock, NULL);
 	hpcd_metrics_init(&srv->metrics);
 	register_instances(srv, world);
+	srv->session_env = (struct hpcd_session_env){
+	    .current = &srv->current,
+	    .metrics = &srv->metrics,
+	    .trace = &srv->trace,
+	    .reap_fd = -1, /* below, once it exists */
+	    .spin_ns = (uint64_t)cfg->spin_us * 1000u,
+	};
 
 	const char *path = socket_path_of(srv, cfg);
 	if (strlen(path) >= sizeof(srv->socket_path))
@@ -240,6 +211,8 @@ int hpcd_server_init(struct hpcd_server *srv, struct hpcd_config *cfg, struct hp
 
 	srv->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	srv->reap_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	/* Retired worlds and finished sessions are reaped on one eventfd. */
+	srv->current.notify_fd = srv->session_env.reap_fd = srv->reap_fd;
 	srv->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	srv->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	/* Held in reserve for the moment descriptors run out (see accept_all). */
@@ -279,7 +252,7 @@ static void status_text(struct hpcd_server *srv, char *buf, size_t len)
 	pthread_mutex_unlock(&srv->sessions_lock);
 
 	uint64_t gen;
-	struct hpcd_world *w = hpcd_server_world(srv, &gen);
+	struct hpcd_world *w = hpcd_current_get(&srv->current, &gen);
 	double up = (double)(hpci_now_ns() - srv->started_ns) / 1e9;
 	snprintf(buf, len,
 		 "hpcd %s, pid %d, up %.1f s\n"
@@ -368,12 +341,7 @@ static void reload_done(void *arg)
 			hpcd_warn("reload: socket changed to %s; a new socket takes a restart, "
 				  "still serving %s",
 				  j->cfg->socket, srv->socket_path);
-		pthread_mutex_lock(&srv->world_lock);
-		struct hpcd_world *old = srv->world;
-		srv->world = j->nw;
-		/* Release pairs with the acquire in the sessions' refresh_world. */
-		__atomic_store_n(&srv->world_gen, j->gen, __ATOMIC_RELEASE);
-		pthread_mutex_unlock(&srv->world_lock);
+		struct hpcd_world *old = hpcd_current_swap(&srv->current, j->nw, j->gen);
 		put_world_later(srv, old); /* instances close once the sessions let go */
 		register_instances(srv, j->nw);
 
@@ -381,6 +349,8 @@ static void reload_done(void *arg)
 		srv->cfg = j->cfg;
 		hpcd_config_free(old_cfg);
 		hpcd_log_set_level(srv->cfg->log_level);
+		srv->session_env.spin_ns =
+		    (uint64_t)srv->cfg->spin_us * 1000u; /* for new sessions */
 		srv->reloads_ok++;
 		snprintf(j->msg, sizeof(j->msg),
 			 "reloaded %s: generation %llu, %u backends, default %s", srv->cfg->path,
@@ -390,7 +360,7 @@ static void reload_done(void *arg)
 	} else {
 		srv->reloads_failed++;
 		hpcd_err("reload refused, still serving generation %llu: %s",
-			 (unsigned long long)srv->world_gen, j->msg);
+			 (unsigned long long)hpcd_current_gen(&srv->current), j->msg);
 	}
 	put_world_later(srv, j->old);
 	while (j->waiters) {
@@ -413,8 +383,8 @@ static void reload_start(struct hpcd_server *srv)
 	struct reload_job *j = calloc(1, sizeof(*j));
 	if (j) {
 		j->srv = srv;
-		j->gen = srv->world_gen + 1; /* only the event loop writes world_gen */
-		j->old = hpcd_server_world(srv, &(uint64_t){0});
+		j->gen = hpcd_current_gen(&srv->current) + 1; /* only the event loop swaps */
+		j->old = hpcd_current_get(&srv->current, &(uint64_t){0});
 		j->waiters = srv->reload_waiters;
 		srv->reload_waiters = NULL;
 		if (hpcd_tasks_submit(srv->tasks, reload_work, reload_done, j) == 0) {
@@ -702,12 +672,14 @@ static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const str
 		return;
 	}
 	struct hpcd_session *s;
-	int rc = hpcd_session_start(srv, c->fd, c->uid, c->pid, c->id, h->arena_bytes, sq, cq, &s);
+	int rc = hpcd_session_start(&srv->session_env, c->fd, c->uid, c->pid, c->id, h->arena_bytes,
+				    sq, cq, &s);
 	if (rc < 0) {
 		refuse_hello(srv, c, rc, HPCD_REF_OTHER, "cannot start a session: %s",
 			     strerror(-rc));
 		return;
 	}
+	s->owner = srv;
 	s->reserved_bytes = want;
 	srv->arena_in_use += want;
 	/* The session thread makes the region and answers; we only list it. */
@@ -752,7 +724,7 @@ static int backends_request(struct hpcd_server *srv, struct hpcd_conn *c)
 	uint64_t gen;
 	j->srv = srv;
 	j->conn_id = c->id;
-	j->world = hpcd_server_world(srv, &gen);
+	j->world = hpcd_current_get(&srv->current, &gen);
 	if (hpcd_tasks_submit(srv->tasks, backends_work, backends_done, j) < 0) {
 		hpcd_world_put(j->world);
 		free(j);
@@ -839,11 +811,12 @@ static int metrics_request(struct hpcd_server *srv, struct hpcd_conn *c, int64_t
 		};
 		memcpy(md.refused, srv->refused, sizeof(md.refused));
 		uint64_t gen;
-		struct hpcd_world *w = hpcd_server_world(srv, &gen);
+		struct hpcd_world *w = hpcd_current_get(&srv->current, &gen);
 		md.generation = gen;
 		int rc =
 		    hpcd_metrics_render(&srv->metrics, &md, backend_up, w, &c->page, &c->page_len);
-		hpcd_world_put(w); /* srv->world holds it too: never the last reference here */
+		hpcd_world_put(
+		    w); /* the current world holds it too: never the last reference here */
 		if (rc < 0)
 			return reply_text(c->fd, rc, "the daemon is out of memory");
 	} else if (!c->page || (uint64_t)offset > c->page_len) {
@@ -1075,7 +1048,7 @@ static void session_release_work(void *arg)
 static void session_release_done(void *arg)
 {
 	struct hpcd_session *s = arg;
-	struct hpcd_server *srv = s->srv;
+	struct hpcd_server *srv = s->owner;
 	srv->arena_in_use -= s->reserved_bytes;
 	srv->departing--;
 	hpcd_session_free(s);
@@ -1188,7 +1161,7 @@ static int done_stopping(struct hpcd_server *srv, int *timeout_ms)
 int hpcd_server_run(struct hpcd_server *srv)
 {
 	uint64_t gen;
-	struct hpcd_world *w = hpcd_server_world(srv, &gen);
+	struct hpcd_world *w = hpcd_current_get(&srv->current, &gen);
 	hpcd_info("hpcd %s serving %s (config %s, %u backends, default %s)", HPCD_VERSION,
 		  srv->socket_path, srv->cfg->path, hpcd_world_count(w),
 		  hpcd_world_default_name(w));
@@ -1260,10 +1233,7 @@ void hpcd_server_fini(struct hpcd_server *srv)
 		unlink(srv->socket_path);
 	}
 	put_retired(srv);
-	pthread_mutex_lock(&srv->world_lock);
-	struct hpcd_world *w = srv->world;
-	srv->world = NULL;
-	pthread_mutex_unlock(&srv->world_lock);
+	struct hpcd_world *w = hpcd_current_clear(&srv->current);
 	int abandoned = 0;
 	if (srv->tasks) {
 		/* Closing backends has deadlines of its own; this one is for a
@@ -1303,7 +1273,7 @@ void hpcd_server_fini(struct hpcd_server *srv)
 		if (srv->trace.state != HPCD_TRACE_STOPPING)
 			hpcd_trace_reset(&srv->trace);
 		hpcd_metrics_fini(&srv->metrics);
-		pthread_mutex_destroy(&srv->world_lock);
+		hpcd_current_fini(&srv->current);
 		pthread_mutex_destroy(&srv->sessions_lock);
 	}
 }

@@ -6,9 +6,11 @@
  * Threads: one event-loop thread (the caller of hpcd_server_run) owns the
  * sockets, the config and every reload; each client that asked for a region
  * has a session thread that consumes its submission ring and runs its jobs
- * (daemon/session.h). They meet in three places: the world pointer (swapped
- * under world_lock, read by sessions when world_gen moves), a session's
- * cancel/drain flags, and the reap eventfd a finished session writes.
+ * (daemon/session.h). They meet in three places: the current world
+ * (daemon/current.h, swapped here at a reload, read by sessions when its
+ * generation moves), a session's cancel/drain flags, and the reap eventfd a
+ * finished session writes. The server knows sessions; sessions know only
+ * what struct hpcd_session_env hands them, never the server.
  */
 #ifndef HPCD_SERVER_H
 #define HPCD_SERVER_H
@@ -18,8 +20,10 @@
 #include <sys/types.h>
 
 #include "daemon/config.h"
+#include "daemon/current.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
+#include "daemon/session.h"
 #include "daemon/trace.h"
 #include "daemon/world.h"
 
@@ -49,12 +53,9 @@ struct hpcd_server {
 	uint64_t refused_fds;                      /* connections refused for want of descriptors */
 	struct hpcd_tasks *tasks; /* slow work off the event loop (daemon/tasks.h) */
 
-	/* The backends now serving. Sessions take a reference when world_gen
-	 * differs from theirs; the pointer only changes under world_lock. */
-	pthread_mutex_t world_lock;
-	struct hpcd_world *world;
-	uint64_t world_gen;           /* atomic */
-	struct hpcd_retired *retired; /* worlds sessions let go of; under world_lock */
+	/* The backends now serving, published to the sessions. */
+	struct hpcd_current current;
+	struct hpcd_session_env session_env; /* what every session is handed */
 
 	struct hpcd_conn *conns;        /* every open connection; event loop only */
 	struct hpcd_conn *closed_conns; /* closed in this batch of events, freed after it */
@@ -98,15 +99,6 @@ int hpcd_server_run(struct hpcd_server *srv);
 
 /* Free everything; removes the socket file. */
 void hpcd_server_fini(struct hpcd_server *srv);
-
-/*
- * Hand a world reference to the event loop, which drops it: a session thread
- * must not pay for closing instances whose last user it happened to be.
- */
-void hpcd_server_retire_world(struct hpcd_server *srv, struct hpcd_world *w);
-
-/* Take a reference to the world now serving, and its generation. */
-struct hpcd_world *hpcd_server_world(struct hpcd_server *srv, uint64_t *gen);
 
 #ifdef __cplusplus
 }

@@ -12,7 +12,7 @@
 #include "daemon/loader.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
-#include "daemon/server.h"
+#include "daemon/current.h"
 #include "daemon/trace.h"
 #include "daemon/validate.h"
 #include "daemon/world.h"
@@ -33,15 +33,14 @@ static int flag(const int *p)
 
 static void refresh_world(struct hpcd_session *s)
 {
-	/* Acquire pairs with the release store of world_gen in reload_done (server.c). */
-	uint64_t g = __atomic_load_n(&s->srv->world_gen, __ATOMIC_ACQUIRE);
+	uint64_t g = hpcd_current_gen(s->env->current);
 	if (g == s->world_gen)
 		return;
 	struct hpcd_world *old = s->world;
-	s->world = hpcd_server_world(s->srv, &s->world_gen);
+	s->world = hpcd_current_get(s->env->current, &s->world_gen);
 	/* Not put here: if ours is the last reference, closing the old instances
 	 * (joining threads, ending processes) would stall this client's next job. */
-	hpcd_server_retire_world(s->srv, old);
+	hpcd_current_retire(s->env->current, old);
 }
 
 static void fail_job(struct hpc_cqe *c, int status, uint32_t detail)
@@ -182,7 +181,7 @@ static struct hpcd_metrics_inst *metrics_of(struct hpcd_session *s, const struct
 	for (unsigned i = 0; i < s->mcache_n; i++)
 		if (s->mcache[i].b == b)
 			return s->mcache[i].mi;
-	struct hpcd_metrics_inst *mi = hpcd_metrics_instance(&s->srv->metrics, hpcd_backend_name(b),
+	struct hpcd_metrics_inst *mi = hpcd_metrics_instance(s->env->metrics, hpcd_backend_name(b),
 							     hpcd_backend_conf(b)->plugin);
 	if (!mi)
 		return NULL;
@@ -206,7 +205,7 @@ static void account(struct hpcd_session *s, const struct hpc_sqe *d, const struc
 		hpcd_metrics_job(mi, d->op, d->dtype, hpcd_metrics_outcome(c->status, c->detail),
 				 c->t_end_ns - c->t_start_ns, note->bytes);
 	else if (!note->b)
-		hpcd_metrics_reject(&s->srv->metrics, note->reject);
+		hpcd_metrics_reject(s->env->metrics, note->reject);
 	if (!tracing)
 		return;
 	struct hpc_trace_rec r;
@@ -239,7 +238,7 @@ static void account(struct hpcd_session *s, const struct hpc_sqe *d, const struc
 			r.backend[i] =
 			    d->backend[i] >= 0x20 && d->backend[i] < 0x7f ? d->backend[i] : '?';
 	}
-	hpcd_trace_record(&s->srv->trace, &r, note->chunks, note->nchunks);
+	hpcd_trace_record(s->env->trace, &r, note->chunks, note->nchunks);
 }
 
 /* Serve the rings until cancelled, drained, or the client breaks the protocol. */
@@ -298,7 +297,7 @@ static const char *serve(struct hpcd_session *s)
 			struct hpc_cqe c;
 			struct job_note note;
 			/* The job path's only cost of tracing when none is asked for. */
-			int tracing = hpcd_trace_on(&s->srv->trace);
+			int tracing = hpcd_trace_on(s->env->trace);
 			run_job(s, &d, &c, refuse, tracing, &note);
 			account(s, &d, &c, &note, tracing);
 			memcpy(hpci_ring_slot(&s->cq, 0), &c, sizeof(c));
@@ -377,19 +376,19 @@ static void *session_main(void *arg)
 	/* Release pairs with the acquire in the reaper's check of finished. */
 	__atomic_store_n(&s->finished, 1, __ATOMIC_RELEASE);
 	uint64_t one = 1;
-	ssize_t w = write(s->srv->reap_fd, &one, sizeof(one));
+	ssize_t w = write(s->env->reap_fd, &one, sizeof(one));
 	(void)w; /* an eventfd write of 1 cannot fail short of overflow */
 	return NULL;
 }
 
-int hpcd_session_start(struct hpcd_server *srv, int conn_fd, uid_t uid, pid_t pid, uint64_t id,
-		       uint64_t arena_bytes, uint32_t sq_entries, uint32_t cq_entries,
+int hpcd_session_start(const struct hpcd_session_env *env, int conn_fd, uid_t uid, pid_t pid,
+		       uint64_t id, uint64_t arena_bytes, uint32_t sq_entries, uint32_t cq_entries,
 		       struct hpcd_session **out)
 {
 	struct hpcd_session *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->srv = srv;
+	s->env = env;
 	s->id = id;
 	s->pid = pid;
 	s->uid = uid;
@@ -397,7 +396,7 @@ int hpcd_session_start(struct hpcd_server *srv, int conn_fd, uid_t uid, pid_t pi
 	s->arena_bytes = arena_bytes;
 	s->sq_entries = sq_entries;
 	s->cq_entries = cq_entries;
-	s->spin_ns = (uint64_t)srv->cfg->spin_us * 1000u;
+	s->spin_ns = env->spin_ns;
 	/* Our own descriptor of the socket: the event loop may close its own
 	 * (client gone) while this thread still sends the reply. */
 	s->reply_fd = fcntl(conn_fd, F_DUPFD_CLOEXEC, 0);
@@ -406,7 +405,7 @@ int hpcd_session_start(struct hpcd_server *srv, int conn_fd, uid_t uid, pid_t pi
 		free(s);
 		return rc;
 	}
-	s->world = hpcd_server_world(srv, &s->world_gen);
+	s->world = hpcd_current_get(env->current, &s->world_gen);
 	int rc = -pthread_create(&s->thread, NULL, session_main, s);
 	if (rc < 0) {
 		hpcd_world_put(s->world);

@@ -22,7 +22,9 @@
 extern "C" {
 #endif
 
-struct hpcd_server;
+struct hpcd_current;
+struct hpcd_metrics;
+struct hpcd_trace;
 struct hpcd_world;
 struct hpcd_conn;
 struct hpcd_backend;
@@ -32,9 +34,22 @@ struct hpcd_metrics_inst;
  * (daemon/metrics.h): a few entries cover every config in practice. */
 #define HPCD_SESSION_MCACHE 8
 
+/*
+ * What a session needs of the daemon, and nothing more: the session does not
+ * know the server (daemon/server.h), which owns this and the sessions.
+ */
+struct hpcd_session_env {
+	struct hpcd_current *current; /* the world now serving (daemon/current.h) */
+	struct hpcd_metrics *metrics; /* counters it keeps (daemon/metrics.h) */
+	struct hpcd_trace *trace;     /* the trace it feeds while one runs (daemon/trace.h) */
+	int reap_fd;                  /* eventfd it writes when its thread has finished */
+	uint64_t spin_ns;             /* how long to spin for the next job before sleeping */
+};
+
 struct hpcd_session {
-	struct hpcd_server *srv;
-	struct hpcd_session *next; /* in srv->sessions */
+	const struct hpcd_session_env *env;
+	void *owner;               /* the owner's (the server's), never touched here */
+	struct hpcd_session *next; /* in the owner's list */
 	uint64_t id;
 	pid_t pid;
 	uid_t uid;
@@ -83,8 +98,8 @@ struct hpcd_session {
  * and sends the HELLO reply on conn_fd (its own dup of it). Returns 0 or a
  * negative errno (then nothing was sent).
  */
-int hpcd_session_start(struct hpcd_server *srv, int conn_fd, uid_t uid, pid_t pid, uint64_t id,
-		       uint64_t arena_bytes, uint32_t sq_entries, uint32_t cq_entries,
+int hpcd_session_start(const struct hpcd_session_env *env, int conn_fd, uid_t uid, pid_t pid,
+		       uint64_t id, uint64_t arena_bytes, uint32_t sq_entries, uint32_t cq_entries,
 		       struct hpcd_session **out);
 
 /* Ask the thread to exit soon (client gone): queued jobs are dropped. */
