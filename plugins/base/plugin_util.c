@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 void hpcb_err(struct hpc_open_args *args, int32_t setting, const char *fmt, ...)
 {
@@ -85,4 +86,16 @@ uint64_t hpcb_job_work(const struct hpc_job *job)
 	/* k = 0 still writes m*n zeros. */
 	uint64_t k = job->op == HPC_OP_MATMUL && job->k == 0 ? 1 : job->k;
 	return hpc_op_work(job->op, job->m, job->n, k);
+}
+
+uint64_t hpcb_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t hpcb_now_ms(void)
+{
+	return hpcb_now_ns() / 1000000u;
 }

@@ -29,6 +29,10 @@ void hpcb_err(struct hpc_open_args *args, int32_t setting, const char *fmt, ...)
 void hpcb_log(const struct hpc_host *host, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* CLOCK_MONOTONIC in nanoseconds and in milliseconds (system-wide: comparable across processes). */
+uint64_t hpcb_now_ns(void);
+uint64_t hpcb_now_ms(void);
+
 /*
  * Parse a decimal integer in [lo, hi]: digits only (no sign, no spaces, no
  * suffix), so that "2x" or " 2" are refused rather than read as 2.

@@ -534,7 +534,7 @@ static void worker_failed(struct job_run *jr, unsigned i, const char *why)
 	const uint64_t sent = w->sent_ns;
 	int st = -1;
 	fp_pool_reap(&fp->pool, i, true, &st);
-	record(jr, i, c, pid, sent, fp_now_ns(), true);
+	record(jr, i, c, pid, sent, hpcb_now_ns(), true);
 	jr->c[c].state = C_PENDING;
 
 	char how[96];
@@ -614,7 +614,7 @@ static void dispatch(struct job_run *jr, unsigned i)
 	jr->c[c].tries++;
 	w->chunk = c;
 	w->seq = req.seq;
-	w->sent_ns = fp_now_ns();
+	w->sent_ns = hpcb_now_ns();
 	int rc = fp_pool_send(&fp->pool, i, &req, has ? -1 : job->region_fd);
 	if (rc < 0) {
 		worker_failed(jr, i, "could not be sent its chunk");
@@ -645,7 +645,7 @@ static void collect(struct job_run *jr, unsigned i)
 		/* The worker refused the chunk itself (bad offsets, no memory): running
 		 * it again would fail the same way. */
 		jr->c[c].state = C_PENDING;
-		record(jr, i, c, w->pid, w->sent_ns, fp_now_ns(), true);
+		record(jr, i, c, w->pid, w->sent_ns, hpcb_now_ns(), true);
 		if (!jr->err)
 			jr->err = r.status;
 		fp_log(fp, HPC_LOG_ERROR, "worker %u (pid %d) failed chunk %u of a %s job: %s", i,
@@ -682,7 +682,7 @@ static int run_chunks(struct job_run *jr)
 				if (fp->pool.w[i].pid > 0 && fp->pool.w[i].chunk < 0)
 					dispatch(jr, i);
 		unsigned busy = 0;
-		uint64_t now = fp_now_ns(), next = UINT64_MAX;
+		uint64_t now = hpcb_now_ns(), next = UINT64_MAX;
 		for (unsigned i = 0; i < nw; i++) {
 			struct fp_worker *w = &fp->pool.w[i];
 			if (w->pid <= 0 || w->chunk < 0)
@@ -710,7 +710,7 @@ static int run_chunks(struct job_run *jr)
 			for (unsigned j = 0; j < busy; j++)
 				if (pf[j].revents)
 					collect(jr, who[j]);
-		now = fp_now_ns();
+		now = hpcb_now_ns();
 		for (unsigned j = 0; j < busy; j++) {
 			struct fp_worker *w = &fp->pool.w[who[j]];
 			if (w->pid > 0 && w->chunk >= 0 && now >= w->sent_ns + timeout_ns) {

@@ -13,6 +13,7 @@
 #include "plugins/forkpool/pool.h"
 
 #include "plugins/base/fdpass.h"
+#include "plugins/base/plugin_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -75,13 +76,6 @@ int fp_pool_use_embedded(struct fp_pool *p)
 	snprintf(p->path, sizeof(p->path), "/proc/%d/fd/%d", (int)getpid(), ro);
 	p->exe_fd = ro;
 	return 0;
-}
-
-uint64_t fp_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 void fp_describe_status(int status, char *buf, size_t len)
@@ -209,7 +203,7 @@ void fp_pool_stop(struct fp_pool *p, int grace_ms)
 			p->w[i].sock = -1;
 		}
 	}
-	uint64_t deadline = fp_now_ns() + (uint64_t)grace_ms * 1000000ull;
+	uint64_t deadline = hpcb_now_ns() + (uint64_t)grace_ms * 1000000ull;
 	for (;;) {
 		unsigned left = 0;
 		for (unsigned i = 0; i < p->n; i++) {
@@ -223,7 +217,7 @@ void fp_pool_stop(struct fp_pool *p, int grace_ms)
 			else
 				left++;
 		}
-		if (!left || fp_now_ns() >= deadline)
+		if (!left || hpcb_now_ns() >= deadline)
 			break;
 		usleep(1000);
 	}
@@ -278,9 +272,9 @@ int fp_pool_wait(struct fp_pool *p, unsigned i, struct fp_reply *r, int timeout_
 	struct fp_worker *w = &p->w[i];
 	if (w->sock < 0)
 		return -EPIPE;
-	uint64_t deadline = fp_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	uint64_t deadline = hpcb_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	for (;;) {
-		uint64_t now = fp_now_ns();
+		uint64_t now = hpcb_now_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
 		struct pollfd pf = {.fd = w->sock, .events = POLLIN};

@@ -49,7 +49,6 @@ struct fp_pool {
 int fp_pool_use_embedded(struct fp_pool *p);
 
 /* Monotonic clock in ns (CLOCK_MONOTONIC: one clock for every process). */
-uint64_t fp_now_ns(void);
 
 /*
  * Start worker slot i: spawn, then wait (up to 10 s) for its HELLO. On

@@ -31,6 +31,7 @@
 #include "hpc/ops.h"
 #include "hpc/types.h"
 #include "plugins/base/fdpass.h"
+#include "plugins/base/plugin_util.h"
 #include "plugins/forkpool/proto.h"
 #include "plugins/serial/kernels.h"
 
@@ -46,13 +47,6 @@ struct mapping {
 
 static struct mapping *maps;
 static size_t nmaps, capmaps;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static struct mapping *find_map(uint64_t region_id)
 {
@@ -249,12 +243,12 @@ int main(void)
 			const struct mapping *m = find_map(c.region_id);
 			if (r.status == 0 && !m)
 				r.status = -ENOENT;
-			r.start_ns = now_ns();
+			r.start_ns = hpcb_now_ns();
 			if (c.delay_us && r.status == 0)
 				usleep(c.delay_us); /* counts as the chunk's work */
 			if (r.status == 0)
 				r.status = compute(&c, m, &r);
-			r.end_ns = now_ns();
+			r.end_ns = hpcb_now_ns();
 		} else {
 			if (fd >= 0)
 				close(fd);

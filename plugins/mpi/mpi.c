@@ -211,13 +211,6 @@ static const struct hpc_setting_spec mpi_schema[] = {
 /* Log through the host table, as the instance. */
 #define LOG(inst, level, ...) hpcb_log((inst)->host, (level), __VA_ARGS__)
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void sleep_ms(unsigned ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -372,7 +365,7 @@ static void ids_del(uint64_t *v, size_t *n, uint64_t id)
 /* ---- the MPI job -------------------------------------------------------------------------- */
 
 /*
- * Send one request without blocking past deadline (now_ms() clock). Returns
+ * Send one request without blocking past deadline (hpcb_now_ms() clock). Returns
  * 0, -ETIMEDOUT when rank 0 did not make room in time, or another negative
  * errno (-EPIPE: rank 0 is gone).
  */
@@ -384,7 +377,7 @@ static int send_req(struct mpi_inst *inst, const struct hpc_mpi_req *q, int fd, 
 			return (size_t)n == sizeof(*q) ? 0 : -EIO;
 		if (n != -EAGAIN && n != -EWOULDBLOCK)
 			return (int)n;
-		uint64_t now = now_ms();
+		uint64_t now = hpcb_now_ms();
 		if (now >= deadline)
 			return -ETIMEDOUT;
 		uint64_t left = deadline - now;
@@ -403,7 +396,7 @@ static int send_req(struct mpi_inst *inst, const struct hpc_mpi_req *q, int fd, 
 static int recv_reply(struct mpi_inst *inst, struct hpc_mpi_reply *r, uint64_t deadline)
 {
 	for (;;) {
-		uint64_t now = now_ms();
+		uint64_t now = hpcb_now_ms();
 		if (now >= deadline)
 			return -ETIMEDOUT;
 		uint64_t left = deadline - now;
@@ -432,7 +425,7 @@ static int recv_reply(struct mpi_inst *inst, struct hpc_mpi_reply *r, uint64_t d
 /* Wait up to ms for mpirun to exit; returns 1 (and its status) when it has. */
 static int wait_exit(pid_t pid, unsigned ms, int *status)
 {
-	uint64_t deadline = now_ms() + ms;
+	uint64_t deadline = hpcb_now_ms() + ms;
 	for (;;) {
 		/* WNOWAIT: a zombie keeps its pid and process group reserved until stop_job(). */
 		siginfo_t si;
@@ -446,7 +439,7 @@ static int wait_exit(pid_t pid, unsigned ms, int *status)
 							   : si.si_status & 0x7f;
 			return 1;
 		}
-		if (now_ms() >= deadline)
+		if (hpcb_now_ms() >= deadline)
 			return 0;
 		sleep_ms(5);
 	}
@@ -515,7 +508,7 @@ static void stop_job(struct mpi_inst *inst, int graceful, unsigned grace_ms, uns
 	if (inst->sock >= 0) {
 		if (graceful) {
 			struct hpc_mpi_req q = {.magic = HPC_MPI_MAGIC, .type = HPC_MPI_STOP};
-			send_req(inst, &q, -1, now_ms() + STOP_SEND_MS);
+			send_req(inst, &q, -1, hpcb_now_ms() + STOP_SEND_MS);
 		}
 		/* Rank 0 takes EOF as STOP too. */
 		close(inst->sock);
@@ -689,7 +682,7 @@ static int start_job(struct mpi_inst *inst, char *err, size_t errlen)
 	inst->launches++;
 
 	/* Wait for rank 0, watching mpirun: a launcher that gives up is reported at once. */
-	uint64_t deadline = now_ms() + inst->start_timeout_ms;
+	uint64_t deadline = hpcb_now_ms() + inst->start_timeout_ms;
 	char tail[240];
 	for (;;) {
 		struct pollfd p = {.fd = lsock, .events = POLLIN};
@@ -719,7 +712,7 @@ static int start_job(struct mpi_inst *inst, char *err, size_t errlen)
 			rc = -EIO;
 			goto fail;
 		}
-		if (now_ms() >= deadline) {
+		if (hpcb_now_ms() >= deadline) {
 			log_tail(inst, tail, sizeof(tail));
 			snprintf(
 			    err, errlen, "rank 0 did not connect within %lu ms (start_timeout): %s",
@@ -780,7 +773,7 @@ fail:
  */
 static void flush_forgets(struct mpi_inst *inst)
 {
-	uint64_t deadline = now_ms() + FORGET_MS;
+	uint64_t deadline = hpcb_now_ms() + FORGET_MS;
 	for (;;) {
 		pthread_mutex_lock(&inst->pmu);
 		if (!inst->npending) {
@@ -1090,7 +1083,7 @@ static int mpi_run(void *state, struct hpc_job *job)
 			fd = job->region_fd;
 		}
 		/* One deadline for the whole job: sending, running, replying. */
-		uint64_t deadline = now_ms() + inst->timeout_ms;
+		uint64_t deadline = hpcb_now_ms() + inst->timeout_ms;
 		started = 0;
 		rc = send_req(inst, &q, fd, deadline);
 		while (rc == 0) {

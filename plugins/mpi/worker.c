@@ -61,6 +61,7 @@
 
 #include "hpc/types.h"
 #include "plugins/base/fdpass.h"
+#include "plugins/base/plugin_util.h"
 #include "plugins/mpi/proto.h"
 #include "plugins/openmp/kernels.h"
 
@@ -145,13 +146,6 @@ static void job_err(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(W.errmsg, sizeof(W.errmsg), fmt, ap);
 	va_end(ap);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* ---- regions ------------------------------------------------------------------ */
@@ -979,13 +973,13 @@ static int connect_plugin(const char *path)
 static void wait_quietly(MPI_Request *req)
 {
 	int done = 0;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = hpcb_now_ns();
 	long sleep_ns = 20000;
 	for (;;) {
 		MPI_Test(req, &done, MPI_STATUS_IGNORE);
 		if (done)
 			return;
-		if (now_ns() - t0 < 200000)
+		if (hpcb_now_ns() - t0 < 200000)
 			continue;
 		struct timespec ts = {0, sleep_ns};
 		nanosleep(&ts, NULL);

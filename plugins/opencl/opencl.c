@@ -1234,13 +1234,6 @@ static void pin_loader(void)
 	(void)h; /* deliberately never closed */
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /*
  * PoCL starts its worker threads when the first context is made, and a new
  * thread inherits the signal mask of its creator. The daemon takes SIGTERM,
@@ -1298,7 +1291,7 @@ static int open_instance(struct hpc_open_args *args, void **state)
 		hpcb_err(args, -1, "cannot create the instance's lock: %s.", strerror(rc));
 		return -rc;
 	}
-	uint64_t t0 = now_ms();
+	uint64_t t0 = hpcb_now_ms();
 
 	struct cl_catalog cat;
 	rc = catalog_load(&cat, args);
@@ -1357,7 +1350,7 @@ static int open_instance(struct hpc_open_args *args, void **state)
 		 inst->dev_name, inst->plat_idx, inst->plat_name, inst->dev_idx, inst->cus,
 		 inst->fp64 ? "yes" : "no", inst->zero_copy ? "on" : "off",
 		 inst->cpu_kernels ? "cpu" : "gpu", inst->l_flat, inst->l_red, inst->l_final,
-		 (unsigned long long)(now_ms() - t0));
+		 (unsigned long long)(hpcb_now_ms() - t0));
 	*state = inst;
 	return 0;
 fail:
