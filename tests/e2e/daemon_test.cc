@@ -396,10 +396,7 @@ TEST(Daemon, PluginsHearThatARegionIsGone)
 		ASSERT_EQ(hpc_connect(d.socket().c_str(), 1 << 16, &c), 0);
 		double *x = static_cast<double *>(hpc_alloc(c, 64));
 		x[0] = 2;
-		hpc_request r{};
-		r.op = HPC_OP_SUM;
-		r.n = 1;
-		r.a = x;
+		hpc_request r = hpce::request(HPC_OP_SUM, 0, 1, 0, x, nullptr, nullptr);
 		hpc_completion done;
 		ASSERT_EQ(hpc_run(c, &r, &done), 0);
 		hpc_close(c);
@@ -433,11 +430,7 @@ TEST(Daemon, ACrashingBackendFailsItsJobsAndNothingElse)
 	x[0] = 3;
 	double *y = static_cast<double *>(hpc_alloc(other, 64));
 	y[0] = 4;
-	hpc_request r{};
-	r.op = HPC_OP_SUM;
-	r.n = 1;
-	r.a = x;
-	r.backend = "boom";
+	hpc_request r = hpce::request(HPC_OP_SUM, 0, 1, 0, x, nullptr, nullptr, "boom");
 	hpc_completion done;
 	EXPECT_EQ(hpc_run(c, &r, &done), -EFAULT);
 	EXPECT_EQ(done.detail, (uint32_t)HPC_E_BACKEND_CRASHED);

@@ -85,6 +85,21 @@ Result run(const std::vector<std::string> &argv, const std::vector<std::string> 
 	return r;
 }
 
+hpc_request request(uint32_t op, uint64_t m, uint64_t n, uint64_t k, const void *a, const void *b,
+		    void *out, const char *backend)
+{
+	hpc_request r{};
+	r.op = op;
+	r.m = m;
+	r.n = n;
+	r.k = k;
+	r.a = a;
+	r.b = b;
+	r.out = out;
+	r.backend = backend;
+	return r;
+}
+
 int sum_job(const std::string &socket, const char *backend, int n, uint32_t *detail)
 {
 	hpc_client *c;
@@ -94,11 +109,7 @@ int sum_job(const std::string &socket, const char *backend, int n, uint32_t *det
 	double *x = static_cast<double *>(hpc_alloc(c, (size_t)n * sizeof(double)));
 	for (int i = 0; i < n; i++)
 		x[i] = i + 1;
-	hpc_request r{};
-	r.op = HPC_OP_SUM;
-	r.n = (uint64_t)n;
-	r.a = x;
-	r.backend = backend;
+	hpc_request r = request(HPC_OP_SUM, 0, (uint64_t)n, 0, x, nullptr, nullptr, backend);
 	hpc_completion done{};
 	rc = hpc_run(c, &r, &done);
 	hpc_close(c);

@@ -7,6 +7,10 @@
 #include <sys/types.h>
 
 #include <string>
+
+extern "C" {
+#include "hpc/client.h"
+}
 #include <vector>
 
 namespace hpce
@@ -28,6 +32,12 @@ struct Result {
 
 // Run argv to completion, with extra environment entries "K=V".
 Result run(const std::vector<std::string> &argv, const std::vector<std::string> &env = {});
+
+// A request of op over the operands a, b, out (NULL: unused) with shapes m,
+// n, k as hpc/ops.h gives them, on backend (NULL: the default). The other
+// fields are zero: set them after.
+hpc_request request(uint32_t op, uint64_t m, uint64_t n, uint64_t k, const void *a, const void *b,
+		    void *out, const char *backend = nullptr);
 
 // Sum 1..n (n >= 1) on backend (NULL: the default) from a fresh client:
 // the quickest proof that a daemon serves. Returns the job's status (or the

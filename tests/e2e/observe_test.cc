@@ -106,15 +106,10 @@ int run_job(hpc_client *c, uint32_t op, uint32_t dtype, uint64_t m, uint64_t n, 
 	     *out = hpc_alloc(c, (m ? m : 1) * es + 8);
 	memset(a, 0, a_elems * es);
 	memset(b, 0, n * es);
-	hpc_request r{};
-	r.op = op;
+	hpc_request r = hpce::request(op, op == HPC_OP_MATVEC ? m : 0, n, 0, a,
+				      op == HPC_OP_MATVEC || op == HPC_OP_DOT ? b : nullptr,
+				      op == HPC_OP_MATVEC ? out : nullptr, backend);
 	r.dtype = dtype;
-	r.m = op == HPC_OP_MATVEC ? m : 0;
-	r.n = n;
-	r.a = a;
-	r.b = op == HPC_OP_MATVEC || op == HPC_OP_DOT ? b : nullptr;
-	r.out = op == HPC_OP_MATVEC ? out : nullptr;
-	r.backend = backend;
 	r.timeline = tl;
 	r.timeline_cap = tl_cap;
 	hpc_completion local;

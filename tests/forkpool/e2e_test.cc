@@ -117,11 +117,8 @@ TEST_F(ForkpoolE2E, KilledWorkerMidJobLeavesEveryoneElseUnharmed)
 		for (int i = 0; i < 1000; i++)
 			x[i] = 1.0;
 		while (!stop) {
-			hpc_request r{};
-			r.op = HPC_OP_SUM;
-			r.n = 1000;
-			r.a = x;
-			r.backend = "serial";
+			hpc_request r =
+			    hpce::request(HPC_OP_SUM, 0, 1000, 0, x, nullptr, nullptr, "serial");
 			hpc_completion done;
 			if (hpc_run(c, &r, &done) == 0 && done.result == 1000.0)
 				other_ok++;
@@ -136,11 +133,7 @@ TEST_F(ForkpoolE2E, KilledWorkerMidJobLeavesEveryoneElseUnharmed)
 	double *x = static_cast<double *>(hpc_alloc(c, 1000 * 8));
 	for (int i = 0; i < 1000; i++)
 		x[i] = (double)i;
-	hpc_request r{};
-	r.op = HPC_OP_SUM;
-	r.n = 1000;
-	r.a = x;
-	r.backend = "slow";
+	hpc_request r = hpce::request(HPC_OP_SUM, 0, 1000, 0, x, nullptr, nullptr, "slow");
 	ASSERT_EQ(hpc_submit(c, &r, 1), 1);
 	std::this_thread::sleep_for(std::chrono::milliseconds(150));
 	ASSERT_EQ(kill(pids[0], SIGKILL), 0);

@@ -52,14 +52,7 @@ TEST(MpiE2E, ServesJobsAndLeavesNothingBehind)
 		hpctest::FillRandom(A, m * n, rng);
 		hpctest::FillRandom(x, n, rng);
 
-		hpc_request r{};
-		r.op = HPC_OP_MATVEC;
-		r.m = m;
-		r.n = n;
-		r.a = A;
-		r.b = x;
-		r.out = ref;
-		r.backend = "serial";
+		hpc_request r = hpce::request(HPC_OP_MATVEC, m, n, 0, A, x, ref, "serial");
 		hpc_completion done{};
 		ASSERT_EQ(hpc_run(c, &r, &done), 0);
 		// An iterative solver's pattern: the same A (generation 1), a new x each time.
@@ -75,12 +68,7 @@ TEST(MpiE2E, ServesJobsAndLeavesNothingBehind)
 						     hpctest::Results(ops.shape, HPC_F64, 0, ref));
 		}
 		// A scalar through the reduction.
-		hpc_request s{};
-		s.op = HPC_OP_DOT;
-		s.n = n;
-		s.a = x;
-		s.b = x;
-		s.backend = "mpi";
+		hpc_request s = hpce::request(HPC_OP_DOT, 0, n, 0, x, x, nullptr, "mpi");
 		ASSERT_EQ(hpc_run(c, &s, &done), 0);
 		double want = 0;
 		for (uint64_t i = 0; i < n; i++)

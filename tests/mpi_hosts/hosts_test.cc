@@ -245,14 +245,7 @@ TEST(MpiHosts, ResidentOperandsAreSentOnce)
 	};
 	auto run = [&](uint64_t gen) {
 		hpctest::FillRandom(x, n, rng);
-		hpc_request r{};
-		r.op = HPC_OP_MATVEC;
-		r.m = m;
-		r.n = n;
-		r.a = A;
-		r.b = x;
-		r.out = y;
-		r.backend = "cluster";
+		hpc_request r = hpce::request(HPC_OP_MATVEC, m, n, 0, A, x, y, "cluster");
 		r.a_gen = gen;
 		hpc_completion done{};
 		ASSERT_EQ(hpc_run(c, &r, &done), 0) << d.log();
