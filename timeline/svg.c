@@ -1,4 +1,5 @@
 #include "timeline/svg.h"
+#include "timeline/svgdoc.h"
 
 #include <errno.h>
 #include <math.h>
@@ -24,32 +25,6 @@ struct row {
 	uint64_t busy_ns;
 };
 
-static void put_escaped(FILE *f, const char *s)
-{
-	for (; s && *s; s++) {
-		switch (*s) {
-		case '&':
-			fputs("&amp;", f);
-			break;
-		case '<':
-			fputs("&lt;", f);
-			break;
-		case '>':
-			fputs("&gt;", f);
-			break;
-		case '"':
-			fputs("&quot;", f);
-			break;
-		case '\'':
-			fputs("&apos;", f);
-			break;
-		default:
-			/* Control characters are not allowed in XML 1.0. */
-			fputc((unsigned char)*s < 0x20 ? ' ' : *s, f);
-		}
-	}
-}
-
 static int row_cmp(const void *pa, const void *pb)
 {
 	const struct row *a = pa, *b = pb;
@@ -58,17 +33,6 @@ static int row_cmp(const void *pa, const void *pb)
 	if (a->first_start != b->first_start)
 		return a->first_start < b->first_start ? -1 : 1;
 	return a->pid < b->pid ? -1 : a->pid > b->pid;
-}
-
-/* A tick step of 1, 2 or 5 times a power of ten giving about 8 ticks over span_ms. */
-static double tick_step(double span_ms)
-{
-	double raw = span_ms / 8.0;
-	if (!(raw > 0))
-		return 1.0;
-	double p = pow(10.0, floor(log10(raw)));
-	double m = raw / p;
-	return (m <= 1.0 ? 1.0 : m <= 2.0 ? 2.0 : m <= 5.0 ? 5.0 : 10.0) * p;
 }
 
 /* A fill per chunk index: the same chunk keeps its colour when it runs again. */
@@ -115,15 +79,7 @@ int hpc_timeline_svg(FILE *f, const struct hpc_chunk_rec *recs, size_t n, const 
 	const double height = H_TOP + (double)(nrows ? nrows : 1) * H_ROW + H_AXIS + H_FOOT;
 	const double axis_y = H_TOP + (double)(nrows ? nrows : 1) * H_ROW;
 
-	fprintf(f,
-		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-		"viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"12\">\n"
-		"<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"white\"/>\n",
-		W_TOTAL, height, W_TOTAL, height, W_TOTAL, height);
-	fputs("<text x=\"10\" y=\"22\" font-size=\"16\" font-weight=\"bold\">", f);
-	put_escaped(f, title && *title ? title : "job timeline");
-	fputs("</text>\n", f);
+	hpc_svgdoc_begin(f, W_TOTAL, height, title && *title ? title : "job timeline");
 	fprintf(
 	    f,
 	    "<text x=\"10\" y=\"42\" fill=\"#444\">%zu chunk attempt%s on %zu worker process%s, "
@@ -151,7 +107,7 @@ int hpc_timeline_svg(FILE *f, const struct hpc_chunk_rec *recs, size_t n, const 
 	/* Time axis. */
 	fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>\n",
 		W_LABEL, axis_y, W_LABEL + plot_w, axis_y);
-	const double step = tick_step(span_ms);
+	const double step = hpc_svgdoc_tick_step(span_ms);
 	for (int t = 0; t <= 1000; t++) {
 		double ms = t * step;
 		if (ms > span_ms * 1.000001 && t > 0)

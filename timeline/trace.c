@@ -1,4 +1,5 @@
 #include "timeline/trace.h"
+#include "timeline/svgdoc.h"
 
 #include <errno.h>
 #include <math.h>
@@ -360,43 +361,6 @@ int hpc_trace_write_json(FILE *f, const struct hpc_trace *tr)
 #define H_AXIS 36.0
 #define H_FOOT 8.0
 
-static void xml_str(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		switch (*s) {
-		case '&':
-			fputs("&amp;", f);
-			break;
-		case '<':
-			fputs("&lt;", f);
-			break;
-		case '>':
-			fputs("&gt;", f);
-			break;
-		case '"':
-			fputs("&quot;", f);
-			break;
-		case '\'':
-			fputs("&apos;", f);
-			break;
-		default:
-			/* XML 1.0 allows no control characters; the names are ASCII. */
-			fputc((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f ? '?' : *s, f);
-		}
-	}
-}
-
-/* A tick step of 1, 2 or 5 times a power of ten giving about 8 ticks over span_ms. */
-static double tick_step(double span_ms)
-{
-	double raw = span_ms / 8.0;
-	if (!(raw > 0))
-		return 1.0;
-	double p = pow(10.0, floor(log10(raw)));
-	double m = raw / p;
-	return (m <= 1.0 ? 1.0 : m <= 2.0 ? 2.0 : m <= 5.0 ? 5.0 : 10.0) * p;
-}
-
 static void bar(FILE *f, const char *cls, double x, double y, double w, const char *fill,
 		const char *tip)
 {
@@ -405,7 +369,7 @@ static void bar(FILE *f, const char *cls, double x, double y, double w, const ch
 	    "<rect class=\"%s\" x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\" "
 	    "stroke=\"#333\" stroke-width=\"0.5\"><title>",
 	    cls, x, y, w < 1.0 ? 1.0 : w, H_BAR, fill);
-	xml_str(f, tip);
+	hpc_svgdoc_text(f, tip);
 	fputs("</title></rect>\n", f);
 }
 
@@ -446,15 +410,7 @@ int hpc_trace_write_svg(FILE *f, const struct hpc_trace *tr, const char *title)
 	const double height = axis_y + H_AXIS + H_FOOT;
 #define X_OF(ns) (W_LABEL + (double)(int64_t)((ns)-t0) / span_ns * plot_w)
 
-	fprintf(f,
-		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-		"viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"12\">\n"
-		"<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"white\"/>\n",
-		W_TOTAL, height, W_TOTAL, height, W_TOTAL, height);
-	fputs("<text x=\"10\" y=\"22\" font-size=\"16\" font-weight=\"bold\">", f);
-	xml_str(f, title && *title ? title : "hpcd trace");
-	fputs("</text>\n", f);
+	hpc_svgdoc_begin(f, W_TOTAL, height, title && *title ? title : "hpcd trace");
 	fprintf(f,
 		"<text x=\"10\" y=\"42\" fill=\"#444\">%llu job%s on %zu backend%s, %llu chunk "
 		"record%s in a trace of %.3f ms; %llu jobs and %llu chunk records dropped</text>\n",
@@ -488,9 +444,9 @@ int hpc_trace_write_svg(FILE *f, const struct hpc_trace *tr, const char *title)
 				 (unsigned)t->client_pid);
 		fprintf(f, "<text class=\"row\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\"><title>",
 			W_LABEL - 8, y + H_ROW / 2 + 4);
-		xml_str(f, pname);
+		hpc_svgdoc_text(f, pname);
 		fputs("</title>", f);
-		xml_str(f, label);
+		hpc_svgdoc_text(f, label);
 		fputs("</text>\n", f);
 	}
 	if (!l.ntracks)
@@ -499,7 +455,7 @@ int hpc_trace_write_svg(FILE *f, const struct hpc_trace *tr, const char *title)
 
 	fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>\n",
 		W_LABEL, axis_y, W_LABEL + plot_w, axis_y);
-	const double step = tick_step(span_ms);
+	const double step = hpc_svgdoc_tick_step(span_ms);
 	const double first_tick = ceil(off_ms / step) * step;
 	for (int k = 0; k <= 1000; k++) {
 		double ms = first_tick + k * step; /* since the trace's start */
