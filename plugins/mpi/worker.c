@@ -60,6 +60,7 @@
 #include <unistd.h>
 
 #include "hpc/types.h"
+#include "hpc/ops.h"
 #include "plugins/base/fdpass.h"
 #include "plugins/base/plugin_util.h"
 #include "plugins/mpi/proto.h"
@@ -699,36 +700,12 @@ static int prepare_job(const struct hpc_mpi_req *q, int fd, struct bdesc *d, uin
 		job_err("a dimension is larger than MPI counts allow (%d)", INT_MAX);
 		return -EOVERFLOW;
 	}
-	/* The daemon validated the job against the arena; check again against the mapping.
-	 * Each dimension fits in an int, but their products and the byte counts may not fit
-	 * in 64 bits: check every multiplication. */
-	uint64_t na = 0, nb = 0, nout = 0, ba, bb, bout;
-	int wrap = 0;
-	switch (q->op) {
-	case HPC_OP_MATVEC:
-		wrap = __builtin_mul_overflow(q->m, q->n, &na);
-		nb = q->n;
-		nout = q->m;
-		break;
-	case HPC_OP_MATMUL:
-		wrap = __builtin_mul_overflow(q->m, q->k, &na) |
-		       __builtin_mul_overflow(q->k, q->n, &nb) |
-		       __builtin_mul_overflow(q->m, q->n, &nout);
-		break;
-	case HPC_OP_DOT:
-		na = q->n;
-		nb = q->n;
-		break;
-	case HPC_OP_SUM:
-		na = q->n;
-		break;
-	case HPC_OP_AXPY:
-		na = q->n;
-		nout = q->n;
-		break;
-	}
-	wrap |= __builtin_mul_overflow(na, es, &ba) | __builtin_mul_overflow(nb, es, &bb) |
-		__builtin_mul_overflow(nout, es, &bout);
+	/* The daemon validated the job against the arena; check again against the mapping,
+	 * with the op table's overflow-checked extents (hpc/ops.h). */
+	uint64_t el[HPC_ARG__COUNT] = {0}, by[HPC_ARG__COUNT] = {0};
+	const int wrap = hpc_op_extents(q->op, q->m, q->n, q->k, es, el, by) < 0;
+	const uint64_t nb = el[HPC_ARG_B], nout = el[HPC_ARG_OUT];
+	const uint64_t ba = by[HPC_ARG_A], bb = by[HPC_ARG_B], bout = by[HPC_ARG_OUT];
 	if (wrap || !in_region(r, q->arena_off, q->a_off, ba) ||
 	    (nb && !in_region(r, q->arena_off, q->b_off, bb)) ||
 	    (nout && !in_region(r, q->arena_off, q->out_off, bout))) {
