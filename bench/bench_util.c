@@ -406,3 +406,15 @@ void bench_plugin_unload(struct bench_plugin *p)
 	p->dl = NULL;
 	p->ops = NULL;
 }
+
+void bench_loadavg(char *buf, size_t len)
+{
+	snprintf(buf, len, "?");
+	FILE *f = fopen("/proc/loadavg", "r");
+	if (!f)
+		return;
+	if (!fgets(buf, (int)len, f))
+		snprintf(buf, len, "?");
+	fclose(f);
+	buf[strcspn(buf, "\n")] = 0;
+}

@@ -108,6 +108,9 @@ struct bench_daemon {
  * a negative errno with d->err saying why (nothing is left running or on disk
  * then). Stop it with bench_daemon_stop().
  */
+/* The first line of /proc/loadavg, without its newline ("?" when unreadable). */
+void bench_loadavg(char *buf, size_t len);
+
 int bench_daemon_start(struct bench_daemon *d, const char *hpcd, const char *plugin_dir,
 		       const char *tmp_prefix, int wait_s, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));

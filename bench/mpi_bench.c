@@ -152,14 +152,8 @@ int main(int argc, char **argv)
 			       margs, margs) < 0)
 		bench_die("%s", d.err);
 
-	FILE *la = fopen("/proc/loadavg", "r");
-	char load[64] = "?";
-	if (la) {
-		if (!fgets(load, sizeof(load), la))
-			strcpy(load, "?");
-		fclose(la);
-		load[strcspn(load, "\n")] = 0;
-	}
+	char load[64];
+	bench_loadavg(load, sizeof(load));
 	printf("hpcd mpi_bench: f64 matvec, %ld CPUs online, loadavg %s; ms per call, client wall "
 	       "clock\n",
 	       sysconf(_SC_NPROCESSORS_ONLN), load);

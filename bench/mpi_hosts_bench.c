@@ -280,14 +280,8 @@ int main(int argc, char **argv)
 			       hostfile, agent) < 0)
 		bench_die("%s", d.err);
 
-	FILE *la = fopen("/proc/loadavg", "r");
-	char load[64] = "?";
-	if (la) {
-		if (!fgets(load, sizeof(load), la))
-			strcpy(load, "?");
-		fclose(la);
-		load[strcspn(load, "\n")] = 0;
-	}
+	char load[64];
+	bench_loadavg(load, sizeof(load));
 	printf("hpcd mpi_hosts_bench: f64 matvec, %ld CPUs online, loadavg %s; ms per call\n",
 	       sysconf(_SC_NPROCESSORS_ONLN), load);
 	printf("%6s  %-8s %-34s %9s %9s %9s %9s %9s %7s\n", "N", "backend", "", "cold", "first",
