@@ -28,13 +28,13 @@ uint64_t hpci_now_ns(void)
 
 void hpci_ring_wake(uint32_t *word, uint32_t *sleepers)
 {
-	if (__atomic_load_n(sleepers, __ATOMIC_SEQ_CST)) { /* S2: pairs with S1 in the waiter */
-		/* Clearing first saves the next publish a system call; a waiter that
-		 * raised the flag again after this store is woken by the next one, or
-		 * sees the new index in its own S1 re-check. */
-		__atomic_store_n(sleepers, 0, __ATOMIC_RELAXED);
+	/* S2: pairs with S1 in the waiter. The waker only reads the flag: the
+	 * waiter alone lowers it, after its wait. A waker that cleared it here
+	 * could erase a flag raised by the waiter's next round between this load
+	 * and that store, whose futex wait would then sleep through every later
+	 * publish (a lost wake-up, seen under TSan in RingStress). */
+	if (__atomic_load_n(sleepers, __ATOMIC_SEQ_CST))
 		hpci_sys.futex(word, FUTEX_WAKE, INT_MAX, NULL);
-	}
 }
 
 void hpci_ring_wake_all(uint32_t *word)
@@ -45,6 +45,32 @@ void hpci_ring_wake_all(uint32_t *word)
 static bool cancelled(const int *cancel)
 {
 	return cancel && __atomic_load_n(cancel, __ATOMIC_ACQUIRE);
+}
+
+static int wait_sleeping(uint32_t *word, uint32_t *sleepers, uint32_t seen, uint64_t deadline,
+			 const int *cancel)
+{
+	for (;;) {
+		if (cancelled(cancel))
+			return -ECANCELED;
+		uint64_t now = hpci_now_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		__atomic_store_n(sleepers, 1, __ATOMIC_SEQ_CST);     /* S1 */
+		if (__atomic_load_n(word, __ATOMIC_SEQ_CST) != seen) /* S1: pairs with S2 */
+			return 0;
+		struct timespec ts, *tsp = NULL;
+		if (deadline != UINT64_MAX) {
+			uint64_t left = deadline - now;
+			ts.tv_sec = (time_t)(left / 1000000000u);
+			ts.tv_nsec = (long)(left % 1000000000u);
+			tsp = &ts;
+		}
+		/* Not FUTEX_PRIVATE: the word is shared with another process. */
+		hpci_sys.futex(word, FUTEX_WAIT, seen, tsp);
+		if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != seen)
+			return 0;
+	}
 }
 
 int hpci_ring_wait_change(uint32_t *word, uint32_t *sleepers, uint32_t seen, uint64_t spin_ns,
@@ -76,25 +102,9 @@ int hpci_ring_wait_change(uint32_t *word, uint32_t *sleepers, uint32_t seen, uin
 		hpci_cpu_relax();
 	}
 
-	for (;;) {
-		if (cancelled(cancel))
-			return -ECANCELED;
-		uint64_t now = hpci_now_ns();
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		__atomic_store_n(sleepers, 1, __ATOMIC_SEQ_CST);     /* S1 */
-		if (__atomic_load_n(word, __ATOMIC_SEQ_CST) != seen) /* S1: pairs with S2 */
-			return 0;
-		struct timespec ts, *tsp = NULL;
-		if (deadline != UINT64_MAX) {
-			uint64_t left = deadline - now;
-			ts.tv_sec = (time_t)(left / 1000000000u);
-			ts.tv_nsec = (long)(left % 1000000000u);
-			tsp = &ts;
-		}
-		/* Not FUTEX_PRIVATE: the word is shared with another process. */
-		hpci_sys.futex(word, FUTEX_WAIT, seen, tsp);
-		if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != seen)
-			return 0;
-	}
+	int rc = wait_sleeping(word, sleepers, seen, deadline, cancel);
+	/* Lowered by its owner only, in program order before any later raise. A
+	 * flag left up costs the waker a futex call per publish, never a wake-up. */
+	__atomic_store_n(sleepers, 0, __ATOMIC_RELAXED);
+	return rc;
 }

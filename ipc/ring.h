@@ -25,6 +25,8 @@
  *      operations one of the two loads must see the other side's store, so a
  *      waiter never sleeps through a publish. (A store plus a standalone fence
  *      would do as well, but ThreadSanitizer does not model fences.)
+ *   Only the waiter lowers its flag, after its wait ends; the waker only reads
+ *   it. There is one waiter per flag (a handle's contract, include/hpc/client.h).
  */
 #ifndef HPC_IPC_RING_H
 #define HPC_IPC_RING_H
@@ -88,7 +90,7 @@ static inline int64_t hpci_ring_avail(const struct hpci_ring *r)
 
 /*
  * Wake whoever sleeps on *word if *sleepers says someone does. Called right
- * after publishing *word with a seq_cst store (S2).
+ * after publishing *word with a seq_cst store (S2). Never writes *sleepers.
  */
 void hpci_ring_wake(uint32_t *word, uint32_t *sleepers);
 

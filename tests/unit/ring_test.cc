@@ -129,18 +129,25 @@ TEST(Ring, SleeperIsWokenByPublish)
 	t.join();
 }
 
+// A peer running flat out that leaves the other side asleep this long has
+// lost a wake-up: counted as an error, where an unbounded wait would hang.
+constexpr int64_t kStallNs = 5ll * 1000 * 1000 * 1000;
+
 // Producer and consumer run flat out; every item is stamped and checked.
 void stress(hpci_ring *prod, hpci_ring *cons, uint64_t items, uint64_t spin_ns, uint64_t stamp,
 	    bool produce_here, bool consume_here, uint64_t *errors)
 {
+	std::atomic<int> stalls{0};
 	std::thread producer;
 	if (produce_here) {
-		producer = std::thread([=] {
+		producer = std::thread([=, &stalls] {
 			uint64_t seq = 0;
 			while (seq < items) {
 				int64_t room = hpci_ring_free(prod);
 				if (room <= 0) {
-					hpci_ring_wait_free(prod, spin_ns, -1, nullptr);
+					if (hpci_ring_wait_free(prod, spin_ns, kStallNs, nullptr) ==
+					    -ETIMEDOUT)
+						stalls++;
 					continue;
 				}
 				uint32_t k =
@@ -167,7 +174,9 @@ void stress(hpci_ring *prod, hpci_ring *cons, uint64_t items, uint64_t spin_ns, 
 				break;
 			}
 			if (n == 0) {
-				hpci_ring_wait_avail(cons, spin_ns, -1, nullptr);
+				if (hpci_ring_wait_avail(cons, spin_ns, kStallNs, nullptr) ==
+				    -ETIMEDOUT)
+					stalls++;
 				continue;
 			}
 			for (int64_t i = 0; i < n; i++) {
@@ -182,6 +191,7 @@ void stress(hpci_ring *prod, hpci_ring *cons, uint64_t items, uint64_t spin_ns, 
 	}
 	if (producer.joinable())
 		producer.join();
+	EXPECT_EQ(stalls.load(), 0) << "a side slept through its peer's publish";
 }
 
 TEST(RingStress, ThreadsSpinning)
@@ -261,6 +271,31 @@ TEST(RingFutex, PublishMakesASystemCallOnlyForASleeper)
 	waiter.join();
 	EXPECT_EQ(rc.load(), 0);
 	EXPECT_GE(futex_wakes.load(), 1);
+	hpci_sys_reset();
+}
+
+TEST(RingFutex, AWakerNeverLowersTheSleepersFlag)
+{
+	// The interleaving this guards against: the waker loads the flag raised by
+	// the waiter's round k, the waiter wakes and raises it again for round
+	// k + 1 and checks the index, then the waker lowers it; the waiter sleeps
+	// and the next publish sees no sleeper. Only the waiter may lower its flag.
+	futex_waits = futex_wakes = 0;
+	hpci_sys.futex = counting_futex;
+	Ring r(8);
+	__atomic_store_n(&r.ctl.tail_sleepers, 1, __ATOMIC_SEQ_CST); // round k + 1's flag
+	hpci_ring_publish(&r.prod, 1);
+	EXPECT_EQ(__atomic_load_n(&r.ctl.tail_sleepers, __ATOMIC_SEQ_CST), 1u);
+	EXPECT_EQ(futex_wakes.load(), 1);
+	hpci_ring_publish(&r.prod, 1); // still raised: still woken
+	EXPECT_EQ(futex_wakes.load(), 2);
+	// A waiter lowers it when its wait ends, so publishes go quiet again.
+	hpci_ring_release(&r.cons, 2);
+	EXPECT_EQ(hpci_ring_wait_avail(&r.cons, 0, 20ll * 1000 * 1000, nullptr), -ETIMEDOUT);
+	EXPECT_GE(futex_waits.load(), 1);
+	EXPECT_EQ(__atomic_load_n(&r.ctl.tail_sleepers, __ATOMIC_SEQ_CST), 0u);
+	hpci_ring_publish(&r.prod, 1);
+	EXPECT_EQ(futex_wakes.load(), 2);
 	hpci_sys_reset();
 }
 
