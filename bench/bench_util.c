@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <ftw.h>
+#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -417,4 +418,80 @@ void bench_loadavg(char *buf, size_t len)
 		snprintf(buf, len, "?");
 	fclose(f);
 	buf[strcspn(buf, "\n")] = 0;
+}
+
+/* ---- options ------------------------------------------------------------------------- */
+
+static void usage_line(FILE *f, const struct bench_arg *args)
+{
+	fprintf(f, "usage: %s", program_invocation_short_name);
+	for (const struct bench_arg *a = args; a->name; a++)
+		fprintf(f, a->kind == BENCH_ARG_FLAG ? " [--%s]" : " [--%s %s]", a->name,
+			a->meta ? a->meta : "VALUE");
+	fputc('\n', f);
+}
+
+static __attribute__((noreturn)) void bad_usage(const struct bench_arg *args, const char *why,
+						const char *what)
+{
+	if (why)
+		bench_warn("%s %s", why, what);
+	usage_line(stderr, args);
+	exit(2);
+}
+
+void bench_parse_args(int argc, char **argv, const struct bench_arg *args)
+{
+	enum { MAX_ARGS = 31 };
+	struct option opts[MAX_ARGS + 2];
+	int n = 0;
+	for (; args[n].name; n++) {
+		if (n == MAX_ARGS)
+			bench_die("more than %d options in one table", MAX_ARGS);
+		opts[n] = (struct option){
+		    args[n].name, args[n].kind == BENCH_ARG_FLAG ? no_argument : required_argument,
+		    NULL, n};
+	}
+	opts[n] = (struct option){"help", no_argument, NULL, n};
+	opts[n + 1] = (struct option){NULL, 0, NULL, 0};
+	int o;
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o == n) {
+			usage_line(stdout, args);
+			exit(0);
+		}
+		if (o < 0 || o > n)
+			bad_usage(args, NULL, NULL);
+		const struct bench_arg *a = &args[o];
+		if (a->kind == BENCH_ARG_STR) {
+			*(const char **)a->dst = optarg;
+			continue;
+		}
+		if (a->kind == BENCH_ARG_FLAG) {
+			*(int *)a->dst = 1;
+			continue;
+		}
+		char *end;
+		errno = 0;
+		long long v = strtoll(optarg, &end, 10);
+		if (errno || end == optarg || *end || v < a->min || v > a->max) {
+			char range[96];
+			snprintf(range, sizeof(range), "%s (--%s takes %lld to %lld)", optarg,
+				 a->name, a->min, a->max);
+			bad_usage(args, "bad value", range);
+		}
+		if (a->kind == BENCH_ARG_INT)
+			*(int *)a->dst = (int)v;
+		else
+			*(uint64_t *)a->dst = (uint64_t)v;
+	}
+	if (optind != argc)
+		bad_usage(args, "unexpected argument", argv[optind]);
+}
+
+void bench_plugin_dir(const char *plugins, char *out)
+{
+	if (!realpath(plugins, out))
+		bench_die("no plugin folder %s: %s", plugins, strerror(errno));
 }

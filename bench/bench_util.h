@@ -25,6 +25,48 @@ void bench_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* bench_warn(), then exit(1): for what a benchmark cannot measure around. */
 void bench_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* ---- options ---------------------------------------------------------------------- */
+
+/*
+ * One table describes a benchmark's options: the parser and the usage line are
+ * made from it. STR stores optarg; INT and U64 parse a decimal in [min, max];
+ * FLAG stores 1. The table ends with an entry whose name is NULL.
+ */
+enum bench_arg_kind { BENCH_ARG_STR, BENCH_ARG_INT, BENCH_ARG_U64, BENCH_ARG_FLAG };
+
+struct bench_arg {
+	const char *name; /* the long option, without "--" */
+	enum bench_arg_kind kind;
+	void *dst;          /* const char **, int *, uint64_t * or int * (FLAG) */
+	const char *meta;   /* the value's name in the usage line ("N", "DIR") */
+	long long min, max; /* INT and U64 */
+};
+
+#define BENCH_ARG_END                                                                              \
+	{                                                                                          \
+		NULL, BENCH_ARG_FLAG, NULL, NULL, 0, 0                                             \
+	}
+
+/* --hpcd PATH and --plugins DIR, which every benchmark of the daemon takes. */
+#define BENCH_ARGS_DAEMON(hpcd, plugins)                                                           \
+	{"hpcd", BENCH_ARG_STR, (hpcd), "PATH", 0, 0},                                             \
+	{                                                                                          \
+		"plugins", BENCH_ARG_STR, (plugins), "DIR", 0, 0                                   \
+	}
+
+/*
+ * Parses argv against args. --help prints the usage line on stdout and exits
+ * 0; an unknown option, a value out of range or a stray argument prints it on
+ * stderr, with the reason, and exits 2.
+ */
+void bench_parse_args(int argc, char **argv, const struct bench_arg *args);
+
+/*
+ * The absolute path of the plugin folder `plugins` into out[PATH_MAX], or
+ * bench_die() naming it.
+ */
+void bench_plugin_dir(const char *plugins, char *out);
+
 /* ---- time and statistics ---------------------------------------------------------- */
 
 /* CLOCK_MONOTONIC, in nanoseconds. */

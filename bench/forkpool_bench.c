@@ -20,7 +20,6 @@
  * written: one SVG timeline per case into --out.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -188,41 +187,15 @@ int main(int argc, char **argv)
 	uint64_t n = 6000;
 	int reps = 5;
 	int workers = 2;
-	static const struct option longopts[] = {
-	    {"out", required_argument, NULL, 'o'},
-	    {"n", required_argument, NULL, 'n'},
-	    {"reps", required_argument, NULL, 'r'},
-	    {"workers", required_argument, NULL, 'w'},
-	    {"plugins", required_argument, NULL, 'p'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	const struct bench_arg args[] = {
+	    {"out", BENCH_ARG_STR, &out_dir, "DIR", 0, 0},
+	    {"n", BENCH_ARG_U64, &n, "N", 16, 20000},
+	    {"reps", BENCH_ARG_INT, &reps, "R", 1, MAX_REPS},
+	    {"workers", BENCH_ARG_INT, &workers, "W", 1, 64},
+	    {"plugins", BENCH_ARG_STR, &plugins, "DIR", 0, 0},
+	    BENCH_ARG_END,
 	};
-	int c;
-	while ((c = getopt_long(argc, argv, "o:n:r:w:p:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'o':
-			out_dir = optarg;
-			break;
-		case 'n':
-			n = strtoull(optarg, NULL, 10);
-			break;
-		case 'r':
-			reps = atoi(optarg);
-			break;
-		case 'w':
-			workers = atoi(optarg);
-			break;
-		case 'p':
-			plugins = optarg;
-			break;
-		default:
-			fprintf(stderr, "usage: forkpool_bench [--out DIR] [--n N] [--reps R] "
-					"[--workers W] [--plugins DIR]\n");
-			return c == 'h' ? 0 : 2;
-		}
-	}
-	if (n < 16 || n > 20000 || reps < 1 || reps > MAX_REPS || workers < 1 || workers > 64)
-		bench_die("--n must be 16..20000, --reps 1..%d, --workers 1..64", MAX_REPS);
+	bench_parse_args(argc, argv, args);
 	if (mkdir(out_dir, 0755) < 0 && errno != EEXIST)
 		bench_die("%s: %s", out_dir, strerror(errno));
 

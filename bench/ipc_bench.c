@@ -14,7 +14,6 @@
  *    in-process on the same memory.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <stdio.h>
@@ -214,44 +213,21 @@ int main(int argc, char **argv)
 	bench_omp_wait_like_hpcd(argv);
 	const char *hpcd = "daemon/hpcd", *plugins = "plugins";
 	uint64_t n = 8000;
-	size_t iters = 20000;
-	unsigned spin_us = 0;
-	static const struct option opts[] = {
-	    {"spin-us", required_argument, NULL, 's'}, {"hpcd", required_argument, NULL, 'd'},
-	    {"plugins", required_argument, NULL, 'p'}, {"n", required_argument, NULL, 'n'},
-	    {"iters", required_argument, NULL, 'i'},   {NULL, 0, NULL, 0},
+	uint64_t iters = 20000;
+	int spin_us = 0;
+	const struct bench_arg args[] = {
+	    BENCH_ARGS_DAEMON(&hpcd, &plugins),
+	    {"n", BENCH_ARG_U64, &n, "N", 1, 40000},
+	    {"iters", BENCH_ARG_U64, &iters, "K", 100, 1000000000},
+	    {"spin-us", BENCH_ARG_INT, &spin_us, "US", 0, 1000000},
+	    BENCH_ARG_END,
 	};
-	int o;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (o) {
-		case 'd':
-			hpcd = optarg;
-			break;
-		case 'p':
-			plugins = optarg;
-			break;
-		case 'n':
-			n = strtoull(optarg, NULL, 10);
-			break;
-		case 'i':
-			iters = strtoull(optarg, NULL, 10);
-			break;
-		case 's':
-			spin_us = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		default:
-			fprintf(
-			    stderr,
-			    "usage: ipc_bench [--hpcd PATH] [--plugins DIR] [--n N] [--iters K]\n");
-			return 2;
-		}
-	}
+	bench_parse_args(argc, argv, args);
 	char plugdir[PATH_MAX];
-	if (!realpath(plugins, plugdir))
-		bench_die("no plugin folder %s", plugins);
+	bench_plugin_dir(plugins, plugdir);
 
-	printf("hpcd ipc_bench: %ld CPUs online, %zu iterations\n\n", sysconf(_SC_NPROCESSORS_ONLN),
-	       iters);
+	printf("hpcd ipc_bench: %ld CPUs online, %llu iterations\n\n",
+	       sysconf(_SC_NPROCESSORS_ONLN), (unsigned long long)iters);
 	double fp50, fp99, sp50, sp99, fi50, fi99;
 	size_t idle_iters = iters / 40 > 100 ? iters / 40 : 100;
 	pingpong(1, iters / 4, 0, &fp50, &fp99);
@@ -265,7 +241,7 @@ int main(int argc, char **argv)
 		bench_die("%s", d.err);
 	struct hpc_client *c;
 	struct hpc_connect_opts copts = {
-	    .sq_entries = 1024, .cq_entries = 1024, .spin_us = spin_us};
+	    .sq_entries = 1024, .cq_entries = 1024, .spin_us = (unsigned)spin_us};
 	int rc = hpc_connect_opts(d.sock, 1 << 20, &copts, &c);
 	if (rc < 0)
 		bench_die("connect: %s", hpc_strerror(rc, 0));

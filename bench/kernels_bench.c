@@ -26,7 +26,6 @@
  * gnuplot is there, DIR/kernels_bench.svg (bench/plot.gp, f64).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <omp.h>
@@ -564,10 +563,11 @@ static void stability(struct bench *b, int rounds)
 		int met = 0;
 		for (int r = 0; r < rounds; r++)
 			met += h[r] >= 0.9;
+		const char *opname = hpc_op_name(pp[q]->op);
 		printf("%s %s: x read through hpcd median %.2f (min %.2f, max %.2f); in-process "
 		       "median %.2f (min %.2f, max %.2f); read median %.1f GB/s (min %.1f, max "
 		       "%.1f); %d of %d rounds >= 0.90\n",
-		       hpc_op_name(pp[q]->op), pp[q]->size, mh, h[0], h[rounds - 1], mi, in[0],
+		       opname ? opname : "?", pp[q]->size, mh, h[0], h[rounds - 1], mi, in[0],
 		       in[rounds - 1], mr, rd[0], rd[rounds - 1], met, rounds);
 	}
 }
@@ -604,15 +604,6 @@ static void fill(struct bench *b, uint32_t dtype)
 }
 
 /* ---- main ------------------------------------------------------------------------------------ */
-
-static void usage(void)
-{
-	fprintf(stderr,
-		"usage: kernels_bench [--out DIR] [--quick] [--threads T] [--hpcd PATH]\n"
-		"                     [--plugins DIR] [--plot-script FILE] [--ops matvec,dot,...]\n"
-		"                     [--dtypes f64,f32] [--stability ROUNDS]\n");
-	exit(2);
-}
 
 /* A path relative to where `bazel run` was started, not to the runfiles. */
 static void user_path(const char *p, char *out, size_t len)
@@ -672,70 +663,38 @@ int main(int argc, char **argv)
 	const char *outarg = "kernels_bench_out";
 	int threads = 2, quick = 0, stab = 0;
 	uint32_t opmask = HPC_OPS_ALL, dtmask = 3;
-	static const struct option opts[] = {
-	    {"out", required_argument, NULL, 'o'},
-	    {"quick", no_argument, NULL, 'q'},
-	    {"threads", required_argument, NULL, 't'},
-	    {"hpcd", required_argument, NULL, 'd'},
-	    {"plugins", required_argument, NULL, 'p'},
-	    {"plot-script", required_argument, NULL, 'g'},
-	    {"ops", required_argument, NULL, 'x'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"dtypes", required_argument, NULL, 'y'},
-	    {"stability", required_argument, NULL, 's'},
-	    {NULL, 0, NULL, 0},
+	const char *ops = NULL, *dtypes = NULL;
+	const struct bench_arg args[] = {
+	    {"out", BENCH_ARG_STR, &outarg, "DIR", 0, 0},
+	    {"quick", BENCH_ARG_FLAG, &quick, NULL, 0, 0},
+	    {"threads", BENCH_ARG_INT, &threads, "T", 1, 64},
+	    BENCH_ARGS_DAEMON(&hpcd, &plugins),
+	    {"plot-script", BENCH_ARG_STR, &plot, "FILE", 0, 0},
+	    {"ops", BENCH_ARG_STR, &ops, "matvec,dot,...", 0, 0},
+	    {"dtypes", BENCH_ARG_STR, &dtypes, "f64,f32", 0, 0},
+	    {"stability", BENCH_ARG_INT, &stab, "ROUNDS", 0, 1000},
+	    BENCH_ARG_END,
 	};
-	int o;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (o) {
-		case 'o':
-			outarg = optarg;
-			break;
-		case 'q':
-			quick = 1;
-			break;
-		case 't':
-			threads = atoi(optarg);
-			break;
-		case 'd':
-			hpcd = optarg;
-			break;
-		case 'p':
-			plugins = optarg;
-			break;
-		case 'g':
-			plot = optarg;
-			break;
-		case 's':
-			stab = atoi(optarg);
-			break;
-		case 'x':
-			opmask = 0;
-			for (uint32_t op = 1; op < HPC_OP__COUNT; op++)
-				if (strstr(optarg, hpc_op_name(op)))
-					opmask |= HPC_OP_BIT(op);
-			if (!opmask)
-				usage();
-			break;
-		case 'y':
-			dtmask =
-			    (strstr(optarg, "f64") ? 1u : 0u) | (strstr(optarg, "f32") ? 2u : 0u);
-			if (!dtmask)
-				usage();
-			break;
-		default:
-			usage();
-		}
+	bench_parse_args(argc, argv, args);
+	if (ops) {
+		opmask = 0;
+		for (uint32_t op = 1; op < HPC_OP__COUNT; op++)
+			if (strstr(ops, hpc_op_name(op)))
+				opmask |= HPC_OP_BIT(op);
+		if (!opmask)
+			bench_die("--ops %s names no op", ops);
 	}
-	if (optind != argc || threads < 1 || threads > 64 || stab < 0)
-		usage();
+	if (dtypes) {
+		dtmask = (strstr(dtypes, "f64") ? 1u : 0u) | (strstr(dtypes, "f32") ? 2u : 0u);
+		if (!dtmask)
+			bench_die("--dtypes %s names no dtype", dtypes);
+	}
 
 	char outdir[PATH_MAX], plugdir[PATH_MAX], csvpath[PATH_MAX + 32], svgpath[PATH_MAX + 32];
 	user_path(outarg, outdir, sizeof(outdir));
 	if (mkdir(outdir, 0777) < 0 && errno != EEXIST)
 		bench_die("cannot create %s: %s", outdir, strerror(errno));
-	if (!realpath(plugins, plugdir))
-		bench_die("no plugin folder %s", plugins);
+	bench_plugin_dir(plugins, plugdir);
 	snprintf(csvpath, sizeof(csvpath), "%s/kernels_bench.csv", outdir);
 	snprintf(svgpath, sizeof(svgpath), "%s/kernels_bench.svg", outdir);
 

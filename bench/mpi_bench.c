@@ -21,7 +21,6 @@
  * wall clock around hpc_run(). "read A" is one pass over A by one thread of
  * this process, taken at the same moment, as a yardstick of memory speed.
  */
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,40 +106,16 @@ int main(int argc, char **argv)
 {
 	const char *hpcd = "daemon/hpcd", *plugins = "plugins", *sizes = "4000,8000";
 	int reps = 15, firsts = 3;
-	static const struct option opts[] = {
-	    {"hpcd", required_argument, NULL, 'd'},   {"plugins", required_argument, NULL, 'p'},
-	    {"sizes", required_argument, NULL, 's'},  {"reps", required_argument, NULL, 'r'},
-	    {"firsts", required_argument, NULL, 'f'}, {NULL, 0, NULL, 0},
+	const struct bench_arg args[] = {
+	    BENCH_ARGS_DAEMON(&hpcd, &plugins),
+	    {"sizes", BENCH_ARG_STR, &sizes, "N,N...", 0, 0},
+	    {"reps", BENCH_ARG_INT, &reps, "K", 1, 100000},
+	    {"firsts", BENCH_ARG_INT, &firsts, "K", 1, 100000},
+	    BENCH_ARG_END,
 	};
-	int o;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (o) {
-		case 'd':
-			hpcd = optarg;
-			break;
-		case 'p':
-			plugins = optarg;
-			break;
-		case 's':
-			sizes = optarg;
-			break;
-		case 'r':
-			reps = atoi(optarg);
-			break;
-		case 'f':
-			firsts = atoi(optarg);
-			break;
-		default:
-			fprintf(stderr, "usage: mpi_bench [--hpcd PATH] [--plugins DIR] "
-					"[--sizes N,N...] [--reps K] [--firsts K]\n");
-			return 2;
-		}
-	}
-	if (reps < 1 || firsts < 1)
-		bench_die("--reps and --firsts must be at least 1");
+	bench_parse_args(argc, argv, args);
 	char plugdir[PATH_MAX];
-	if (!realpath(plugins, plugdir))
-		bench_die("no plugin folder %s", plugins);
+	bench_plugin_dir(plugins, plugdir);
 	const char *margs = geteuid() == 0 ? "--allow-run-as-root" : "";
 	struct bench_daemon d;
 	if (bench_daemon_start(&d, hpcd, plugdir, "/tmp/hpcd-mpibench-", 30,

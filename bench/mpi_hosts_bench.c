@@ -29,7 +29,6 @@
  * with OPENBLAS_NUM_THREADS=1 per rank.
  */
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -134,7 +133,7 @@ static void bench_mpi4py(const char *python, const char *prog, const char *hostf
 			 const char *agent, uint64_t n, int reps)
 {
 	char cmd[2048];
-	snprintf(
+	int len = snprintf(
 	    cmd, sizeof(cmd),
 	    "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 mpirun %s%s -n 2 %s%s%s%s%s "
 	    "-x OPENBLAS_NUM_THREADS -x OMP_NUM_THREADS %s %s %llu %d 2>&1",
@@ -146,6 +145,9 @@ static void bench_mpi4py(const char *python, const char *prog, const char *hostf
 		  " --mca oob_tcp_if_include " SUBNET
 		: "",
 	    python, prog, (unsigned long long)n, reps);
+	if (len < 0 || (size_t)len >= sizeof(cmd))
+		bench_die("the mpirun command for mpi4py is too long (paths of %zu and %zu bytes)",
+			  strlen(python), strlen(prog));
 	FILE *p = popen(cmd, "r");
 	if (!p)
 		bench_die("cannot run mpirun for mpi4py");
@@ -185,45 +187,15 @@ int main(int argc, char **argv)
 		   *prog = "bench/mpi4py_matvec.py";
 	int reps = 15, firsts = 3;
 	bench_omp_wait_like_hpcd(argv);
-	static const struct option opts[] = {
-	    {"hpcd", required_argument, NULL, 'd'},
-	    {"plugins", required_argument, NULL, 'p'},
-	    {"sizes", required_argument, NULL, 's'},
-	    {"reps", required_argument, NULL, 'r'},
-	    {"firsts", required_argument, NULL, 'f'},
-	    {"python", required_argument, NULL, 'y'},
-	    {NULL, 0, NULL, 0},
+	const struct bench_arg args[] = {
+	    BENCH_ARGS_DAEMON(&hpcd, &plugins),
+	    {"sizes", BENCH_ARG_STR, &sizes, "N,N...", 0, 0},
+	    {"reps", BENCH_ARG_INT, &reps, "K", 1, 100000},
+	    {"firsts", BENCH_ARG_INT, &firsts, "K", 1, 100000},
+	    {"python", BENCH_ARG_STR, &python, "PATH", 0, 0},
+	    BENCH_ARG_END,
 	};
-	int o;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (o) {
-		case 'd':
-			hpcd = optarg;
-			break;
-		case 'p':
-			plugins = optarg;
-			break;
-		case 's':
-			sizes = optarg;
-			break;
-		case 'r':
-			reps = atoi(optarg);
-			break;
-		case 'f':
-			firsts = atoi(optarg);
-			break;
-		case 'y':
-			python = optarg;
-			break;
-		default:
-			fprintf(stderr,
-				"usage: mpi_hosts_bench [--hpcd PATH] [--plugins DIR] "
-				"[--sizes N,N...] [--reps K] [--firsts K] [--python PATH]\n");
-			return 2;
-		}
-	}
-	if (reps < 1 || firsts < 1)
-		bench_die("--reps and --firsts must be at least 1");
+	bench_parse_args(argc, argv, args);
 	if (geteuid() != 0)
 		bench_die("the test host is a network namespace: run as root");
 	char plugdir[PATH_MAX], scriptp[PATH_MAX], agentp[PATH_MAX], progp[PATH_MAX];

@@ -24,7 +24,6 @@
  * read / the variant's time), with the lowest and highest round beside it.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -200,39 +199,18 @@ int main(int argc, char **argv)
 {
 	bench_omp_wait_like_hpcd(argv);
 	const char *plugins = "plugins";
-	char sizes_arg[256] = "4000,8000";
+	const char *sizes_opt = "4000,8000";
 	int reps = 15, threads = 2;
-	static const struct option longopts[] = {
-	    {"plugins", required_argument, NULL, 'p'},
-	    {"sizes", required_argument, NULL, 's'},
-	    {"reps", required_argument, NULL, 'r'},
-	    {"threads", required_argument, NULL, 't'},
-	    {NULL, 0, NULL, 0},
+	const struct bench_arg args[] = {
+	    {"sizes", BENCH_ARG_STR, &sizes_opt, "N,N", 0, 0},
+	    {"reps", BENCH_ARG_INT, &reps, "R", 3, 100000},
+	    {"threads", BENCH_ARG_INT, &threads, "T", 1, 1024},
+	    {"plugins", BENCH_ARG_STR, &plugins, "DIR", 0, 0},
+	    BENCH_ARG_END,
 	};
-	int c;
-	while ((c = getopt_long(argc, argv, "p:s:r:t:", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			plugins = optarg;
-			break;
-		case 's':
-			snprintf(sizes_arg, sizeof(sizes_arg), "%s", optarg);
-			break;
-		case 'r':
-			reps = atoi(optarg);
-			break;
-		case 't':
-			threads = atoi(optarg);
-			break;
-		default:
-			fprintf(stderr,
-				"usage: opencl_bench [--sizes N,N] [--reps R] [--threads T] "
-				"[--plugins DIR]\n");
-			return 2;
-		}
-	}
-	if (reps < 3 || threads < 1)
-		bench_die("--reps must be at least 3 and --threads at least 1");
+	bench_parse_args(argc, argv, args);
+	char sizes_arg[256];
+	snprintf(sizes_arg, sizeof(sizes_arg), "%s", sizes_opt);
 
 	struct bench_plugin omp_so, cl_so; /* never unloaded: the process ends first */
 	char err[512];
