@@ -495,3 +495,64 @@ void bench_plugin_dir(const char *plugins, char *out)
 	if (!realpath(plugins, out))
 		bench_die("no plugin folder %s: %s", plugins, strerror(errno));
 }
+
+/* ---- jobs ------------------------------------------------------------------------------ */
+
+double bench_run_ms(struct hpc_client *c, const struct hpc_request *r)
+{
+	struct hpc_completion done;
+	uint64_t t0 = bench_now_ns();
+	int rc = hpc_run(c, r, &done);
+	double ms = (double)(bench_now_ns() - t0) / 1e6;
+	if (rc != 0)
+		bench_die("%s %s failed: %s", r->backend ? r->backend : "default",
+			  hpc_op_name(r->op) ? hpc_op_name(r->op) : "job",
+			  hpc_strerror(rc, done.detail));
+	return ms;
+}
+
+void bench_matvec_open(struct bench_matvec *mv, const char *sock, uint64_t n)
+{
+	int rc = hpc_connect(sock, n * n * 8 + 4 * n * 8 + (1 << 20), &mv->c);
+	if (rc < 0)
+		bench_die("connect: %s", hpc_strerror(rc, 0));
+	mv->n = n;
+	mv->a = hpc_alloc(mv->c, n * n * 8);
+	mv->x = hpc_alloc(mv->c, n * 8);
+	mv->y = hpc_alloc(mv->c, n * 8);
+	if (!mv->a || !mv->x || !mv->y)
+		bench_die("arena too small for a %llu x %llu matvec", (unsigned long long)n,
+			  (unsigned long long)n);
+	bench_fill_matvec(mv->a, mv->x, n);
+}
+
+void bench_matvec_close(struct bench_matvec *mv)
+{
+	hpc_close(mv->c);
+	mv->c = NULL;
+}
+
+void bench_gen_first(struct hpc_client *c, struct hpc_request *r, int firsts, double *t,
+		     double *cold, double *first)
+{
+	static uint64_t gen = 1;
+	r->a_gen = ++gen;
+	*cold = bench_run_ms(c, r);
+	for (int i = 0; i < firsts; i++) {
+		r->a_gen = ++gen;
+		t[i] = bench_run_ms(c, r);
+	}
+	*first = bench_median(t, firsts);
+}
+
+void bench_each_size(const char *sizes, void (*fn)(uint64_t n, void *arg), void *arg)
+{
+	for (const char *p = sizes; *p;) {
+		char *end;
+		uint64_t n = strtoull(p, &end, 10);
+		if (end == p || n == 0 || (*end && *end != ','))
+			bench_die("bad --sizes %s", sizes);
+		fn(n, arg);
+		p = *end == ',' ? end + 1 : end;
+	}
+}

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "hpc/client.h"
 #include "hpc/plugin.h"
 
 /* ---- messages --------------------------------------------------------------------- */
@@ -52,6 +53,14 @@ struct bench_arg {
 	{"hpcd", BENCH_ARG_STR, (hpcd), "PATH", 0, 0},                                             \
 	{                                                                                          \
 		"plugins", BENCH_ARG_STR, (plugins), "DIR", 0, 0                                   \
+	}
+
+/* --sizes N,N..., --reps K and --firsts K of the benchmarks that time generations. */
+#define BENCH_ARGS_SERIES(sizes, reps, firsts)                                                     \
+	{"sizes", BENCH_ARG_STR, (sizes), "N,N...", 0, 0},                                         \
+	    {"reps", BENCH_ARG_INT, (reps), "K", 1, 100000},                                       \
+	{                                                                                          \
+		"firsts", BENCH_ARG_INT, (firsts), "K", 1, 100000                                  \
 	}
 
 /*
@@ -162,6 +171,35 @@ int bench_daemon_start(struct bench_daemon *d, const char *hpcd, const char *plu
  * folder. Returns 0, or a negative errno when the folder could not be removed.
  */
 int bench_daemon_stop(struct bench_daemon *d);
+
+/* ---- jobs ---------------------------------------------------------------------------------- */
+
+/* One job through the daemon, timed on the client's wall clock; bench_die() when it fails. */
+double bench_run_ms(struct hpc_client *c, const struct hpc_request *r);
+
+/* A client of the daemon with the operands of an n x n f64 matvec in its arena. */
+struct bench_matvec {
+	struct hpc_client *c;
+	double *a, *x, *y;
+	uint64_t n;
+};
+
+/* Connects to sock with room for them and fills them (bench_fill_matvec); bench_die() on failure.
+ */
+void bench_matvec_open(struct bench_matvec *mv, const char *sock, uint64_t n);
+void bench_matvec_close(struct bench_matvec *mv);
+
+/*
+ * What a new generation of A costs on r's backend: *cold is the very first
+ * job of the region there, *first the median of `firsts` jobs each after A got
+ * a new generation (r->a_gen, from a counter shared by all calls). t holds
+ * `firsts` timings.
+ */
+void bench_gen_first(struct hpc_client *c, struct hpc_request *r, int firsts, double *t,
+		     double *cold, double *first);
+
+/* For each size of a --sizes list ("4000,8000"), fn(n, arg); bench_die() on a bad list. */
+void bench_each_size(const char *sizes, void (*fn)(uint64_t n, void *arg), void *arg);
 
 /* ---- plugins in-process ------------------------------------------------------------------- */
 

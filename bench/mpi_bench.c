@@ -30,17 +30,6 @@
 #include "bench/bench_util.h"
 #include "hpc/client.h"
 
-static double run_ms(struct hpc_client *c, const struct hpc_request *r)
-{
-	struct hpc_completion done;
-	uint64_t t0 = bench_now_ns();
-	int rc = hpc_run(c, r, &done);
-	double ms = (double)(bench_now_ns() - t0) / 1e6;
-	if (rc != 0)
-		bench_die("%s matvec failed: %s", r->backend, hpc_strerror(rc, done.detail));
-	return ms;
-}
-
 static double read_ms(const double *a, uint64_t count)
 {
 	uint64_t t0 = bench_now_ns();
@@ -57,49 +46,45 @@ static double read_ms(const double *a, uint64_t count)
 	return ms;
 }
 
-static void bench_size(const char *sock, uint64_t n, int reps, int firsts)
-{
-	struct hpc_client *c;
-	int rc = hpc_connect(sock, n * n * 8 + 4 * n * 8 + (1 << 20), &c);
-	if (rc < 0)
-		bench_die("connect: %s", hpc_strerror(rc, 0));
-	double *A = hpc_alloc(c, n * n * 8), *x = hpc_alloc(c, n * 8), *y = hpc_alloc(c, n * 8);
-	if (!A || !x || !y)
-		bench_die("arena too small");
-	bench_fill_matvec(A, x, n);
+struct run {
+	const char *sock;
+	int reps, firsts;
+};
 
+static void bench_size(uint64_t n, void *arg)
+{
+	const struct run *run = arg;
+	int reps = run->reps, firsts = run->firsts;
+	struct bench_matvec mv;
+	bench_matvec_open(&mv, run->sock, n);
 	const char *names[] = {"omp", "mpi", "mpi_net"};
 	const char *what[] = {"openmp, 2 threads", "mpi np=2, ranks map the region",
 			      "mpi np=2, local_mmap=false (A over MPI)"};
-	static uint64_t gen = 1;
 	double *t = calloc((size_t)(reps > firsts ? reps : firsts), sizeof(double));
+	if (!t)
+		bench_die("out of memory");
 	for (int b = 0; b < 3; b++) {
 		struct hpc_request r = {.op = HPC_OP_MATVEC,
 					.m = n,
 					.n = n,
-					.a = A,
-					.b = x,
-					.out = y,
-					.backend = names[b],
-					.a_gen = ++gen};
-		double cold = run_ms(c, &r);
-		for (int i = 0; i < firsts; i++) {
-			r.a_gen = ++gen;
-			t[i] = run_ms(c, &r);
-		}
-		double first = bench_median(t, firsts);
+					.a = mv.a,
+					.b = mv.x,
+					.out = mv.y,
+					.backend = names[b]};
+		double cold, first;
+		bench_gen_first(mv.c, &r, firsts, t, &cold, &first);
 		for (int i = 0; i < reps; i++) {
-			x[i % n] += 1e-3; /* a new x each time, as in a solver (b_gen = 0) */
-			t[i] = run_ms(c, &r);
+			mv.x[i % n] += 1e-3; /* a new x each time, as in a solver (b_gen = 0) */
+			t[i] = bench_run_ms(mv.c, &r);
 		}
 		double rep = bench_median(t, reps), best = t[0];
-		double rd = read_ms(A, n * n);
+		double rd = read_ms(mv.a, n * n);
 		printf("%6llu  %-8s %-42s %9.1f %9.1f %9.2f %9.2f %9.2f\n", (unsigned long long)n,
 		       names[b], what[b], cold, first, rep, best, rd);
 		fflush(stdout);
 	}
 	free(t);
-	hpc_close(c);
+	bench_matvec_close(&mv);
 }
 
 int main(int argc, char **argv)
@@ -108,9 +93,7 @@ int main(int argc, char **argv)
 	int reps = 15, firsts = 3;
 	const struct bench_arg args[] = {
 	    BENCH_ARGS_DAEMON(&hpcd, &plugins),
-	    {"sizes", BENCH_ARG_STR, &sizes, "N,N...", 0, 0},
-	    {"reps", BENCH_ARG_INT, &reps, "K", 1, 100000},
-	    {"firsts", BENCH_ARG_INT, &firsts, "K", 1, 100000},
+	    BENCH_ARGS_SERIES(&sizes, &reps, &firsts),
 	    BENCH_ARG_END,
 	};
 	bench_parse_args(argc, argv, args);
@@ -134,14 +117,8 @@ int main(int argc, char **argv)
 	       sysconf(_SC_NPROCESSORS_ONLN), load);
 	printf("%6s  %-8s %-42s %9s %9s %9s %9s %9s\n", "N", "backend", "", "cold", "first",
 	       "repeat", "rep.min", "read A");
-	for (const char *p = sizes; *p;) {
-		char *end;
-		uint64_t n = strtoull(p, &end, 10);
-		if (end == p || n == 0)
-			bench_die("bad --sizes %s", sizes);
-		bench_size(d.sock, n, reps, firsts);
-		p = *end == ',' ? end + 1 : end;
-	}
+	struct run run = {d.sock, reps, firsts};
+	bench_each_size(sizes, bench_size, &run);
 
 	bench_daemon_stop(&d);
 	return 0;

@@ -45,17 +45,6 @@
 
 static const char *g_script;
 
-static double run_ms(struct hpc_client *c, const struct hpc_request *r)
-{
-	struct hpc_completion done;
-	uint64_t t0 = bench_now_ns();
-	int rc = hpc_run(c, r, &done);
-	double ms = (double)(bench_now_ns() - t0) / 1e6;
-	if (rc != 0)
-		bench_die("%s matvec failed: %s", r->backend, hpc_strerror(rc, done.detail));
-	return ms;
-}
-
 /*
  * The ranks' compute alone: the worker's kernel over all n rows on two threads
  * at once, n/2 rows each - what the two ranks compute in parallel, on the same
@@ -68,21 +57,25 @@ static double compute_ms(const double *a, const double *x, double *y, uint64_t n
 	return (double)(bench_now_ns() - t0) / 1e6;
 }
 
-static void bench_size(const char *sock, uint64_t n, int reps, int firsts)
-{
-	struct hpc_client *c;
-	int rc = hpc_connect(sock, n * n * 8 + 4 * n * 8 + (1 << 20), &c);
-	if (rc < 0)
-		bench_die("connect: %s", hpc_strerror(rc, 0));
-	double *A = hpc_alloc(c, n * n * 8), *x = hpc_alloc(c, n * 8), *y = hpc_alloc(c, n * 8);
-	if (!A || !x || !y)
-		bench_die("arena too small");
-	bench_fill_matvec(A, x, n);
+struct run {
+	const char *sock;
+	int reps, firsts;
+	const char *python, *prog, *hostfile, *agent;
+};
 
+static void bench_mpi4py(const char *python, const char *prog, const char *hostfile,
+			 const char *agent, uint64_t n, int reps);
+
+static void bench_size(uint64_t n, void *arg)
+{
+	const struct run *run = arg;
+	int reps = run->reps, firsts = run->firsts;
+	struct bench_matvec mv;
+	bench_matvec_open(&mv, run->sock, n);
+	double *A = mv.a, *x = mv.x;
 	const char *names[] = {"hosts", "one", "one_map"};
 	const char *what[] = {"np=2, rank 1 on hpcdh1 over TCP", "np=2 here, local_mmap=false",
 			      "np=2 here, ranks map the region"};
-	static uint64_t gen = 1;
 	int nt = reps > firsts ? reps : firsts;
 	double *t = calloc((size_t)nt, sizeof(double)), *tc = calloc((size_t)nt, sizeof(double));
 	double *yc = malloc(n * 8);
@@ -94,21 +87,16 @@ static void bench_size(const char *sock, uint64_t n, int reps, int firsts)
 					.n = n,
 					.a = A,
 					.b = x,
-					.out = y,
-					.backend = names[b],
-					.a_gen = ++gen};
-		double cold = run_ms(c, &r);
-		for (int i = 0; i < firsts; i++) {
-			r.a_gen = ++gen;
-			t[i] = run_ms(c, &r);
-		}
-		double first = bench_median(t, firsts);
+					.out = mv.y,
+					.backend = names[b]};
+		double cold, first;
+		bench_gen_first(mv.c, &r, firsts, t, &cold, &first);
 		/* Blocks of 3 back-to-back calls (a solver's pattern) and 3 runs of the compute
 		 * alone in turns: both see the same moments of a noisy machine. */
 		for (int i = 0; i < reps; i += 3) {
 			for (int j = i; j < reps && j < i + 3; j++) {
 				x[j % n] += 1e-3; /* a new x each time (b_gen = 0) */
-				t[j] = run_ms(c, &r);
+				t[j] = bench_run_ms(mv.c, &r);
 			}
 			for (int j = i; j < reps && j < i + 3; j++)
 				tc[j] = compute_ms(A, x, yc, n);
@@ -125,7 +113,11 @@ static void bench_size(const char *sock, uint64_t n, int reps, int firsts)
 	free(t);
 	free(tc);
 	free(yc);
-	hpc_close(c);
+	bench_matvec_close(&mv);
+	if (access(run->python, X_OK) == 0) {
+		bench_mpi4py(run->python, run->prog, run->hostfile, run->agent, n, reps);
+		bench_mpi4py(run->python, run->prog, NULL, NULL, n, reps);
+	}
 }
 
 /* mpirun -n 2 [hosts] python3 mpi4py_matvec.py N REPS; prints its line. */
@@ -189,9 +181,7 @@ int main(int argc, char **argv)
 	bench_omp_wait_like_hpcd(argv);
 	const struct bench_arg args[] = {
 	    BENCH_ARGS_DAEMON(&hpcd, &plugins),
-	    {"sizes", BENCH_ARG_STR, &sizes, "N,N...", 0, 0},
-	    {"reps", BENCH_ARG_INT, &reps, "K", 1, 100000},
-	    {"firsts", BENCH_ARG_INT, &firsts, "K", 1, 100000},
+	    BENCH_ARGS_SERIES(&sizes, &reps, &firsts),
 	    {"python", BENCH_ARG_STR, &python, "PATH", 0, 0},
 	    BENCH_ARG_END,
 	};
@@ -258,18 +248,8 @@ int main(int argc, char **argv)
 	       sysconf(_SC_NPROCESSORS_ONLN), load);
 	printf("%6s  %-8s %-34s %9s %9s %9s %9s %9s %7s\n", "N", "backend", "", "cold", "first",
 	       "repeat", "rep.min", "compute", "rep/cmp");
-	for (const char *p = sizes; *p;) {
-		char *end;
-		uint64_t n = strtoull(p, &end, 10);
-		if (end == p || n == 0)
-			bench_die("bad --sizes %s", sizes);
-		bench_size(d.sock, n, reps, firsts);
-		if (access(python, X_OK) == 0) {
-			bench_mpi4py(python, progp, hostfile, agent, n, reps);
-			bench_mpi4py(python, progp, NULL, NULL, n, reps);
-		}
-		p = *end == ',' ? end + 1 : end;
-	}
+	struct run run = {d.sock, reps, firsts, python, progp, hostfile, agent};
+	bench_each_size(sizes, bench_size, &run);
 	if (access(python, X_OK) != 0)
 		printf("(no %s: the mpi4py rows need python3-mpi4py)\n", python);
 
