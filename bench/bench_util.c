@@ -556,3 +556,11 @@ void bench_each_size(const char *sizes, void (*fn)(uint64_t n, void *arg), void 
 		p = *end == ',' ? end + 1 : end;
 	}
 }
+
+void bench_print_header(const char *what, const char *units)
+{
+	char load[64];
+	bench_loadavg(load, sizeof(load));
+	printf("hpcd %s: %s, %ld CPUs online, loadavg %s; %s\n", program_invocation_short_name,
+	       what, sysconf(_SC_NPROCESSORS_ONLN), load, units);
+}

@@ -162,6 +162,9 @@ struct bench_daemon {
 /* The first line of /proc/loadavg, without its newline ("?" when unreadable). */
 void bench_loadavg(char *buf, size_t len);
 
+/* Prints "hpcd PROGRAM: WHAT, N CPUs online, loadavg L; UNITS\n": the machine a run saw. */
+void bench_print_header(const char *what, const char *units);
+
 int bench_daemon_start(struct bench_daemon *d, const char *hpcd, const char *plugin_dir,
 		       const char *tmp_prefix, int wait_s, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));

@@ -127,51 +127,33 @@ static double limit_s(struct bench *b, const struct point *pt)
 	}
 }
 
-static void run_blas_f64(const struct point *pt, double *A, double *x, double *y)
-{
-	const int m = (int)pt->m, n = (int)pt->n, k = (int)pt->k;
-	switch (pt->op) {
-	case HPC_OP_MATVEC:
-		cblas_dgemv(CblasRowMajor, CblasNoTrans, m, n, 1.0, A, n, x, 1, 0.0, y, 1);
-		break;
-	case HPC_OP_MATMUL:
-		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0, A, k, x, n,
-			    0.0, y, n);
-		break;
-	case HPC_OP_DOT:
-		sink = cblas_ddot(n, A, 1, x, 1);
-		break;
-	case HPC_OP_SUM:
-		sink = cblas_dasum(n, A, 1);
-		break;
-	case HPC_OP_AXPY:
-		cblas_daxpy(n, kAlpha, A, 1, x, 1);
-		break;
+/* The OpenBLAS call of each op, for T (double or float) through the BLAS prefix P (d or s). */
+#define BLAS_RUNNER(NAME, T, P)                                                                    \
+	static void NAME(const struct point *pt, T *A, T *x, T *y)                                 \
+	{                                                                                          \
+		const int m = (int)pt->m, n = (int)pt->n, k = (int)pt->k;                          \
+		switch (pt->op) {                                                                  \
+		case HPC_OP_MATVEC:                                                                \
+			cblas_##P##gemv(CblasRowMajor, CblasNoTrans, m, n, 1, A, n, x, 1, 0, y,    \
+					1);                                                        \
+			break;                                                                     \
+		case HPC_OP_MATMUL:                                                                \
+			cblas_##P##gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1, A,  \
+					k, x, n, 0, y, n);                                         \
+			break;                                                                     \
+		case HPC_OP_DOT:                                                                   \
+			sink = cblas_##P##dot(n, A, 1, x, 1);                                      \
+			break;                                                                     \
+		case HPC_OP_SUM:                                                                   \
+			sink = cblas_##P##asum(n, A, 1);                                           \
+			break;                                                                     \
+		case HPC_OP_AXPY:                                                                  \
+			cblas_##P##axpy(n, (T)kAlpha, A, 1, x, 1);                                 \
+			break;                                                                     \
+		}                                                                                  \
 	}
-}
-
-static void run_blas_f32(const struct point *pt, float *A, float *x, float *y)
-{
-	const int m = (int)pt->m, n = (int)pt->n, k = (int)pt->k;
-	switch (pt->op) {
-	case HPC_OP_MATVEC:
-		cblas_sgemv(CblasRowMajor, CblasNoTrans, m, n, 1.0f, A, n, x, 1, 0.0f, y, 1);
-		break;
-	case HPC_OP_MATMUL:
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, A, k, x, n,
-			    0.0f, y, n);
-		break;
-	case HPC_OP_DOT:
-		sink = cblas_sdot(n, A, 1, x, 1);
-		break;
-	case HPC_OP_SUM:
-		sink = cblas_sasum(n, A, 1);
-		break;
-	case HPC_OP_AXPY:
-		cblas_saxpy(n, (float)kAlpha, A, 1, x, 1);
-		break;
-	}
-}
+BLAS_RUNNER(run_blas_f64, double, d)
+BLAS_RUNNER(run_blas_f32, float, s)
 
 /* Runs one variant once; returns its time in seconds. */
 static double run_impl(struct bench *b, struct point *pt, enum impl im)

@@ -110,11 +110,7 @@ int main(int argc, char **argv)
 			       margs, margs) < 0)
 		bench_die("%s", d.err);
 
-	char load[64];
-	bench_loadavg(load, sizeof(load));
-	printf("hpcd mpi_bench: f64 matvec, %ld CPUs online, loadavg %s; ms per call, client wall "
-	       "clock\n",
-	       sysconf(_SC_NPROCESSORS_ONLN), load);
+	bench_print_header("f64 matvec", "ms per call, client wall clock");
 	printf("%6s  %-8s %-42s %9s %9s %9s %9s %9s\n", "N", "backend", "", "cold", "first",
 	       "repeat", "rep.min", "read A");
 	struct run run = {d.sock, reps, firsts};

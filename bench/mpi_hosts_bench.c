@@ -242,10 +242,7 @@ int main(int argc, char **argv)
 			       hostfile, agent) < 0)
 		bench_die("%s", d.err);
 
-	char load[64];
-	bench_loadavg(load, sizeof(load));
-	printf("hpcd mpi_hosts_bench: f64 matvec, %ld CPUs online, loadavg %s; ms per call\n",
-	       sysconf(_SC_NPROCESSORS_ONLN), load);
+	bench_print_header("f64 matvec", "ms per call");
 	printf("%6s  %-8s %-34s %9s %9s %9s %9s %9s %7s\n", "N", "backend", "", "cold", "first",
 	       "repeat", "rep.min", "compute", "rep/cmp");
 	struct run run = {d.sock, reps, firsts, python, progp, hostfile, agent};
