@@ -13,22 +13,15 @@
 #include "hpc/wire.h"
 #include "tests/daemon/test_util.h"
 
-using hpcd_test::contains;
-using hpcd_test::fresh_dir;
-using hpcd_test::write_file;
+using namespace hpcd_test;
 
 namespace
 {
 
-class ConfigTest : public ::testing::Test
+// Relative names, so that messages show the file as a user typed it.
+class ConfigTest : public InFreshDir
 {
       protected:
-	void SetUp() override
-	{
-		dir = fresh_dir();
-		// Relative names, so that messages show the file as a user typed it.
-		ASSERT_EQ(chdir(dir.c_str()), 0);
-	}
 	void TearDown() override
 	{
 		hpcd_config_free(cfg);
@@ -54,7 +47,6 @@ class ConfigTest : public ::testing::Test
 		EXPECT_EQ(cfg, nullptr);
 	}
 
-	std::string dir;
 	std::string msg;
 	struct hpcd_config *cfg = nullptr;
 };

@@ -16,15 +16,7 @@
 #include "daemon/loader.h"
 #include "tests/daemon/test_util.h"
 
-using hpcd_test::build_stamp;
-using hpcd_test::contains;
-using hpcd_test::echo_live;
-using hpcd_test::fresh_dir;
-using hpcd_test::is_loaded;
-using hpcd_test::plugin;
-using hpcd_test::plugin_dir;
-using hpcd_test::replace_file;
-using hpcd_test::write_file;
+using namespace hpcd_test;
 
 namespace
 {
@@ -131,14 +123,9 @@ TEST(Loader, FileNamedOtherwiseNeedsOnlyAName)
 }
 
 // Backends are opened from real configs written at run time.
-class BackendTest : public ::testing::Test
+class BackendTest : public InFreshDir
 {
       protected:
-	void SetUp() override
-	{
-		dir = fresh_dir();
-		ASSERT_EQ(chdir(dir.c_str()), 0);
-	}
 	void TearDown() override
 	{
 		hpcd_config_free(cfg);
@@ -161,7 +148,7 @@ class BackendTest : public ::testing::Test
 		return rc;
 	}
 
-	std::string dir, msg;
+	std::string msg;
 	hpcd_config *cfg = nullptr;
 };
 

@@ -116,6 +116,20 @@ inline bool contains(const std::string &hay, const std::string &needle)
 	return hay.find(needle) != std::string::npos;
 }
 
+// A test that runs in a fresh folder of its own, its working directory, so
+// that files are named relative to it as a user types them.
+class InFreshDir : public ::testing::Test
+{
+      protected:
+	void SetUp() override
+	{
+		dir = fresh_dir();
+		ASSERT_EQ(chdir(dir.c_str()), 0);
+	}
+
+	std::string dir;
+};
+
 } // namespace hpcd_test
 
 #endif

@@ -22,26 +22,17 @@
 #include "daemon/world.h"
 #include "tests/daemon/test_util.h"
 
-using hpcd_test::build_stamp;
-using hpcd_test::contains;
-using hpcd_test::echo_live;
-using hpcd_test::fresh_dir;
-using hpcd_test::is_loaded;
-using hpcd_test::plugin;
-using hpcd_test::plugin_dir;
-using hpcd_test::replace_file;
-using hpcd_test::write_file;
+using namespace hpcd_test;
 
 namespace
 {
 
-class WorldTest : public ::testing::Test
+class WorldTest : public InFreshDir
 {
       protected:
 	void SetUp() override
 	{
-		dir = fresh_dir();
-		ASSERT_EQ(chdir(dir.c_str()), 0);
+		InFreshDir::SetUp();
 		pdir = plugin_dir();
 	}
 	void TearDown() override
@@ -71,7 +62,7 @@ class WorldTest : public ::testing::Test
 		return rc;
 	}
 
-	std::string dir, pdir, msg;
+	std::string pdir, msg;
 	std::vector<hpcd_config *> cfgs;
 };
 

@@ -92,29 +92,6 @@ long SyscallOf(pid_t pid)
 	return nr;
 }
 
-// A small matvec through the instance, checked against a long double loop.
-void SmallMatvec(const Instance &mpi, uint64_t region_id)
-{
-	Region reg(1 << 16, "mpi-test", region_id);
-	ASSERT_TRUE(reg.ok());
-	const uint64_t m = 11, n = 7;
-	uint64_t a = reg.Alloc(m * n * 8), x = reg.Alloc(n * 8), y = reg.Alloc(m * 8);
-	FillRandom(reg.arena() + a, HPC_F64, m * n, 1);
-	FillRandom(reg.arena() + x, HPC_F64, n, 2);
-	hpc_job j = reg.Job(HPC_OP_MATVEC, HPC_F64, m, n, 0, a, x, y, 0, true, true);
-	ASSERT_EQ(mpi.Run(&j), 0) << mpi.Describe();
-	const double *A = reinterpret_cast<const double *>(reg.arena() + a);
-	const double *X = reinterpret_cast<const double *>(reg.arena() + x);
-	const double *Y = reinterpret_cast<const double *>(reg.arena() + y);
-	for (uint64_t i = 0; i < m; i++) {
-		long double s = 0;
-		for (uint64_t k = 0; k < n; k++)
-			s += (long double)A[i * n + k] * X[k];
-		EXPECT_NEAR(Y[i], (double)s, 1e-13);
-	}
-	mpi.Forget(region_id);
-}
-
 TEST(MpiOpen, SettingsAreChecked)
 {
 	struct Bad {

@@ -132,29 +132,6 @@ std::string HostSection(const std::string &worker)
 	return ini;
 }
 
-// A small matvec through an instance, checked against a long double loop.
-void SmallMatvec(const mpitest::Instance &mpi, uint64_t region_id)
-{
-	hpctest::Region reg(1 << 16, "mpi-hosts", region_id);
-	ASSERT_TRUE(reg.ok());
-	const uint64_t m = 11, n = 7;
-	uint64_t a = reg.Alloc(m * n * 8), x = reg.Alloc(n * 8), y = reg.Alloc(m * 8);
-	hpctest::FillRandom(reg.arena() + a, HPC_F64, m * n, 1);
-	hpctest::FillRandom(reg.arena() + x, HPC_F64, n, 2);
-	hpc_job j = reg.Job(HPC_OP_MATVEC, HPC_F64, m, n, 0, a, x, y, 0, true, true);
-	ASSERT_EQ(mpi.Run(&j), 0) << mpi.Describe();
-	const double *A = reinterpret_cast<const double *>(reg.arena() + a);
-	const double *X = reinterpret_cast<const double *>(reg.arena() + x);
-	const double *Y = reinterpret_cast<const double *>(reg.arena() + y);
-	for (uint64_t i = 0; i < m; i++) {
-		long double s = 0;
-		for (uint64_t k = 0; k < n; k++)
-			s += (long double)A[i * n + k] * X[k];
-		EXPECT_NEAR(Y[i], (double)s, 1e-13);
-	}
-	mpi.Forget(region_id);
-}
-
 // `hpcd --check` starts the MPI job and names every host a rank runs on; only
 // rank 0 reads client regions in place.
 TEST(MpiHosts, CheckListsTheHosts)
@@ -291,7 +268,7 @@ TEST(MpiHosts, SameNameIsStillAnotherHost)
 	ASSERT_EQ(mpi.rc(), 0) << mpi.err();
 	EXPECT_TRUE(Contains(mpi.Describe(), "np=2 on " + th.self() + " x2;")) << mpi.Describe();
 	EXPECT_TRUE(Contains(mpi.Describe(), "mapped=1 ")) << mpi.Describe();
-	SmallMatvec(mpi, 5);
+	mpitest::SmallMatvec(mpi, 5);
 	EXPECT_GT(Field(mpi.Describe(), " r1="), 0) << mpi.Describe();
 	mpi.Close();
 	std::string left;
@@ -327,7 +304,7 @@ TEST(MpiHosts, RankKilledOnATestHost)
 	ASSERT_EQ(kill(rank1, SIGKILL), 0);
 	EXPECT_EQ(job.get(), -EIO);
 	EXPECT_LT(Since(t0), 60.0) << "the job waited for the sleep, not for the death";
-	SmallMatvec(mpi, 8);
+	mpitest::SmallMatvec(mpi, 8);
 	EXPECT_TRUE(Contains(mpi.Describe(), "restarts=1 ")) << mpi.Describe();
 
 	// Idle: the rank on hpcdh2 this time.
@@ -335,7 +312,7 @@ TEST(MpiHosts, RankKilledOnATestHost)
 	ASSERT_GT(rank2, 0);
 	ASSERT_EQ(kill(rank2, SIGKILL), 0);
 	usleep(200000);
-	SmallMatvec(mpi, 9);
+	mpitest::SmallMatvec(mpi, 9);
 	EXPECT_EQ(Field(mpi.Describe(), " healed="), 1) << mpi.Describe();
 	EXPECT_EQ(Field(mpi.Describe(), " failed="), 1) << mpi.Describe();
 	mpi.Close();
@@ -397,7 +374,7 @@ TEST(MpiHosts, CutLinkFailsTheJobWithinTimeout)
 				  << (left.empty() ? "" : hpctest::Argv0(left[0]));
 
 	ASSERT_TRUE(th.Mend(2));
-	SmallMatvec(mpi, 12);
+	mpitest::SmallMatvec(mpi, 12);
 	EXPECT_EQ(Field(mpi.Describe(), " restarts="), 1) << mpi.Describe();
 	mpi.Close();
 	std::string what;
