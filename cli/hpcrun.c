@@ -26,6 +26,7 @@
 #include "timeline/svg.h"
 #include "timeline/trace.h"
 #include "hpc/client.h"
+#include "hpc/ops.h"
 #include "hpc/types.h"
 #include "hpc/wire.h"
 
@@ -107,18 +108,58 @@ struct command {
 	bool trace;           /* the trace command */
 };
 
+/* The commands that are not ops; each op of hpc/ops.h is a command too (op_command). */
 static const struct command commands[] = {
-    {"matvec", HPC_OP_MATVEC, 0, 2, true, 1u << DIM_M | 1u << DIM_N, false},
-    {"matmul", HPC_OP_MATMUL, 0, 2, true, 1u << DIM_M | 1u << DIM_K | 1u << DIM_N, false},
-    {"dot", HPC_OP_DOT, 0, 2, false, 0, false},
-    {"sum", HPC_OP_SUM, 0, 1, false, 0, false},
-    {"axpy", HPC_OP_AXPY, 0, 3, true, 0, false},
     {"status", HPC_OP_NONE, HPC_CTL_STATUS, 0, false, 0, false},
     {"backends", HPC_OP_NONE, HPC_CTL_BACKENDS, 0, false, 0, false},
     {"reload", HPC_OP_NONE, HPC_CTL_RELOAD, 0, false, 0, false},
     {"metrics", HPC_OP_NONE, HPC_CTL_METRICS, 0, false, 0, false},
     {"trace", HPC_OP_NONE, 0, 0, true, 0, true},
 };
+
+/*
+ * The files of a job are its operands that are read (hpc/ops.h), in role
+ * order: A and B, then an output that is also read (axpy's y). arg[i] is the
+ * role of file i; returns how many.
+ */
+static int input_args(const struct hpc_op_desc *d, enum hpc_arg arg[HPC_ARG__COUNT])
+{
+	int n = 0;
+	for (int a = 0; a < HPC_ARG__COUNT; a++)
+		if (hpc_op_uses(d, (enum hpc_arg)a) && (a != HPC_ARG_OUT || d->out_read))
+			arg[n++] = (enum hpc_arg)a;
+	return n;
+}
+
+/*
+ * The command of op `name` from its row of the op table: its files (and
+ * ALPHA), whether it writes an array (-o), and the shape flags of its matrix
+ * operands, which raw files need. Returns false for a name that is no op.
+ */
+static bool op_command(const char *name, struct command *out)
+{
+	for (uint32_t op = HPC_OP_NONE + 1; op < HPC_OP__COUNT; op++) {
+		const struct hpc_op_desc *d = hpc_op_desc(op);
+		if (strcmp(name, d->name) != 0)
+			continue;
+		enum hpc_arg arg[HPC_ARG__COUNT];
+		static const uint8_t flag_dim[3] = {
+		    [DIM_M] = HPC_DIM_M, [DIM_K] = HPC_DIM_K, [DIM_N] = HPC_DIM_N};
+		bool matrix = false;
+		for (int a = 0; a < HPC_ARG__COUNT; a++)
+			matrix |= hpc_op_uses(d, (enum hpc_arg)a) &&
+				  d->extent[a][0] != HPC_DIM_ONE && d->extent[a][1] != HPC_DIM_ONE;
+		*out = (struct command){.name = d->name,
+					.op = op,
+					.noperands = input_args(d, arg) + (d->uses_alpha ? 1 : 0),
+					.takes_out = hpc_op_uses(d, HPC_ARG_OUT)};
+		for (int f = 0; f < 3; f++)
+			if (matrix && (d->dims & HPC_DIM_BIT(flag_dim[f])))
+				out->shape_flags |= 1u << f;
+		return true;
+	}
+	return false;
+}
 
 static void __attribute__((noreturn, format(printf, 1, 2))) usage_error(const char *fmt, ...)
 {
@@ -717,24 +758,23 @@ static size_t round64(uint64_t v, bool *overflow)
 
 static int compute(const struct options *o, const struct command *cmd)
 {
-	struct operand ops[2];
-	const char *roles[3][2] = {{"A", "x"}, {"A", "B"}, {"x", "y"}};
-	int nops = cmd->op == HPC_OP_SUM ? 1 : 2;
-	int first = cmd->op == HPC_OP_AXPY ? 2 : 1; /* axpy's ALPHA comes before the files */
+	const struct hpc_op_desc *d = hpc_op_desc(cmd->op);
+	struct operand ops[HPC_ARG__COUNT];
+	enum hpc_arg arg[HPC_ARG__COUNT];
+	int nops = input_args(d, arg);
+	int first = d->uses_alpha ? 2 : 1; /* axpy's ALPHA comes before the files */
 	double alpha = 0;
 	uint64_t m = 0, n = 0, k = 0;
 	int rc, status = EXIT_FAILURE;
 	struct hpc_client *c = NULL;
 
-	if (cmd->op == HPC_OP_AXPY && !parse_number(o->pos[1], &alpha))
+	if (d->uses_alpha && !parse_number(o->pos[1], &alpha))
 		usage_error("ALPHA must be a number, not '%s'", o->pos[1]);
 
 	memset(ops, 0, sizeof(ops));
 	for (int i = 0; i < nops; i++) {
 		ops[i].f.fd = -1;
-		ops[i].role = cmd->op == HPC_OP_MATVEC   ? roles[0][i]
-			      : cmd->op == HPC_OP_MATMUL ? roles[1][i]
-							 : roles[2][i];
+		ops[i].role = d->arg_names[arg[i]];
 	}
 	for (int i = 0; i < nops; i++) {
 		char err[ERR_MAX];
@@ -748,57 +788,52 @@ static int compute(const struct options *o, const struct command *cmd)
 	uint32_t dtype = ops[0].f.info.dtype;
 	size_t es = hpc_dtype_size(dtype);
 
-	/* Shapes, and the output's size and shape. */
-	uint64_t out_count = 0, out_shape[2] = {0, 0};
-	unsigned out_ndim = 0;
+	/* Shapes: how each command reads them from its files and flags. */
 	switch (cmd->op) {
 	case HPC_OP_MATVEC:
 		if (matvec_shapes(o, ops, &m, &n))
 			goto out;
-		out_count = m;
-		out_ndim = 1;
-		out_shape[0] = m;
 		break;
 	case HPC_OP_MATMUL:
 		if (matmul_shapes(o, ops, &m, &k, &n))
 			goto out;
-		if (__builtin_mul_overflow(m, n, &out_count)) {
-			fail("the result of %" PRIu64 " x %" PRIu64 " is too large", m, n);
-			goto out;
-		}
-		out_ndim = 2;
-		out_shape[0] = m;
-		out_shape[1] = n;
 		break;
 	case HPC_OP_DOT:
-		if (same_length("dot", &ops[0], &ops[1]))
+	case HPC_OP_AXPY:
+		if (same_length(d->name, &ops[0], &ops[1]))
 			goto out;
 		n = ops[0].f.info.count;
 		break;
 	case HPC_OP_SUM:
-		if (need_vector("sum", &ops[0]))
+		if (need_vector(d->name, &ops[0]))
 			goto out;
 		n = ops[0].f.info.count;
-		break;
-	case HPC_OP_AXPY:
-		if (same_length("axpy", &ops[0], &ops[1]))
-			goto out;
-		n = ops[0].f.info.count;
-		out_ndim = 1;
-		out_shape[0] = n;
 		break;
 	}
 
-	/* The arena holds the operands and a separate output (axpy writes into y). */
+	/* The output's size and shape, from the op table: its extent's dimensions. */
+	uint64_t elems[HPC_ARG__COUNT], bytes[HPC_ARG__COUNT];
+	if (hpc_op_extents(cmd->op, m, n, k, es, elems, bytes) < 0) {
+		fail("the result of %s with m = %" PRIu64 ", n = %" PRIu64 ", k = %" PRIu64
+		     " is too large",
+		     d->name, m, n, k);
+		goto out;
+	}
+	uint64_t out_shape[2] = {0, 0};
+	unsigned out_ndim = 0;
+	for (int i = 0; i < 2; i++)
+		if (hpc_op_uses(d, HPC_ARG_OUT) && d->extent[HPC_ARG_OUT][i] != HPC_DIM_ONE)
+			out_shape[out_ndim++] = hpc_op_dim(d->extent[HPC_ARG_OUT][i], m, n, k);
+
+	/* The arena holds the files and an output that is not also an input. */
 	bool ovf = false;
-	uint64_t out_bytes = 0;
+	uint64_t out_bytes = bytes[HPC_ARG_OUT];
 	size_t arena = ARENA_SLACK;
 	for (int i = 0; i < nops; i++)
 		if (__builtin_add_overflow(arena, round64(ops[i].f.info.data_bytes, &ovf), &arena))
 			ovf = true;
-	bool separate_out = cmd->op == HPC_OP_MATVEC || cmd->op == HPC_OP_MATMUL;
-	if (separate_out && (__builtin_mul_overflow(out_count, (uint64_t)es, &out_bytes) ||
-			     __builtin_add_overflow(arena, round64(out_bytes, &ovf), &arena)))
+	bool separate_out = hpc_op_uses(d, HPC_ARG_OUT) && !d->out_read;
+	if (separate_out && __builtin_add_overflow(arena, round64(out_bytes, &ovf), &arena))
 		ovf = true;
 	if (o->timeline && __builtin_add_overflow(arena, TIMELINE_BYTES, &arena))
 		ovf = true;
@@ -839,8 +874,8 @@ static int compute(const struct options *o, const struct command *cmd)
 			     arena, out_bytes);
 			goto out;
 		}
-	} else if (cmd->op == HPC_OP_AXPY) {
-		result = ops[1].mem;
+	} else if (hpc_op_uses(d, HPC_ARG_OUT)) {
+		result = ops[nops - 1].mem; /* the output is the last file (axpy's y) */
 	}
 
 	struct hpc_request req;
@@ -850,11 +885,12 @@ static int compute(const struct options *o, const struct command *cmd)
 	req.m = m;
 	req.n = n;
 	req.k = k;
-	req.a = ops[0].mem;
-	req.b = cmd->op == HPC_OP_MATVEC || cmd->op == HPC_OP_MATMUL || cmd->op == HPC_OP_DOT
-		    ? ops[1].mem
-		    : NULL;
-	req.out = cmd->op == HPC_OP_DOT || cmd->op == HPC_OP_SUM ? NULL : result;
+	for (int i = 0; i < nops; i++)
+		if (arg[i] == HPC_ARG_A)
+			req.a = ops[i].mem;
+		else if (arg[i] == HPC_ARG_B)
+			req.b = ops[i].mem;
+	req.out = result;
 	req.alpha = alpha;
 	req.backend = o->backend;
 	if (o->timeline) {
@@ -880,7 +916,7 @@ static int compute(const struct options *o, const struct command *cmd)
 
 	if (o->timeline && write_timeline(o, cmd, &req, &done) < 0)
 		goto out;
-	if (cmd->op == HPC_OP_DOT || cmd->op == HPC_OP_SUM) {
+	if (d->scalar) {
 		if (dtype == HPC_F64)
 			printf("%.17g\n", done.result);
 		else
@@ -912,7 +948,8 @@ int main(int argc, char **argv)
 	if (o.npos == 0)
 		usage_error("no command given");
 
-	const struct command *cmd = NULL;
+	struct command opcmd;
+	const struct command *cmd = op_command(o.pos[0], &opcmd) ? &opcmd : NULL;
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(o.pos[0], commands[i].name) == 0)
 			cmd = &commands[i];
