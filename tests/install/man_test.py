@@ -149,6 +149,43 @@ for name, keys in sorted(plugin_keys.items()):
     if got != set(keys):
         fail(f"hpcd.ini(5) lists {sorted(got)} for {name}; the plugin accepts {sorted(keys)}")
 
+# ---- 2b. ranges, choices and defaults: the plugins' own schemas against hpcd.ini(5) ------
+
+def range_forms(lo, hi):
+    """How a page may write the range lo..hi: decimal, or 2^k for a power of two."""
+    his = [str(hi)]
+    if hi >= 1024 and hi & (hi - 1) == 0:
+        his.append(f"2^{hi.bit_length() - 1}")
+    return [f"{lo}..{h}" for h in his]
+
+
+out = subprocess.run(["tests/install/plugin_keys", "--schema"] +
+                     [os.path.abspath(f) for f in files],
+                     check=True, capture_output=True, text=True).stdout
+schema_checked = 0
+for line in out.splitlines():
+    name, key, typ, lo, hi, choices, default = line.split("\t")
+    entry = man_plugins.get(name, {}).get(key)
+    if entry is None:
+        continue  # reported above
+    if typ == "uint":
+        schema_checked += 1
+        forms = range_forms(int(lo), int(hi))
+        if not any(f in entry for f in forms):
+            fail(f"{name} {key}: the plugin takes {forms[-1]}; hpcd.ini(5) says: {entry}")
+    if choices != "-":
+        for c in choices.split("|"):
+            schema_checked += 1
+            if not re.search(rf"\b{re.escape(c)}\b", entry):
+                fail(f"{name} {key}: the plugin accepts '{c}'; hpcd.ini(5) says: {entry}")
+    if default != "-":
+        schema_checked += 1
+        if squash(default) not in entry:
+            fail(f"{name} {key}: the plugin's default is '{default}'; hpcd.ini(5) says: "
+                 f"{entry}")
+if schema_checked < 30:
+    fail(f"only {schema_checked} schema facts compared: plugin_keys --schema parse broken?")
+
 # ---- 3. the README's table ------------------------------------------------------------
 
 readme = open("README.md").read()
@@ -258,4 +295,5 @@ if failures:
     sys.exit(1)
 print(f"man_test: ok ({len(pages)} pages, {len(code_keys)} [daemon] keys, "
       f"{sum(len(k) for k in plugin_keys.values())} plugin keys of {len(plugin_keys)} plugins, "
-      f"{checked} README ranges and defaults)")
+      f"{checked} README ranges and defaults, {schema_checked} schema ranges, choices and "
+      f"defaults)")
