@@ -25,6 +25,7 @@
 #include "daemon/tasks.h"
 #include "daemon/version.h"
 #include "ipc/ring.h"
+#include "ipc/region.h"
 #include "ipc/sock.h"
 
 /* A connected client socket. Control-only connections stay conns; one that
@@ -35,10 +36,24 @@ struct hpcd_conn {
 	uid_t uid;
 	pid_t pid;
 	uint64_t id;
-	int refused; /* credentials not allowed: its first message gets -EACCES */
-	struct hpcd_session *session;
-	char *page; /* the metrics snapshot being fetched page by page, or NULL */
+	int refused;                /* credentials not allowed: its first message gets -EACCES */
+	struct hpcd_client *client; /* after its HELLO was accepted */
+	char *page;                 /* the metrics snapshot being fetched page by page, or NULL */
 	size_t page_len;
+};
+
+/*
+ * A client with a session: the session itself is opaque (daemon/session.h);
+ * this is what the server keeps about it.
+ */
+struct hpcd_client {
+	struct hpcd_server *srv;
+	struct hpcd_client *next; /* srv->clients, under sessions_lock */
+	struct hpcd_session *session;
+	struct hpcd_conn *conn; /* its connection, or NULL once closed; event loop only */
+	uint64_t id;
+	pid_t pid;
+	uint64_t reserved_bytes; /* counted against max_total_arena_mb; event loop only */
 };
 
 /* epoll tags for the server's own fds (a conn is tagged by its pointer). */
@@ -244,9 +259,11 @@ static void status_text(struct hpcd_server *srv, char *buf, size_t len)
 	uint64_t done = srv->jobs_done_reaped, failed = srv->jobs_failed_reaped;
 	unsigned live = 0;
 	pthread_mutex_lock(&srv->sessions_lock);
-	for (struct hpcd_session *s = srv->sessions; s; s = s->next) {
-		done += __atomic_load_n(&s->jobs_done, __ATOMIC_RELAXED);
-		failed += __atomic_load_n(&s->jobs_failed, __ATOMIC_RELAXED);
+	for (struct hpcd_client *cl = srv->clients; cl; cl = cl->next) {
+		uint64_t d, f;
+		hpcd_session_counts(cl->session, &d, &f);
+		done += d;
+		failed += f;
 		live++;
 	}
 	pthread_mutex_unlock(&srv->sessions_lock);
@@ -561,10 +578,10 @@ static void conn_close(struct hpcd_server *srv, struct hpcd_conn *c, const char 
 	if (c->fd < 0)
 		return; /* closed already, earlier in this batch */
 	epoll_ctl(srv->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
-	if (c->session) {
+	if (c->client) {
 		hpcd_info("client %llu (pid %d): %s", (unsigned long long)c->id, (int)c->pid, why);
-		c->session->conn = NULL;
-		hpcd_session_cancel(c->session);
+		c->client->conn = NULL;
+		hpcd_session_cancel(c->client->session);
 	} else {
 		hpcd_debug("connection %llu: %s", (unsigned long long)c->id, why);
 	}
@@ -624,7 +641,7 @@ static void refuse_hello(struct hpcd_server *srv, struct hpcd_conn *c, int statu
 static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const struct hpc_hello *h)
 {
 	const struct hpcd_config *cfg = srv->cfg;
-	if (c->session || srv->stopping) {
+	if (c->client || srv->stopping) {
 		int32_t st = srv->stopping ? -ESHUTDOWN : -EPROTO;
 		srv->refused[HPCD_REF_OTHER]++;
 		hpci_sock_send(c->fd, HPC_MSG_HELLO_REPLY, st, NULL, 0, -1);
@@ -671,23 +688,28 @@ static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const str
 			     srv->nsessions + srv->departing);
 		return;
 	}
-	struct hpcd_session *s;
-	int rc = hpcd_session_start(&srv->session_env, c->fd, c->uid, c->pid, c->id, h->arena_bytes,
-				    sq, cq, &s);
+	struct hpcd_client *cl = calloc(1, sizeof(*cl));
+	int rc = cl ? hpcd_session_start(&srv->session_env, c->fd, c->uid, c->pid, c->id,
+					 h->arena_bytes, sq, cq, &cl->session)
+		    : -ENOMEM;
 	if (rc < 0) {
+		free(cl);
 		refuse_hello(srv, c, rc, HPCD_REF_OTHER, "cannot start a session: %s",
 			     strerror(-rc));
 		return;
 	}
-	s->owner = srv;
-	s->reserved_bytes = want;
+	*cl = (struct hpcd_client){.srv = srv,
+				   .session = cl->session,
+				   .conn = c,
+				   .id = c->id,
+				   .pid = c->pid,
+				   .reserved_bytes = want};
 	srv->arena_in_use += want;
 	/* The session thread makes the region and answers; we only list it. */
-	c->session = s;
-	s->conn = c;
+	c->client = cl;
 	pthread_mutex_lock(&srv->sessions_lock);
-	s->next = srv->sessions;
-	srv->sessions = s;
+	cl->next = srv->clients;
+	srv->clients = cl;
 	srv->nsessions++;
 	srv->clients_total++;
 	pthread_mutex_unlock(&srv->sessions_lock);
@@ -1042,16 +1064,18 @@ static void handle_conn(struct hpcd_server *srv, struct hpcd_conn *c, uint32_t e
  */
 static void session_release_work(void *arg)
 {
-	hpcd_session_release(arg);
+	struct hpcd_client *cl = arg;
+	hpcd_session_release(cl->session);
 }
 
 static void session_release_done(void *arg)
 {
-	struct hpcd_session *s = arg;
-	struct hpcd_server *srv = s->owner;
-	srv->arena_in_use -= s->reserved_bytes;
+	struct hpcd_client *cl = arg;
+	struct hpcd_server *srv = cl->srv;
+	srv->arena_in_use -= cl->reserved_bytes;
 	srv->departing--;
-	hpcd_session_free(s);
+	hpcd_session_free(cl->session);
+	free(cl);
 }
 
 /* Hand every session whose thread has finished to a task for release. */
@@ -1062,32 +1086,35 @@ static void reap(struct hpcd_server *srv)
 	(void)r;
 	put_retired(srv);
 	pthread_mutex_lock(&srv->sessions_lock);
-	struct hpcd_session **pp = &srv->sessions;
+	struct hpcd_client **pp = &srv->clients;
 	while (*pp) {
-		struct hpcd_session *s = *pp;
-		if (!__atomic_load_n(&s->finished, __ATOMIC_ACQUIRE)) {
-			pp = &s->next;
+		struct hpcd_client *cl = *pp;
+		if (!hpcd_session_finished(cl->session)) {
+			pp = &cl->next;
 			continue;
 		}
-		*pp = s->next;
+		*pp = cl->next;
 		srv->nsessions--;
-		srv->jobs_done_reaped += s->jobs_done;
-		srv->jobs_failed_reaped += s->jobs_failed;
+		uint64_t done, failed;
+		hpcd_session_counts(cl->session, &done, &failed);
+		srv->jobs_done_reaped += done;
+		srv->jobs_failed_reaped += failed;
+		const char *why = hpcd_session_exit_reason(cl->session);
 		hpcd_info("client %llu (pid %d) closed: %s; %llu jobs done, %llu failed",
-			  (unsigned long long)s->id, (int)s->pid, s->exit_reason,
-			  (unsigned long long)s->jobs_done, (unsigned long long)s->jobs_failed);
-		if (s->conn) {
+			  (unsigned long long)cl->id, (int)cl->pid, why, (unsigned long long)done,
+			  (unsigned long long)failed);
+		if (cl->conn) {
 			/* The session ended on its own (drained, or the client broke
 			 * the ring protocol): closing the socket tells the client. */
-			struct hpcd_conn *c = s->conn;
-			c->session = NULL;
-			conn_close(srv, c, s->exit_reason);
+			struct hpcd_conn *c = cl->conn;
+			c->client = NULL;
+			conn_close(srv, c, why);
 		}
 		srv->departing++;
-		if (hpcd_tasks_submit(srv->tasks, session_release_work, session_release_done, s) <
+		if (hpcd_tasks_submit(srv->tasks, session_release_work, session_release_done, cl) <
 		    0) {
-			session_release_work(s); /* no memory for the task: pay here */
-			session_release_done(s);
+			session_release_work(cl); /* no memory for the task: pay here */
+			session_release_done(cl);
 		}
 	}
 	pthread_mutex_unlock(&srv->sessions_lock);
@@ -1099,8 +1126,8 @@ static void begin_stop(struct hpcd_server *srv, int sig)
 		hpcd_warn("signal %d again: abandoning queued jobs", sig);
 		srv->abandon_at_ns = hpci_now_ns() + ABANDON_GRACE_NS;
 		pthread_mutex_lock(&srv->sessions_lock);
-		for (struct hpcd_session *s = srv->sessions; s; s = s->next)
-			hpcd_session_cancel(s);
+		for (struct hpcd_client *cl = srv->clients; cl; cl = cl->next)
+			hpcd_session_cancel(cl->session);
 		pthread_mutex_unlock(&srv->sessions_lock);
 		return;
 	}
@@ -1113,8 +1140,8 @@ static void begin_stop(struct hpcd_server *srv, int sig)
 	srv->listen_fd = -1;
 	unlink(srv->socket_path);
 	pthread_mutex_lock(&srv->sessions_lock);
-	for (struct hpcd_session *s = srv->sessions; s; s = s->next)
-		hpcd_session_drain(s);
+	for (struct hpcd_client *cl = srv->clients; cl; cl = cl->next)
+		hpcd_session_drain(cl->session);
 	pthread_mutex_unlock(&srv->sessions_lock);
 }
 
@@ -1206,25 +1233,26 @@ void hpcd_server_fini(struct hpcd_server *srv)
 	 * backend) are cancelled; those whose thread ended are released, the
 	 * stuck ones abandoned: joining them would wait on the backend. */
 	pthread_mutex_lock(&srv->sessions_lock);
-	struct hpcd_session *s = srv->sessions;
-	srv->sessions = NULL;
+	struct hpcd_client *cl = srv->clients;
+	srv->clients = NULL;
 	pthread_mutex_unlock(&srv->sessions_lock);
 	int stuck_sessions = 0;
-	while (s) {
-		struct hpcd_session *next = s->next;
-		hpcd_session_cancel(s);
-		if (__atomic_load_n(&s->finished, __ATOMIC_ACQUIRE) && srv->tasks) {
+	while (cl) {
+		struct hpcd_client *next = cl->next;
+		hpcd_session_cancel(cl->session);
+		cl->conn = NULL;
+		if (hpcd_session_finished(cl->session) && srv->tasks) {
 			srv->departing++;
 			if (hpcd_tasks_submit(srv->tasks, session_release_work,
-					      session_release_done, s) < 0)
+					      session_release_done, cl) < 0)
 				srv->departing--;
 		} else {
 			stuck_sessions = 1;
 		}
-		s = next;
+		cl = next;
 	}
 	while (srv->conns) {
-		srv->conns->session = NULL;
+		srv->conns->client = NULL;
 		conn_close(srv, srv->conns, "daemon stopped");
 	}
 	free_closed_conns(srv);

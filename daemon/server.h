@@ -9,8 +9,10 @@
  * (daemon/session.h). They meet in three places: the current world
  * (daemon/current.h, swapped here at a reload, read by sessions when its
  * generation moves), a session's cancel/drain flags, and the reap eventfd a
- * finished session writes. The server knows sessions; sessions know only
- * what struct hpcd_session_env hands them, never the server.
+ * finished session writes. The server knows sessions only through the
+ * functions of daemon/session.h (the struct is opaque; what the server keeps
+ * about a client is its own struct hpcd_client); sessions know only what
+ * struct hpcd_session_env hands them, never the server.
  */
 #ifndef HPCD_SERVER_H
 #define HPCD_SERVER_H
@@ -31,7 +33,7 @@
 extern "C" {
 #endif
 
-struct hpcd_session;
+struct hpcd_client;
 struct hpcd_conn;
 struct hpcd_tasks;
 struct reload_waiter;
@@ -59,8 +61,8 @@ struct hpcd_server {
 
 	struct hpcd_conn *conns;        /* every open connection; event loop only */
 	struct hpcd_conn *closed_conns; /* closed in this batch of events, freed after it */
-	pthread_mutex_t sessions_lock;  /* guards the session list, for status */
-	struct hpcd_session *sessions;
+	pthread_mutex_t sessions_lock;  /* guards the client list, for status */
+	struct hpcd_client *clients;    /* every client with a session (server.c) */
 	unsigned nsessions;
 	unsigned departing;    /* sessions reaped whose release (forget, unmap) is still running */
 	uint64_t arena_in_use; /* bytes of the regions of live and departing sessions */

@@ -18,6 +18,71 @@
 #include "daemon/world.h"
 #include "hpc/ops.h"
 #include "ipc/sock.h"
+#include "ipc/region.h"
+#include "ipc/ring.h"
+
+/* The session's map from the instances of its world to their counter blocks
+ * (daemon/metrics.h): a few entries cover every config in practice. */
+#define HPCD_SESSION_MCACHE 8
+
+struct hpcd_session {
+	const struct hpcd_session_env *env;
+	uint64_t id;
+	pid_t pid;
+	uid_t uid;
+
+	uint64_t arena_bytes; /* what the client asked for */
+	uint32_t sq_entries, cq_entries;
+	int reply_fd; /* the thread's own dup of the socket, for the HELLO reply */
+	int ready;    /* atomic: the region exists (see setup() in session.c) */
+
+	struct hpci_region region;
+	struct hpci_ring sq, cq; /* sq: we consume; cq: we produce */
+	uint64_t spin_ns;
+
+	pthread_t thread;
+	int cancel;          /* atomic: client gone; drop queued jobs and exit */
+	int draining;        /* atomic: daemon stopping; finish queued jobs, refuse later ones */
+	int stop;            /* atomic: cancel or draining; ends the idle wait */
+	uint32_t drain_tail; /* submissions before this index were accepted before the stop */
+	int finished;        /* atomic: the thread has exited */
+	const char *exit_reason; /* set by the thread before finishing */
+
+	struct hpcd_world *world; /* the session thread's reference */
+	uint64_t world_gen;
+
+	uint64_t jobs_done;   /* atomic, relaxed: read for status */
+	uint64_t jobs_failed; /* atomic, relaxed */
+
+	/* Session thread only. Valid for world generation mcache_gen: a reload
+	 * may free an instance, and a new one may take its address. */
+	struct {
+		const struct hpcd_backend *b;
+		struct hpcd_metrics_inst *mi;
+	} mcache[HPCD_SESSION_MCACHE];
+	unsigned mcache_n, mcache_next;
+	uint64_t mcache_gen;
+	/* Chunk records of a traced job whose client asked for no timeline
+	 * (HPCD_TRACE_JOB_CHUNKS of them); allocated on the first such job. */
+	struct hpc_chunk_rec *trace_chunks;
+};
+
+int hpcd_session_finished(const struct hpcd_session *s)
+{
+	/* Acquire pairs with the thread's release: its last writes are visible. */
+	return __atomic_load_n(&s->finished, __ATOMIC_ACQUIRE);
+}
+
+void hpcd_session_counts(const struct hpcd_session *s, uint64_t *done, uint64_t *failed)
+{
+	*done = __atomic_load_n(&s->jobs_done, __ATOMIC_RELAXED);
+	*failed = __atomic_load_n(&s->jobs_failed, __ATOMIC_RELAXED);
+}
+
+const char *hpcd_session_exit_reason(const struct hpcd_session *s)
+{
+	return s->exit_reason;
+}
 
 /* Sleep slices: a session re-checks its flags at least this often even if a
  * wake-up were lost. */

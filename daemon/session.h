@@ -15,9 +15,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "ipc/region.h"
-#include "ipc/ring.h"
-
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -25,14 +22,6 @@ extern "C" {
 struct hpcd_current;
 struct hpcd_metrics;
 struct hpcd_trace;
-struct hpcd_world;
-struct hpcd_conn;
-struct hpcd_backend;
-struct hpcd_metrics_inst;
-
-/* The session's map from the instances of its world to their counter blocks
- * (daemon/metrics.h): a few entries cover every config in practice. */
-#define HPCD_SESSION_MCACHE 8
 
 /*
  * What a session needs of the daemon, and nothing more: the session does not
@@ -46,51 +35,8 @@ struct hpcd_session_env {
 	uint64_t spin_ns;             /* how long to spin for the next job before sleeping */
 };
 
-struct hpcd_session {
-	const struct hpcd_session_env *env;
-	void *owner;               /* the owner's (the server's), never touched here */
-	struct hpcd_session *next; /* in the owner's list */
-	uint64_t id;
-	pid_t pid;
-	uid_t uid;
-	struct hpcd_conn *conn; /* its connection, or NULL once closed; event loop only */
-
-	uint64_t arena_bytes;    /* what the client asked for */
-	uint64_t reserved_bytes; /* counted against max_total_arena_mb; event loop only */
-	uint32_t sq_entries, cq_entries;
-	int reply_fd; /* the thread's own dup of the socket, for the HELLO reply */
-	int ready;    /* atomic: the region exists (see setup() in session.c) */
-
-	struct hpci_region region;
-	struct hpci_ring sq, cq; /* sq: we consume; cq: we produce */
-	uint64_t spin_ns;
-
-	pthread_t thread;
-	int cancel;          /* atomic: client gone; drop queued jobs and exit */
-	int draining;        /* atomic: daemon stopping; finish queued jobs, refuse later ones */
-	int stop;            /* atomic: cancel or draining; ends the idle wait */
-	uint32_t drain_tail; /* submissions before this index were accepted before the stop */
-	int finished;        /* atomic: the thread has exited */
-	const char *exit_reason; /* set by the thread before finishing */
-
-	struct hpcd_world *world; /* the session thread's reference */
-	uint64_t world_gen;
-
-	uint64_t jobs_done;   /* atomic, relaxed: read for status */
-	uint64_t jobs_failed; /* atomic, relaxed */
-
-	/* Session thread only. Valid for world generation mcache_gen: a reload
-	 * may free an instance, and a new one may take its address. */
-	struct {
-		const struct hpcd_backend *b;
-		struct hpcd_metrics_inst *mi;
-	} mcache[HPCD_SESSION_MCACHE];
-	unsigned mcache_n, mcache_next;
-	uint64_t mcache_gen;
-	/* Chunk records of a traced job whose client asked for no timeline
-	 * (HPCD_TRACE_JOB_CHUNKS of them); allocated on the first such job. */
-	struct hpc_chunk_rec *trace_chunks;
-};
+/* One client's session: opaque outside session.c. */
+struct hpcd_session;
 
 /*
  * Start the thread of a client that asked for arena_bytes (already checked
@@ -116,6 +62,15 @@ void hpcd_session_release(struct hpcd_session *s);
 
 /* Free a released session. */
 void hpcd_session_free(struct hpcd_session *s);
+
+/* Whether the thread has exited (then hpcd_session_release() may run). Any thread. */
+int hpcd_session_finished(const struct hpcd_session *s);
+
+/* Jobs done and failed so far. Any thread; each count is exact, the pair not atomic. */
+void hpcd_session_counts(const struct hpcd_session *s, uint64_t *done, uint64_t *failed);
+
+/* Why the thread exited ("client gone", ...); after hpcd_session_finished(). */
+const char *hpcd_session_exit_reason(const struct hpcd_session *s);
 
 #ifdef __cplusplus
 }
