@@ -165,6 +165,18 @@ static inline int hpc_op_extents(uint32_t op, uint64_t m, uint64_t n, uint64_t k
 	return 0;
 }
 
+/* The product of the dimensions op uses, but `skip` (HPC_DIM_ONE: none), saturated. */
+static inline uint64_t hpc_op_dims_product(const struct hpc_op_desc *d, uint32_t skip, uint64_t m,
+					   uint64_t n, uint64_t k)
+{
+	uint64_t w = 1;
+	for (uint32_t dim = HPC_DIM_M; dim <= HPC_DIM_K; dim++)
+		if (dim != skip && (d->dims & HPC_DIM_BIT(dim)) &&
+		    __builtin_mul_overflow(w, hpc_op_dim(dim, m, n, k), &w))
+			return UINT64_MAX;
+	return w;
+}
+
 /*
  * The work of a job in multiply-adds (matvec m*n, matmul m*n*k) or elements
  * (n for the vector ops), saturated at UINT64_MAX; 0 exactly when some
@@ -173,14 +185,7 @@ static inline int hpc_op_extents(uint32_t op, uint64_t m, uint64_t n, uint64_t k
 static inline uint64_t hpc_op_work(uint32_t op, uint64_t m, uint64_t n, uint64_t k)
 {
 	const struct hpc_op_desc *d = hpc_op_desc(op);
-	if (!d)
-		return 0;
-	uint64_t w = 1;
-	for (uint32_t dim = HPC_DIM_M; dim <= HPC_DIM_K; dim++)
-		if ((d->dims & HPC_DIM_BIT(dim)) &&
-		    __builtin_mul_overflow(w, hpc_op_dim(dim, m, n, k), &w))
-			return UINT64_MAX;
-	return w;
+	return d ? hpc_op_dims_product(d, HPC_DIM_ONE, m, n, k) : 0;
 }
 
 /*
@@ -191,14 +196,7 @@ static inline uint64_t hpc_op_work(uint32_t op, uint64_t m, uint64_t n, uint64_t
 static inline uint64_t hpc_op_work_per_unit(uint32_t op, uint64_t m, uint64_t n, uint64_t k)
 {
 	const struct hpc_op_desc *d = hpc_op_desc(op);
-	if (!d)
-		return 0;
-	uint64_t w = 1;
-	for (uint32_t dim = HPC_DIM_M; dim <= HPC_DIM_K; dim++)
-		if (dim != d->split && (d->dims & HPC_DIM_BIT(dim)) &&
-		    __builtin_mul_overflow(w, hpc_op_dim(dim, m, n, k), &w))
-			return UINT64_MAX;
-	return w;
+	return d ? hpc_op_dims_product(d, d->split, m, n, k) : 0;
 }
 
 /* The length of the split dimension of a job. */
