@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/datafile.h"
 #include "hpc/types.h"
 
@@ -62,23 +63,6 @@ static uint64_t splitmix64(uint64_t *state)
 	return z ^ (z >> 31);
 }
 
-static bool parse_u64(const char *s, uint64_t *out)
-{
-	uint64_t v = 0;
-	if (!*s)
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		uint64_t d = (uint64_t)(*s - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return false;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return true;
-}
-
 static bool parse_double(const char *s, double *out)
 {
 	char *end;
@@ -121,7 +105,7 @@ int main(int argc, char **argv)
 			else
 				usage_error("--dtype must be f32 or f64, not '%s'", v);
 		} else if (strcmp(a, "--seed") == 0) {
-			if (i + 1 == argc || !parse_u64(argv[i + 1], &seed))
+			if (i + 1 == argc || !hpccli_parse_u64(argv[i + 1], &seed))
 				usage_error("--seed needs an unsigned whole number");
 			i++;
 		} else if (strcmp(a, "--range") == 0) {
@@ -142,7 +126,7 @@ int main(int argc, char **argv)
 	uint64_t shape[2];
 	unsigned ndim = (unsigned)npos - 1;
 	for (unsigned d = 0; d < ndim; d++)
-		if (!parse_u64(pos[d], &shape[d]) || shape[d] == 0)
+		if (!hpccli_parse_u64(pos[d], &shape[d]) || shape[d] == 0)
 			usage_error("%s must be a positive whole number, not '%s'",
 				    d == 0 ? "ROWS" : "COLS", pos[d]);
 	const char *out = pos[npos - 1];

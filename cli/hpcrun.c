@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/args.h"
 #include "cli/datafile.h"
 #include "timeline/svg.h"
 #include "timeline/trace.h"
@@ -187,19 +188,7 @@ static int __attribute__((format(printf, 1, 2))) fail(const char *fmt, ...)
 /* A positive decimal integer, nothing else: no sign, no spaces, no suffix, no overflow. */
 static bool parse_dim(const char *s, uint64_t *out)
 {
-	uint64_t v = 0;
-	if (!*s)
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		uint64_t d = (uint64_t)(*s - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return false;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return v > 0;
+	return hpccli_parse_u64(s, out) && *out > 0;
 }
 
 /* A whole argument that strtod reads as a number (which is how -2.5 tells itself from a flag). */
