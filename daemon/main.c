@@ -86,15 +86,9 @@ int main(int argc, char **argv)
 	 */
 	setenv("OMP_WAIT_POLICY", "passive", 0);
 
-	/* Block the signals the event loop takes through its signalfd before any
-	 * plugin opens: a thread a plugin starts in open() (PoCL does) inherits
-	 * this mask, and must not catch a SIGTERM meant for the daemon. */
+	/* Before any plugin opens (see hpcd_server_block_signals). */
 	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	hpcd_server_block_signals(&set);
 
 	char err[2048];
 	struct hpcd_config *cfg;

@@ -181,6 +181,15 @@ static int epoll_add(int ep, int fd, void *tag, uint32_t events)
 	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
+void hpcd_server_block_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
 int hpcd_server_init(struct hpcd_server *srv, struct hpcd_config *cfg, struct hpcd_world *world,
 		     const char *config_arg, const char *socket_override, char *err, size_t errlen)
 {
@@ -210,14 +219,8 @@ int hpcd_server_init(struct hpcd_server *srv, struct hpcd_config *cfg, struct hp
 			       sizeof(srv->socket_path) - 1);
 	strcpy(srv->socket_path, path);
 
-	/* Signals arrive through a signalfd in the event loop; every thread
-	 * started later inherits the mask, so none of them is interrupted. */
 	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	hpcd_server_block_signals(&set);
 	signal(SIGPIPE, SIG_IGN);
 	int grc = hpcd_guard_init();
 	if (grc < 0)

@@ -18,6 +18,7 @@
 #define HPCD_SERVER_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -86,6 +87,15 @@ struct hpcd_server {
 	int stopping;
 	uint64_t abandon_at_ns; /* after a second stop signal: when stuck sessions are left */
 };
+
+/*
+ * Block SIGTERM, SIGINT and SIGHUP in the calling thread, leaving them in
+ * *set: the event loop takes them through a signalfd, and every thread
+ * started later inherits the mask, so none of them is interrupted by a signal
+ * meant for the daemon. Call before any plugin opens (a thread a plugin starts
+ * in open(), as PoCL does, inherits the mask of its creator).
+ */
+void hpcd_server_block_signals(sigset_t *set);
 
 /*
  * Build the server for a parsed config whose world is already open: take
