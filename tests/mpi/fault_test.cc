@@ -54,26 +54,6 @@ double Since(std::chrono::steady_clock::time_point t0)
 	return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// The MPI rank of a process (OMPI_COMM_WORLD_RANK in its environment), or -1.
-int RankOf(pid_t pid)
-{
-	std::ifstream f("/proc/" + std::to_string(pid) + "/environ");
-	std::string var;
-	while (std::getline(f, var, '\0'))
-		if (var.rfind("OMPI_COMM_WORLD_RANK=", 0) == 0)
-			return std::atoi(var.c_str() + 21);
-	return -1;
-}
-
-// The process running rank r of the MPI job whose ranks run worker (0 if none).
-pid_t RankPid(const std::string &worker, int r)
-{
-	for (pid_t p : ProcessesWith(worker))
-		if (Argv0(p) == worker && RankOf(p) == r)
-			return p;
-	return 0;
-}
-
 // mpirun's pid: the process naming worker that is not a rank.
 pid_t MpirunPid(const std::string &worker)
 {
@@ -81,15 +61,6 @@ pid_t MpirunPid(const std::string &worker)
 		if (Argv0(p) != worker && Argv0(p).find("mpirun") != std::string::npos)
 			return p;
 	return 0;
-}
-
-// The system call pid is blocked in (/proc/PID/syscall's first field), or -1.
-long SyscallOf(pid_t pid)
-{
-	std::ifstream f("/proc/" + std::to_string(pid) + "/syscall");
-	long nr = -1;
-	f >> nr;
-	return nr;
 }
 
 TEST(MpiOpen, SettingsAreChecked)

@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -59,6 +60,35 @@ inline std::string UniqueWorker(const std::string &tag, const std::string &dir =
 inline std::string MpirunArgs()
 {
 	return geteuid() == 0 ? "--allow-run-as-root --oversubscribe" : "--oversubscribe";
+}
+
+// The MPI rank of a process (OMPI_COMM_WORLD_RANK in its environment), or -1.
+inline int RankOf(pid_t pid)
+{
+	std::ifstream f("/proc/" + std::to_string(pid) + "/environ");
+	std::string var;
+	while (std::getline(f, var, '\0'))
+		if (var.rfind("OMPI_COMM_WORLD_RANK=", 0) == 0)
+			return std::atoi(var.c_str() + 21);
+	return -1;
+}
+
+// The process running rank r of the MPI job whose ranks run worker (0 if none).
+inline pid_t RankPid(const std::string &worker, int r)
+{
+	for (pid_t p : hpctest::ProcessesWith(worker))
+		if (hpctest::Argv0(p) == worker && RankOf(p) == r)
+			return p;
+	return 0;
+}
+
+// The system call pid is blocked in (/proc/PID/syscall's first field), or -1.
+inline long SyscallOf(pid_t pid)
+{
+	std::ifstream f("/proc/" + std::to_string(pid) + "/syscall");
+	long nr = -1;
+	f >> nr;
+	return nr;
 }
 
 // A small f64 matvec through an instance on a region of its own (region_id),

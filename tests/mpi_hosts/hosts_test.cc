@@ -61,33 +61,6 @@ long long Field(const std::string &text, const std::string &key)
 	return p == std::string::npos ? -1 : std::atoll(text.c_str() + p + key.size());
 }
 
-// The MPI rank of a process (OMPI_COMM_WORLD_RANK in its environment), or -1.
-int RankOf(pid_t pid)
-{
-	std::ifstream f("/proc/" + std::to_string(pid) + "/environ");
-	std::string var;
-	while (std::getline(f, var, '\0'))
-		if (var.rfind("OMPI_COMM_WORLD_RANK=", 0) == 0)
-			return std::atoi(var.c_str() + 21);
-	return -1;
-}
-
-pid_t RankPid(const std::string &worker, int r)
-{
-	for (pid_t p : hpctest::ProcessesWith(worker))
-		if (hpctest::Argv0(p) == worker && RankOf(p) == r)
-			return p;
-	return 0;
-}
-
-long SyscallOf(pid_t pid)
-{
-	std::ifstream f("/proc/" + std::to_string(pid) + "/syscall");
-	long nr = -1;
-	f >> nr;
-	return nr;
-}
-
 // Wait up to seconds for no process on any test host and none here naming token.
 bool NothingLeft(const std::string &token, double seconds, std::string *what)
 {
@@ -285,7 +258,7 @@ TEST(MpiHosts, RankKilledOnATestHost)
 	mpitest::Instance mpi("mpi", HostSettings(worker, "300000"));
 	unsetenv("HPC_MPI_WORKER_SLEEP_MS");
 	ASSERT_EQ(mpi.rc(), 0) << mpi.err();
-	pid_t rank0 = RankPid(worker, 0), rank1 = RankPid(worker, 1);
+	pid_t rank0 = mpitest::RankPid(worker, 0), rank1 = mpitest::RankPid(worker, 1);
 	ASSERT_GT(rank0, 0);
 	ASSERT_GT(rank1, 0);
 	std::vector<pid_t> on1 = TestHosts::Get().Pids(1);
@@ -298,9 +271,9 @@ TEST(MpiHosts, RankKilledOnATestHost)
 	hpc_job j = reg.Job(HPC_OP_SUM, HPC_F64, 0, 100, 0, x, 0, 0, 0, false, false);
 	auto t0 = std::chrono::steady_clock::now();
 	auto job = std::async(std::launch::async, [&] { return mpi.Run(&j); });
-	for (int i = 0; i < 3000 && SyscallOf(rank0) != 230 /* clock_nanosleep */; i++)
+	for (int i = 0; i < 3000 && mpitest::SyscallOf(rank0) != 230 /* clock_nanosleep */; i++)
 		usleep(10000);
-	ASSERT_EQ(SyscallOf(rank0), 230) << "rank 0 never reached the job's sleep";
+	ASSERT_EQ(mpitest::SyscallOf(rank0), 230) << "rank 0 never reached the job's sleep";
 	ASSERT_EQ(kill(rank1, SIGKILL), 0);
 	EXPECT_EQ(job.get(), -EIO);
 	EXPECT_LT(Since(t0), 60.0) << "the job waited for the sleep, not for the death";
@@ -308,7 +281,7 @@ TEST(MpiHosts, RankKilledOnATestHost)
 	EXPECT_TRUE(Contains(mpi.Describe(), "restarts=1 ")) << mpi.Describe();
 
 	// Idle: the rank on hpcdh2 this time.
-	pid_t rank2 = RankPid(worker, 2);
+	pid_t rank2 = mpitest::RankPid(worker, 2);
 	ASSERT_GT(rank2, 0);
 	ASSERT_EQ(kill(rank2, SIGKILL), 0);
 	usleep(200000);
@@ -335,7 +308,7 @@ TEST(MpiHosts, CutLinkFailsTheJobWithinTimeout)
 	mpitest::Instance mpi("mpi", HostSettings(worker, "8000"));
 	unsetenv("HPC_MPI_WORKER_SLEEP_MS");
 	ASSERT_EQ(mpi.rc(), 0) << mpi.err();
-	pid_t rank0 = RankPid(worker, 0);
+	pid_t rank0 = mpitest::RankPid(worker, 0);
 	ASSERT_GT(rank0, 0);
 	ASSERT_FALSE(th.Pids(2).empty());
 
@@ -346,9 +319,9 @@ TEST(MpiHosts, CutLinkFailsTheJobWithinTimeout)
 	hpc_job j = reg.Job(HPC_OP_MATVEC, HPC_F64, m, n, 0, a, x, y, 0, true, true);
 	auto t0 = std::chrono::steady_clock::now();
 	auto job = std::async(std::launch::async, [&] { return mpi.Run(&j); });
-	for (int i = 0; i < 3000 && SyscallOf(rank0) != 230 /* clock_nanosleep */; i++)
+	for (int i = 0; i < 3000 && mpitest::SyscallOf(rank0) != 230 /* clock_nanosleep */; i++)
 		usleep(10000);
-	ASSERT_EQ(SyscallOf(rank0), 230) << "rank 0 never reached the job's sleep";
+	ASSERT_EQ(mpitest::SyscallOf(rank0), 230) << "rank 0 never reached the job's sleep";
 	ASSERT_TRUE(th.Cut(2));
 	if (job.wait_for(std::chrono::seconds(120)) != std::future_status::ready) {
 		ADD_FAILURE() << "the job hung for 120 s with hpcdh2 cut off (timeout = 8 s)";
