@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "hpc/plugin.h" /* the ABI 1 copy: see BUILD */
+#include "tests/plugins/vector_kernel.h"
 
 #if HPC_PLUGIN_ABI_VERSION != 1
 #error "abi1.c must be built against the ABI 1 header"
@@ -21,11 +22,7 @@ static int abi1_open(struct hpc_open_args *args, void **state)
 
 static int abi1_run(void *state, struct hpc_job *job)
 {
-	const double *a = job->a, *b = job->b;
-	double r = 0;
-	for (uint64_t i = 0; i < job->n; i++)
-		r += job->op == HPC_OP_DOT ? a[i] * b[i] : a[i];
-	job->result = r;
+	tp_dot_or_sum(job);
 	return 0;
 }
 

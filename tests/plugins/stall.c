@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "hpc/plugin.h"
+#include "tests/plugins/vector_kernel.h"
 
 struct stall {
 	pthread_mutex_t lock;
@@ -76,11 +77,7 @@ static int stall_run(void *state, struct hpc_job *job)
 	sleep_ms(s->run_ms);
 	if (job->dtype != HPC_F64)
 		return -EOPNOTSUPP;
-	const double *a = job->a, *b = job->b;
-	double r = 0;
-	for (uint64_t i = 0; i < job->n; i++)
-		r += job->op == HPC_OP_DOT ? a[i] * b[i] : a[i];
-	job->result = r;
+	tp_dot_or_sum(job);
 	return 0;
 }
 
