@@ -6,21 +6,7 @@
 set -euo pipefail
 
 lib=$PWD/libhpc/libhpc.so
-tmp=$(mktemp -d /tmp/hpcd-so-test.XXXXXX)
-daemon=
-cleanup() {
-	if [ -n "$daemon" ]; then
-		kill "$daemon" 2>/dev/null || true
-		wait "$daemon" 2>/dev/null || true
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-	echo "so_test: $*" >&2
-	[ -f "$tmp/hpcd.log" ] && sed 's/^/hpcd: /' "$tmp/hpcd.log" >&2
-	exit 1
-}
+. tests/common/shtest.sh so_test
 
 # 1. The exported symbols: the names listed in libhpc.lds, all @@HPC_1.0.
 want=$(sed -n 's/^[[:space:]]*\(hpc_[a-z_]*\);$/\1/p' libhpc/libhpc.lds | sort)
@@ -47,12 +33,7 @@ mkdir "$tmp/lib" "$tmp/include"
 cp -r include/hpc "$tmp/include/"
 ln -s "$lib" "$tmp/lib/libhpc.so.1"
 ln -s "$lib" "$tmp/lib/libhpc.so"
-flags=()
-# A sanitizer build of the library needs its runtime first in the program.
-if readelf -d "$lib" | grep -q 'NEEDED.*libasan'; then
-	flags+=(-fsanitize=address,undefined)
-fi
-gcc -std=gnu11 -Wall -Wextra -Werror ${flags[@]+"${flags[@]}"} -I"$tmp/include" \
+gcc -std=gnu11 -Wall -Wextra -Werror ${san[@]+"${san[@]}"} -I"$tmp/include" \
 	libhpc/so_test.c -L"$tmp/lib" -lhpc -Wl,-rpath,"$tmp/lib" -o "$tmp/so_test" ||
 	fail "gcc could not build against include/ and libhpc.so"
 readelf -d "$tmp/so_test" | grep -q 'NEEDED.*\[libhpc\.so\.1\]' ||

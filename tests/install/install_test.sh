@@ -19,27 +19,11 @@
 set -euo pipefail
 
 root=$PWD
-tmp=$(mktemp -d /tmp/hpcd-install-test.XXXXXX)
+. tests/common/shtest.sh install_test
 dd=$tmp/destdir
 prefix=/usr/local
 P=$dd$prefix
 sock=$tmp/hpcd.sock
-daemon=
-cleanup() {
-	if [ -n "$daemon" ]; then
-		kill "$daemon" 2>/dev/null || true
-		wait "$daemon" 2>/dev/null || true
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-	echo "install_test: FAIL: $*" >&2
-	for f in "$tmp"/*.log; do
-		[ -s "$f" ] && sed "s|^|$(basename "$f"): |" "$f" >&2
-	done
-	exit 1
-}
 step() {
 	echo "install_test: $*"
 }
@@ -51,12 +35,6 @@ install_sh() {
 	scripts/install.sh --prefix "$prefix" --destdir "$dd" --bazel-bin "$root" --srcdir "$root" "$@"
 }
 
-# A sanitizer build's programs and libraries need its runtime first.
-san=()
-if has 'NEEDED.*libasan' "$(readelf -d libhpc/libhpc.so)"; then
-	# shellcheck disable=SC2054 # one gcc flag
-	san=(-fsanitize=address,undefined)
-fi
 
 # python/hpcd of the checkout must be in this test's data, or the Python step
 # would be skipped without anyone noticing.
