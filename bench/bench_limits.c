@@ -80,7 +80,7 @@ update_chunk(double *restrict b, const double *restrict c, double q, size_t n)
 static volatile double sink;
 
 /* ---- where the team runs ------------------------------------------------------------
- * As the openmp plugin runs its teams (plugins/openmp/kernels.c, "where the team
+ * As the openmp plugin runs its teams (kernels/openmp.c, "where the team
  * runs"): for traffic under 32 MiB the master on the first CPU and thread i on
  * the i-th; above it unbound (a pool thread bound earlier gets the whole mask
  * back), as the plugin leaves its long jobs to the scheduler. */

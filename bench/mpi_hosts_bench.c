@@ -39,7 +39,7 @@
 
 #include "bench/bench_util.h"
 #include "hpc/client.h"
-#include "plugins/openmp/kernels.h"
+#include "kernels/openmp.h"
 
 #define SUBNET "10.213.57.0/24"
 

@@ -23,3 +23,7 @@ HPC_CXXOPTS = [
 ]
 
 GTEST_LINKOPTS = ["-lgtest", "-lgtest_main", "-lpthread"]
+
+# What a C file that includes kernels/twosum.h needs: TwoSum is exact only if evaluated as
+# written, so no product may be fused into its first add (-ffast-math is refused by the header).
+HPC_TWOSUM_COPTS = ["-ffp-contract=off"]

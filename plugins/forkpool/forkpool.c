@@ -45,14 +45,11 @@
 
 #include "hpc/ops.h"
 #include "hpc/plugin.h"
+#include "kernels/twosum.h"
 #include "plugins/base/plugin_util.h"
 #include "plugins/base/settings.h"
 #include "plugins/forkpool/pool.h"
 #include "plugins/forkpool/proto.h"
-
-#if defined(__FAST_MATH__)
-#error "the partials are added with TwoSum: do not build with -ffast-math"
-#endif
 
 #define FP_WORKER_NAME "hpc_forkpool_worker"
 #define FP_MAX_WORKERS 256
@@ -659,15 +656,6 @@ static void collect(struct job_run *jr, unsigned i)
 	record(jr, i, c, w->pid, r.start_ns, r.end_ns, false);
 }
 
-/* TwoSum into (*hi, *lo). */
-static void csum_add(double *hi, double *lo, double x)
-{
-	double t = *hi + x;
-	double z = t - *hi;
-	*lo += (*hi - (t - z)) + (x - z);
-	*hi = t;
-}
-
 static int run_chunks(struct job_run *jr)
 {
 	struct fp *fp = jr->fp;
@@ -787,12 +775,13 @@ static int fp_run(void *state, struct hpc_job *job)
 
 	if (rc == 0 && (job->op == HPC_OP_DOT || job->op == HPC_OP_SUM)) {
 		/* In chunk order, whoever ran them: the same bits every time. */
-		double hi = 0.0, lo = 0.0, tails = 0.0;
+		struct hpc_csum cs = {0.0, 0.0};
+		double tails = 0.0;
 		for (uint32_t c = 0; c < jr.nchunks; c++) {
-			csum_add(&hi, &lo, jr.c[c].hi);
+			hpc_csum_add(&cs, jr.c[c].hi);
 			tails += jr.c[c].lo;
 		}
-		double s = hi + (lo + tails);
+		double s = cs.hi + (cs.lo + tails);
 		job->result = job->dtype == HPC_F32 ? (double)(float)s : s;
 	}
 	if (recs_out) {

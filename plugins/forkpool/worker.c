@@ -12,7 +12,7 @@
  * fails the chunk (-ERANGE) instead of faulting.
  *
  * Built with -ffp-contract=off: the partial sums use TwoSum (see
- * plugins/serial/kernels.c for why that needs IEEE evaluation as written).
+ * kernels/twosum.h for why that needs IEEE evaluation as written).
  */
 #include <errno.h>
 #include <signal.h>
@@ -30,14 +30,11 @@
 
 #include "hpc/ops.h"
 #include "hpc/types.h"
+#include "kernels/serial.h"
+#include "kernels/twosum.h"
 #include "plugins/base/fdpass.h"
 #include "plugins/base/plugin_util.h"
 #include "plugins/forkpool/proto.h"
-#include "plugins/serial/kernels.h"
-
-#if defined(__FAST_MATH__)
-#error "compensated summation needs IEEE semantics: do not build with -ffast-math"
-#endif
 
 struct mapping {
 	uint64_t region_id;
@@ -108,19 +105,6 @@ static void *span(const struct mapping *m, uint64_t arena_off, uint64_t off, uin
 	return m->base + start;
 }
 
-/* Compensated sum (TwoSum): the true sum is hi + lo up to serial's bound. */
-struct csum {
-	double hi, lo;
-};
-
-static inline void csum_add(struct csum *cs, double x)
-{
-	double t = cs->hi + x;
-	double z = t - cs->hi;
-	cs->lo += (cs->hi - (t - z)) + (x - z);
-	cs->hi = t;
-}
-
 /*
  * Run one chunk. Operand spans are those of the whole job (checked whole), the
  * chunk's rows or elements a part of them. Returns 0 or a negative errno.
@@ -146,7 +130,8 @@ static int compute(const struct fp_chunk *c, const struct mapping *m, struct fp_
 
 	const uint64_t f = c->first, cnt = c->count;
 	const bool d = c->dtype == HPC_F64;
-	struct csum cs = {0.0, 0.0};
+	/* Compensated (TwoSum): the true sum is hi + lo up to serial's bound. */
+	struct hpc_csum cs = {0.0, 0.0};
 	switch (c->op) {
 	case HPC_OP_MATVEC:
 		if (d)
@@ -167,13 +152,14 @@ static int compute(const struct fp_chunk *c, const struct mapping *m, struct fp_
 	case HPC_OP_DOT:
 		/* f32 products are exact in double; nothing is rounded to float here. */
 		for (uint64_t i = f; i < f + cnt; i++)
-			csum_add(&cs,
-				 d ? ((const double *)a)[i] * ((const double *)b)[i]
-				   : (double)((const float *)a)[i] * (double)((const float *)b)[i]);
+			hpc_csum_add(&cs, d ? ((const double *)a)[i] * ((const double *)b)[i]
+					    : (double)((const float *)a)[i] *
+						  (double)((const float *)b)[i]);
 		break;
 	case HPC_OP_SUM:
 		for (uint64_t i = f; i < f + cnt; i++)
-			csum_add(&cs, d ? ((const double *)a)[i] : (double)((const float *)a)[i]);
+			hpc_csum_add(&cs,
+				     d ? ((const double *)a)[i] : (double)((const float *)a)[i]);
 		break;
 	case HPC_OP_AXPY:
 		if (d)

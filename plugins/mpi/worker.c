@@ -61,10 +61,10 @@
 
 #include "hpc/types.h"
 #include "hpc/ops.h"
+#include "kernels/openmp.h"
 #include "plugins/base/fdpass.h"
 #include "plugins/base/plugin_util.h"
 #include "plugins/mpi/proto.h"
-#include "plugins/openmp/kernels.h"
 
 #define MAX_SLOTS 64
 

@@ -8,7 +8,7 @@
  *
  * The kernels pick their instruction set (AVX-512, AVX2 or plain x86-64) at
  * run time; the environment variable HPC_OMP_ISA=scalar|avx2|avx512 narrows
- * it (kernels.h). open() logs the choice.
+ * it (kernels/openmp.h). open() logs the choice.
  *
  * run() is called from several daemon threads at once. Parallel regions of
  * one instance take turns through a FIFO ticket lock: N concurrent callers
@@ -28,9 +28,9 @@
 #include <unistd.h>
 
 #include "hpc/plugin.h"
+#include "kernels/openmp.h"
 #include "plugins/base/plugin_util.h"
 #include "plugins/base/settings.h"
-#include "plugins/openmp/kernels.h"
 
 /*
  * A parallel region costs a few microseconds when the team's threads are

@@ -1,13 +1,13 @@
 /*
  * serial - the reference backend: plain single-threaded C, accurate
- * summation (see kernels.c). Every other backend is checked against it.
+ * summation (see kernels/serial.c). Every other backend is checked against it.
  */
 #include <errno.h>
 #include <stdio.h>
 
 #include "hpc/plugin.h"
+#include "kernels/serial.h"
 #include "plugins/base/plugin_util.h"
-#include "plugins/serial/kernels.h"
 
 /* The backend keeps no state; open() hands out this address so it is not NULL. */
 static const int serial_instance;

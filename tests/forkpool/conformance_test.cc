@@ -14,7 +14,7 @@
 #include <random>
 #include <thread>
 
-#include "plugins/serial/kernels.h"
+#include "kernels/serial.h"
 #include "tests/forkpool/fp_harness.h"
 
 namespace fpt

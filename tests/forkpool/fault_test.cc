@@ -19,7 +19,7 @@
 #include <set>
 #include <thread>
 
-#include "plugins/serial/kernels.h"
+#include "kernels/serial.h"
 #include "tests/forkpool/fp_harness.h"
 
 namespace fpt

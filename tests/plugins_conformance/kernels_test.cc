@@ -12,8 +12,8 @@
 
 #include <gtest/gtest.h>
 
-#include "plugins/openmp/kernels.h"
-#include "plugins/serial/kernels.h"
+#include "kernels/openmp.h"
+#include "kernels/serial.h"
 #include "tests/common/numerics.h"
 
 namespace hpctest

@@ -1,12 +1,12 @@
 /*
- * Kernels of the openmp backend. Each op is a sequential "range" function
- * (what one thread does with its share; kernels_isa.h) plus a driver here
+ * The openmp kernels (openmp.h). Each op is a sequential "range" function
+ * (what one thread does with its share; isa.h) plus a driver here
  * that splits the work statically over a team of the requested size. The
  * drivers fix how work is shared and in which order partial results are
  * combined, which is what makes results reproducible for a given team size.
  *
  * Instruction sets. The range functions are compiled three times from one
- * source (kernels_isa.h): for AVX-512, for AVX2 + FMA, and for the x86-64
+ * source (isa.h): for AVX-512, for AVX2 + FMA, and for the x86-64
  * baseline ("scalar": plain C, which the compiler may give SSE2 at most), each
  * with a target attribute, so that the build itself needs nothing beyond
  * x86-64. The path is chosen once, at the first kernel call, from what the
@@ -25,7 +25,7 @@
  * walks one panel of each (the B panel stays in L1 across the MR-row panels
  * of A).
  */
-#include "plugins/openmp/kernels.h"
+#include "kernels/openmp.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -257,7 +257,7 @@ struct isa_kernels {
 #define NV_D 4
 #define MR_F 4
 #define NV_F 4
-#include "plugins/openmp/kernels_isa.h"
+#include "kernels/isa.h"
 
 /* AVX2 + FMA: 16 registers of 4 doubles; a 6 x 8 tile of C takes 12 of them. */
 #define TGT_AVX2 __attribute__((target("avx2,fma")))
@@ -298,7 +298,7 @@ static inline TGT_AVX2 double hsum_avx2(__m256d v)
 #define NV_D 2
 #define MR_F 6
 #define NV_F 2
-#include "plugins/openmp/kernels_isa.h"
+#include "kernels/isa.h"
 
 /* AVX-512: 32 registers of 8 doubles; an 8 x 24 tile of C takes 24 of them. */
 #define TGT_AVX512 __attribute__((target("avx512f,avx2,fma")))
@@ -334,7 +334,7 @@ static inline TGT_AVX2 double hsum_avx2(__m256d v)
 #define NV_D 3
 #define MR_F 8
 #define NV_F 3
-#include "plugins/openmp/kernels_isa.h"
+#include "kernels/isa.h"
 
 /* ---- choosing the path ---------------------------------------------------- */
 
@@ -496,7 +496,7 @@ double hpc_omp_sum_f32(const float *x, size_t n, int nthreads)
 
 /*
  * Each row's dot product is computed the same way whichever pass it falls in
- * (kernels_isa.h), so with at least as many rows as threads the result does
+ * (isa.h), so with at least as many rows as threads the result does
  * not even depend on the team size.
  */
 void hpc_omp_matvec_f64(const double *a, const double *x, double *y, size_t m, size_t n,
@@ -662,7 +662,7 @@ static void gemm_barrier_wait(struct gemm_barrier *b, int *my_sense)
 #define GEMM_T double
 #define GEMM(name) name##_f64
 #define GEMM_KCX 1
-#include "plugins/openmp/gemm_driver.h"
+#include "kernels/gemm_driver.h"
 #undef GEMM_T
 #undef GEMM
 #undef GEMM_KCX
@@ -670,7 +670,7 @@ static void gemm_barrier_wait(struct gemm_barrier *b, int *my_sense)
 #define GEMM_T float
 #define GEMM(name) name##_f32
 #define GEMM_KCX 2
-#include "plugins/openmp/gemm_driver.h"
+#include "kernels/gemm_driver.h"
 #undef GEMM_T
 #undef GEMM
 #undef GEMM_KCX

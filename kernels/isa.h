@@ -1,6 +1,6 @@
 /*
- * plugins/openmp/kernels_isa.h - PRIVATE to plugins/openmp/kernels.c, which
- * includes it once per instruction-set path. Do not include it elsewhere.
+ * kernels/isa.h - PRIVATE to kernels/openmp.c, which includes it once per
+ * instruction-set path. Do not include it elsewhere.
  *
  * Before each inclusion the includer defines:
  *   ISA(name)  the function name for this path (e.g. name##_avx512)
@@ -22,7 +22,7 @@
  * Every function is a sequential range: what one thread does with its share.
  * The arithmetic of one result never depends on where its range starts or
  * how many rows are done per pass, so results do not depend on how the work
- * was split (see kernels.c).
+ * was split (see openmp.c).
  */
 
 /* ---- reductions and axpy -------------------------------------------------------
@@ -70,7 +70,7 @@ static TGT double ISA(dot_f64)(const double *x, const double *y, size_t n)
  * here). So each lane first adds F32_BLK values in float, in four
  * independent chains, and only those partial sums are widened and added in
  * double: a term's error is at most F32_BLK * u(f32) before the double
- * stage, far inside the f32 bound the kernels promise (kernels.h). What is
+ * stage, far inside the f32 bound the kernels promise (openmp.h). What is
  * left over goes the old way, one float at a time widened.
  */
 #ifndef F32_BLK

@@ -1,5 +1,6 @@
 /*
- * plugins/openmp/kernels.h - the kernels of the openmp backend, callable
+ * kernels/openmp.h - the multi-threaded, vectorised kernels: what the openmp
+ * backend runs and the mpi backend's ranks run on their rows, also callable
  * in-process (tests, benchmarks).
  *
  * Shapes follow hpc/types.h; matrices are row-major; any size may be 0;
@@ -11,7 +12,7 @@
  * 2^28 multiply-adds for matmul), its threads are bound to distinct CPUs (the
  * caller's own CPU mask is restored before the kernel returns; libgomp's pool
  * threads stay bound until a long job's team gives them their mask back),
- * unless OMP_PROC_BIND is set: see "where the team runs" in kernels.c for why.
+ * unless OMP_PROC_BIND is set: see "where the team runs" in openmp.c for why.
  *
  * Each kernel has three instruction-set paths (AVX-512, AVX2 + FMA, and the
  * x86-64 baseline), chosen once at run time; see hpc_omp_isa() below.
@@ -34,8 +35,8 @@
  *  - axpy computes alpha*x + y per element, fused where the path has FMA
  *    (f32: in double, rounded once).
  */
-#ifndef HPC_OMP_KERNELS_H
-#define HPC_OMP_KERNELS_H
+#ifndef HPC_KERNELS_OPENMP_H
+#define HPC_KERNELS_OPENMP_H
 
 #include <stddef.h>
 
@@ -102,4 +103,4 @@ void hpc_omp_axpy_f32(double alpha, const float *x, float *y, size_t n, int nthr
 }
 #endif
 
-#endif /* HPC_OMP_KERNELS_H */
+#endif /* HPC_KERNELS_OPENMP_H */

@@ -1,9 +1,9 @@
 /*
- * plugins/openmp/gemm_driver.h - PRIVATE to plugins/openmp/kernels.c, which
- * includes it once per element type with GEMM_T (the type), GEMM(name) (the
- * name with the type's suffix) and GEMM_KCX (KC multiplier) defined.
+ * kernels/gemm_driver.h - PRIVATE to kernels/openmp.c, which includes it once
+ * per element type with GEMM_T (the type), GEMM(name) (the name with the
+ * type's suffix) and GEMM_KCX (KC multiplier) defined.
  *
- * The blocked matmul driver (see the top of kernels.c). Work is shared by rows
+ * The blocked matmul driver (see the top of openmp.c). Work is shared by rows
  * of C (in whole MR-row panels) when there are enough of them for the team,
  * else by NR-column panels of each block of B. Every element of C is computed
  * by the same sequence of operations whoever computes it: its k loop is cut at

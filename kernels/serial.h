@@ -1,12 +1,12 @@
 /*
- * plugins/serial/kernels.h - the reference kernels of the serial backend,
- * callable in-process (tests, benchmarks). Every other backend is checked
- * against these, so they favour accuracy over speed.
+ * kernels/serial.h - the reference kernels: what the serial backend runs,
+ * the forkpool backend's workers run on their chunks, and every other backend
+ * is checked against (tests, benchmarks). They favour accuracy over speed.
  *
  * Shapes follow hpc/types.h; matrices are row-major. Any size may be 0.
  * Inputs and outputs must not overlap (the daemon guarantees it for jobs).
  *
- * Accuracy (see kernels.c for the why):
+ * Accuracy (see serial.c for the why; TwoSum is kernels/twosum.h):
  *  - f64 reductions (dot, sum, each element of matvec and matmul) use
  *    compensated summation; with p_i the rounded terms and s their exact sum,
  *    |computed - s| <= u|s| + gamma(n-1)^2 * sum|p_i|, u = 2^-53, on top of
@@ -16,8 +16,8 @@
  *    float once: nearly always the correctly rounded float of the exact value.
  *  - f32 scalar results are returned as the float value widened to double.
  */
-#ifndef HPC_SERIAL_KERNELS_H
-#define HPC_SERIAL_KERNELS_H
+#ifndef HPC_KERNELS_SERIAL_H
+#define HPC_KERNELS_SERIAL_H
 
 #include <stddef.h>
 
@@ -53,4 +53,4 @@ void hpc_serial_axpy_f32(double alpha, const float *x, float *y, size_t n);
 }
 #endif
 
-#endif /* HPC_SERIAL_KERNELS_H */
+#endif /* HPC_KERNELS_SERIAL_H */

@@ -1,11 +1,11 @@
 /*
  * Reference kernels. Compensated summation, as Sum2 of Ogita, Rump and Oishi
  * ("Accurate sum and dot product", SIAM J. Sci. Comput. 26(6), 2005): every
- * addition s + x goes through Knuth's TwoSum, which yields the rounded sum t
- * and its exact error e (t + e == s + x exactly, for any magnitudes), and the
- * errors are summed on the side and added back at the end. This is
- * Neumaier's (Kahan-Babuska) algorithm with the magnitude test replaced by
- * the branch-free TwoSum, so it has the same bound (ORO Prop. 4.5):
+ * addition s + x goes through Knuth's TwoSum (kernels/twosum.h), which yields
+ * the rounded sum t and its exact error e (t + e == s + x exactly, for any
+ * magnitudes), and the errors are summed on the side and added back at the
+ * end. This is Neumaier's (Kahan-Babuska) algorithm with the magnitude test
+ * replaced by the branch-free TwoSum, so it has the same bound (ORO Prop. 4.5):
  *
  *	|res - s| <= u|s| + gamma(n-1)^2 * sum|p_i|,  gamma(n) = n*u / (1 - n*u)
  *
@@ -19,47 +19,25 @@
  * is built with -ffp-contract=off (a fused a*b+s would leave a product error
  * out of e) and must never see -ffast-math (which deletes e altogether).
  */
-#include "plugins/serial/kernels.h"
+#include "kernels/serial.h"
 
-#if defined(__FAST_MATH__)
-#error "compensated summation needs IEEE semantics: do not build with -ffast-math"
-#endif
-
-/* Running compensated sum: the true sum is hi + lo, up to the bound above. */
-struct csum {
-	double hi;
-	double lo;
-};
-
-/* Knuth's TwoSum of (cs->hi, x); its exact error goes into cs->lo. */
-static inline void csum_add(struct csum *cs, double x)
-{
-	double t = cs->hi + x;
-	double z = t - cs->hi;
-	cs->lo += (cs->hi - (t - z)) + (x - z);
-	cs->hi = t;
-}
-
-static inline double csum_result(const struct csum *cs)
-{
-	return cs->hi + cs->lo;
-}
+#include "kernels/twosum.h"
 
 static double dot_f64(const double *x, const double *y, size_t n)
 {
-	struct csum cs = {0.0, 0.0};
+	struct hpc_csum cs = {0.0, 0.0};
 	for (size_t i = 0; i < n; i++)
-		csum_add(&cs, x[i] * y[i]);
-	return csum_result(&cs);
+		hpc_csum_add(&cs, x[i] * y[i]);
+	return hpc_csum_result(&cs);
 }
 
 /* In double: a product of two floats (24-bit significands) is exact there. */
 static double dot_f32(const float *x, const float *y, size_t n)
 {
-	struct csum cs = {0.0, 0.0};
+	struct hpc_csum cs = {0.0, 0.0};
 	for (size_t i = 0; i < n; i++)
-		csum_add(&cs, (double)x[i] * (double)y[i]);
-	return csum_result(&cs);
+		hpc_csum_add(&cs, (double)x[i] * (double)y[i]);
+	return hpc_csum_result(&cs);
 }
 
 void hpc_serial_matvec_f64(const double *a, const double *x, double *y, size_t m, size_t n)
@@ -97,12 +75,10 @@ void hpc_serial_matmul_f64(const double *a, const double *b, double *c, size_t m
 				const double aip = ai[p];
 				const double *bp = b + p * n + j0;
 				for (size_t j = 0; j < jn; j++) {
-					/* csum_add() on (hi[j], lo[j]), spelled out. */
-					double xv = aip * bp[j];
-					double t = hi[j] + xv;
-					double z = t - hi[j];
-					lo[j] += (hi[j] - (t - z)) + (xv - z);
-					hi[j] = t;
+					/* hpc_csum_add() on (hi[j], lo[j]). */
+					double e;
+					hi[j] = hpc_twosum(hi[j], aip * bp[j], &e);
+					lo[j] += e;
 				}
 			}
 			for (size_t j = 0; j < jn; j++)
@@ -125,11 +101,9 @@ void hpc_serial_matmul_f32(const float *a, const float *b, float *c, size_t m, s
 				const double aip = ai[p];
 				const float *bp = b + p * n + j0;
 				for (size_t j = 0; j < jn; j++) {
-					double xv = aip * (double)bp[j]; /* exact */
-					double t = hi[j] + xv;
-					double z = t - hi[j];
-					lo[j] += (hi[j] - (t - z)) + (xv - z);
-					hi[j] = t;
+					double e; /* the product is exact */
+					hi[j] = hpc_twosum(hi[j], aip * (double)bp[j], &e);
+					lo[j] += e;
 				}
 			}
 			for (size_t j = 0; j < jn; j++)
@@ -150,18 +124,18 @@ double hpc_serial_dot_f32(const float *x, const float *y, size_t n)
 
 double hpc_serial_sum_f64(const double *x, size_t n)
 {
-	struct csum cs = {0.0, 0.0};
+	struct hpc_csum cs = {0.0, 0.0};
 	for (size_t i = 0; i < n; i++)
-		csum_add(&cs, x[i]);
-	return csum_result(&cs);
+		hpc_csum_add(&cs, x[i]);
+	return hpc_csum_result(&cs);
 }
 
 double hpc_serial_sum_f32(const float *x, size_t n)
 {
-	struct csum cs = {0.0, 0.0};
+	struct hpc_csum cs = {0.0, 0.0};
 	for (size_t i = 0; i < n; i++)
-		csum_add(&cs, x[i]);
-	return (float)csum_result(&cs);
+		hpc_csum_add(&cs, x[i]);
+	return (float)hpc_csum_result(&cs);
 }
 
 void hpc_serial_axpy_f64(double alpha, const double *x, double *y, size_t n)
