@@ -46,7 +46,9 @@
 #include "hpc/ops.h"
 #include "hpc/plugin.h"
 #include "kernels/twosum.h"
+#include "plugins/base/child.h"
 #include "plugins/base/plugin_util.h"
+#include "plugins/base/regtab.h"
 #include "plugins/base/settings.h"
 #include "plugins/forkpool/pool.h"
 #include "plugins/forkpool/proto.h"
@@ -74,8 +76,7 @@ struct fp {
 	uint64_t seq;
 	/* under info_lock */
 	uint64_t jobs, chunks, retried, respawns, failed_jobs;
-	uint64_t *pending; /* regions to forget */
-	size_t npending, cappending;
+	struct hpcb_idset pending; /* regions to forget */
 };
 
 /* The section's settings as parsed (by fp_schema; defaults set in parse_settings). */
@@ -229,9 +230,9 @@ static int parse_settings(struct fp *fp, struct hpc_open_args *args)
 static void forget_one(struct fp *fp, unsigned i, uint64_t region_id)
 {
 	struct fp_worker *w = &fp->pool.w[i];
-	if (!fp_worker_knows(w, region_id))
+	if (!hpcb_idset_has(&w->regions, region_id))
 		return;
-	fp_worker_drop_region(w, region_id);
+	hpcb_idset_del(&w->regions, region_id);
 	struct fp_chunk req = {.type = FP_FORGET, .region_id = region_id};
 	struct fp_reply r;
 	int rc = fp_pool_send(&fp->pool, i, &req, -1);
@@ -242,7 +243,7 @@ static void forget_one(struct fp *fp, unsigned i, uint64_t region_id)
 	if (rc < 0) {
 		/* Its mapping must not outlive the region: end it, start a fresh one. */
 		char err[PATH_MAX + 128];
-		fp_pool_reap(&fp->pool, i, true, NULL);
+		fp_pool_reap(&fp->pool, i, NULL);
 		if (fp_pool_spawn(&fp->pool, i, err, sizeof(err)) < 0)
 			fp_log(fp, HPC_LOG_ERROR, "worker %u: %s", i, err);
 	}
@@ -254,9 +255,7 @@ static void flush_forgets(struct fp *fp)
 	for (;;) {
 		pthread_mutex_lock(&fp->info_lock);
 		uint64_t region = 0;
-		bool any = fp->npending > 0;
-		if (any)
-			region = fp->pending[--fp->npending];
+		bool any = hpcb_idset_pop(&fp->pending, &region);
 		pthread_mutex_unlock(&fp->info_lock);
 		if (!any)
 			return;
@@ -270,7 +269,7 @@ static void drain_forgets(struct fp *fp)
 {
 	for (;;) {
 		pthread_mutex_lock(&fp->info_lock);
-		bool any = fp->npending > 0;
+		bool any = fp->pending.n > 0;
 		pthread_mutex_unlock(&fp->info_lock);
 		/* Pairs with the runner's check after it unlocks: whoever holds the
 		 * lock last sees the entry. */
@@ -285,17 +284,7 @@ static void fp_forget_region(void *state, uint64_t region_id)
 {
 	struct fp *fp = state;
 	pthread_mutex_lock(&fp->info_lock);
-	if (fp->npending == fp->cappending) {
-		size_t cap = fp->cappending ? 2 * fp->cappending : 16;
-		uint64_t *p = realloc(fp->pending, cap * sizeof(*p));
-		if (p) {
-			fp->pending = p;
-			fp->cappending = cap;
-		}
-	}
-	bool queued = fp->npending < fp->cappending;
-	if (queued)
-		fp->pending[fp->npending++] = region_id;
+	bool queued = hpcb_idset_add(&fp->pending, region_id) == 0;
 	pthread_mutex_unlock(&fp->info_lock);
 	if (!queued) {
 		/* Out of memory: do it now, waiting for the job if need be. */
@@ -369,7 +358,7 @@ static void fp_close(void *state)
 		fp_pool_stop(&fp->pool, 1000);
 		free(fp->pool.w);
 	}
-	free(fp->pending);
+	hpcb_idset_free(&fp->pending);
 	pthread_mutex_destroy(&fp->run_lock);
 	pthread_mutex_destroy(&fp->info_lock);
 	free(fp);
@@ -530,7 +519,7 @@ static void worker_failed(struct job_run *jr, unsigned i, const char *why)
 	const pid_t pid = w->pid;
 	const uint64_t sent = w->sent_ns;
 	int st = -1;
-	fp_pool_reap(&fp->pool, i, true, &st);
+	fp_pool_reap(&fp->pool, i, &st);
 	record(jr, i, c, pid, sent, hpcb_now_ns(), true);
 	jr->c[c].state = C_PENDING;
 
@@ -538,7 +527,7 @@ static void worker_failed(struct job_run *jr, unsigned i, const char *why)
 	if (why)
 		snprintf(how, sizeof(how), "%s", why);
 	else
-		fp_describe_status(st, how, sizeof(how));
+		hpcb_child_describe(st, how, sizeof(how));
 	const char *unit =
 	    jr->job->op == HPC_OP_MATVEC || jr->job->op == HPC_OP_MATMUL ? "rows" : "elements";
 	char err[PATH_MAX + 128];
@@ -581,13 +570,13 @@ static void dispatch(struct job_run *jr, unsigned i)
 	if (c < 0)
 		return;
 	/* Keep the number of regions a worker maps bounded. */
-	if (!fp_worker_knows(w, job->region_id) && w->nregions >= FP_MAX_REGIONS)
-		forget_one(fp, i, w->regions[0]);
+	if (!hpcb_idset_has(&w->regions, job->region_id) && w->regions.n >= FP_MAX_REGIONS)
+		forget_one(fp, i, w->regions.v[0]);
 	if (w->pid <= 0) { /* replaced and failed to restart: put the chunk back */
 		jr->retry[jr->rtail++ % jr->nchunks] = (uint32_t)c;
 		return;
 	}
-	const bool has = fp_worker_knows(w, job->region_id);
+	const bool has = hpcb_idset_has(&w->regions, job->region_id);
 	struct fp_chunk req = {
 	    .type = FP_CHUNK,
 	    .flags = has ? 0 : FP_HAS_FD,
@@ -618,7 +607,7 @@ static void dispatch(struct job_run *jr, unsigned i)
 		return;
 	}
 	if (!has)
-		fp_worker_add_region(w, job->region_id);
+		hpcb_idset_add(&w->regions, job->region_id); /* no memory: the fd goes again */
 }
 
 /* A reply from busy worker i. */
@@ -722,8 +711,8 @@ static void heal(struct fp *fp)
 		int st = -1;
 		char how[96], err[PATH_MAX + 128];
 		if (pid > 0) {
-			fp_pool_reap(&fp->pool, i, true, &st);
-			fp_describe_status(st, how, sizeof(how));
+			fp_pool_reap(&fp->pool, i, &st);
+			hpcb_child_describe(st, how, sizeof(how));
 			fp_log(fp, HPC_LOG_WARN, "worker %u (pid %d) %s while idle; replacing it",
 			       i, (int)pid, how);
 		}

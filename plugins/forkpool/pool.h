@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "plugins/base/regtab.h"
 #include "plugins/forkpool/proto.h"
 
 /* Regions one worker keeps mapped at most; beyond, the oldest is forgotten. */
@@ -27,8 +28,7 @@ struct fp_worker {
 	int chunk;    /* index of the chunk in flight, or -1 when idle */
 	uint64_t seq; /* of the request in flight */
 	uint64_t sent_ns;
-	uint64_t regions[FP_MAX_REGIONS]; /* regions whose memfd it holds, oldest first */
-	uint32_t nregions;
+	struct hpcb_idset regions; /* regions whose memfd it holds, oldest first */
 };
 
 struct fp_pool {
@@ -48,8 +48,6 @@ struct fp_pool {
  */
 int fp_pool_use_embedded(struct fp_pool *p);
 
-/* Monotonic clock in ns (CLOCK_MONOTONIC: one clock for every process). */
-
 /*
  * Start worker slot i: spawn, then wait (up to 10 s) for its HELLO. On
  * failure the slot stays empty and err says why. Returns 0 or a negative errno.
@@ -57,15 +55,16 @@ int fp_pool_use_embedded(struct fp_pool *p);
 int fp_pool_spawn(struct fp_pool *p, unsigned i, char *err, size_t errlen);
 
 /*
- * End worker slot i: close its socket, SIGKILL it when kill_it, and reap it.
- * *status gets waitpid's status (or -1 when it could not be reaped); may be
- * NULL. The slot is empty afterwards.
+ * End worker slot i: close its socket, SIGKILL it and reap it. *status gets
+ * its wait status (or -1 when it could not be reaped); may be NULL. The slot
+ * is empty afterwards.
  */
-void fp_pool_reap(struct fp_pool *p, unsigned i, bool kill_it, int *status);
+void fp_pool_reap(struct fp_pool *p, unsigned i, int *status);
 
 /*
  * End every worker: close the sockets (an idle worker exits on EOF), wait up
- * to grace_ms for them, SIGKILL the rest, reap all. No process is left behind.
+ * to grace_ms for them, SIGKILL the rest, reap all. No process is left behind,
+ * and the slots' region sets are freed.
  */
 void fp_pool_stop(struct fp_pool *p, int grace_ms);
 
@@ -87,13 +86,5 @@ int fp_pool_recv(struct fp_pool *p, unsigned i, struct fp_reply *r);
 
 /* Wait up to timeout_ms for a reply from slot i. Same returns; -ETIMEDOUT. */
 int fp_pool_wait(struct fp_pool *p, unsigned i, struct fp_reply *r, int timeout_ms);
-
-/* Whether worker slot i holds region_id; remember or drop that it does. */
-bool fp_worker_knows(const struct fp_worker *w, uint64_t region_id);
-void fp_worker_add_region(struct fp_worker *w, uint64_t region_id);
-void fp_worker_drop_region(struct fp_worker *w, uint64_t region_id);
-
-/* "signal 9", "exit status 1": what waitpid's status says, for log lines. */
-void fp_describe_status(int status, char *buf, size_t len);
 
 #endif /* HPC_FORKPOOL_POOL_H */

@@ -21,10 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,67 +32,14 @@
 #include "kernels/twosum.h"
 #include "plugins/base/fdpass.h"
 #include "plugins/base/plugin_util.h"
+#include "plugins/base/regtab.h"
 #include "plugins/forkpool/proto.h"
 
-struct mapping {
-	uint64_t region_id;
-	unsigned char *base;
-	uint64_t size;
-};
-
-static struct mapping *maps;
-static size_t nmaps, capmaps;
-
-static struct mapping *find_map(uint64_t region_id)
-{
-	for (size_t i = 0; i < nmaps; i++)
-		if (maps[i].region_id == region_id)
-			return &maps[i];
-	return NULL;
-}
-
-static void forget(uint64_t region_id)
-{
-	struct mapping *m = find_map(region_id);
-	if (!m)
-		return;
-	munmap(m->base, m->size);
-	*m = maps[--nmaps];
-}
-
-/* Map fd (which we then close) as region_id. Returns 0 or a negative errno. */
-static int add_map(uint64_t region_id, int fd)
-{
-	struct stat st;
-	int rc = 0;
-	forget(region_id); /* a resend replaces; never two mappings of one id */
-	if (fstat(fd, &st) < 0 || st.st_size <= 0) {
-		rc = -EINVAL;
-		goto out;
-	}
-	if (nmaps == capmaps) {
-		size_t cap = capmaps ? 2 * capmaps : 8;
-		struct mapping *p = realloc(maps, cap * sizeof(*p));
-		if (!p) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		maps = p;
-		capmaps = cap;
-	}
-	void *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (base == MAP_FAILED) {
-		rc = -errno;
-		goto out;
-	}
-	maps[nmaps++] = (struct mapping){region_id, base, (uint64_t)st.st_size};
-out:
-	close(fd);
-	return rc;
-}
+/* The client regions this worker has mapped: the memfds it was sent, by region id. */
+static struct hpcb_regtab maps;
 
 /* base + arena_off + off, when [that, + elems * es) lies inside the mapping. */
-static void *span(const struct mapping *m, uint64_t arena_off, uint64_t off, uint64_t elems,
+static void *span(const struct hpcb_region *m, uint64_t arena_off, uint64_t off, uint64_t elems,
 		  uint64_t es)
 {
 	uint64_t start, len, end;
@@ -109,7 +54,7 @@ static void *span(const struct mapping *m, uint64_t arena_off, uint64_t off, uin
  * Run one chunk. Operand spans are those of the whole job (checked whole), the
  * chunk's rows or elements a part of them. Returns 0 or a negative errno.
  */
-static int compute(const struct fp_chunk *c, const struct mapping *m, struct fp_reply *r)
+static int compute(const struct fp_chunk *c, const struct hpcb_region *m, struct fp_reply *r)
 {
 	const uint64_t es = hpc_dtype_size(c->dtype);
 	if (es == 0 || !hpc_op_desc(c->op))
@@ -177,7 +122,7 @@ static int compute(const struct fp_chunk *c, const struct mapping *m, struct fp_
 static int send_reply(struct fp_reply *r)
 {
 	r->pid = (uint32_t)getpid();
-	r->mapped = (uint32_t)nmaps;
+	r->mapped = (uint32_t)maps.n;
 	ssize_t n;
 	do
 		n = send(FP_WORKER_FD, r, sizeof(*r), MSG_NOSIGNAL);
@@ -218,15 +163,17 @@ int main(void)
 		if (c.type == FP_FORGET) {
 			if (fd >= 0)
 				close(fd);
-			forget(c.region_id);
+			hpcb_regtab_drop(&maps, c.region_id);
 			r.type = FP_FORGOT;
 		} else if (c.type == FP_CHUNK) {
 			r.type = FP_DONE;
 			if (c.flags & FP_HAS_FD)
-				r.status = fd >= 0 ? add_map(c.region_id, fd) : -EBADF;
+				r.status = fd >= 0
+					       ? hpcb_regtab_map(&maps, c.region_id, fd, 0, false)
+					       : -EBADF;
 			else if (fd >= 0)
 				close(fd);
-			const struct mapping *m = find_map(c.region_id);
+			const struct hpcb_region *m = hpcb_regtab_find(&maps, c.region_id);
 			if (r.status == 0 && !m)
 				r.status = -ENOENT;
 			r.start_ns = hpcb_now_ns();
@@ -243,8 +190,6 @@ int main(void)
 		if (send_reply(&r) < 0)
 			break;
 	}
-	while (nmaps)
-		forget(maps[0].region_id);
-	free(maps);
+	hpcb_regtab_free(&maps);
 	return 0;
 }

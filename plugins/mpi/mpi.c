@@ -68,7 +68,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -77,17 +76,16 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "hpc/plugin.h"
+#include "plugins/base/child.h"
 #include "plugins/base/fdpass.h"
 #include "plugins/base/plugin_util.h"
+#include "plugins/base/regtab.h"
 #include "plugins/base/settings.h"
 #include "plugins/mpi/proto.h"
-
-extern char **environ;
 
 #define MPI_MAX_NP 1024
 #define MPI_MAX_ARGS 64
@@ -113,14 +111,12 @@ struct mpi_inst {
 	int sock;  /* connected to rank 0, or -1 */
 	char dir[64], sock_path[96], log_path[96];
 	uint64_t seq;
-	uint64_t *held; /* regions whose memfd rank 0 holds */
-	size_t nheld, capheld;
+	struct hpcb_idset held; /* regions whose memfd rank 0 holds */
 	int launches;
 
 	/* Regions to forget once the channel is free; also guards hosts. */
 	pthread_mutex_t pmu;
-	uint64_t *pending;
-	size_t npending, cappending;
+	struct hpcb_idset pending;
 	char hosts[192];
 
 	/* Bytes rank 0 sent over MPI to ranks 1..HPC_MPI_COUNTED_RANKS, in all, and
@@ -210,12 +206,6 @@ static const struct hpc_setting_spec mpi_schema[] = {
 
 /* Log through the host table, as the instance. */
 #define LOG(inst, level, ...) hpcb_log((inst)->host, (level), __VA_ARGS__)
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
 
 /* A path from the config: absolute as is, relative against the config's folder. */
 static char *resolve(const char *dir, const char *path)
@@ -329,39 +319,6 @@ out:
 		close(fd);
 }
 
-/* ---- the held-regions set and pending forgets ------------------------------------------ */
-
-static int ids_find(const uint64_t *v, size_t n, uint64_t id)
-{
-	for (size_t i = 0; i < n; i++)
-		if (v[i] == id)
-			return (int)i;
-	return -1;
-}
-
-static int ids_add(uint64_t **v, size_t *n, size_t *cap, uint64_t id)
-{
-	if (ids_find(*v, *n, id) >= 0)
-		return 0;
-	if (*n == *cap) {
-		size_t nc = *cap ? *cap * 2 : 16;
-		uint64_t *p = realloc(*v, nc * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		*v = p;
-		*cap = nc;
-	}
-	(*v)[(*n)++] = id;
-	return 0;
-}
-
-static void ids_del(uint64_t *v, size_t *n, uint64_t id)
-{
-	int i = ids_find(v, *n, id);
-	if (i >= 0)
-		v[i] = v[--*n];
-}
-
 /* ---- the MPI job -------------------------------------------------------------------------- */
 
 /*
@@ -419,29 +376,6 @@ static int recv_reply(struct mpi_inst *inst, struct hpc_mpi_reply *r, uint64_t d
 			return -EPROTO;
 		r->msg[sizeof(r->msg) - 1] = 0;
 		return 0;
-	}
-}
-
-/* Wait up to ms for mpirun to exit; returns 1 (and its status) when it has. */
-static int wait_exit(pid_t pid, unsigned ms, int *status)
-{
-	uint64_t deadline = hpcb_now_ms() + ms;
-	for (;;) {
-		/* WNOWAIT: a zombie keeps its pid and process group reserved until stop_job(). */
-		siginfo_t si;
-		memset(&si, 0, sizeof(si));
-		int rc = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT);
-		if (rc < 0 && errno == ECHILD)
-			return 1;
-		if (rc == 0 && si.si_pid == pid) {
-			/* The encoding of waitpid()'s status, for WIFEXITED and friends. */
-			*status = si.si_code == CLD_EXITED ? (si.si_status & 0xff) << 8
-							   : si.si_status & 0x7f;
-			return 1;
-		}
-		if (hpcb_now_ms() >= deadline)
-			return 0;
-		sleep_ms(5);
 	}
 }
 
@@ -504,7 +438,7 @@ static int kill_by_token(const char *token)
 static void stop_job(struct mpi_inst *inst, int graceful, unsigned grace_ms, unsigned term_ms,
 		     int *status, char *tail, size_t tlen)
 {
-	int st = 0, exited = inst->pid < 0;
+	int st = -1;
 	if (inst->sock >= 0) {
 		if (graceful) {
 			struct hpc_mpi_req q = {.magic = HPC_MPI_MAGIC, .type = HPC_MPI_STOP};
@@ -514,22 +448,8 @@ static void stop_job(struct mpi_inst *inst, int graceful, unsigned grace_ms, uns
 		close(inst->sock);
 		inst->sock = -1;
 	}
-	if (inst->pid > 0) {
-		exited = grace_ms && wait_exit(inst->pid, grace_ms, &st);
-		if (!exited) {
-			kill(inst->pid, SIGTERM);
-			exited = wait_exit(inst->pid, term_ms, &st);
-		}
-		/* mpirun is alive or a zombie not yet reaped, so its process group id is still
-		 * ours: the group kill cannot reach a stranger. */
-		kill(-inst->pid, SIGKILL);
-		if (!exited)
-			kill(inst->pid, SIGKILL);
-		int reaped;
-		waitpid(inst->pid, &reaped, 0);
-		if (!exited)
-			st = reaped;
-	}
+	if (inst->pid > 0)
+		hpcb_child_stop(inst->pid, grace_ms, term_ms, HPCB_CHILD_PGROUP, &st);
 	if (inst->dir[0]) {
 		int n = kill_by_token(inst->dir);
 		if (n)
@@ -545,7 +465,7 @@ static void stop_job(struct mpi_inst *inst, int graceful, unsigned grace_ms, uns
 	if (status)
 		*status = st;
 	inst->pid = -1;
-	inst->nheld = 0;
+	hpcb_idset_clear(&inst->held);
 	/* The next MPI job counts from 0: keep what this one sent. */
 	pthread_mutex_lock(&inst->pmu);
 	for (int i = 0; i < HPC_MPI_COUNTED_RANKS; i++) {
@@ -559,14 +479,12 @@ static void stop_job(struct mpi_inst *inst, int graceful, unsigned grace_ms, uns
 	__atomic_store_n(&inst->up, 0, __ATOMIC_RELAXED);
 }
 
+/* "mpirun exited with status 1": mpirun's wait status (-1: unknown), for messages. */
 static void describe_status(int st, char *buf, size_t len)
 {
-	if (WIFEXITED(st))
-		snprintf(buf, len, "mpirun exited with status %d", WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
-		snprintf(buf, len, "mpirun was killed by signal %d", WTERMSIG(st));
-	else
-		snprintf(buf, len, "mpirun ended");
+	char how[48]; /* "mpirun " and this fit the callers' 64 bytes */
+	hpcb_child_describe(st, how, sizeof(how));
+	snprintf(buf, len, "mpirun %s", how);
 }
 
 /*
@@ -637,32 +555,17 @@ static int start_job(struct mpi_inst *inst, char *err, size_t errlen)
 	argv[a++] = res;
 	argv[a] = NULL;
 
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, nullfd, 0);
-	posix_spawn_file_actions_adddup2(&fa, logfd, 1);
-	posix_spawn_file_actions_adddup2(&fa, logfd, 2);
-	/* None of the daemon's other fds (client regions, sockets) may leak into the MPI job. */
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	posix_spawnattr_init(&attr);
-	sigset_t none, deflt;
-	sigemptyset(&none);
-	sigemptyset(&deflt);
-	int sigs[] = {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGQUIT, SIGUSR1, SIGUSR2};
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaddset(&deflt, sigs[i]);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &deflt);
-	posix_spawnattr_setpgroup(&attr, 0);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-					    POSIX_SPAWN_SETSIGDEF);
+	/* stdin from /dev/null, stdout and stderr to the log, no other fd of the daemon
+	 * (client regions, sockets); a process group of its own, and the signals the
+	 * daemon ignores or blocks back to their defaults, so that it can end its job. */
+	const int fds[] = {nullfd, logfd, logfd};
+	const struct hpcb_child_spec spec = {.path = inst->mpirun,
+					     .argv = argv,
+					     .fds = fds,
+					     .nfds = 3,
+					     .flags = HPCB_CHILD_PGROUP | HPCB_CHILD_SIGDEFAULT};
 	pid_t pid;
-	int src = strchr(inst->mpirun, '/')
-		      ? posix_spawn(&pid, inst->mpirun, &fa, &attr, argv, environ)
-		      : posix_spawnp(&pid, inst->mpirun, &fa, &attr, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
+	int src = -hpcb_child_spawn(&spec, &pid);
 	close(logfd);
 	close(nullfd);
 	logfd = nullfd = -1;
@@ -699,8 +602,8 @@ static int start_job(struct mpi_inst *inst, char *err, size_t errlen)
 				goto fail;
 			}
 		}
-		int st = 0;
-		if (wait_exit(pid, 0, &st)) {
+		int st = -1;
+		if (hpcb_child_wait(pid, 0, &st) != -ETIMEDOUT) {
 			char why[64], raw[600];
 			describe_status(st, why, sizeof(why));
 			log_tail(inst, tail, sizeof(tail));
@@ -747,7 +650,7 @@ static int start_job(struct mpi_inst *inst, char *err, size_t errlen)
 	__atomic_store_n(&inst->nlocal, hello.nlocal, __ATOMIC_RELAXED);
 	__atomic_store_n(&inst->nmapped, hello.nmapped, __ATOMIC_RELAXED);
 	__atomic_store_n(&inst->up, 1, __ATOMIC_RELAXED);
-	inst->nheld = 0;
+	hpcb_idset_clear(&inst->held);
 	LOG(inst, HPC_LOG_INFO,
 	    "MPI job up: mpirun pid %d, np=%u on %s; %u rank(s) on this host, %u read client "
 	    "regions directly",
@@ -775,14 +678,13 @@ static void flush_forgets(struct mpi_inst *inst)
 {
 	uint64_t deadline = hpcb_now_ms() + FORGET_MS;
 	for (;;) {
+		uint64_t id;
 		pthread_mutex_lock(&inst->pmu);
-		if (!inst->npending) {
-			pthread_mutex_unlock(&inst->pmu);
-			return;
-		}
-		uint64_t id = inst->pending[--inst->npending];
+		bool any = hpcb_idset_pop(&inst->pending, &id);
 		pthread_mutex_unlock(&inst->pmu);
-		if (inst->sock >= 0 && ids_find(inst->held, inst->nheld, id) >= 0) {
+		if (!any)
+			return;
+		if (inst->sock >= 0 && hpcb_idset_has(&inst->held, id)) {
 			struct hpc_mpi_req q = {
 			    .magic = HPC_MPI_MAGIC, .type = HPC_MPI_FORGET, .region_id = id};
 			int rc = send_req(inst, &q, -1, deadline);
@@ -796,14 +698,14 @@ static void flush_forgets(struct mpi_inst *inst)
 			}
 			/* Another error is a dead MPI job: the next job notices and heals it. */
 		}
-		ids_del(inst->held, &inst->nheld, id);
+		hpcb_idset_del(&inst->held, id);
 	}
 }
 
 static int has_pending(struct mpi_inst *inst)
 {
 	pthread_mutex_lock(&inst->pmu);
-	int n = inst->npending != 0;
+	int n = inst->pending.n != 0;
 	pthread_mutex_unlock(&inst->pmu);
 	return n;
 }
@@ -817,8 +719,8 @@ static void inst_free(struct mpi_inst *inst)
 	free(inst->worker);
 	free(inst->args_buf);
 	free(inst->mca_buf);
-	free(inst->held);
-	free(inst->pending);
+	hpcb_idset_free(&inst->held);
+	hpcb_idset_free(&inst->pending);
 	pthread_mutex_destroy(&inst->mu);
 	pthread_mutex_destroy(&inst->pmu);
 	free(inst);
@@ -981,25 +883,10 @@ static void heal_if_dead(struct mpi_inst *inst)
 {
 	if (inst->sock < 0)
 		return;
-	int dead = 0;
-	struct pollfd p = {.fd = inst->sock, .events = POLLIN};
-	if (poll(&p, 1, 0) > 0) {
-		if (p.revents & (POLLHUP | POLLERR)) {
-			dead = 1;
-		} else if (p.revents & POLLIN) {
-			/* Rank 0 says nothing unasked: EOF, or a stale message to drop. */
-			struct hpc_mpi_reply r;
-			ssize_t n;
-			while ((n = recv(inst->sock, &r, sizeof(r), MSG_DONTWAIT)) > 0)
-				;
-			dead = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
-		}
-	}
-	int st = 0;
-	if (!dead && inst->pid > 0 && wait_exit(inst->pid, 0, &st))
-		dead = 1;
-	if (!dead)
+	/* Rank 0 says nothing unasked: EOF, or a stale message to drop. */
+	if (!hpcb_child_idle_dead(inst->pid, inst->sock, true))
 		return;
+	int st = -1;
 	char tail[240] = "", why[64] = "";
 	stop_job(inst, 0, 3000, 3000, &st, tail, sizeof(tail));
 	describe_status(st, why, sizeof(why));
@@ -1071,7 +958,7 @@ static int mpi_run(void *state, struct hpc_job *job)
 		    .b_gen = job->b_gen,
 		};
 		int fd = -1;
-		if (ids_find(inst->held, inst->nheld, job->region_id) < 0) {
+		if (!hpcb_idset_has(&inst->held, job->region_id)) {
 			struct stat st;
 			if (fstat(job->region_fd, &st) < 0) {
 				rc = -errno;
@@ -1130,9 +1017,9 @@ static int mpi_run(void *state, struct hpc_job *job)
 		rc = -EIO;
 	} else {
 		if (r.flags & HPC_MPI_REGION_HELD)
-			ids_add(&inst->held, &inst->nheld, &inst->capheld, job->region_id);
+			hpcb_idset_add(&inst->held, job->region_id);
 		else
-			ids_del(inst->held, &inst->nheld, job->region_id);
+			hpcb_idset_del(&inst->held, job->region_id);
 		take_counts(inst, &r);
 		rc = r.status;
 		if (rc == 0) {
@@ -1164,7 +1051,7 @@ static void mpi_forget_region(void *state, uint64_t region_id)
 		return;
 	/* Queue first, then try the channel: whoever holds it flushes after its job. */
 	pthread_mutex_lock(&inst->pmu);
-	int rc = ids_add(&inst->pending, &inst->npending, &inst->cappending, region_id);
+	int rc = hpcb_idset_add(&inst->pending, region_id);
 	pthread_mutex_unlock(&inst->pmu);
 	if (rc < 0)
 		return; /* rank 0 keeps the mapping until the MPI job ends */

@@ -63,33 +63,30 @@
 #include "hpc/ops.h"
 #include "kernels/openmp.h"
 #include "plugins/base/fdpass.h"
+#include "plugins/base/lru.h"
 #include "plugins/base/plugin_util.h"
+#include "plugins/base/regtab.h"
 #include "plugins/mpi/proto.h"
 
-#define MAX_SLOTS 64
+#define MAX_SLOTS HPCB_LRU_MAX
 
 enum kind { K_ROWS = 1, K_FULL = 2 };
 
-/* A client region as this rank sees it. */
-struct region {
-	uint64_t id;
-	int fd;     /* rank 0: the memfd the plugin sent; others: -1 */
-	int shared; /* rank 0: the other mapped ranks have mapped it too */
-	unsigned char *base;
-	size_t size;
-	struct region *next;
-};
+/*
+ * The client regions this rank maps (struct hpcb_region): rank 0 keeps the
+ * memfd the plugin sent open (the other mapped ranks open it through /proc);
+ * REGION_SHARED in flags: rank 0 knows they have mapped it too.
+ */
+#define REGION_SHARED 1u
 
 struct slot_key {
 	uint64_t region_id, off, gen, rows, cols;
 	uint32_t dtype, kind;
 };
 
-/* Rank 0: the directory entry of a slot. Remote ranks: its buffer. */
+/* Rank 0: what a slot holds (W.lru says which are used). Remote ranks: its buffer. */
 struct slot {
-	int valid;
 	struct slot_key key;
-	uint64_t lru;
 	void *buf;
 	size_t bytes;
 };
@@ -114,10 +111,10 @@ static struct {
 	MPI_Comm remote; /* rank 0 and the ranks that do not map; else MPI_COMM_NULL */
 	int nremote;
 	int *remote_world; /* world rank of each rank of remote */
-	struct region *regions;
+	struct hpcb_regtab regions;
 	struct slot slots[MAX_SLOTS];
 	int nslots;
-	uint64_t lru_clock;
+	struct hpcb_lru lru; /* rank 0: the directory of the slots */
 	void *scratch[3];
 	size_t scratch_bytes[3];
 	int sock;
@@ -151,58 +148,6 @@ static void job_err(const char *fmt, ...)
 
 /* ---- regions ------------------------------------------------------------------ */
 
-static struct region *region_find(uint64_t id)
-{
-	for (struct region *r = W.regions; r; r = r->next)
-		if (r->id == id)
-			return r;
-	return NULL;
-}
-
-static void region_drop(uint64_t id)
-{
-	for (struct region **p = &W.regions; *p; p = &(*p)->next) {
-		struct region *r = *p;
-		if (r->id != id)
-			continue;
-		*p = r->next;
-		if (r->base)
-			munmap(r->base, r->size);
-		if (r->fd >= 0)
-			close(r->fd);
-		free(r);
-		return;
-	}
-}
-
-static int region_map_fd(uint64_t id, int fd, size_t size, int keep_fd)
-{
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED) {
-		int e = -errno;
-		close(fd);
-		return e;
-	}
-	struct region *r = calloc(1, sizeof(*r));
-	if (!r) {
-		munmap(p, size);
-		close(fd);
-		return -ENOMEM;
-	}
-	if (!keep_fd) {
-		close(fd);
-		fd = -1;
-	}
-	region_drop(id);
-	r->id = id;
-	r->fd = fd;
-	r->base = p;
-	r->size = size;
-	r->next = W.regions;
-	W.regions = r;
-	return 0;
-}
-
 /* A mapped rank other than 0: open rank 0's fd through /proc and map it. */
 static int region_map_peer(uint64_t id, int pid, int fd, size_t size)
 {
@@ -211,7 +156,7 @@ static int region_map_peer(uint64_t id, int pid, int fd, size_t size)
 	int f = open(path, O_RDWR | O_CLOEXEC);
 	if (f < 0)
 		return -errno;
-	return region_map_fd(id, f, size, 0);
+	return hpcb_regtab_map(&W.regions, id, f, size, false);
 }
 
 /* ---- resident slots (directory on rank 0) ---------------------------------------- */
@@ -223,6 +168,11 @@ static int key_eq(const struct slot_key *a, const struct slot_key *b)
 	       a->kind == b->kind;
 }
 
+static bool slot_is(void *ctx, unsigned slot, const void *key)
+{
+	return key_eq(&W.slots[slot].key, key);
+}
+
 /*
  * Rank 0: decide where an input goes. gen 0 (or no slots, or nobody to send
  * to) uses scratch and is always sent. *pinned holds the slots this job uses
@@ -232,51 +182,38 @@ static void slot_choose(const struct slot_key *key, int32_t *slot, int32_t *send
 {
 	*slot = -1;
 	*send = W.nremote > 1;
-	if (!*send || key->gen == 0 || W.nslots == 0)
+	if (!*send || key->gen == 0)
 		return;
-	for (int i = 0; i < W.nslots; i++) {
-		struct slot *s = &W.slots[i];
-		if (s->valid && key_eq(&s->key, key)) {
-			s->lru = ++W.lru_clock;
-			*slot = i;
-			*send = 0;
-			*pinned |= 1ull << i;
+	int s = hpcb_lru_find(&W.lru, slot_is, key);
+	if (s >= 0) {
+		*send = 0;
+	} else {
+		/* A miss: a free slot, else the least recently used one this job does not hold. */
+		s = hpcb_lru_insert(&W.lru, 0, *pinned);
+		if (s < 0)
 			return;
-		}
+		W.slots[s].key = *key;
 	}
-	/* A miss: a free slot, else the least recently used one this job does not hold. */
-	int victim = -1;
-	for (int i = 0; i < W.nslots; i++) {
-		if (*pinned & (1ull << i))
-			continue;
-		if (!W.slots[i].valid) {
-			victim = i;
-			break;
-		}
-		if (victim < 0 || W.slots[i].lru < W.slots[victim].lru)
-			victim = i;
-	}
-	if (victim < 0)
-		return;
-	struct slot *s = &W.slots[victim];
-	s->valid = 1;
-	s->key = *key;
-	s->lru = ++W.lru_clock;
-	*slot = victim;
-	*pinned |= 1ull << victim;
+	*slot = s;
+	*pinned |= 1ull << s;
 }
 
-/* Rank 0: a job wrote [off, off + bytes) of a region: slots over it are stale. */
-static void slots_drop_overlap(uint64_t region_id, uint64_t off, uint64_t bytes)
+/* Bytes [off, off + bytes) of a region. */
+struct region_span {
+	uint64_t region_id, off, bytes;
+};
+
+static bool slot_overlaps(void *ctx, unsigned slot, const void *span)
 {
-	for (int i = 0; i < W.nslots; i++) {
-		struct slot *s = &W.slots[i];
-		if (!s->valid || s->key.region_id != region_id)
-			continue;
-		uint64_t sb = s->key.rows * s->key.cols * hpc_dtype_size(s->key.dtype);
-		if (s->key.off < off + bytes && off < s->key.off + sb)
-			s->valid = 0;
-	}
+	const struct region_span *w = span;
+	const struct slot_key *k = &W.slots[slot].key;
+	uint64_t sb = k->rows * k->cols * hpc_dtype_size(k->dtype);
+	return k->region_id == w->region_id && k->off < w->off + w->bytes && w->off < k->off + sb;
+}
+
+static bool slot_in_region(void *ctx, unsigned slot, const void *region_id)
+{
+	return W.slots[slot].key.region_id == *(const uint64_t *)region_id;
 }
 
 /* Remote ranks: a buffer of at least bytes for slot i (or scratch j when i < 0). */
@@ -493,7 +430,7 @@ static int run_job(const struct bdesc *d, double *result)
 
 	/* Phase 1: mappings and buffers, then agree that every rank is ready. */
 	int ok = 1;
-	struct region *reg = NULL;
+	const struct hpcb_region *reg = NULL;
 	if (W.mapped) {
 		if (d->new_region && W.rank != 0) {
 			int rc = region_map_peer(d->region_id, d->owner_pid, d->owner_fd,
@@ -505,7 +442,7 @@ static int run_job(const struct bdesc *d, double *result)
 				ok = 0;
 			}
 		}
-		reg = region_find(d->region_id);
+		reg = hpcb_regtab_find(&W.regions, d->region_id);
 		if (ok && !reg) {
 			logf_("region %llu is not mapped here", (unsigned long long)d->region_id);
 			ok = 0;
@@ -537,7 +474,7 @@ static int run_job(const struct bdesc *d, double *result)
 		MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
 		if (!all) {
 			if (W.rank != 0 && d->new_region)
-				region_drop(d->region_id);
+				hpcb_regtab_drop(&W.regions, d->region_id);
 			job_err("a rank could not %s (see the mpirun log)",
 				d->new_region ? "map the client's region"
 					      : "allocate its operands");
@@ -668,7 +605,7 @@ static void fill_counts(struct hpc_mpi_reply *rep)
 }
 
 /* Whether [off, off + bytes) of the arena lies inside the mapping. */
-static int in_region(const struct region *r, uint64_t arena_off, uint64_t off, uint64_t bytes)
+static int in_region(const struct hpcb_region *r, uint64_t arena_off, uint64_t off, uint64_t bytes)
 {
 	uint64_t end;
 	return !__builtin_add_overflow(arena_off, off, &end) &&
@@ -679,13 +616,13 @@ static int in_region(const struct region *r, uint64_t arena_off, uint64_t off, u
 static int prepare_job(const struct hpc_mpi_req *q, int fd, struct bdesc *d, uint32_t *flags)
 {
 	if (fd >= 0) {
-		int rc = region_map_fd(q->region_id, fd, q->region_size, 1);
+		int rc = hpcb_regtab_map(&W.regions, q->region_id, fd, q->region_size, true);
 		if (rc < 0) {
 			job_err("rank 0 cannot map the client's region: %s", strerror(-rc));
 			return rc;
 		}
 	}
-	struct region *r = region_find(q->region_id);
+	const struct hpcb_region *r = hpcb_regtab_find(&W.regions, q->region_id);
 	if (!r) {
 		job_err("rank 0 does not hold region %llu", (unsigned long long)q->region_id);
 		return -ESTALE;
@@ -727,7 +664,7 @@ static int prepare_job(const struct hpc_mpi_req *q, int fd, struct bdesc *d, uin
 	d->a_off = q->a_off;
 	d->b_off = q->b_off;
 	d->out_off = q->out_off;
-	d->new_region = W.nmapped > 1 && !r->shared;
+	d->new_region = W.nmapped > 1 && !(r->flags & REGION_SHARED);
 	d->owner_pid = (int32_t)getpid();
 	d->owner_fd = r->fd;
 
@@ -780,21 +717,23 @@ static void finish_job(const struct bdesc *d, int rc)
 {
 	if (rc < 0) {
 		if (d->a_slot >= 0 && d->a_send)
-			W.slots[d->a_slot].valid = 0;
+			hpcb_lru_drop(&W.lru, (unsigned)d->a_slot);
 		if (d->b_slot >= 0 && d->b_send)
-			W.slots[d->b_slot].valid = 0;
+			hpcb_lru_drop(&W.lru, (unsigned)d->b_slot);
 		return;
 	}
-	struct region *r = region_find(d->region_id);
+	struct hpcb_region *r = hpcb_regtab_find(&W.regions, d->region_id);
 	if (r && d->new_region)
-		r->shared = 1;
+		r->flags |= REGION_SHARED;
 	size_t es = hpc_dtype_size((uint32_t)d->dtype);
 	uint64_t nout = d->op == HPC_OP_MATVEC   ? d->m
 			: d->op == HPC_OP_MATMUL ? d->m * d->n
 			: d->op == HPC_OP_AXPY   ? d->n
 						 : 0;
+	/* The job wrote [out_off, + nout * es): slots over it are stale. */
+	const struct region_span out = {d->region_id, d->out_off, nout * es};
 	if (nout)
-		slots_drop_overlap(d->region_id, d->out_off, nout * es);
+		hpcb_lru_drop_if(&W.lru, slot_overlaps, &out);
 }
 
 /* ---- start-up --------------------------------------------------------------------- */
@@ -996,6 +935,7 @@ int main(int argc, char **argv)
 	if (resident > MAX_SLOTS)
 		resident = MAX_SLOTS;
 	W.nslots = resident;
+	hpcb_lru_init(&W.lru, (unsigned)W.nslots, SIZE_MAX, NULL, NULL);
 
 	/* Tests make jobs slow with this, to kill a rank or time out mid-job. */
 	const char *slow = getenv("HPC_MPI_WORKER_SLEEP_MS");
@@ -1051,12 +991,8 @@ int main(int argc, char **argv)
 			} else if (q.type == HPC_MPI_FORGET) {
 				d.type = HPC_MPI_FORGET;
 				d.region_id = q.region_id;
-				for (int i = 0; i < W.nslots; i++)
-					if (W.slots[i].valid &&
-					    W.slots[i].key.region_id == q.region_id) {
-						W.slots[i].valid = 0;
-						d.drop_mask |= 1ull << i;
-					}
+				d.drop_mask =
+				    hpcb_lru_drop_if(&W.lru, slot_in_region, &q.region_id);
 				if (fd >= 0)
 					close(fd);
 			} else if (q.type == HPC_MPI_JOB) {
@@ -1091,7 +1027,7 @@ int main(int argc, char **argv)
 		if (d.type == HPC_MPI_STOP)
 			break;
 		if (d.type == HPC_MPI_FORGET) {
-			region_drop(d.region_id);
+			hpcb_regtab_drop(&W.regions, d.region_id);
 			if (!W.mapped)
 				for (int i = 0; i < W.nslots; i++)
 					if (d.drop_mask & (1ull << i)) {
@@ -1114,8 +1050,7 @@ int main(int argc, char **argv)
 		}
 	}
 
-	while (W.regions)
-		region_drop(W.regions->id);
+	hpcb_regtab_free(&W.regions);
 	if (W.remote != MPI_COMM_NULL)
 		MPI_Comm_free(&W.remote);
 	MPI_Finalize();

@@ -53,6 +53,7 @@
 #include <time.h>
 
 #include "hpc/plugin.h"
+#include "plugins/base/lru.h"
 #include "plugins/base/plugin_util.h"
 #include "plugins/base/settings.h"
 #include "plugins/opencl/clutil.h"
@@ -60,7 +61,7 @@
 
 /* cl_khr_icd: the loader found no platform (cl_ext.h, not needed otherwise). */
 #define CL_PLATFORM_NOT_FOUND_KHR_ (-1001)
-#define CL_CACHE_ENTRIES 64
+#define CL_CACHE_ENTRIES HPCB_LRU_MAX
 #define CL_NAME_MAX 128
 #define CL_PAGE 4096u
 
@@ -76,14 +77,17 @@ struct cl_prog {
 	cl_kernel k[K__COUNT];
 };
 
-/* One cached input buffer; mem == NULL marks a free slot. */
-struct cl_cached {
-	cl_mem mem;
+/* What a cached input buffer holds: the operand it was made for. */
+struct cl_key {
 	uint64_t region_id, off, bytes, gen;
 	const void *host;
+};
+
+/* One cached input buffer, by slot of inst->lru; mem == NULL in a free slot. */
+struct cl_cached {
+	cl_mem mem;
+	struct cl_key key;
 	uint64_t elem_off; /* where the operand starts in the buffer, in elements */
-	size_t dev_bytes;  /* device memory it holds (0 with zero copy) */
-	uint64_t last_use;
 };
 
 /* An operand of one job; holds its own reference to mem. */
@@ -119,8 +123,7 @@ struct cl_inst {
 
 	pthread_mutex_t mu; /* everything below, and every use of q and the kernels */
 	struct cl_cached cache[CL_CACHE_ENTRIES];
-	size_t cache_bytes, cache_limit;
-	uint64_t tick;
+	struct hpcb_lru lru; /* which cache slots are used, and their device bytes */
 	uint64_t created, reused, uploads, upload_bytes, evicted, forgotten;
 	bool fp64_refusal_logged;
 };
@@ -720,34 +723,25 @@ static int launch(struct cl_inst *inst, uint32_t dtype, enum cl_kid kid, const s
 
 /* ---- operand buffers --------------------------------------------------------------- */
 
-static void cache_drop(struct cl_inst *inst, struct cl_cached *e)
+/* The cache lets slot go: release its buffer (a job holding it keeps its own reference). */
+static void cache_evict(void *ctx, unsigned slot)
 {
-	clReleaseMemObject(e->mem); /* the job holding it keeps its own reference */
-	inst->cache_bytes -= e->dev_bytes;
-	memset(e, 0, sizeof(*e));
+	struct cl_inst *inst = ctx;
+	clReleaseMemObject(inst->cache[slot].mem);
+	memset(&inst->cache[slot], 0, sizeof(inst->cache[slot]));
 	inst->evicted++;
 }
 
-/* A free slot, evicting least recently used entries until `need` more bytes fit. */
-static struct cl_cached *cache_slot(struct cl_inst *inst, size_t need)
+static bool cache_is(void *ctx, unsigned slot, const void *key)
 {
-	for (;;) {
-		struct cl_cached *free_slot = NULL, *lru = NULL;
-		for (int i = 0; i < CL_CACHE_ENTRIES; i++) {
-			struct cl_cached *e = &inst->cache[i];
-			if (!e->mem) {
-				if (!free_slot)
-					free_slot = e;
-			} else if (!lru || e->last_use < lru->last_use) {
-				lru = e;
-			}
-		}
-		if (free_slot && inst->cache_bytes + need <= inst->cache_limit)
-			return free_slot;
-		if (!lru)
-			return NULL;
-		cache_drop(inst, lru);
-	}
+	const struct cl_key *a = &((struct cl_inst *)ctx)->cache[slot].key, *b = key;
+	return a->region_id == b->region_id && a->off == b->off && a->bytes == b->bytes &&
+	       a->gen == b->gen && a->host == b->host;
+}
+
+static bool cache_in_region(void *ctx, unsigned slot, const void *region_id)
+{
+	return ((struct cl_inst *)ctx)->cache[slot].key.region_id == *(const uint64_t *)region_id;
 }
 
 /*
@@ -758,20 +752,16 @@ static struct cl_cached *cache_slot(struct cl_inst *inst, size_t need)
 static int get_input(struct cl_inst *inst, const void *p, size_t bytes, size_t es,
 		     uint64_t region_id, uint64_t off, uint64_t gen, struct cl_operand *op)
 {
-	bool cacheable = gen != 0 && inst->cache_limit > 0;
-	if (cacheable) {
-		for (int i = 0; i < CL_CACHE_ENTRIES; i++) {
-			struct cl_cached *e = &inst->cache[i];
-			if (e->mem && e->region_id == region_id && e->off == off &&
-			    e->bytes == bytes && e->gen == gen && e->host == p) {
-				e->last_use = ++inst->tick;
-				clRetainMemObject(e->mem);
-				op->mem = e->mem;
-				op->off = e->elem_off;
-				inst->reused++;
-				return 0;
-			}
-		}
+	const bool cacheable = gen != 0 && inst->lru.budget > 0;
+	const struct cl_key key = {region_id, off, bytes, gen, p};
+	int slot = cacheable ? hpcb_lru_find(&inst->lru, cache_is, &key) : -ENOENT;
+	if (slot >= 0) {
+		struct cl_cached *e = &inst->cache[slot];
+		clRetainMemObject(e->mem);
+		op->mem = e->mem;
+		op->off = e->elem_off;
+		inst->reused++;
+		return 0;
 	}
 	cl_int err;
 	size_t span = bytes, dev_bytes = 0;
@@ -803,21 +793,13 @@ static int get_input(struct cl_inst *inst, const void *p, size_t bytes, size_t e
 	}
 	op->off = elem_off;
 	inst->created++;
-	if (cacheable && dev_bytes <= inst->cache_limit) {
-		struct cl_cached *e = cache_slot(inst, dev_bytes);
-		if (e) {
-			clRetainMemObject(op->mem);
-			*e = (struct cl_cached){.mem = op->mem,
-						.region_id = region_id,
-						.off = off,
-						.bytes = bytes,
-						.gen = gen,
-						.host = p,
-						.elem_off = elem_off,
-						.dev_bytes = dev_bytes,
-						.last_use = ++inst->tick};
-			inst->cache_bytes += dev_bytes;
-		}
+	/* Evicts least recently used buffers until dev_bytes fit; none for more than the
+	 * whole budget. */
+	slot = cacheable ? hpcb_lru_insert(&inst->lru, dev_bytes, 0) : -ENOENT;
+	if (slot >= 0) {
+		clRetainMemObject(op->mem);
+		inst->cache[slot] =
+		    (struct cl_cached){.mem = op->mem, .key = key, .elem_off = elem_off};
 	}
 	return 0;
 too_big:
@@ -1338,7 +1320,8 @@ static int open_instance(struct hpc_open_args *args, void **state)
 		goto fail;
 
 	cl_ulong limit = o.cache_set ? (cl_ulong)o.cache_mb << 20 : global_mem / 2;
-	inst->cache_limit = limit > SIZE_MAX ? SIZE_MAX : (size_t)limit;
+	hpcb_lru_init(&inst->lru, CL_CACHE_ENTRIES, limit > SIZE_MAX ? SIZE_MAX : (size_t)limit,
+		      cache_evict, inst);
 	if (!inst->fp64_hw)
 		inst_log(inst, HPC_LOG_WARN,
 			 "device \"%s\" has no double precision (cl_khr_fp64): f64 jobs will be "
@@ -1365,9 +1348,7 @@ static void cl_close(void *state)
 		return;
 	if (inst->q)
 		clFinish(inst->q);
-	for (int i = 0; i < CL_CACHE_ENTRIES; i++)
-		if (inst->cache[i].mem)
-			clReleaseMemObject(inst->cache[i].mem);
+	hpcb_lru_clear(&inst->lru); /* no slot before open() got that far */
 	if (inst->part)
 		clReleaseMemObject(inst->part);
 	for (uint32_t t = 0; t < HPC_DTYPE__COUNT; t++) {
@@ -1385,14 +1366,6 @@ static void cl_close(void *state)
 	free(inst);
 }
 
-static unsigned cached_entries(const struct cl_inst *inst)
-{
-	unsigned n = 0;
-	for (int i = 0; i < CL_CACHE_ENTRIES; i++)
-		n += inst->cache[i].mem != NULL;
-	return n;
-}
-
 /*
  * A client left: drop every buffer cached over its region. With zero copy
  * they point into memory the daemon is about to unmap; with copies they
@@ -1402,13 +1375,10 @@ static void cl_forget_region(void *state, uint64_t region_id)
 {
 	struct cl_inst *inst = state;
 	pthread_mutex_lock(&inst->mu);
-	for (int i = 0; i < CL_CACHE_ENTRIES; i++) {
-		if (inst->cache[i].mem && inst->cache[i].region_id == region_id) {
-			cache_drop(inst, &inst->cache[i]);
-			inst->evicted--; /* not an eviction: counted apart */
-			inst->forgotten++;
-		}
-	}
+	unsigned n = (unsigned)__builtin_popcountll(
+	    hpcb_lru_drop_if(&inst->lru, cache_in_region, &region_id));
+	inst->evicted -= n; /* not evictions: counted apart */
+	inst->forgotten += n;
 	pthread_mutex_unlock(&inst->mu);
 }
 
@@ -1430,7 +1400,7 @@ static int cl_describe(void *state, char *buf, size_t len)
 			 inst->zero_copy ? "on" : "off", inst->cpu_kernels ? "cpu" : "gpu",
 			 (unsigned long long)inst->created, (unsigned long long)inst->reused,
 			 (unsigned long long)inst->uploads, (double)inst->upload_bytes / 1048576.0,
-			 cached_entries(inst), (double)inst->cache_bytes / 1048576.0,
+			 inst->lru.used, (double)inst->lru.bytes / 1048576.0,
 			 (unsigned long long)inst->forgotten);
 	pthread_mutex_unlock(&inst->mu);
 	return n >= 0 && (size_t)n < len ? 0 : -ENOSPC;
