@@ -151,6 +151,13 @@ for name, keys in sorted(plugin_keys.items()):
 
 # ---- 2b. ranges, choices and defaults: the plugins' own schemas against hpcd.ini(5) ------
 
+def page_states(name, key, entry, forms, source):
+    """One fact compared: the hpcd.ini(5) entry must contain one of forms."""
+    if not any(f in entry for f in forms):
+        fail(f"{name} {key}: {source} '{forms[-1]}'; hpcd.ini(5) says: {entry}")
+    return 1
+
+
 def range_forms(lo, hi):
     """How a page may write the range lo..hi: decimal, or 2^k for a power of two."""
     his = [str(hi)]
@@ -169,20 +176,16 @@ for line in out.splitlines():
     if entry is None:
         continue  # reported above
     if typ == "uint":
-        schema_checked += 1
-        forms = range_forms(int(lo), int(hi))
-        if not any(f in entry for f in forms):
-            fail(f"{name} {key}: the plugin takes {forms[-1]}; hpcd.ini(5) says: {entry}")
+        schema_checked += page_states(name, key, entry, range_forms(int(lo), int(hi)),
+                                      "the plugin takes")
     if choices != "-":
         for c in choices.split("|"):
             schema_checked += 1
             if not re.search(rf"\b{re.escape(c)}\b", entry):
                 fail(f"{name} {key}: the plugin accepts '{c}'; hpcd.ini(5) says: {entry}")
     if default != "-":
-        schema_checked += 1
-        if squash(default) not in entry:
-            fail(f"{name} {key}: the plugin's default is '{default}'; hpcd.ini(5) says: "
-                 f"{entry}")
+        schema_checked += page_states(name, key, entry, [squash(default)],
+                                      "the plugin's default is")
 if schema_checked < 30:
     fail(f"only {schema_checked} schema facts compared: plugin_keys --schema parse broken?")
 
@@ -221,14 +224,9 @@ for name, keys in sorted(rows.items()):
         if entry is None:
             continue
         for lo, hi in re.findall(r"(\d+)\.\.(\d+)", meaning):
-            checked += 1
-            if f"{lo}..{hi}" not in entry:
-                fail(f"{name} {key}: the README says {lo}..{hi}; hpcd.ini(5) says: {entry}")
+            checked += page_states(name, key, entry, [f"{lo}..{hi}"], "the README says")
         for d in re.findall(r"default:? ([^;)]+)", meaning):
-            checked += 1
-            if clean(d) not in entry:
-                fail(f"{name} {key}: the README's default '{clean(d)}' is not in "
-                     f"hpcd.ini(5): {entry}")
+            checked += page_states(name, key, entry, [clean(d)], "the README's default is")
 if checked < 15:
     fail(f"only {checked} ranges and defaults compared: README table parse broken?")
 
