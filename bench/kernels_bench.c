@@ -409,11 +409,11 @@ static void targets(struct bench *b, struct point *pts, int npts, int quick)
 {
 	/* The memory-bound targets are about memory: a point whose operands are within
 	 * reach of the last-level cache is not judged. Within reach is under three times
-	 * its size: the L3 of the AMD EPYC here is a victim cache that keeps part of a
-	 * stream from one pass to the next, and back-to-back reads of 64-80 MB ran 1.3 x
-	 * faster than the same reads after 256 MB of other traffic, 100 MB 1.05 x, 128 MB
-	 * and more alike (a two-thread vectorised read, 15 passes each way), so that the
-	 * read that is the limit measured partly the cache there. */
+	 * its size: the L3 of the AMD EPYC here keeps part of a stream from one pass to
+	 * the next. Back-to-back reads of 64-80 MB ran 1.13-1.46 x faster than the same
+	 * reads after 256 MB of other traffic, 100 MB and more 0.83-1.23 x, around 1 within
+	 * the drift of this machine (bench/llc_retention, three runs), so that the read
+	 * that is the limit measured partly the cache below 3 x. */
 	const double llc = llc_bytes();
 	int skipped = 0;
 	struct verdicts v = {0, 0};
