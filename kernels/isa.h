@@ -395,11 +395,22 @@ static TGT void ISA(matvec_f32)(const float *a, const float *x, float *y, size_t
 #ifndef HPC_OMP_UKR_PFD
 #define HPC_OMP_UKR_PFD 8
 #endif
+#ifndef HPC_OMP_UKR_CLOC
+#define HPC_OMP_UKR_CLOC 3
+#endif
 #define HPC_OMP_UKR(name, T, V, W, MR, NV, LD, ST, FMA, ADD, ZERO, SET1)                           \
 	static TGT void name(size_t kc, const T *restrict pa, const T *restrict pb, T *c,          \
 			     size_t ldc, int add)                                                  \
 	{                                                                                          \
 		V acc[MR][NV];                                                                     \
+		_Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                              \
+		{                                                                                  \
+			const char *cr = (const char *)(c + (size_t)r * ldc);                      \
+			_Pragma("GCC unroll 8") for (size_t l = 0; l < NV * W * sizeof(T);         \
+						     l += 64)                                      \
+			    __builtin_prefetch(cr + l, 1, HPC_OMP_UKR_CLOC);                       \
+			__builtin_prefetch(cr + NV * W * sizeof(T) - 1, 1, HPC_OMP_UKR_CLOC);      \
+		}                                                                                  \
 		_Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                              \
 		    _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] = ZERO();       \
 		for (size_t p = 0; p < kc; p++) {                                                  \
