@@ -37,6 +37,9 @@ struct GEMM(gemm_job) {
 	size_t mr, nr, kc_blk;
 	void (*ukr)(size_t kc, const GEMM_T *restrict pa, const GEMM_T *restrict pb, GEMM_T *c,
 		    size_t ldc, int add);
+	/* part[h]: the micro-kernel for the top h rows of a panel (isa.h, UKR_PARTS) */
+	void (*const *part)(size_t kc, const GEMM_T *restrict pa, const GEMM_T *restrict pb,
+			    GEMM_T *c, size_t ldc, int add);
 	int by_rows; /* share rows of C, else column panels */
 	size_t t;    /* team size asked for (libgomp may give fewer) */
 	GEMM_T *bp;  /* packed block of B, shared */
@@ -179,9 +182,12 @@ static void GEMM(gemm_thread)(const struct GEMM(gemm_job) * g, struct gemm_barri
 
 	size_t r0 = 0, r1 = m;
 	if (g->by_rows) {
-		split((m + mr - 1) / mr, t, tid, &r0, &r1);
-		r0 *= mr;
-		r1 = r1 * mr < m ? r1 * mr : m;
+		/* Equal shares of the m rows, each rounded to whole panels: a short last
+		 * panel costs little (part[]), so it is not counted as a whole one. */
+		r0 = tid ? (tid * m / t + mr / 2) / mr * mr : 0;
+		r1 = tid + 1 < t ? ((tid + 1) * m / t + mr / 2) / mr * mr : m;
+		r0 = r0 < m ? r0 : m;
+		r1 = r1 < m ? r1 : m;
 	}
 	for (size_t jc = 0; jc < n; jc += NC) {
 		const size_t nc = n - jc < NC ? n - jc : NC;
@@ -213,7 +219,7 @@ static void GEMM(gemm_thread)(const struct GEMM(gemm_job) * g, struct gemm_barri
 							g->ukr(kc, ap + ir * kc, pb, cp, n, add);
 							continue;
 						}
-						g->ukr(kc, ap + ir * kc, pb, tmp, nr, 0);
+						g->part[h](kc, ap + ir * kc, pb, tmp, nr, 0);
 						for (size_t i = 0; i < h; i++)
 							for (size_t j = 0; j < w; j++)
 								cp[i * n + j] =
@@ -244,6 +250,7 @@ void GEMM(hpc_omp_matmul)(const GEMM_T *a, const GEMM_T *b, GEMM_T *c, size_t m,
 	    .nr = (size_t)kern->GEMM(gemm).nr,
 	    .kc_blk = GEMM_KC * GEMM_KCX,
 	    .ukr = kern->GEMM(gemm).ukr,
+	    .part = kern->GEMM(gemm).part,
 	};
 	if (m == 0 || n == 0)
 		return;

@@ -208,6 +208,9 @@ typedef void (*ukr_f64_fn)(size_t kc, const double *restrict pa, const double *r
 typedef void (*ukr_f32_fn)(size_t kc, const float *restrict pa, const float *restrict pb, float *c,
 			   size_t ldc, int add);
 
+/* The tallest register tile of any path (isa.h: MR_D, MR_F). */
+#define GEMM_MAX_MR 8
+
 struct isa_kernels {
 	const char *name;
 	double (*dot_f64)(const double *x, const double *y, size_t n);
@@ -218,13 +221,17 @@ struct isa_kernels {
 	void (*axpy_f32)(double alpha, const float *x, float *y, size_t n);
 	void (*matvec_f64)(const double *a, const double *x, double *y, size_t rows, size_t n);
 	void (*matvec_f32)(const float *a, const float *x, float *y, size_t rows, size_t n);
+	/* matmul: the register tile, its micro-kernel, and those for the top h < mr rows of
+	 * a panel (part[h]; part[mr] is ukr). */
 	struct {
 		int mr, nr;
 		ukr_f64_fn ukr;
+		ukr_f64_fn part[GEMM_MAX_MR + 1];
 	} gemm_f64;
 	struct {
 		int mr, nr;
 		ukr_f32_fn ukr;
+		ukr_f32_fn part[GEMM_MAX_MR + 1];
 	} gemm_f32;
 };
 
@@ -613,7 +620,6 @@ void hpc_omp_axpy_f32(double alpha, const float *x, float *y, size_t n, int nthr
 #define GEMM_KC 256
 #define GEMM_MC 144
 #define GEMM_NC 3072
-#define GEMM_MAX_MR 8
 #define GEMM_MAX_NR 48
 
 static size_t round_up(size_t x, size_t to)
