@@ -16,6 +16,8 @@
  *              VF_ACC_VD(d0, d1, v) (the WF floats of v widened and added to the
  *              2 * WD >= WF doubles of d0, d1: the low half to d0)
  *   MR_D, NV_D, MR_F, NV_F: the matmul register tile, MR rows by NV vectors
+ *   UKR_D, UKR_WD, UKR_F, UKR_WF (optional): other vectors for the matmul
+ *              micro-kernels (see there)
  *
  * The header undefines all of them again at its end, ready for the next path.
  *
@@ -409,7 +411,7 @@ static TGT void ISA(matvec_f32)(const float *a, const float *x, float *y, size_t
 		[1] = (r1), [2] = (r2), [3] = (r4), [4] = (r4), [5] = (full), [6] = (full),        \
 		[7] = (full), [8] = (full)                                                         \
 	}
-#define HPC_OMP_UKR(name, T, V, W, MR, MRC, NV, LD, ST, FMA, ADD, ZERO, SET1)                      \
+#define HPC_OMP_UKR(name, T, MR, MRC, NV, V, W, LD, ST, FMA, ADD, ZERO, SET1)                      \
 	static TGT void name(size_t kc, const T *restrict pa, const T *restrict pb, T *c,          \
 			     size_t ldc, int add)                                                  \
 	{                                                                                          \
@@ -450,22 +452,29 @@ static TGT void ISA(matvec_f32)(const float *a, const float *x, float *y, size_t
 		}                                                                                  \
 	}
 
-HPC_OMP_UKR(ISA(ukr_f64), double, VD, WD, MR_D, MR_D, NV_D, VD_LD, VD_ST, VD_FMA, VD_ADD, VD_ZERO,
-	    VD_SET1)
-HPC_OMP_UKR(ISA(ukr_f64_r1), double, VD, WD, MR_D, 1, NV_D, VD_LD, VD_ST, VD_FMA, VD_ADD, VD_ZERO,
-	    VD_SET1)
-HPC_OMP_UKR(ISA(ukr_f64_r2), double, VD, WD, MR_D, 2, NV_D, VD_LD, VD_ST, VD_FMA, VD_ADD, VD_ZERO,
-	    VD_SET1)
-HPC_OMP_UKR(ISA(ukr_f64_r4), double, VD, WD, MR_D, 4, NV_D, VD_LD, VD_ST, VD_FMA, VD_ADD, VD_ZERO,
-	    VD_SET1)
-HPC_OMP_UKR(ISA(ukr_f32), float, VF, WF, MR_F, MR_F, NV_F, VF_LD, VF_ST, VF_FMA, VF_ADD, VF_ZERO,
-	    VF_SET1)
-HPC_OMP_UKR(ISA(ukr_f32_r1), float, VF, WF, MR_F, 1, NV_F, VF_LD, VF_ST, VF_FMA, VF_ADD, VF_ZERO,
-	    VF_SET1)
-HPC_OMP_UKR(ISA(ukr_f32_r2), float, VF, WF, MR_F, 2, NV_F, VF_LD, VF_ST, VF_FMA, VF_ADD, VF_ZERO,
-	    VF_SET1)
-HPC_OMP_UKR(ISA(ukr_f32_r4), float, VF, WF, MR_F, 4, NV_F, VF_LD, VF_ST, VF_FMA, VF_ADD, VF_ZERO,
-	    VF_SET1)
+/*
+ * The micro-kernels' vectors: the path's own (VD, VF), unless it names others
+ * (UKR_D, UKR_F: V, W, LD, ST, FMA, ADD, ZERO, SET1; UKR_WD, UKR_WF: W).
+ */
+#ifndef UKR_D
+#define UKR_D VD, WD, VD_LD, VD_ST, VD_FMA, VD_ADD, VD_ZERO, VD_SET1
+#define UKR_WD WD
+#endif
+#ifndef UKR_F
+#define UKR_F VF, WF, VF_LD, VF_ST, VF_FMA, VF_ADD, VF_ZERO, VF_SET1
+#define UKR_WF WF
+#endif
+/* (expands UKR_D or UKR_F into their parts before HPC_OMP_UKR sees them) */
+#define HPC_OMP_UKR_(...) HPC_OMP_UKR(__VA_ARGS__)
+HPC_OMP_UKR_(ISA(ukr_f64), double, MR_D, MR_D, NV_D, UKR_D)
+HPC_OMP_UKR_(ISA(ukr_f64_r1), double, MR_D, 1, NV_D, UKR_D)
+HPC_OMP_UKR_(ISA(ukr_f64_r2), double, MR_D, 2, NV_D, UKR_D)
+HPC_OMP_UKR_(ISA(ukr_f64_r4), double, MR_D, 4, NV_D, UKR_D)
+HPC_OMP_UKR_(ISA(ukr_f32), float, MR_F, MR_F, NV_F, UKR_F)
+HPC_OMP_UKR_(ISA(ukr_f32_r1), float, MR_F, 1, NV_F, UKR_F)
+HPC_OMP_UKR_(ISA(ukr_f32_r2), float, MR_F, 2, NV_F, UKR_F)
+HPC_OMP_UKR_(ISA(ukr_f32_r4), float, MR_F, 4, NV_F, UKR_F)
+#undef HPC_OMP_UKR_
 #undef HPC_OMP_UKR
 
 static const struct isa_kernels ISA(kernels) = {
@@ -478,9 +487,9 @@ static const struct isa_kernels ISA(kernels) = {
     .axpy_f32 = ISA(axpy_f32),
     .matvec_f64 = ISA(matvec_f64),
     .matvec_f32 = ISA(matvec_f32),
-    .gemm_f64 = {MR_D, NV_D *WD, ISA(ukr_f64),
+    .gemm_f64 = {MR_D, NV_D *UKR_WD, ISA(ukr_f64),
 		 UKR_PARTS(ISA(ukr_f64_r1), ISA(ukr_f64_r2), ISA(ukr_f64_r4), ISA(ukr_f64))},
-    .gemm_f32 = {MR_F, NV_F *WF, ISA(ukr_f32),
+    .gemm_f32 = {MR_F, NV_F *UKR_WF, ISA(ukr_f32),
 		 UKR_PARTS(ISA(ukr_f32_r1), ISA(ukr_f32_r2), ISA(ukr_f32_r4), ISA(ukr_f32))},
 };
 
@@ -510,6 +519,10 @@ static const struct isa_kernels ISA(kernels) = {
 #undef VF_SET1
 #undef VF_ACC_VD
 #undef UKR_PARTS
+#undef UKR_D
+#undef UKR_WD
+#undef UKR_F
+#undef UKR_WF
 #undef MR_D
 #undef NV_D
 #undef MR_F
