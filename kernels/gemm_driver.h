@@ -37,6 +37,9 @@ struct GEMM(gemm_job) {
 	size_t mr, nr, kc_blk;
 	void (*ukr)(size_t kc, const GEMM_T *restrict pa, const GEMM_T *restrict pb, GEMM_T *c,
 		    size_t ldc, int add);
+	/* part[h]: the micro-kernel for the top h rows of a panel (isa.h, UKR_PARTS) */
+	void (*const *part)(size_t kc, const GEMM_T *restrict pa, const GEMM_T *restrict pb,
+			    GEMM_T *c, size_t ldc, int add);
 	int by_rows; /* share rows of C, else column panels */
 	size_t t;    /* team size asked for (libgomp may give fewer) */
 	GEMM_T *bp;  /* packed block of B, shared */
@@ -44,19 +47,82 @@ struct GEMM(gemm_job) {
 	size_t astride;
 };
 
-/* Pack b[pc:pc+kc, j0:j0+w] into one panel of nr columns (zeros past w), row after row. */
-static void GEMM(pack_b)(const struct GEMM(gemm_job) * g, GEMM_T *dst, size_t pc, size_t kc,
-			 size_t j0)
+/*
+ * Pack rows pc..pc+kc of `np` full panels of B, the first at column j0, into
+ * consecutive panels of NR columns starting at dst. Row by row across the
+ * panels: each row of B is read front to back (one stream the prefetchers
+ * follow, where panel by panel read NR values of each of kc rows and then
+ * came back for the next NR), and each panel row is one copy of constant size
+ * (vector moves, where a loop of variable width went value by value).
+ */
+#define GEMM_PACK_B(NR)                                                                            \
+	static void GEMM(pack_b_##NR)(const GEMM_T *restrict src, size_t ld, GEMM_T *restrict dst, \
+				      size_t np, size_t kc)                                        \
+	{                                                                                          \
+		for (size_t p = 0; p < kc; p++) {                                                  \
+			const GEMM_T *s = src + p * ld;                                            \
+			GEMM_T *d = dst + p * NR;                                                  \
+			for (size_t q = 0; q < np; q++)                                            \
+				memcpy(d + q * kc * NR, s + q * NR, NR * sizeof(GEMM_T));          \
+		}                                                                                  \
+	}
+GEMM_PACK_B(4)
+GEMM_PACK_B(8)
+GEMM_PACK_B(16)
+GEMM_PACK_B(24)
+GEMM_PACK_B(48)
+#undef GEMM_PACK_B
+
+/*
+ * Pack b[pc:pc+kc, jc + q0*nr : jc + q1*nr] (clipped at n) into panels q0..q1
+ * of the block at bp, each kc x nr, zeros past column n.
+ */
+static void GEMM(pack_b)(const struct GEMM(gemm_job) * g, GEMM_T *bp, size_t pc, size_t kc,
+			 size_t jc, size_t q0, size_t q1)
 {
-	const size_t n = g->n, nr = g->nr, w = n - j0 < nr ? n - j0 : nr;
-	for (size_t p = 0; p < kc; p++) {
-		const GEMM_T *src = g->b + (pc + p) * n + j0;
-		size_t j = 0;
-		for (; j < w; j++)
-			dst[j] = src[j];
-		for (; j < nr; j++)
-			dst[j] = 0;
-		dst += nr;
+	const size_t n = g->n, nr = g->nr;
+	size_t qf = (n - jc) / nr; /* panels before qf are full */
+	qf = qf < q0 ? q0 : qf > q1 ? q1 : qf;
+	const GEMM_T *src = g->b + pc * n + jc + q0 * nr;
+	GEMM_T *dst = bp + q0 * kc * nr;
+	const size_t np = qf - q0;
+	switch (np ? nr : 0) {
+	case 0:
+		break;
+	case 4:
+		GEMM(pack_b_4)(src, n, dst, np, kc);
+		break;
+	case 8:
+		GEMM(pack_b_8)(src, n, dst, np, kc);
+		break;
+	case 16:
+		GEMM(pack_b_16)(src, n, dst, np, kc);
+		break;
+	case 24:
+		GEMM(pack_b_24)(src, n, dst, np, kc);
+		break;
+	case 48:
+		GEMM(pack_b_48)(src, n, dst, np, kc);
+		break;
+	default:
+		for (size_t p = 0; p < kc; p++)
+			for (size_t q = 0; q < np; q++)
+				for (size_t j = 0; j < nr; j++)
+					dst[q * kc * nr + p * nr + j] = src[p * n + q * nr + j];
+	}
+	for (size_t q = qf; q < q1; q++) {
+		/* The last panel, narrower than nr. */
+		const size_t j0 = jc + q * nr, w = n - j0 < nr ? n - j0 : nr;
+		GEMM_T *d = bp + q * kc * nr;
+		for (size_t p = 0; p < kc; p++) {
+			const GEMM_T *row = g->b + (pc + p) * n + j0;
+			size_t j = 0;
+			for (; j < w; j++)
+				d[j] = row[j];
+			for (; j < nr; j++)
+				d[j] = 0;
+			d += nr;
+		}
 	}
 }
 
@@ -116,9 +182,12 @@ static void GEMM(gemm_thread)(const struct GEMM(gemm_job) * g, struct gemm_barri
 
 	size_t r0 = 0, r1 = m;
 	if (g->by_rows) {
-		split((m + mr - 1) / mr, t, tid, &r0, &r1);
-		r0 *= mr;
-		r1 = r1 * mr < m ? r1 * mr : m;
+		/* Equal shares of the m rows, each rounded to whole panels: a short last
+		 * panel costs little (part[]), so it is not counted as a whole one. */
+		r0 = tid ? (tid * m / t + mr / 2) / mr * mr : 0;
+		r1 = tid + 1 < t ? ((tid + 1) * m / t + mr / 2) / mr * mr : m;
+		r0 = r0 < m ? r0 : m;
+		r1 = r1 < m ? r1 : m;
 	}
 	for (size_t jc = 0; jc < n; jc += NC) {
 		const size_t nc = n - jc < NC ? n - jc : NC;
@@ -131,8 +200,7 @@ static void GEMM(gemm_thread)(const struct GEMM(gemm_job) * g, struct gemm_barri
 			const int add = pc > 0;
 			size_t s0, s1;
 			split(npanels, t, tid, &s0, &s1);
-			for (size_t q = s0; q < s1; q++)
-				GEMM(pack_b)(g, g->bp + q * kc * nr, pc, kc, jc + q * nr);
+			GEMM(pack_b)(g, g->bp, pc, kc, jc, s0, s1);
 			gemm_barrier_wait(bar, &sense);
 			for (size_t ic = r0; ic < r1; ic += MC) {
 				const size_t mc = r1 - ic < MC ? r1 - ic : MC;
@@ -151,7 +219,7 @@ static void GEMM(gemm_thread)(const struct GEMM(gemm_job) * g, struct gemm_barri
 							g->ukr(kc, ap + ir * kc, pb, cp, n, add);
 							continue;
 						}
-						g->ukr(kc, ap + ir * kc, pb, tmp, nr, 0);
+						g->part[h](kc, ap + ir * kc, pb, tmp, nr, 0);
 						for (size_t i = 0; i < h; i++)
 							for (size_t j = 0; j < w; j++)
 								cp[i * n + j] =
@@ -182,6 +250,7 @@ void GEMM(hpc_omp_matmul)(const GEMM_T *a, const GEMM_T *b, GEMM_T *c, size_t m,
 	    .nr = (size_t)kern->GEMM(gemm).nr,
 	    .kc_blk = GEMM_KC * GEMM_KCX,
 	    .ukr = kern->GEMM(gemm).ukr,
+	    .part = kern->GEMM(gemm).part,
 	};
 	if (m == 0 || n == 0)
 		return;

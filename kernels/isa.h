@@ -16,6 +16,8 @@
  *              VF_ACC_VD(d0, d1, v) (the WF floats of v widened and added to the
  *              2 * WD >= WF doubles of d0, d1: the low half to d0)
  *   MR_D, NV_D, MR_F, NV_F: the matmul register tile, MR rows by NV vectors
+ *   UKR_D, UKR_WD, UKR_F, UKR_WF (optional): other vectors for the matmul
+ *              micro-kernels (see there)
  *
  * The header undefines all of them again at its end, ready for the next path.
  *
@@ -383,10 +385,14 @@ static TGT void ISA(matvec_f32)(const float *a, const float *x, float *y, size_t
 /* ---- matmul micro-kernels ------------------------------------------------------- */
 
 /*
- * c[MR x NR] (row stride ldc) = acc, or c + acc when `add`, where
- * acc = sum over p < kc of pa[p][0..MR) (x) pb[p][0..NR): pa is a packed
+ * c[MRC x NR] (row stride ldc) = acc, or c + acc when `add`, where
+ * acc = sum over p < kc of pa[p][0..MRC) (x) pb[p][0..NR): pa is a packed
  * panel of A (MR values per step), pb one of B (NR = NV * W values per step).
- * The MR x NV accumulators stay in registers (the loops are unrolled fully).
+ * The MRC x NV accumulators stay in registers (the loops are unrolled fully).
+ * MRC = MR but for the last row panel of A, when it is shorter: it goes
+ * through the kernel for 1, 2 or 4 rows that covers it (UKR_PARTS) instead
+ * of computing MR rows of which most are padding (m = 257 is 32 panels of 8
+ * and one of 1 row). A row's operations are the same in every variant.
  * Each step prefetches the panels' values HPC_OMP_UKR_PFD steps ahead: a B
  * panel (KC x NR) is larger than some L1s and is read again for every MR-row
  * panel of A, from L2 (prefetching past a panel's end reads harmless memory:
@@ -395,12 +401,30 @@ static TGT void ISA(matvec_f32)(const float *a, const float *x, float *y, size_t
 #ifndef HPC_OMP_UKR_PFD
 #define HPC_OMP_UKR_PFD 8
 #endif
-#define HPC_OMP_UKR(name, T, V, W, MR, NV, LD, ST, FMA, ADD, ZERO, SET1)                           \
+#ifndef HPC_OMP_UKR_CLOC
+#define HPC_OMP_UKR_CLOC 3
+#endif
+/* The micro-kernel for the top h rows of a panel, by h (0 unused): the narrowest that covers
+ * them. */
+#define UKR_PARTS(r1, r2, r4, full)                                                                \
+	{                                                                                          \
+		[1] = (r1), [2] = (r2), [3] = (r4), [4] = (r4), [5] = (full), [6] = (full),        \
+		[7] = (full), [8] = (full)                                                         \
+	}
+#define HPC_OMP_UKR(name, T, MR, MRC, NV, V, W, LD, ST, FMA, ADD, ZERO, SET1)                      \
 	static TGT void name(size_t kc, const T *restrict pa, const T *restrict pb, T *c,          \
 			     size_t ldc, int add)                                                  \
 	{                                                                                          \
-		V acc[MR][NV];                                                                     \
-		_Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                              \
+		V acc[MRC][NV];                                                                    \
+		_Pragma("GCC unroll 16") for (int r = 0; r < MRC; r++)                             \
+		{                                                                                  \
+			const char *cr = (const char *)(c + (size_t)r * ldc);                      \
+			_Pragma("GCC unroll 8") for (size_t l = 0; l < NV * W * sizeof(T);         \
+						     l += 64)                                      \
+			    __builtin_prefetch(cr + l, 1, HPC_OMP_UKR_CLOC);                       \
+			__builtin_prefetch(cr + NV * W * sizeof(T) - 1, 1, HPC_OMP_UKR_CLOC);      \
+		}                                                                                  \
+		_Pragma("GCC unroll 16") for (int r = 0; r < MRC; r++)                             \
 		    _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] = ZERO();       \
 		for (size_t p = 0; p < kc; p++) {                                                  \
 			V b[NV];                                                                   \
@@ -411,7 +435,7 @@ static TGT void ISA(matvec_f32)(const float *a, const float *x, float *y, size_t
 			__builtin_prefetch(pa + HPC_OMP_UKR_PFD * MR);                             \
 			_Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) b[v] =                \
 			    LD(pb + v * W);                                                        \
-			_Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                      \
+			_Pragma("GCC unroll 16") for (int r = 0; r < MRC; r++)                     \
 			{                                                                          \
 				const V ar = SET1(pa[r]);                                          \
 				_Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] =   \
@@ -420,7 +444,7 @@ static TGT void ISA(matvec_f32)(const float *a, const float *x, float *y, size_t
 			pa += MR;                                                                  \
 			pb += NV * W;                                                              \
 		}                                                                                  \
-		_Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                              \
+		_Pragma("GCC unroll 16") for (int r = 0; r < MRC; r++)                             \
 		    _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++)                           \
 		{                                                                                  \
 			T *cp = c + (size_t)r * ldc + (size_t)v * W;                               \
@@ -428,9 +452,29 @@ static TGT void ISA(matvec_f32)(const float *a, const float *x, float *y, size_t
 		}                                                                                  \
 	}
 
-HPC_OMP_UKR(ISA(ukr_f64), double, VD, WD, MR_D, NV_D, VD_LD, VD_ST, VD_FMA, VD_ADD, VD_ZERO,
-	    VD_SET1)
-HPC_OMP_UKR(ISA(ukr_f32), float, VF, WF, MR_F, NV_F, VF_LD, VF_ST, VF_FMA, VF_ADD, VF_ZERO, VF_SET1)
+/*
+ * The micro-kernels' vectors: the path's own (VD, VF), unless it names others
+ * (UKR_D, UKR_F: V, W, LD, ST, FMA, ADD, ZERO, SET1; UKR_WD, UKR_WF: W).
+ */
+#ifndef UKR_D
+#define UKR_D VD, WD, VD_LD, VD_ST, VD_FMA, VD_ADD, VD_ZERO, VD_SET1
+#define UKR_WD WD
+#endif
+#ifndef UKR_F
+#define UKR_F VF, WF, VF_LD, VF_ST, VF_FMA, VF_ADD, VF_ZERO, VF_SET1
+#define UKR_WF WF
+#endif
+/* (expands UKR_D or UKR_F into their parts before HPC_OMP_UKR sees them) */
+#define HPC_OMP_UKR_(...) HPC_OMP_UKR(__VA_ARGS__)
+HPC_OMP_UKR_(ISA(ukr_f64), double, MR_D, MR_D, NV_D, UKR_D)
+HPC_OMP_UKR_(ISA(ukr_f64_r1), double, MR_D, 1, NV_D, UKR_D)
+HPC_OMP_UKR_(ISA(ukr_f64_r2), double, MR_D, 2, NV_D, UKR_D)
+HPC_OMP_UKR_(ISA(ukr_f64_r4), double, MR_D, 4, NV_D, UKR_D)
+HPC_OMP_UKR_(ISA(ukr_f32), float, MR_F, MR_F, NV_F, UKR_F)
+HPC_OMP_UKR_(ISA(ukr_f32_r1), float, MR_F, 1, NV_F, UKR_F)
+HPC_OMP_UKR_(ISA(ukr_f32_r2), float, MR_F, 2, NV_F, UKR_F)
+HPC_OMP_UKR_(ISA(ukr_f32_r4), float, MR_F, 4, NV_F, UKR_F)
+#undef HPC_OMP_UKR_
 #undef HPC_OMP_UKR
 
 static const struct isa_kernels ISA(kernels) = {
@@ -443,8 +487,10 @@ static const struct isa_kernels ISA(kernels) = {
     .axpy_f32 = ISA(axpy_f32),
     .matvec_f64 = ISA(matvec_f64),
     .matvec_f32 = ISA(matvec_f32),
-    .gemm_f64 = {MR_D, NV_D *WD, ISA(ukr_f64)},
-    .gemm_f32 = {MR_F, NV_F *WF, ISA(ukr_f32)},
+    .gemm_f64 = {MR_D, NV_D *UKR_WD, ISA(ukr_f64),
+		 UKR_PARTS(ISA(ukr_f64_r1), ISA(ukr_f64_r2), ISA(ukr_f64_r4), ISA(ukr_f64))},
+    .gemm_f32 = {MR_F, NV_F *UKR_WF, ISA(ukr_f32),
+		 UKR_PARTS(ISA(ukr_f32_r1), ISA(ukr_f32_r2), ISA(ukr_f32_r4), ISA(ukr_f32))},
 };
 
 /* The parameters of this inclusion, gone again for the next one. */
@@ -472,6 +518,11 @@ static const struct isa_kernels ISA(kernels) = {
 #undef VF_ZERO
 #undef VF_SET1
 #undef VF_ACC_VD
+#undef UKR_PARTS
+#undef UKR_D
+#undef UKR_WD
+#undef UKR_F
+#undef UKR_WF
 #undef MR_D
 #undef NV_D
 #undef MR_F

@@ -7,7 +7,8 @@
  *
  * Instruction sets. The range functions are compiled three times from one
  * source (isa.h): for AVX-512, for AVX2 + FMA, and for the x86-64
- * baseline ("scalar": plain C, which the compiler may give SSE2 at most), each
+ * baseline ("scalar": plain C, which the compiler may give SSE2 at most, and
+ * SSE2 intrinsics in the matmul micro-kernels), each
  * with a target attribute, so that the build itself needs nothing beyond
  * x86-64. The path is chosen once, at the first kernel call, from what the
  * CPU (and the OS, for the wider registers) supports; HPC_OMP_ISA=scalar|avx2|
@@ -208,6 +209,9 @@ typedef void (*ukr_f64_fn)(size_t kc, const double *restrict pa, const double *r
 typedef void (*ukr_f32_fn)(size_t kc, const float *restrict pa, const float *restrict pb, float *c,
 			   size_t ldc, int add);
 
+/* The tallest register tile of any path (isa.h: MR_D, MR_F). */
+#define GEMM_MAX_MR 8
+
 struct isa_kernels {
 	const char *name;
 	double (*dot_f64)(const double *x, const double *y, size_t n);
@@ -218,13 +222,17 @@ struct isa_kernels {
 	void (*axpy_f32)(double alpha, const float *x, float *y, size_t n);
 	void (*matvec_f64)(const double *a, const double *x, double *y, size_t rows, size_t n);
 	void (*matvec_f32)(const float *a, const float *x, float *y, size_t rows, size_t n);
+	/* matmul: the register tile, its micro-kernel, and those for the top h < mr rows of
+	 * a panel (part[h]; part[mr] is ukr). */
 	struct {
 		int mr, nr;
 		ukr_f64_fn ukr;
+		ukr_f64_fn part[GEMM_MAX_MR + 1];
 	} gemm_f64;
 	struct {
 		int mr, nr;
 		ukr_f32_fn ukr;
+		ukr_f32_fn part[GEMM_MAX_MR + 1];
 	} gemm_f32;
 };
 
@@ -253,10 +261,27 @@ struct isa_kernels {
 #define VF_ZERO() 0.0f
 #define VF_SET1(x) (x)
 #define VF_ACC_VD(d0, d1, v) ((d0) += (double)(v))
-#define MR_D 4
-#define NV_D 4
-#define MR_F 4
-#define NV_F 4
+/*
+ * The matmul micro-kernels in SSE2, which every x86-64 has: left to itself
+ * the compiler vectorised the scalar tile only in part. No FMA here: a
+ * multiply, then an add, as the plain C did, so results are those of the
+ * scalar C. 16 registers: a 6 x 4 tile of doubles (two per register) or
+ * 6 x 8 floats takes 12 of them.
+ */
+#define SSE2_MADD_PD(a, b, c) _mm_add_pd(_mm_mul_pd((a), (b)), (c))
+#define SSE2_MADD_PS(a, b, c) _mm_add_ps(_mm_mul_ps((a), (b)), (c))
+#define UKR_D                                                                                      \
+	__m128d, 2, _mm_loadu_pd, _mm_storeu_pd, SSE2_MADD_PD, _mm_add_pd, _mm_setzero_pd,         \
+	    _mm_set1_pd
+#define UKR_WD 2
+#define UKR_F                                                                                      \
+	__m128, 4, _mm_loadu_ps, _mm_storeu_ps, SSE2_MADD_PS, _mm_add_ps, _mm_setzero_ps,          \
+	    _mm_set1_ps
+#define UKR_WF 4
+#define MR_D 6
+#define NV_D 2
+#define MR_F 6
+#define NV_F 2
 #include "kernels/isa.h"
 
 /* AVX2 + FMA: 16 registers of 4 doubles; a 6 x 8 tile of C takes 12 of them. */
@@ -613,7 +638,6 @@ void hpc_omp_axpy_f32(double alpha, const float *x, float *y, size_t n, int nthr
 #define GEMM_KC 256
 #define GEMM_MC 144
 #define GEMM_NC 3072
-#define GEMM_MAX_MR 8
 #define GEMM_MAX_NR 48
 
 static size_t round_up(size_t x, size_t to)

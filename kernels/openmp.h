@@ -53,7 +53,7 @@ extern "C" {
  * the first kernel call) names a narrower one: "scalar", "avx2" or "avx512".
  */
 enum hpc_omp_isa {
-	HPC_OMP_ISA_SCALAR = 0, /* plain C for any x86-64 (the compiler may use SSE2) */
+	HPC_OMP_ISA_SCALAR = 0, /* plain C for any x86-64 (SSE2 at most; matmul uses it) */
 	HPC_OMP_ISA_AVX2 = 1,   /* AVX2 + FMA, 4 doubles per register */
 	HPC_OMP_ISA_AVX512 = 2, /* AVX-512F, 8 doubles per register */
 };

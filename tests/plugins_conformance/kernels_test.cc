@@ -134,7 +134,8 @@ std::vector<Shape> SmallShapes()
 }
 
 // Shapes that cross the matmul blocking (KC = 256 f64 / 512 f32, MC = 144,
-// NC = 3072, register tiles up to 8 x 48), the vector loops' unrolling
+// NC = 3072, register tiles up to 8 x 48, last row panels of every height
+// 1..7 through the kernels for 1, 2, 4 or all rows), the vector loops' unrolling
 // (4 vectors of up to 8 doubles or 16 floats) and the f32 float blocks (4 steps
 // of 1, 8 or 16 floats per chain; 4 chains in dot and sum), with remainders
 // everywhere.
@@ -147,9 +148,10 @@ std::vector<Shape> BlockShapes()
 	for (uint64_t m : {4, 9, 31})
 		for (uint64_t n : {15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 127, 200})
 			v.push_back({HPC_OP_MATVEC, m, n, 0});
-	const uint64_t mm[][3] = {{8, 24, 1},   {9, 25, 7},    {6, 8, 256},    {6, 8, 257},
-				  {7, 49, 513}, {145, 50, 20}, {150, 70, 300}, {13, 3100, 3},
-				  {289, 33, 9}, {17, 97, 600}, {1, 200, 260}};
+	const uint64_t mm[][3] = {{8, 24, 1},    {9, 25, 7},    {6, 8, 256},    {6, 8, 257},
+				  {7, 49, 513},  {145, 50, 20}, {150, 70, 300}, {13, 3100, 3},
+				  {289, 33, 9},  {17, 97, 600}, {1, 200, 260},  {12, 30, 40},
+				  {20, 50, 300}, {258, 75, 260}};
 	for (const auto &s : mm)
 		v.push_back({HPC_OP_MATMUL, s[0], s[1], s[2]});
 	return v;
@@ -244,26 +246,30 @@ TEST(OmpKernels, MatmulAndMatvecDoNotDependOnTheTeam)
 	for (int isa : Isas()) {
 		IsaScope scope(isa);
 		SCOPED_TRACE(hpc_omp_isa_name(isa));
-		const size_t m = 150, n = 70, k = 300;
-		std::vector<double> a = RandomVec<double>(m * k, 5),
-				    b = RandomVec<double>(k * n, 6);
-		std::vector<double> c1(m * n), c3(m * n), y1(m), y3(m);
-		hpc_omp_matmul_f64(a.data(), b.data(), c1.data(), m, n, k, 1);
-		hpc_omp_matmul_f64(a.data(), b.data(), c3.data(), m, n, k, 3);
-		EXPECT_EQ(std::memcmp(c1.data(), c3.data(), c1.size() * sizeof(double)), 0);
-		hpc_omp_matvec_f64(a.data(), b.data(), y1.data(), m, k, 1);
-		hpc_omp_matvec_f64(a.data(), b.data(), y3.data(), m, k, 3);
-		EXPECT_EQ(std::memcmp(y1.data(), y3.data(), y1.size() * sizeof(double)), 0);
-		// f32 rows go through float blocks and double accumulators, in the four-row
-		// pass or alone (150 rows in 3 parts of 50: 48 in passes of four, 2 alone).
-		std::vector<float> af = RandomVec<float>(m * k, 7), bf = RandomVec<float>(k * n, 8);
-		std::vector<float> d1(m * n), d3(m * n), z1(m), z3(m);
-		hpc_omp_matmul_f32(af.data(), bf.data(), d1.data(), m, n, k, 1);
-		hpc_omp_matmul_f32(af.data(), bf.data(), d3.data(), m, n, k, 3);
-		EXPECT_EQ(std::memcmp(d1.data(), d3.data(), d1.size() * sizeof(float)), 0);
-		hpc_omp_matvec_f32(af.data(), bf.data(), z1.data(), m, k, 1);
-		hpc_omp_matvec_f32(af.data(), bf.data(), z3.data(), m, k, 3);
-		EXPECT_EQ(std::memcmp(z1.data(), z3.data(), z1.size() * sizeof(float)), 0);
+		// 257 rows: the teams split them unevenly, ending on a panel of one row.
+		for (const size_t m : {150, 257}) {
+			const size_t n = 70, k = 300;
+			std::vector<double> a = RandomVec<double>(m * k, 5),
+					    b = RandomVec<double>(k * n, 6);
+			std::vector<double> c1(m * n), c3(m * n), y1(m), y3(m);
+			hpc_omp_matmul_f64(a.data(), b.data(), c1.data(), m, n, k, 1);
+			hpc_omp_matmul_f64(a.data(), b.data(), c3.data(), m, n, k, 3);
+			EXPECT_EQ(std::memcmp(c1.data(), c3.data(), c1.size() * sizeof(double)), 0);
+			hpc_omp_matvec_f64(a.data(), b.data(), y1.data(), m, k, 1);
+			hpc_omp_matvec_f64(a.data(), b.data(), y3.data(), m, k, 3);
+			EXPECT_EQ(std::memcmp(y1.data(), y3.data(), y1.size() * sizeof(double)), 0);
+			// f32 rows go through float blocks and double accumulators, in the four-row
+			// pass or alone (150 rows in 3 parts of 50: 48 in passes of four, 2 alone).
+			std::vector<float> af = RandomVec<float>(m * k, 7),
+					   bf = RandomVec<float>(k * n, 8);
+			std::vector<float> d1(m * n), d3(m * n), z1(m), z3(m);
+			hpc_omp_matmul_f32(af.data(), bf.data(), d1.data(), m, n, k, 1);
+			hpc_omp_matmul_f32(af.data(), bf.data(), d3.data(), m, n, k, 3);
+			EXPECT_EQ(std::memcmp(d1.data(), d3.data(), d1.size() * sizeof(float)), 0);
+			hpc_omp_matvec_f32(af.data(), bf.data(), z1.data(), m, k, 1);
+			hpc_omp_matvec_f32(af.data(), bf.data(), z3.data(), m, k, 3);
+			EXPECT_EQ(std::memcmp(z1.data(), z3.data(), z1.size() * sizeof(float)), 0);
+		}
 	}
 }
 
