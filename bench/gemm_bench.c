@@ -66,34 +66,31 @@ int main(int argc, char **argv)
 	int threads = 2, rounds = 7, want_f64 = 1, want_f32 = 1;
 	const char *shapes_arg = "500,1000,2000,4000,1001x999x1003,3001x257x1999,257x3001x2003,"
 				 "2001x2003x97";
-	for (int i = 1; i < argc; i++) {
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(argv[i], "--threads") && v)
-			threads = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--rounds") && v)
-			rounds = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--shapes") && v)
-			shapes_arg = argv[++i];
-		else if (!strcmp(argv[i], "--dtypes") && v) {
-			want_f64 = strstr(v, "f64") != NULL;
-			want_f32 = strstr(v, "f32") != NULL;
-			i++;
-		} else if (!strcmp(argv[i], "--isa") && v) {
-			int isa = -1;
-			for (int j = HPC_OMP_ISA_SCALAR; j <= HPC_OMP_ISA_AVX512; j++)
-				if (!strcmp(v, hpc_omp_isa_name(j)))
-					isa = j;
-			if (isa < 0)
-				bench_die("unknown --isa %s", v);
-			hpc_omp_set_isa(isa);
-			i++;
-		} else {
-			bench_die("usage: gemm_bench [--threads T] [--rounds R] [--dtypes f64,f32] "
-				  "[--isa avx512|avx2|scalar] [--shapes N,MxNxK,...]");
-		}
+	const char *dtypes = NULL, *isa_name = NULL;
+	const struct bench_arg args[] = {
+	    {"threads", BENCH_ARG_INT, &threads, "T", 1, 64},
+	    {"rounds", BENCH_ARG_INT, &rounds, "R", 1, 64},
+	    {"dtypes", BENCH_ARG_STR, &dtypes, "f64,f32", 0, 0},
+	    {"isa", BENCH_ARG_STR, &isa_name, "avx512|avx2|scalar", 0, 0},
+	    {"shapes", BENCH_ARG_STR, &shapes_arg, "N,MxNxK,...", 0, 0},
+	    BENCH_ARG_END,
+	};
+	bench_parse_args(argc, argv, args);
+	if (dtypes) {
+		want_f64 = strstr(dtypes, "f64") != NULL;
+		want_f32 = strstr(dtypes, "f32") != NULL;
+		if (!want_f64 && !want_f32)
+			bench_die("--dtypes %s names no dtype", dtypes);
 	}
-	if (rounds < 1 || rounds > 64)
-		rounds = 7;
+	if (isa_name) {
+		int isa = -1;
+		for (int j = HPC_OMP_ISA_SCALAR; j <= HPC_OMP_ISA_AVX512; j++)
+			if (!strcmp(isa_name, hpc_omp_isa_name(j)))
+				isa = j;
+		if (isa < 0)
+			bench_die("unknown --isa %s", isa_name);
+		hpc_omp_set_isa(isa);
+	}
 	struct shape sh[32];
 	const int nsh = parse_shapes(shapes_arg, sh, 32);
 	openblas_set_num_threads(threads);
