@@ -10,10 +10,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -31,9 +33,12 @@ namespace
 
 using hpce::RawClient;
 
-// Generous for a loaded 2-core machine running sanitizers, still far below
-// the stalls these tests catch (seconds, or forever).
+// The contract: hpcrun status answers within a second while a backend stalls.
 constexpr double kFrontDoorMs = 1000;
+// Where the defect would be a wait forever (a job looping over empty rows, a
+// call into a crashed instance), this much time already shows it, and no
+// burst of load on a shared 2-core machine reaches it.
+constexpr double kForeverMs = 5000;
 
 double now_ms()
 {
@@ -50,12 +55,23 @@ bool job_runs(const std::string &sock, const char *backend)
 
 // The liveness check of every test here: status within a second, and a job
 // on another backend.
+//
+// A stalled front door stays stalled for the backend's whole delay (seconds),
+// while a burst of load on a shared machine (a compile beside the test) slows
+// one start of hpcrun: so the best of up to three tries in a row must answer
+// within the second (one slow try was seen in CI at 1.56 s).
 void expect_front_door_open(const hpce::Daemon &d, const char *other_backend)
 {
-	double ms;
-	hpce::Result r = hpce::hpcrun_status(d.socket(), &ms);
-	EXPECT_EQ(r.status, 0) << r.err;
-	EXPECT_LT(ms, kFrontDoorMs) << "hpcrun status took " << ms << " ms";
+	double best = 1e300;
+	std::string tries;
+	for (int i = 0; i < 3 && best >= kFrontDoorMs; i++) {
+		double ms;
+		hpce::Result r = hpce::hpcrun_status(d.socket(), &ms);
+		EXPECT_EQ(r.status, 0) << r.err;
+		best = std::min(best, ms);
+		tries += (tries.empty() ? "" : ", ") + std::to_string((int)ms) + " ms";
+	}
+	EXPECT_LT(best, kFrontDoorMs) << "hpcrun status took " << tries;
 	EXPECT_TRUE(job_runs(d.socket(), other_backend)) << "no job ran on " << other_backend;
 }
 
@@ -98,9 +114,10 @@ TEST(Robustness, EmptyJobsCompleteAtOnceOnEveryBackend)
 		const uint64_t huge[] = {1ull << 63, (~0ull) - (1ull << 20) + 2};
 		for (uint64_t m : huge) {
 			double t0 = now_ms();
-			hpc_cqe c = rc.submit(sqe(HPC_OP_MATMUL, m, 0, 0, b), 5000);
+			hpc_cqe c =
+			    rc.submit(sqe(HPC_OP_MATMUL, m, 0, 0, b), (int)(2 * kForeverMs));
 			EXPECT_EQ(c.status, 0) << "matmul m=" << m << " n=k=0";
-			EXPECT_LT(now_ms() - t0, kFrontDoorMs);
+			EXPECT_LT(now_ms() - t0, kForeverMs);
 		}
 		hpc_cqe c = rc.submit(sqe(HPC_OP_DOT, 0, 0, 0, b));
 		EXPECT_EQ(c.status, 0);
@@ -392,7 +409,7 @@ TEST(Robustness, ABackendThatCrashedHoldingItsLockIsNeverCalledAgain)
 	// describe() would take the held mutex: the daemon shows the last line instead.
 	double t0 = now_ms();
 	hpce::Result r = hpce::run({hpce::runfile("cli/hpcrun"), "-s", d.socket(), "backends"});
-	EXPECT_LT(now_ms() - t0, kFrontDoorMs);
+	EXPECT_LT(now_ms() - t0, kForeverMs);
 	EXPECT_EQ(r.status, 0) << r.err;
 	EXPECT_NE(r.out.find("state=crashed"), std::string::npos) << r.out;
 	EXPECT_NE(r.out.find("info=forgets=0"), std::string::npos) << r.out;

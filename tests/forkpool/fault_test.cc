@@ -193,7 +193,9 @@ TEST(Faults, ChunkPastTheTimeoutIsKilledAndRetriedThenFails)
 	EXPECT_EQ(inst.Run(job.get()), -EIO);
 	auto took = std::chrono::steady_clock::now() - t0;
 	EXPECT_GE(took, milliseconds(400));
-	EXPECT_LT(took, std::chrono::seconds(3));
+	// Waiting for the chunks' sleeps instead would take 5 s or more; a busy machine only slows
+	// the two kills and the retry.
+	EXPECT_LT(took, milliseconds(4500));
 	std::string log = FpLog().All();
 	EXPECT_NE(log.find("ran past the timeout of 200 ms"), std::string::npos) << log;
 	EXPECT_NE(log.find("failed twice"), std::string::npos) << log;
