@@ -127,7 +127,11 @@ static double limit_s(struct bench *b, const struct point *pt)
 	}
 }
 
-/* The OpenBLAS call of each op, for T (double or float) through the BLAS prefix P (d or s). */
+/*
+ * The OpenBLAS call of each op, for T (double or float) through the BLAS prefix P (d or s),
+ * on the three buffers in order: A, x, y for matvec and matmul; x, y for dot and axpy; x for
+ * sum (as run_impl hands them to hpcd).
+ */
 #define BLAS_RUNNER(NAME, T, P)                                                                    \
 	static void NAME(const struct point *pt, T *A, T *x, T *y)                                 \
 	{                                                                                          \
@@ -159,15 +163,15 @@ BLAS_RUNNER(run_blas_f32, float, s)
 static double run_impl(struct bench *b, struct point *pt, enum impl im)
 {
 	const uint64_t m = pt->m, n = pt->n, k = pt->k;
-	/* The roles of the three buffers: A, x, y for matvec and matmul; x, y for the vector ops.
-	 */
-	void *A = b->P, *x = b->Q, *y = b->R;
-	if (pt->op == HPC_OP_DOT || pt->op == HPC_OP_SUM || pt->op == HPC_OP_AXPY) {
-		x = b->P;
-		y = b->Q;
-	}
 	if (im == IM_LIMIT)
 		return limit_s(b, pt);
+	/* The three buffers go to the operands the op uses, in role order (hpc/ops.h):
+	 * A, x, y for matvec and matmul; x, y for dot and axpy; x for sum. */
+	void *buf[HPC_ARG__COUNT] = {b->P, b->Q, b->R}, *arg[HPC_ARG__COUNT] = {NULL, NULL, NULL};
+	const struct hpc_op_desc *d = hpc_op_desc(pt->op);
+	for (int a = 0, next = 0; a < HPC_ARG__COUNT; a++)
+		if (hpc_op_uses(d, (enum hpc_arg)a))
+			arg[a] = buf[next++];
 	double t0 = bench_now_s();
 	if (im == IM_SERIAL || im == IM_OMP || im == IM_INPROC) {
 		struct hpc_request r = {.op = pt->op,
@@ -175,31 +179,11 @@ static double run_impl(struct bench *b, struct point *pt, enum impl im)
 					.m = m,
 					.n = n,
 					.k = k,
+					.a = arg[HPC_ARG_A],
+					.b = arg[HPC_ARG_B],
+					.out = arg[HPC_ARG_OUT],
 					.alpha = kAlpha,
 					.backend = im == IM_SERIAL ? "serial" : "omp"};
-		switch (pt->op) {
-		case HPC_OP_MATVEC:
-			r.a = A;
-			r.b = x;
-			r.out = y;
-			break;
-		case HPC_OP_MATMUL:
-			r.a = A;
-			r.b = x;
-			r.out = y;
-			break;
-		case HPC_OP_DOT:
-			r.a = x;
-			r.b = y;
-			break;
-		case HPC_OP_SUM:
-			r.a = x;
-			break;
-		case HPC_OP_AXPY:
-			r.a = x;
-			r.out = y;
-			break;
-		}
 		if (im == IM_INPROC) {
 			struct hpc_job j = {.op = r.op,
 					    .dtype = r.dtype,
@@ -220,6 +204,7 @@ static double run_impl(struct bench *b, struct point *pt, enum impl im)
 			struct hpc_completion done = {.status = 0};
 			int rc = hpc_run(b->c, &r, &done);
 			if (rc) {
+				/* The job's operands and the arena, for a report. */
 				size_t asz = 0;
 				unsigned char *base = hpc_arena(b->c, &asz);
 				bench_warn(
@@ -229,28 +214,20 @@ static double run_impl(struct bench *b, struct point *pt, enum impl im)
 				    r.out ? (unsigned char *)r.out - base : -1,
 				    (unsigned long long)m, (unsigned long long)n,
 				    (unsigned long long)k);
-			}
-			if (rc)
 				bench_die(
 				    "%s %s %s through hpcd (%s) failed: %s (rc %d, status %d, "
 				    "detail %u)",
 				    hpc_op_name(pt->op), dt_name(pt->dtype), pt->size, r.backend,
 				    hpc_strerror(rc, done.status == rc ? done.detail : 0), rc,
 				    done.status, (unsigned)done.detail);
-			/* (the job's operands and the arena, for a report) */
+			}
 			sink = done.result;
 			last_inside_s = (double)(done.t_end_ns - done.t_start_ns) * 1e-9;
 		}
 	} else if (pt->dtype == HPC_F32) {
-		if (pt->op == HPC_OP_MATVEC || pt->op == HPC_OP_MATMUL)
-			run_blas_f32(pt, A, x, y);
-		else
-			run_blas_f32(pt, x, y, NULL);
+		run_blas_f32(pt, buf[0], buf[1], buf[2]);
 	} else {
-		if (pt->op == HPC_OP_MATVEC || pt->op == HPC_OP_MATMUL)
-			run_blas_f64(pt, A, x, y);
-		else
-			run_blas_f64(pt, x, y, NULL);
+		run_blas_f64(pt, buf[0], buf[1], buf[2]);
 	}
 	return bench_now_s() - t0;
 }
