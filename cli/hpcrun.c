@@ -854,18 +854,20 @@ static int compute(const struct options *o, const struct command *cmd)
 		}
 		hpc_df_close(&ops[i].f);
 	}
-	void *result = NULL;
+	/* Each operand's memory by role: the files', and a separate output. */
+	void *mem[HPC_ARG__COUNT] = {NULL, NULL, NULL};
+	for (int i = 0; i < nops; i++)
+		mem[arg[i]] = ops[i].mem;
 	if (separate_out) {
-		result = hpc_alloc(c, (size_t)out_bytes);
-		if (!result) {
+		mem[HPC_ARG_OUT] = hpc_alloc(c, (size_t)out_bytes);
+		if (!mem[HPC_ARG_OUT]) {
 			fail("the shared arena of %zu bytes has no room for the result (%" PRIu64
 			     " bytes)",
 			     arena, out_bytes);
 			goto out;
 		}
-	} else if (hpc_op_uses(d, HPC_ARG_OUT)) {
-		result = ops[nops - 1].mem; /* the output is the last file (axpy's y) */
 	}
+	void *result = mem[HPC_ARG_OUT];
 
 	struct hpc_request req;
 	memset(&req, 0, sizeof(req));
@@ -874,11 +876,8 @@ static int compute(const struct options *o, const struct command *cmd)
 	req.m = m;
 	req.n = n;
 	req.k = k;
-	for (int i = 0; i < nops; i++)
-		if (arg[i] == HPC_ARG_A)
-			req.a = ops[i].mem;
-		else if (arg[i] == HPC_ARG_B)
-			req.b = ops[i].mem;
+	req.a = mem[HPC_ARG_A];
+	req.b = mem[HPC_ARG_B];
 	req.out = result;
 	req.alpha = alpha;
 	req.backend = o->backend;
