@@ -691,9 +691,11 @@ static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const str
 			     srv->nsessions + srv->departing);
 		return;
 	}
-	struct hpcd_client *cl = calloc(1, sizeof(*cl));
+	/* Allocated first: once the session thread runs, nothing here may fail. */
+	struct hpcd_client *cl = malloc(sizeof(*cl));
+	struct hpcd_session *s = NULL;
 	int rc = cl ? hpcd_session_start(&srv->session_env, c->fd, c->uid, c->pid, c->id,
-					 h->arena_bytes, sq, cq, &cl->session)
+					 h->arena_bytes, sq, cq, &s)
 		    : -ENOMEM;
 	if (rc < 0) {
 		free(cl);
@@ -702,7 +704,7 @@ static void handle_hello(struct hpcd_server *srv, struct hpcd_conn *c, const str
 		return;
 	}
 	*cl = (struct hpcd_client){.srv = srv,
-				   .session = cl->session,
+				   .session = s,
 				   .conn = c,
 				   .id = c->id,
 				   .pid = c->pid,
