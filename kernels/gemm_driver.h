@@ -42,8 +42,14 @@ struct GEMM(gemm_job) {
 			    GEMM_T *c, size_t ldc, int add);
 	int by_rows; /* share rows of C, else column panels */
 	size_t t;    /* team size asked for (libgomp may give fewer) */
-	GEMM_T *bp;  /* packed block of B, shared */
-	GEMM_T *ap;  /* packed blocks of A, one of astride bytes per thread */
+	/* Packed block of B. By rows, shared: panel q of the block at bp + q * ps. By
+	 * columns, each thread's panels in a stretch of its own (see gemm_thread): the
+	 * threads do not wait for each other, and one packing its next block must not
+	 * write where another still reads the one before. */
+	GEMM_T *bp;
+	size_t ps; /* elements from one panel to the next: kc x nr of the deepest block */
+	size_t npanels_max;
+	GEMM_T *ap; /* packed blocks of A, one of astride bytes per thread */
 	size_t astride;
 };
 
@@ -57,13 +63,13 @@ struct GEMM(gemm_job) {
  */
 #define GEMM_PACK_B(NR)                                                                            \
 	static void GEMM(pack_b_##NR)(const GEMM_T *restrict src, size_t ld, GEMM_T *restrict dst, \
-				      size_t np, size_t kc)                                        \
+				      size_t np, size_t kc, size_t ps)                             \
 	{                                                                                          \
 		for (size_t p = 0; p < kc; p++) {                                                  \
 			const GEMM_T *s = src + p * ld;                                            \
 			GEMM_T *d = dst + p * NR;                                                  \
 			for (size_t q = 0; q < np; q++)                                            \
-				memcpy(d + q * kc * NR, s + q * NR, NR * sizeof(GEMM_T));          \
+				memcpy(d + q * ps, s + q * NR, NR * sizeof(GEMM_T));               \
 		}                                                                                  \
 	}
 GEMM_PACK_B(4)
@@ -75,45 +81,45 @@ GEMM_PACK_B(48)
 
 /*
  * Pack b[pc:pc+kc, jc + q0*nr : jc + q1*nr] (clipped at n) into panels q0..q1
- * of the block at bp, each kc x nr, zeros past column n.
+ * of a block, each kc x nr (ps apart), zeros past column n; panel q0 at dst.
  */
-static void GEMM(pack_b)(const struct GEMM(gemm_job) * g, GEMM_T *bp, size_t pc, size_t kc,
+static void GEMM(pack_b)(const struct GEMM(gemm_job) * g, GEMM_T *dst, size_t pc, size_t kc,
 			 size_t jc, size_t q0, size_t q1)
 {
 	const size_t n = g->n, nr = g->nr;
 	size_t qf = (n - jc) / nr; /* panels before qf are full */
 	qf = qf < q0 ? q0 : qf > q1 ? q1 : qf;
 	const GEMM_T *src = g->b + pc * n + jc + q0 * nr;
-	GEMM_T *dst = bp + q0 * kc * nr;
+	const size_t ps = g->ps;
 	const size_t np = qf - q0;
 	switch (np ? nr : 0) {
 	case 0:
 		break;
 	case 4:
-		GEMM(pack_b_4)(src, n, dst, np, kc);
+		GEMM(pack_b_4)(src, n, dst, np, kc, ps);
 		break;
 	case 8:
-		GEMM(pack_b_8)(src, n, dst, np, kc);
+		GEMM(pack_b_8)(src, n, dst, np, kc, ps);
 		break;
 	case 16:
-		GEMM(pack_b_16)(src, n, dst, np, kc);
+		GEMM(pack_b_16)(src, n, dst, np, kc, ps);
 		break;
 	case 24:
-		GEMM(pack_b_24)(src, n, dst, np, kc);
+		GEMM(pack_b_24)(src, n, dst, np, kc, ps);
 		break;
 	case 48:
-		GEMM(pack_b_48)(src, n, dst, np, kc);
+		GEMM(pack_b_48)(src, n, dst, np, kc, ps);
 		break;
 	default:
 		for (size_t p = 0; p < kc; p++)
 			for (size_t q = 0; q < np; q++)
 				for (size_t j = 0; j < nr; j++)
-					dst[q * kc * nr + p * nr + j] = src[p * n + q * nr + j];
+					dst[q * ps + p * nr + j] = src[p * n + q * nr + j];
 	}
 	for (size_t q = qf; q < q1; q++) {
 		/* The last panel, narrower than nr. */
 		const size_t j0 = jc + q * nr, w = n - j0 < nr ? n - j0 : nr;
-		GEMM_T *d = bp + q * kc * nr;
+		GEMM_T *d = dst + (q - q0) * ps;
 		for (size_t p = 0; p < kc; p++) {
 			const GEMM_T *row = g->b + (pc + p) * n + j0;
 			size_t j = 0;
@@ -179,6 +185,11 @@ static void GEMM(gemm_thread)(const struct GEMM(gemm_job) * g, struct gemm_barri
 	const size_t KC = g->kc_blk, MC = GEMM_MC, NC = GEMM_NC;
 	GEMM_T *ap = (GEMM_T *)((char *)g->ap + g->astride * tid);
 	GEMM_T tmp[GEMM_MAX_MR * GEMM_MAX_NR];
+	/* By columns, this thread's panels of every block start at `mine`: a share of
+	 * ceil(npanels_max / t) panels each, t of them fit in the npanels_max + g->t
+	 * that bp holds (t <= g->t). */
+	GEMM_T *const mine =
+	    g->by_rows ? NULL : g->bp + tid * ((g->npanels_max + t - 1) / t) * g->ps;
 
 	size_t r0 = 0, r1 = m;
 	if (g->by_rows) {
@@ -200,8 +211,11 @@ static void GEMM(gemm_thread)(const struct GEMM(gemm_job) * g, struct gemm_barri
 			const int add = pc > 0;
 			size_t s0, s1;
 			split(npanels, t, tid, &s0, &s1);
-			GEMM(pack_b)(g, g->bp, pc, kc, jc, s0, s1);
-			gemm_barrier_wait(bar, &sense);
+			GEMM(pack_b)(g, g->by_rows ? g->bp + s0 * g->ps : mine, pc, kc, jc, s0, s1);
+			/* Shared by rows, every thread reads every panel; by columns, each
+			 * reads only the panels it packed (s0..s1 is q0..q1): no barrier. */
+			if (g->by_rows)
+				gemm_barrier_wait(bar, &sense);
 			for (size_t ic = r0; ic < r1; ic += MC) {
 				const size_t mc = r1 - ic < MC ? r1 - ic : MC;
 				for (size_t ir = 0; ir < mc; ir += mr) {
@@ -211,7 +225,8 @@ static void GEMM(gemm_thread)(const struct GEMM(gemm_job) * g, struct gemm_barri
 				for (size_t q = q0; q < q1; q++) {
 					const size_t j0 = jc + q * nr;
 					const size_t w = n - j0 < nr ? n - j0 : nr;
-					const GEMM_T *pb = g->bp + q * kc * nr;
+					const GEMM_T *pb = g->by_rows ? g->bp + q * g->ps
+								      : mine + (q - q0) * g->ps;
 					for (size_t ir = 0; ir < mc; ir += mr) {
 						const size_t h = mc - ir < mr ? mc - ir : mr;
 						GEMM_T *cp = g->c + (ic + ir) * n + j0;
@@ -230,7 +245,8 @@ static void GEMM(gemm_thread)(const struct GEMM(gemm_job) * g, struct gemm_barri
 				}
 			}
 			/* The next block of B overwrites this one. */
-			gemm_barrier_wait(bar, &sense);
+			if (g->by_rows)
+				gemm_barrier_wait(bar, &sense);
 		}
 	}
 }
@@ -262,14 +278,23 @@ void GEMM(hpc_omp_matmul)(const GEMM_T *a, const GEMM_T *b, GEMM_T *c, size_t m,
 	const size_t nc_max = n < GEMM_NC ? n : GEMM_NC;
 	const size_t npanels_max = (nc_max + g.nr - 1) / g.nr;
 	int t = clamp_threads(nthreads);
-	g.by_rows = mpanels >= (size_t)t;
+	/* By rows when each thread gets at least a whole MC block of them; a thinner
+	 * share would make every thread wait at two barriers per block of B for a
+	 * block of A that its packing of B barely pays for (m = 257, n = 3001:
+	 * 0.89 x sgemm by rows). By columns, each thread packs all of A (m x kc per
+	 * block: small when m is) and only its own panels of B. Rows also when there
+	 * are too few column panels to share evenly. */
+	g.by_rows =
+	    mpanels >= (size_t)t && (m >= (size_t)t * GEMM_MC || npanels_max < 4 * (size_t)t);
 	t = team(t, g.by_rows ? mpanels : npanels_max);
 	g.t = (size_t)t;
 
 	const size_t kc_max = k < g.kc_blk ? k : g.kc_blk;
 	const size_t mc_max = round_up(m < GEMM_MC ? m : GEMM_MC, g.mr);
 	g.astride = round_up(kc_max * mc_max * sizeof(GEMM_T), 64);
-	g.bp = aligned_alloc(64, round_up(kc_max * npanels_max * g.nr * sizeof(GEMM_T), 64));
+	g.ps = kc_max * g.nr;
+	g.npanels_max = npanels_max;
+	g.bp = aligned_alloc(64, round_up((npanels_max + g.t) * g.ps * sizeof(GEMM_T), 64));
 	g.ap = aligned_alloc(64, g.astride * (size_t)t);
 	if (!g.bp || !g.ap) {
 		free(g.bp);

@@ -148,10 +148,10 @@ std::vector<Shape> BlockShapes()
 	for (uint64_t m : {4, 9, 31})
 		for (uint64_t n : {15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 127, 200})
 			v.push_back({HPC_OP_MATVEC, m, n, 0});
-	const uint64_t mm[][3] = {{8, 24, 1},    {9, 25, 7},    {6, 8, 256},    {6, 8, 257},
-				  {7, 49, 513},  {145, 50, 20}, {150, 70, 300}, {13, 3100, 3},
-				  {289, 33, 9},  {17, 97, 600}, {1, 200, 260},  {12, 30, 40},
-				  {20, 50, 300}, {258, 75, 260}};
+	const uint64_t mm[][3] = {{8, 24, 1},    {9, 25, 7},     {6, 8, 256},    {6, 8, 257},
+				  {7, 49, 513},  {145, 50, 20},  {150, 70, 300}, {13, 3100, 3},
+				  {289, 33, 9},  {17, 97, 600},  {1, 200, 260},  {12, 30, 40},
+				  {20, 50, 300}, {258, 75, 260}, {100, 700, 600}};
 	for (const auto &s : mm)
 		v.push_back({HPC_OP_MATMUL, s[0], s[1], s[2]});
 	return v;
@@ -246,9 +246,12 @@ TEST(OmpKernels, MatmulAndMatvecDoNotDependOnTheTeam)
 	for (int isa : Isas()) {
 		IsaScope scope(isa);
 		SCOPED_TRACE(hpc_omp_isa_name(isa));
-		// 257 rows: the teams split them unevenly, ending on a panel of one row.
-		for (const size_t m : {150, 257}) {
-			const size_t n = 70, k = 300;
+		// 257 rows: the teams split them unevenly, ending on a panel of one row. With
+		// 600 columns the teams share column panels instead (fewer rows than a cache
+		// block per thread; kernels/gemm_driver.h).
+		const size_t shapes[][2] = {{150, 70}, {257, 70}, {257, 600}};
+		for (const auto &mn : shapes) {
+			const size_t m = mn[0], n = mn[1], k = 300;
 			std::vector<double> a = RandomVec<double>(m * k, 5),
 					    b = RandomVec<double>(k * n, 6);
 			std::vector<double> c1(m * n), c3(m * n), y1(m), y3(m);
