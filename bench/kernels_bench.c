@@ -18,7 +18,11 @@
  *    team kept warm (bench_limits.h), so that at sizes that fit in a cache it
  *    is the cache's limit, not the cost of waking a team.
  * The machines are noisy and their memory bandwidth drifts, so the variants
- * are measured in interleaved rounds and the medians compared.
+ * are measured in interleaved rounds, and every ratio is paired: each round's
+ * best time of one variant against the same round's best of the other (moments
+ * apart, under the same neighbours and the same bandwidth), the median of
+ * those over the rounds. A slow drift then moves both sides of each pair; a
+ * burst of a neighbour's work lengthens a run, which the best of a round drops.
  *
  * Prints the machine's peak (each factor measured), a table (time, GB/s or
  * GFLOP/s, ratios to the limit, to OpenBLAS and to the in-process kernel),
@@ -79,6 +83,8 @@ struct bench {
 	struct bench_peak peak;
 };
 
+enum { MAX_ROUNDS = 8 };
+
 /* One op at one size. */
 struct point {
 	uint32_t op, dtype;
@@ -91,6 +97,8 @@ struct point {
 	double t[IM__COUNT]; /* median seconds, NAN when not measured */
 	double tmin[IM__COUNT], tmax[IM__COUNT];
 	int samples[IM__COUNT];
+	int rounds;
+	double best[IM__COUNT][MAX_ROUNDS]; /* each round's best time, NAN where not run */
 	double inside; /* median time of the openmp job inside hpcd (backend run only) */
 };
 
@@ -251,7 +259,7 @@ static int wanted(const struct point *pt, enum impl im)
  */
 static void measure(struct bench *b, struct point *pt)
 {
-	const int rounds = b->quick ? 2 : 4;
+	const int rounds = b->quick ? 2 : 5;
 	enum { MAXS = 64 };
 	double s[IM__COUNT][MAXS], inside[MAXS];
 	int per[IM__COUNT];
@@ -259,6 +267,8 @@ static void measure(struct bench *b, struct point *pt)
 		pt->t[im] = pt->tmin[im] = pt->tmax[im] = NAN;
 		pt->samples[im] = 0;
 		per[im] = 0;
+		for (int r = 0; r < MAX_ROUNDS; r++)
+			pt->best[im][r] = NAN;
 		if (!wanted(pt, im))
 			continue;
 		double w = run_impl(b, pt, im);
@@ -273,6 +283,7 @@ static void measure(struct bench *b, struct point *pt)
 		}
 		pause_ms(im == IM_OPENBLAS ? 200 : 20);
 	}
+	pt->rounds = rounds;
 	for (int r = 0; r < rounds; r++) {
 		/* Odd rounds go backwards, so that no variant always follows the same one. */
 		for (int j = 0; j < IM__COUNT; j++) {
@@ -282,6 +293,8 @@ static void measure(struct bench *b, struct point *pt)
 				if (im == IM_OMP)
 					inside[pt->samples[im]] = last_inside_s;
 				s[im][pt->samples[im]++] = dt;
+				if (!(dt >= pt->best[im][r]))
+					pt->best[im][r] = dt;
 			}
 			if (per[im])
 				pause_ms(im == IM_OPENBLAS ? 200 : 20);
@@ -297,6 +310,26 @@ static void measure(struct bench *b, struct point *pt)
 	}
 }
 
+/*
+ * time(ref) / time(im), paired by round (see the top): the median over the rounds of
+ * the ratio of their best times in the round; *lo and *hi get the lowest and highest
+ * of those. From the medians of all samples when no round ran both.
+ */
+static double paired(const struct point *pt, enum impl ref, enum impl im, double *lo, double *hi)
+{
+	double x[MAX_ROUNDS];
+	int n = 0;
+	for (int r = 0; r < pt->rounds; r++)
+		if (!isnan(pt->best[ref][r]) && !isnan(pt->best[im][r]))
+			x[n++] = pt->best[ref][r] / pt->best[im][r];
+	double med = n ? bench_median(x, n) : pt->t[ref] / pt->t[im];
+	if (lo)
+		*lo = n ? x[0] : med;
+	if (hi)
+		*hi = n ? x[n - 1] : med;
+	return med;
+}
+
 /* GB/s of the op's traffic, or GFLOP/s for matmul. */
 static double rate(const struct point *pt, double t)
 {
@@ -306,16 +339,17 @@ static double rate(const struct point *pt, double t)
 static void report(struct bench *b, const struct point *pt)
 {
 	const int mm = pt->op == HPC_OP_MATMUL;
-	const double tlim = pt->t[IM_LIMIT], tblas = pt->t[IM_OPENBLAS], tin = pt->t[IM_INPROC];
 	const double peak = pt->dtype == HPC_F32 ? b->peak.gflops_f32 : b->peak.gflops_f64;
 	for (int im = 0; im < IM__COUNT; im++) {
 		double t = pt->t[im];
 		if (isnan(t))
 			continue;
 		double r = rate(pt, t);
-		double xl = !mm && im != IM_LIMIT ? tlim / t : NAN;
-		double xb = im != IM_OPENBLAS && im != IM_LIMIT ? tblas / t : NAN;
-		double xi = im == IM_OMP ? t / tin : NAN;
+		double xl = !mm && im != IM_LIMIT ? paired(pt, IM_LIMIT, im, NULL, NULL) : NAN;
+		double xb = im != IM_OPENBLAS && im != IM_LIMIT
+				? paired(pt, IM_OPENBLAS, im, NULL, NULL)
+				: NAN;
+		double xi = im == IM_OMP ? 1 / paired(pt, IM_INPROC, im, NULL, NULL) : NAN;
 		char cl[16] = "", cb[16] = "", ci[16] = "";
 		if (!isnan(xl))
 			snprintf(cl, sizeof(cl), "%.2f", xl);
@@ -336,7 +370,7 @@ static void report(struct bench *b, const struct point *pt)
 			(unsigned long long)pt->m, (unsigned long long)pt->n,
 			(unsigned long long)pt->k, impl_name[im], im == IM_SERIAL ? 1 : b->threads,
 			t, pt->tmin[im], pt->samples[im], pt->bytes, pt->flops, r,
-			mm ? "GFLOP/s" : "GB/s", mm ? NAN : rate(pt, tlim), xl, xb, xi,
+			mm ? "GFLOP/s" : "GB/s", mm ? NAN : rate(pt, pt->t[IM_LIMIT]), xl, xb, xi,
 			im == IM_OMP ? pt->inside : NAN, pt->tmax[im]);
 	}
 	fflush(b->csv);
@@ -394,8 +428,9 @@ static void targets(struct bench *b, struct point *pts, int npts, int quick)
 	const double llc = llc_bytes();
 	int skipped = 0;
 	struct verdicts v = {0, 0};
-	printf("\nTargets (ratios from this run; limit = read or triad of the same bytes, "
-	       "moments apart)%s\n",
+	printf("\nTargets (ratios from this run, paired by round: the median of the rounds' "
+	       "ratios of best times, [lowest-highest];\nlimit = read or triad of the same "
+	       "bytes, moments apart)%s\n",
 	       quick ? "\n  --quick: these sizes sit in the caches; the targets are meant for a "
 		       "full run"
 		     : "");
@@ -424,35 +459,40 @@ static void targets(struct bench *b, struct point *pts, int npts, int quick)
 			continue;
 		}
 		const char *op = hpc_op_name(pt->op) ? hpc_op_name(pt->op) : "?";
+		double lo, hi;
 		if (mm) {
-			double x = pt->t[IM_OPENBLAS] / t;
+			double x = paired(pt, IM_OPENBLAS, IM_OMP, &lo, &hi);
 			double pk = pt->dtype == HPC_F32 ? b->peak.gflops_f32 : b->peak.gflops_f64;
 			verdict(&v, x >= 0.9,
 				"matmul %s %-14s %6.1f GFLOP/s (%2.0f%% of peak) = %.2f x OpenBLAS "
-				"%sgemm (%.1f)   target >= 0.90",
+				"%sgemm (%.1f) [%.2f-%.2f]   target >= 0.90",
 				dt, pt->size, rate(pt, t), 100 * rate(pt, t) / pk, x,
-				pt->dtype == HPC_F32 ? "s" : "d", rate(pt, pt->t[IM_OPENBLAS]));
+				pt->dtype == HPC_F32 ? "s" : "d", rate(pt, pt->t[IM_OPENBLAS]), lo,
+				hi);
 		} else {
-			double x = pt->t[IM_LIMIT] / t;
+			double x = paired(pt, IM_LIMIT, IM_OMP, &lo, &hi);
 			verdict(&v, x >= 0.9,
-				"%-6s %s %-8s %6.1f GB/s = %.2f x %s (%.1f GB/s)   target >= 0.90",
+				"%-6s %s %-8s %6.1f GB/s = %.2f x %s (%.1f GB/s) [%.2f-%.2f]   "
+				"target >= 0.90",
 				op, dt, pt->size, rate(pt, t), x,
 				pt->op == HPC_OP_AXPY ? "triad in place" : "read",
-				rate(pt, pt->t[IM_LIMIT]));
+				rate(pt, pt->t[IM_LIMIT]), lo, hi);
 			if (mv) {
-				double y = pt->t[IM_OPENBLAS] / t;
+				double y = paired(pt, IM_OPENBLAS, IM_OMP, &lo, &hi);
 				verdict(&v, y >= 1.0,
 					"matvec %s %-8s %.2f x the speed of OpenBLAS %sgemv "
-					"(%.2f ms vs %.2f ms)   target >= 1.00",
+					"(%.2f ms vs %.2f ms) [%.2f-%.2f]   target >= 1.00",
 					dt, pt->size, y, pt->dtype == HPC_F32 ? "s" : "d", t * 1e3,
-					pt->t[IM_OPENBLAS] * 1e3);
+					pt->t[IM_OPENBLAS] * 1e3, lo, hi);
 			}
 		}
-		double d = t / pt->t[IM_INPROC];
+		/* (paired the other way round: this target is an upper bound) */
+		double d = 1 / paired(pt, IM_INPROC, IM_OMP, &hi, &lo);
 		verdict(&v, d <= 1.05,
 			"%-6s %s %-8s through hpcd / in-process = %.3f (%.3f ms vs %.3f ms; "
-			"%.3f ms of it in the backend)   target <= 1.05",
-			op, dt, pt->size, d, t * 1e3, pt->t[IM_INPROC] * 1e3, pt->inside * 1e3);
+			"%.3f ms of it in the backend) [%.3f-%.3f]   target <= 1.05",
+			op, dt, pt->size, d, t * 1e3, pt->t[IM_INPROC] * 1e3, pt->inside * 1e3,
+			1 / lo, 1 / hi);
 	}
 	printf("\n%d of %d targets met%s", v.checked - v.missed, v.checked,
 	       quick ? " (quick run: not a judgement)" : "");
