@@ -4,8 +4,9 @@
  * type's suffix) and GEMM_KCX (KC multiplier) defined.
  *
  * The blocked matmul driver (see the top of openmp.c). Work is shared by rows
- * of C (in whole MR-row panels) when there are enough of them for the team,
- * else by NR-column panels of each block of B. Every element of C is computed
+ * of C (in whole MR-row panels) when each thread gets at least an MC block of
+ * them, else by NR-column panels of each block of B, each thread packing and
+ * using its own without waiting for the others. Every element of C is computed
  * by the same sequence of operations whoever computes it: its k loop is cut at
  * the same KC boundaries, and edge tiles go through the same micro-kernel into
  * a scratch tile and are added to C the same way. So results do not depend on
