@@ -250,16 +250,19 @@ static TGT void ISA(matvec_f64)(const double *a, const double *x, double *y, siz
 {
 	size_t i = 0;
 #if WD == 8
-	/* With 32 vector registers, eight rows per pass: each pass reads all of x
-	 * again, from L2 once it is larger than a few KiB, and those fills compete
-	 * with A's for the core's line-fill slots. Eight rows halve them: one
-	 * thread's matvec went from 0.80-0.89 to 0.84-0.94 x a read of the same
-	 * bytes at N = 4000-12000 (interleaved, same process). Each row still goes
-	 * through the operations of mv_row. */
-	for (; i + 8 <= rows; i += 8) {
-		const double *ar[8];
-		VD c0[8], c1[8];
-		_Pragma("GCC unroll 8") for (int r = 0; r < 8; r++)
+	/* With 32 vector registers, twelve rows per pass (2 accumulators each, 2 for
+	 * x): each pass reads all of x again, from L2 once it is larger than a few
+	 * KiB, and those fills compete with A's for the core's line-fill slots. One
+	 * thread's matvec against a read of the same bytes, interleaved in one
+	 * process, N = 4000-12000: four rows 0.80-0.89, eight 0.84-0.94, twelve
+	 * 0.84-0.99 (+0.05 to +0.08 over eight at N = 4000); two threads, bound by
+	 * memory, alike within the noise. Each row still goes through the operations
+	 * of mv_row, so the results are the same bits. */
+	enum { MVR = 12 };
+	for (; i + MVR <= rows; i += MVR) {
+		const double *ar[MVR];
+		VD c0[MVR], c1[MVR];
+		_Pragma("GCC unroll 16") for (int r = 0; r < MVR; r++)
 		{
 			ar[r] = a + (i + (size_t)r) * n;
 			c0[r] = VD_ZERO();
@@ -268,14 +271,14 @@ static TGT void ISA(matvec_f64)(const double *a, const double *x, double *y, siz
 		size_t j = 0;
 		for (; j + 2 * WD <= n; j += 2 * WD) {
 			const VD x0 = VD_LD(x + j), x1 = VD_LD(x + j + WD);
-			_Pragma("GCC unroll 8") for (int r = 0; r < 8; r++)
+			_Pragma("GCC unroll 16") for (int r = 0; r < MVR; r++)
 			{
 				c0[r] = VD_FMA(VD_LD(ar[r] + j), x0, c0[r]);
 				c1[r] = VD_FMA(VD_LD(ar[r] + j + WD), x1, c1[r]);
 			}
 		}
 		const size_t j1 = j;
-		_Pragma("GCC unroll 8") for (int r = 0; r < 8; r++)
+		_Pragma("GCC unroll 16") for (int r = 0; r < MVR; r++)
 		{
 			j = j1;
 			if (j + WD <= n) {
