@@ -219,118 +219,71 @@ static TGT void ISA(axpy_f32)(double alpha, const float *x, float *y, size_t n)
 
 /* ---- matvec ------------------------------------------------------------------- */
 
+#ifndef MV_ROWS_MAX
+#define MV_ROWS_MAX 12
+#endif
+
 /*
- * One row: two accumulators over steps of 2*WD columns, one more step of WD
- * into the first, the lanes, then the last columns one by one. The four-row
- * pass below does exactly this for each of its rows.
+ * y[0..R) for R consecutive rows of a (row length n), 1 <= R <= MV_ROWS_MAX, a
+ * constant where this is inlined (the accumulators then live in registers).
+ * The rows share each load of x. Each row: two accumulators over steps of 2*WD
+ * columns, one more step of WD into the first, the lanes, then the last
+ * columns one by one. So a row gives the same bits in a pass of any R, alone
+ * included, and the result does not depend on the team.
  */
-static TGT double ISA(mv_row_f64)(const double *a, const double *x, size_t n)
+static inline __attribute__((always_inline)) TGT void
+ISA(mv_rows_f64)(const double *a, const double *x, double *y, size_t n, const int R)
 {
-	VD c0 = VD_ZERO(), c1 = VD_ZERO();
+	VD c0[MV_ROWS_MAX], c1[MV_ROWS_MAX];
+	_Pragma("GCC unroll 12") for (int r = 0; r < R; r++) c0[r] = c1[r] = VD_ZERO();
 	size_t j = 0;
 	for (; j + 2 * WD <= n; j += 2 * WD) {
-		c0 = VD_FMA(VD_LD(a + j), VD_LD(x + j), c0);
-		c1 = VD_FMA(VD_LD(a + j + WD), VD_LD(x + j + WD), c1);
+		const VD x0 = VD_LD(x + j), x1 = VD_LD(x + j + WD);
+		_Pragma("GCC unroll 12") for (int r = 0; r < R; r++)
+		{
+			c0[r] = VD_FMA(VD_LD(a + (size_t)r * n + j), x0, c0[r]);
+			c1[r] = VD_FMA(VD_LD(a + (size_t)r * n + j + WD), x1, c1[r]);
+		}
 	}
 	if (j + WD <= n) {
-		c0 = VD_FMA(VD_LD(a + j), VD_LD(x + j), c0);
+		const VD x0 = VD_LD(x + j);
+		_Pragma("GCC unroll 12") for (int r = 0; r < R; r++) c0[r] =
+		    VD_FMA(VD_LD(a + (size_t)r * n + j), x0, c0[r]);
 		j += WD;
 	}
-	double s = VD_HSUM(VD_ADD(c0, c1));
-	for (; j < n; j++)
-		s = SFMA(a[j], x[j], s);
-	return s;
+	double sum[MV_ROWS_MAX];
+	_Pragma("GCC unroll 12") for (int r = 0; r < R; r++) sum[r] = VD_HSUM(VD_ADD(c0[r], c1[r]));
+	/* The rows' last columns side by side: their FMA chains overlap. */
+	for (; j < n; j++) {
+		const double xj = x[j];
+		_Pragma("GCC unroll 12") for (int r = 0; r < R; r++) sum[r] =
+		    SFMA(a[(size_t)r * n + j], xj, sum[r]);
+	}
+	_Pragma("GCC unroll 12") for (int r = 0; r < R; r++) y[r] = sum[r];
 }
 
 /*
- * y[0..rows) for `rows` consecutive rows of a (row length n). Four rows per
- * pass share each load of x, and give eight independent FMA chains.
+ * y[0..rows) for `rows` consecutive rows of a (row length n), in passes of
+ * four rows (eight independent FMA chains), twelve with AVX-512's 32 vector
+ * registers, then one by one.
  */
 static TGT void ISA(matvec_f64)(const double *a, const double *x, double *y, size_t rows, size_t n)
 {
 	size_t i = 0;
 #if WD == 8
-	/* With 32 vector registers, twelve rows per pass (2 accumulators each, 2 for
-	 * x): each pass reads all of x again, from L2 once it is larger than a few
-	 * KiB, and those fills compete with A's for the core's line-fill slots. One
+	/* Each pass reads all of x again, from L2 once it is larger than a few KiB,
+	 * and those fills compete with A's for the core's line-fill slots. One
 	 * thread's matvec against a read of the same bytes, interleaved in one
 	 * process, N = 4000-12000: four rows 0.80-0.89, eight 0.84-0.94, twelve
 	 * 0.84-0.99 (+0.05 to +0.08 over eight at N = 4000); two threads, bound by
-	 * memory, alike within the noise. Each row still goes through the operations
-	 * of mv_row, so the results are the same bits. */
-	enum { MVR = 12 };
-	for (; i + MVR <= rows; i += MVR) {
-		const double *ar[MVR];
-		VD c0[MVR], c1[MVR];
-		_Pragma("GCC unroll 16") for (int r = 0; r < MVR; r++)
-		{
-			ar[r] = a + (i + (size_t)r) * n;
-			c0[r] = VD_ZERO();
-			c1[r] = VD_ZERO();
-		}
-		size_t j = 0;
-		for (; j + 2 * WD <= n; j += 2 * WD) {
-			const VD x0 = VD_LD(x + j), x1 = VD_LD(x + j + WD);
-			_Pragma("GCC unroll 16") for (int r = 0; r < MVR; r++)
-			{
-				c0[r] = VD_FMA(VD_LD(ar[r] + j), x0, c0[r]);
-				c1[r] = VD_FMA(VD_LD(ar[r] + j + WD), x1, c1[r]);
-			}
-		}
-		const size_t j1 = j;
-		_Pragma("GCC unroll 16") for (int r = 0; r < MVR; r++)
-		{
-			j = j1;
-			if (j + WD <= n) {
-				c0[r] = VD_FMA(VD_LD(ar[r] + j), VD_LD(x + j), c0[r]);
-				j += WD;
-			}
-			double sr = VD_HSUM(VD_ADD(c0[r], c1[r]));
-			for (; j < n; j++)
-				sr = SFMA(ar[r][j], x[j], sr);
-			y[i + (size_t)r] = sr;
-		}
-	}
+	 * memory, alike within the noise. */
+	for (; i + 12 <= rows; i += 12)
+		ISA(mv_rows_f64)(a + i * n, x, y + i, n, 12);
 #endif
-	for (; i + 4 <= rows; i += 4) {
-		const double *a0 = a + i * n, *a1 = a0 + n, *a2 = a1 + n, *a3 = a2 + n;
-		VD c00 = VD_ZERO(), c01 = VD_ZERO(), c10 = VD_ZERO(), c11 = VD_ZERO();
-		VD c20 = VD_ZERO(), c21 = VD_ZERO(), c30 = VD_ZERO(), c31 = VD_ZERO();
-		size_t j = 0;
-		for (; j + 2 * WD <= n; j += 2 * WD) {
-			const VD x0 = VD_LD(x + j), x1 = VD_LD(x + j + WD);
-			c00 = VD_FMA(VD_LD(a0 + j), x0, c00);
-			c01 = VD_FMA(VD_LD(a0 + j + WD), x1, c01);
-			c10 = VD_FMA(VD_LD(a1 + j), x0, c10);
-			c11 = VD_FMA(VD_LD(a1 + j + WD), x1, c11);
-			c20 = VD_FMA(VD_LD(a2 + j), x0, c20);
-			c21 = VD_FMA(VD_LD(a2 + j + WD), x1, c21);
-			c30 = VD_FMA(VD_LD(a3 + j), x0, c30);
-			c31 = VD_FMA(VD_LD(a3 + j + WD), x1, c31);
-		}
-		if (j + WD <= n) {
-			const VD x0 = VD_LD(x + j);
-			c00 = VD_FMA(VD_LD(a0 + j), x0, c00);
-			c10 = VD_FMA(VD_LD(a1 + j), x0, c10);
-			c20 = VD_FMA(VD_LD(a2 + j), x0, c20);
-			c30 = VD_FMA(VD_LD(a3 + j), x0, c30);
-			j += WD;
-		}
-		double s0 = VD_HSUM(VD_ADD(c00, c01)), s1 = VD_HSUM(VD_ADD(c10, c11));
-		double s2 = VD_HSUM(VD_ADD(c20, c21)), s3 = VD_HSUM(VD_ADD(c30, c31));
-		for (; j < n; j++) {
-			s0 = SFMA(a0[j], x[j], s0);
-			s1 = SFMA(a1[j], x[j], s1);
-			s2 = SFMA(a2[j], x[j], s2);
-			s3 = SFMA(a3[j], x[j], s3);
-		}
-		y[i] = s0;
-		y[i + 1] = s1;
-		y[i + 2] = s2;
-		y[i + 3] = s3;
-	}
+	for (; i + 4 <= rows; i += 4)
+		ISA(mv_rows_f64)(a + i * n, x, y + i, n, 4);
 	for (; i < rows; i++)
-		y[i] = ISA(mv_row_f64)(a + i * n, x, n);
+		ISA(mv_rows_f64)(a + i * n, x, y + i, n, 1);
 }
 
 /*
