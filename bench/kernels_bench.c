@@ -335,18 +335,18 @@ static void measure(struct bench *b, struct point *pt)
 }
 
 /*
- * time(ref) / time(im), paired by round (see the top): the median over the rounds of
+ * time(num) / time(den), paired by round (see the top): the median over the rounds of
  * the ratio of their best times in the round; *lo and *hi get the lowest and highest
  * of those. From the medians of all samples when no round ran both.
  */
-static double paired(const struct point *pt, enum impl ref, enum impl im, double *lo, double *hi)
+static double paired(const struct point *pt, enum impl num, enum impl den, double *lo, double *hi)
 {
 	double x[MAX_ROUNDS];
 	int n = 0;
 	for (int r = 0; r < pt->rounds; r++)
-		if (!isnan(pt->best[ref][r]) && !isnan(pt->best[im][r]))
-			x[n++] = pt->best[ref][r] / pt->best[im][r];
-	double med = n ? bench_median(x, n) : pt->t[ref] / pt->t[im];
+		if (!isnan(pt->best[num][r]) && !isnan(pt->best[den][r]))
+			x[n++] = pt->best[num][r] / pt->best[den][r];
+	double med = n ? bench_median(x, n) : pt->t[num] / pt->t[den];
 	if (lo)
 		*lo = n ? x[0] : med;
 	if (hi)
@@ -373,7 +373,7 @@ static void report(struct bench *b, const struct point *pt)
 		double xb = im != IM_OPENBLAS && im != IM_LIMIT
 				? paired(pt, IM_OPENBLAS, im, NULL, NULL)
 				: NAN;
-		double xi = im == IM_OMP ? 1 / paired(pt, IM_INPROC, im, NULL, NULL) : NAN;
+		double xi = im == IM_OMP ? paired(pt, im, IM_INPROC, NULL, NULL) : NAN;
 		char cl[16] = "", cb[16] = "", ci[16] = "";
 		if (!isnan(xl))
 			snprintf(cl, sizeof(cl), "%.2f", xl);
@@ -507,13 +507,12 @@ static void targets(struct bench *b, struct point *pts, int npts, int quick)
 					pt->t[IM_OPENBLAS] * 1e3, lo, hi);
 			}
 		}
-		/* (paired the other way round: this target is an upper bound) */
-		double d = 1 / paired(pt, IM_INPROC, IM_OMP, &hi, &lo);
+		double d = paired(pt, IM_OMP, IM_INPROC, &lo, &hi);
 		verdict(&v, d <= 1.05,
 			"%-6s %s %-8s through hpcd / in-process = %.3f (%.3f ms vs %.3f ms; "
 			"%.3f ms of it in the backend) [%.3f-%.3f]   target <= 1.05",
-			op, dt, pt->size, d, t * 1e3, pt->t[IM_INPROC] * 1e3, pt->inside * 1e3,
-			1 / lo, 1 / hi);
+			op, dt, pt->size, d, t * 1e3, pt->t[IM_INPROC] * 1e3, pt->inside * 1e3, lo,
+			hi);
 	}
 	printf("\n%d of %d targets met%s", v.checked - v.missed, v.checked,
 	       quick ? " (quick run: not a judgement)" : "");
