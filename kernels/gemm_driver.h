@@ -186,11 +186,12 @@ static void GEMM(gemm_thread)(const struct GEMM(gemm_job) * g, struct gemm_barri
 	const size_t KC = g->kc_blk, MC = GEMM_MC, NC = GEMM_NC;
 	GEMM_T *ap = (GEMM_T *)((char *)g->ap + g->astride * tid);
 	GEMM_T tmp[GEMM_MAX_MR * GEMM_MAX_NR];
-	/* By columns, this thread's panels of every block start at `mine`: a share of
-	 * ceil(npanels_max / t) panels each, t of them fit in the npanels_max + g->t
-	 * that bp holds (t <= g->t). */
-	GEMM_T *const mine =
-	    g->by_rows ? NULL : g->bp + tid * ((g->npanels_max + t - 1) / t) * g->ps;
+	/* Panel q of a block is at blk + (q - first) * ps. By rows, blk is the shared
+	 * bp and first 0. By columns, blk is this thread's stretch, a share of
+	 * ceil(npanels_max / t) panels (t of them fit in the npanels_max + g->t that
+	 * bp holds, t <= g->t), and first its first panel, q0. */
+	GEMM_T *const blk =
+	    g->by_rows ? g->bp : g->bp + tid * ((g->npanels_max + t - 1) / t) * g->ps;
 
 	size_t r0 = 0, r1 = m;
 	if (g->by_rows) {
@@ -207,12 +208,13 @@ static void GEMM(gemm_thread)(const struct GEMM(gemm_job) * g, struct gemm_barri
 		size_t q0 = 0, q1 = npanels;
 		if (!g->by_rows)
 			split(npanels, t, tid, &q0, &q1);
+		const size_t first = g->by_rows ? 0 : q0;
 		for (size_t pc = 0; pc < k; pc += KC) {
 			const size_t kc = k - pc < KC ? k - pc : KC;
 			const int add = pc > 0;
 			size_t s0, s1;
 			split(npanels, t, tid, &s0, &s1);
-			GEMM(pack_b)(g, g->by_rows ? g->bp + s0 * g->ps : mine, pc, kc, jc, s0, s1);
+			GEMM(pack_b)(g, blk + (s0 - first) * g->ps, pc, kc, jc, s0, s1);
 			/* Shared by rows, every thread reads every panel; by columns, each
 			 * reads only the panels it packed (s0..s1 is q0..q1): no barrier. */
 			if (g->by_rows)
@@ -226,8 +228,7 @@ static void GEMM(gemm_thread)(const struct GEMM(gemm_job) * g, struct gemm_barri
 				for (size_t q = q0; q < q1; q++) {
 					const size_t j0 = jc + q * nr;
 					const size_t w = n - j0 < nr ? n - j0 : nr;
-					const GEMM_T *pb = g->by_rows ? g->bp + q * g->ps
-								      : mine + (q - q0) * g->ps;
+					const GEMM_T *pb = blk + (q - first) * g->ps;
 					for (size_t ir = 0; ir < mc; ir += mr) {
 						const size_t h = mc - ir < mr ? mc - ir : mr;
 						GEMM_T *cp = g->c + (ic + ir) * n + j0;
