@@ -237,13 +237,17 @@ ISA(mv_rows_f64)(const double *a, const double *x, double *y, size_t n, const in
 	VD c0[MV_ROWS_MAX], c1[MV_ROWS_MAX];
 	_Pragma("GCC unroll 12") for (int r = 0; r < R; r++) c0[r] = c1[r] = VD_ZERO();
 	size_t j = 0;
+	/* Every row's first vector, then every row's second, so that the loads
+	 * reach R lines of R streams before any stream's next line. Taking a
+	 * row's two vectors one after the other gives the same bits at 0.85-0.99
+	 * x the speed (twelve rows, one and two threads, N = 4000-12000; alike
+	 * with four rows). */
 	for (; j + 2 * WD <= n; j += 2 * WD) {
 		const VD x0 = VD_LD(x + j), x1 = VD_LD(x + j + WD);
-		_Pragma("GCC unroll 12") for (int r = 0; r < R; r++)
-		{
-			c0[r] = VD_FMA(VD_LD(a + (size_t)r * n + j), x0, c0[r]);
-			c1[r] = VD_FMA(VD_LD(a + (size_t)r * n + j + WD), x1, c1[r]);
-		}
+		_Pragma("GCC unroll 12") for (int r = 0; r < R; r++) c0[r] =
+		    VD_FMA(VD_LD(a + (size_t)r * n + j), x0, c0[r]);
+		_Pragma("GCC unroll 12") for (int r = 0; r < R; r++) c1[r] =
+		    VD_FMA(VD_LD(a + (size_t)r * n + j + WD), x1, c1[r]);
 	}
 	if (j + WD <= n) {
 		const VD x0 = VD_LD(x + j);
