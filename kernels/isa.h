@@ -293,14 +293,16 @@ static TGT void ISA(matvec_f64)(const double *a, const double *x, double *y, siz
 /*
  * The same for f32 rows, in the same two stages as the reductions above:
  * blocks of F32_BLK vector steps accumulated in float (one chain per row),
- * each block's sum widened into the row's two double accumulators; then the
- * columns left over the old way. The same bits for a row in a pass of any R.
+ * each block's sum widened and added into the row's one double accumulator;
+ * then steps of WD columns widened, then the columns left one by one. One
+ * accumulator a row (not two, as f64 has) leaves the registers for twelve
+ * rows: 2R + 1 vectors. The same bits for a row in a pass of any R.
  */
 static inline __attribute__((always_inline)) TGT void
 ISA(mv_rows_f32)(const float *a, const float *x, float *y, size_t n, const int R)
 {
-	VD c0[MV_ROWS_MAX], c1[MV_ROWS_MAX];
-	_Pragma("GCC unroll 12") for (int r = 0; r < R; r++) c0[r] = c1[r] = VD_ZERO();
+	VD c[MV_ROWS_MAX];
+	_Pragma("GCC unroll 12") for (int r = 0; r < R; r++) c[r] = VD_ZERO();
 	size_t j = 0;
 	for (; j + WF * F32_BLK <= n; j += WF * F32_BLK) {
 		VF f[MV_ROWS_MAX];
@@ -312,23 +314,15 @@ ISA(mv_rows_f32)(const float *a, const float *x, float *y, size_t n, const int R
 			_Pragma("GCC unroll 12") for (int r = 0; r < R; r++) f[r] =
 			    VF_FMA(VF_LD(a + (size_t)r * n + o), xv, f[r]);
 		}
-		_Pragma("GCC unroll 12") for (int r = 0; r < R; r++) VF_ACC_VD(c0[r], c1[r], f[r]);
+		_Pragma("GCC unroll 12") for (int r = 0; r < R; r++) VF_ACC_VD(c[r], c[r], f[r]);
 	}
-	for (; j + 2 * WD <= n; j += 2 * WD) {
-		const VD x0 = VD_LDF(x + j), x1 = VD_LDF(x + j + WD);
-		_Pragma("GCC unroll 12") for (int r = 0; r < R; r++) c0[r] =
-		    VD_FMA(VD_LDF(a + (size_t)r * n + j), x0, c0[r]);
-		_Pragma("GCC unroll 12") for (int r = 0; r < R; r++) c1[r] =
-		    VD_FMA(VD_LDF(a + (size_t)r * n + j + WD), x1, c1[r]);
-	}
-	if (j + WD <= n) {
-		const VD x0 = VD_LDF(x + j);
-		_Pragma("GCC unroll 12") for (int r = 0; r < R; r++) c0[r] =
-		    VD_FMA(VD_LDF(a + (size_t)r * n + j), x0, c0[r]);
-		j += WD;
+	for (; j + WD <= n; j += WD) {
+		const VD xv = VD_LDF(x + j);
+		_Pragma("GCC unroll 12") for (int r = 0; r < R; r++) c[r] =
+		    VD_FMA(VD_LDF(a + (size_t)r * n + j), xv, c[r]);
 	}
 	double sum[MV_ROWS_MAX];
-	_Pragma("GCC unroll 12") for (int r = 0; r < R; r++) sum[r] = VD_HSUM(VD_ADD(c0[r], c1[r]));
+	_Pragma("GCC unroll 12") for (int r = 0; r < R; r++) sum[r] = VD_HSUM(c[r]);
 	for (; j < n; j++) {
 		const double xj = x[j];
 		_Pragma("GCC unroll 12") for (int r = 0; r < R; r++) sum[r] =
@@ -340,9 +334,13 @@ ISA(mv_rows_f32)(const float *a, const float *x, float *y, size_t n, const int R
 static TGT void ISA(matvec_f32)(const float *a, const float *x, float *y, size_t rows, size_t n)
 {
 	size_t i = 0;
-	/* Eight or ten rows with AVX-512 (as f64 takes twelve) ran 0.94-1.07 x
-	 * four on one thread and two (N = 8000-12000), 0.87-0.98 x at N = 250:
-	 * no gain that holds. */
+#if WD == 8
+	/* As for f64 (the same reason). Against four rows, in one process,
+	 * N = 8000-12000, one and two threads: eight 0.99-1.01 x, twelve
+	 * 1.18-1.19 x. */
+	for (; i + 12 <= rows; i += 12)
+		ISA(mv_rows_f32)(a + i * n, x, y + i, n, 12);
+#endif
 	for (; i + 4 <= rows; i += 4)
 		ISA(mv_rows_f32)(a + i * n, x, y + i, n, 4);
 	for (; i < rows; i++)
