@@ -23,6 +23,10 @@
  * apart, under the same neighbours and the same bandwidth), the median of
  * those over the rounds. A slow drift then moves both sides of each pair; a
  * burst of a neighbour's work lengthens a run, which the best of a round drops.
+ * A judged point runs rounds until the medians it is judged on are known to
+ * +-2.5% (their 95% intervals, printed with the targets), within a budget of
+ * rounds and seconds: a quiet machine is done in 15 rounds, a noisy one takes
+ * more, and a line's interval says how far its verdict can be trusted.
  *
  * Prints the machine's peak (each factor measured), a table (time, GB/s or
  * GFLOP/s, ratios to the limit, to OpenBLAS and to the in-process kernel),
@@ -81,9 +85,17 @@ struct bench {
 	size_t np, nq;     /* their lengths in doubles (R has nq) */
 	FILE *csv;
 	struct bench_peak peak;
+	double llc; /* bytes of the last-level cache */
 };
 
-enum { MAX_ROUNDS = 15 };
+/*
+ * Rounds of a point: judged points run until the ratios they are judged on are
+ * known to +-PRECISION (the 95% interval of each median, below), at least
+ * MIN_ROUNDS_MEM (memory-bound) or MIN_ROUNDS (matmul) and at most MAX_ROUNDS
+ * rounds or ROUNDS_BUDGET_S seconds; the other points run MIN_ROUNDS.
+ */
+enum { MIN_ROUNDS = 5, MIN_ROUNDS_MEM = 15, MAX_ROUNDS = 45 };
+static const double PRECISION = 0.025, ROUNDS_BUDGET_S = 20;
 
 /* One op at one size. */
 struct point {
@@ -264,6 +276,44 @@ static int target_size(const struct point *pt)
 	}
 }
 
+/* The operands' bytes: axpy's traffic reads and writes y, its operands are two thirds of it. */
+static double footprint(const struct point *pt)
+{
+	return pt->op == HPC_OP_AXPY ? pt->bytes * 2 / 3 : pt->bytes;
+}
+
+/*
+ * Whether a full run judges this point: a target size, and for the memory-bound
+ * ops operands of at least three times the last-level cache. Within reach of it
+ * (under 3 x), the L3 of the AMD EPYC here keeps part of a stream from one pass
+ * to the next: back-to-back reads of 64-80 MB ran 1.13-1.46 x faster than the
+ * same reads after 256 MB of other traffic, 100 MB and more 0.83-1.23 x, around 1
+ * within the drift of this machine (bench/llc_retention, three runs), so that the
+ * read that is the limit would measure partly the cache.
+ */
+static int judged(const struct bench *b, const struct point *pt)
+{
+	return target_size(pt) && (pt->op == HPC_OP_MATMUL || footprint(pt) >= 3 * b->llc);
+}
+
+static double paired(const struct point *pt, enum impl num, enum impl den, double *lo, double *hi);
+
+/* Whether every ratio a target judges at this point is known to +-PRECISION. */
+static int precise(const struct point *pt)
+{
+	static const enum impl mem[][2] = {
+	    {IM_LIMIT, IM_OMP}, {IM_OPENBLAS, IM_OMP}, {IM_OMP, IM_INPROC}};
+	const int mm = pt->op == HPC_OP_MATMUL;
+	for (int i = mm ? 1 : 0; i < 3; i++) {
+		if (i == 1 && !mm && pt->op != HPC_OP_MATVEC)
+			continue;
+		double lo, hi, x = paired(pt, mem[i][0], mem[i][1], &lo, &hi);
+		if (hi - lo > 2 * PRECISION * x)
+			return 0;
+	}
+	return 1;
+}
+
 /*
  * Measure every variant of one point: a warm-up each, then `rounds` rounds in
  * which each variant runs a few times back to back. Between variants a pause
@@ -275,10 +325,12 @@ static void measure(struct bench *b, struct point *pt)
 	/* The memory-bound points that are judged take more rounds: the bandwidth of the
 	 * machines here moves by a factor of up to two within seconds (a read of 800 MB
 	 * took 31 to 57 ms in one point's rounds), much more than their compute does. */
-	const int rounds = b->quick                                      ? 2
-			   : pt->op == HPC_OP_MATMUL || !target_size(pt) ? 5
-									 : MAX_ROUNDS;
-	enum { MAXS = 64 };
+	const int jd = !b->quick && judged(b, pt);
+	const int min_rounds = b->quick                        ? 2
+			       : jd && pt->op != HPC_OP_MATMUL ? MIN_ROUNDS_MEM
+							       : MIN_ROUNDS;
+	const int max_rounds = jd ? MAX_ROUNDS : min_rounds;
+	enum { MAXS = 3 * MAX_ROUNDS };
 	double s[IM__COUNT][MAXS], inside[MAXS];
 	int per[IM__COUNT];
 	for (int im = 0; im < IM__COUNT; im++) {
@@ -306,8 +358,12 @@ static void measure(struct bench *b, struct point *pt)
 	 * back to back. Odd rounds go backwards, so that neither always goes first. */
 	static const enum impl order[IM__COUNT] = {IM_SERIAL, IM_OPENBLAS, IM_INPROC, IM_OMP,
 						   IM_LIMIT};
-	pt->rounds = rounds;
-	for (int r = 0; r < rounds; r++) {
+	const double t_start = bench_now_s();
+	int r = 0;
+	for (; r < max_rounds; r++) {
+		pt->rounds = r;
+		if (r >= min_rounds && (precise(pt) || bench_now_s() - t_start > ROUNDS_BUDGET_S))
+			break;
 		for (int j = 0; j < IM__COUNT; j++) {
 			const enum impl im = order[r % 2 ? IM__COUNT - 1 - j : j];
 			/* The serial backend is in the table, in no target: three rounds. */
@@ -324,6 +380,7 @@ static void measure(struct bench *b, struct point *pt)
 				pause_ms(im == IM_OPENBLAS ? 200 : 20);
 		}
 	}
+	pt->rounds = r;
 	pt->inside = pt->samples[IM_OMP] ? bench_median(inside, pt->samples[IM_OMP]) : NAN;
 	for (int im = 0; im < IM__COUNT; im++) {
 		if (!pt->samples[im])
@@ -336,8 +393,11 @@ static void measure(struct bench *b, struct point *pt)
 
 /*
  * time(num) / time(den), paired by round (see the top): the median over the rounds of
- * the ratio of their best times in the round; *lo and *hi get the lowest and highest
- * of those. From the medians of all samples when no round ran both.
+ * the ratio of their best times in the round. *lo and *hi get the 95% confidence
+ * interval of that median, from the order statistics alone (the k-th lowest and
+ * highest round, k = (n - 1.96 sqrt(n)) / 2; no assumption on the noise's
+ * distribution: a neighbour's burst is no Gaussian). From the medians of all
+ * samples when no round ran both.
  */
 static double paired(const struct point *pt, enum impl num, enum impl den, double *lo, double *hi)
 {
@@ -347,10 +407,12 @@ static double paired(const struct point *pt, enum impl num, enum impl den, doubl
 		if (!isnan(pt->best[num][r]) && !isnan(pt->best[den][r]))
 			x[n++] = pt->best[num][r] / pt->best[den][r];
 	double med = n ? bench_median(x, n) : pt->t[num] / pt->t[den];
+	const double kf = floor((n - 1.96 * sqrt(n)) / 2);
+	const int k = kf > 0 ? (int)kf : 0;
 	if (lo)
-		*lo = n ? x[0] : med;
+		*lo = n ? x[k] : med;
 	if (hi)
-		*hi = n ? x[n - 1] : med;
+		*hi = n ? x[n - 1 - k] : med;
 	return med;
 }
 
@@ -442,19 +504,11 @@ static double llc_bytes(void)
 
 static void targets(struct bench *b, struct point *pts, int npts, int quick)
 {
-	/* The memory-bound targets are about memory: a point whose operands are within
-	 * reach of the last-level cache is not judged. Within reach is under three times
-	 * its size: the L3 of the AMD EPYC here keeps part of a stream from one pass to
-	 * the next. Back-to-back reads of 64-80 MB ran 1.13-1.46 x faster than the same
-	 * reads after 256 MB of other traffic, 100 MB and more 0.83-1.23 x, around 1 within
-	 * the drift of this machine (bench/llc_retention, three runs), so that the read
-	 * that is the limit measured partly the cache below 3 x. */
-	const double llc = llc_bytes();
 	int skipped = 0;
 	struct verdicts v = {0, 0};
 	printf("\nTargets (ratios from this run, paired by round: the median of the rounds' "
-	       "ratios of best times, [lowest-highest];\nlimit = read or triad of the same "
-	       "bytes, moments apart)%s\n",
+	       "ratios of best times, [its 95%% interval], rounds;\nlimit = read or triad of "
+	       "the same bytes, moments apart)%s\n",
 	       quick ? "\n  --quick: these sizes sit in the caches; the targets are meant for a "
 		       "full run"
 		     : "");
@@ -469,13 +523,11 @@ static void targets(struct bench *b, struct point *pts, int npts, int quick)
 			      pts[i + 1].dtype != pt->dtype;
 		if (!big)
 			continue;
-		/* axpy's traffic reads and writes y: its operands are two thirds of it. */
-		const double footprint = pt->op == HPC_OP_AXPY ? pt->bytes * 2 / 3 : pt->bytes;
-		if (!quick && !mm && footprint < 3 * llc) {
+		if (!quick && !judged(b, pt)) {
 			printf("  [----] %-6s %s %-8s not judged: %.0f MB of operands is within "
 			       "reach of the %.0f MB last-level cache (under 3 x)\n",
-			       hpc_op_name(pt->op), dt_name(pt->dtype), pt->size, footprint / 1e6,
-			       llc / 1048576);
+			       hpc_op_name(pt->op), dt_name(pt->dtype), pt->size,
+			       footprint(pt) / 1e6, b->llc / 1048576);
 			skipped++;
 			continue;
 		}
@@ -486,33 +538,34 @@ static void targets(struct bench *b, struct point *pts, int npts, int quick)
 			double pk = pt->dtype == HPC_F32 ? b->peak.gflops_f32 : b->peak.gflops_f64;
 			verdict(&v, x >= 0.9,
 				"matmul %s %-14s %6.1f GFLOP/s (%2.0f%% of peak) = %.2f x OpenBLAS "
-				"%sgemm (%.1f) [%.2f-%.2f]   target >= 0.90",
+				"%sgemm (%.1f) [%.2f-%.2f, %d rounds]   target >= 0.90",
 				dt, pt->size, rate(pt, t), 100 * rate(pt, t) / pk, x,
 				pt->dtype == HPC_F32 ? "s" : "d", rate(pt, pt->t[IM_OPENBLAS]), lo,
-				hi);
+				hi, pt->rounds);
 		} else {
 			double x = paired(pt, IM_LIMIT, IM_OMP, &lo, &hi);
 			verdict(&v, x >= 0.9,
-				"%-6s %s %-8s %6.1f GB/s = %.2f x %s (%.1f GB/s) [%.2f-%.2f]   "
-				"target >= 0.90",
+				"%-6s %s %-8s %6.1f GB/s = %.2f x %s (%.1f GB/s) [%.2f-%.2f, %d "
+				"rounds]   target >= 0.90",
 				op, dt, pt->size, rate(pt, t), x,
 				pt->op == HPC_OP_AXPY ? "triad in place" : "read",
-				rate(pt, pt->t[IM_LIMIT]), lo, hi);
+				rate(pt, pt->t[IM_LIMIT]), lo, hi, pt->rounds);
 			if (mv) {
 				double y = paired(pt, IM_OPENBLAS, IM_OMP, &lo, &hi);
-				verdict(&v, y >= 1.0,
-					"matvec %s %-8s %.2f x the speed of OpenBLAS %sgemv "
-					"(%.2f ms vs %.2f ms) [%.2f-%.2f]   target >= 1.00",
-					dt, pt->size, y, pt->dtype == HPC_F32 ? "s" : "d", t * 1e3,
-					pt->t[IM_OPENBLAS] * 1e3, lo, hi);
+				verdict(
+				    &v, y >= 1.0,
+				    "matvec %s %-8s %.2f x the speed of OpenBLAS %sgemv "
+				    "(%.2f ms vs %.2f ms) [%.2f-%.2f, %d rounds]   target >= 1.00",
+				    dt, pt->size, y, pt->dtype == HPC_F32 ? "s" : "d", t * 1e3,
+				    pt->t[IM_OPENBLAS] * 1e3, lo, hi, pt->rounds);
 			}
 		}
 		double d = paired(pt, IM_OMP, IM_INPROC, &lo, &hi);
 		verdict(&v, d <= 1.05,
 			"%-6s %s %-8s through hpcd / in-process = %.3f (%.3f ms vs %.3f ms; "
-			"%.3f ms of it in the backend) [%.3f-%.3f]   target <= 1.05",
+			"%.3f ms of it in the backend) [%.3f-%.3f, %d rounds]   target <= 1.05",
 			op, dt, pt->size, d, t * 1e3, pt->t[IM_INPROC] * 1e3, pt->inside * 1e3, lo,
-			hi);
+			hi, pt->rounds);
 	}
 	printf("\n%d of %d targets met%s", v.checked - v.missed, v.checked,
 	       quick ? " (quick run: not a judgement)" : "");
@@ -777,7 +830,8 @@ int main(int argc, char **argv)
 			       (arena >> 20) + 16, threads) < 0)
 		bench_die("%s", d.err);
 
-	struct bench b = {.threads = threads, .quick = quick, .np = np, .nq = nq};
+	struct bench b = {
+	    .threads = threads, .quick = quick, .np = np, .nq = nq, .llc = llc_bytes()};
 	int rc = hpc_connect(d.sock, arena, &b.c);
 	if (rc < 0)
 		bench_die("connect: %s", hpc_strerror(rc, 0));
