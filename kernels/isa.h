@@ -267,27 +267,35 @@ ISA(mv_rows_f64)(const double *a, const double *x, double *y, size_t n, const in
 }
 
 /*
- * y[0..rows) for `rows` consecutive rows of a (row length n), in passes of
- * four rows (eight independent FMA chains), twelve with AVX-512's 32 vector
- * registers, then one by one.
+ * The passes of a matvec over `rows` consecutive rows of a (row length n),
+ * f64 and f32 alike: twelve rows a pass with AVX-512's 32 vector registers
+ * (four elsewhere), then four, then one by one; R is a constant in each call
+ * of PASS, so its accumulators stay in registers. Each pass reads all of x
+ * again, from L2 once it is larger than a few KiB, and those fills compete
+ * with A's for the core's line-fill slots, while more rows keep more of A's
+ * streams in flight. One thread, interleaved in one process with a read of
+ * the same bytes, f64 at N = 4000-12000: four rows 0.80-0.89, eight
+ * 0.84-0.94, twelve 0.84-0.99 x the read (before the order of loads in
+ * mv_rows_f64). f32 against four rows, N = 8000-12000, one and two
+ * threads: eight 0.99-1.01 x, twelve 1.18-1.19 x.
  */
+#ifndef MV_PASSES
+#define MV_WIDE (WD == 8 ? 12 : 4)
+#define MV_PASSES(PASS, a, x, y, rows, n)                                                          \
+	do {                                                                                       \
+		size_t i_ = 0;                                                                     \
+		for (; i_ + MV_WIDE <= (rows); i_ += MV_WIDE)                                      \
+			PASS((a) + i_ * (n), (x), (y) + i_, (n), MV_WIDE);                         \
+		for (; i_ + 4 <= (rows); i_ += 4)                                                  \
+			PASS((a) + i_ * (n), (x), (y) + i_, (n), 4);                               \
+		for (; i_ < (rows); i_++)                                                          \
+			PASS((a) + i_ * (n), (x), (y) + i_, (n), 1);                               \
+	} while (0)
+#endif
+
 static TGT void ISA(matvec_f64)(const double *a, const double *x, double *y, size_t rows, size_t n)
 {
-	size_t i = 0;
-#if WD == 8
-	/* Each pass reads all of x again, from L2 once it is larger than a few KiB,
-	 * and those fills compete with A's for the core's line-fill slots. One
-	 * thread's matvec against a read of the same bytes, interleaved in one
-	 * process, N = 4000-12000: four rows 0.80-0.89, eight 0.84-0.94, twelve
-	 * 0.84-0.99 (+0.05 to +0.08 over eight at N = 4000); two threads, bound by
-	 * memory, alike within the noise. */
-	for (; i + 12 <= rows; i += 12)
-		ISA(mv_rows_f64)(a + i * n, x, y + i, n, 12);
-#endif
-	for (; i + 4 <= rows; i += 4)
-		ISA(mv_rows_f64)(a + i * n, x, y + i, n, 4);
-	for (; i < rows; i++)
-		ISA(mv_rows_f64)(a + i * n, x, y + i, n, 1);
+	MV_PASSES(ISA(mv_rows_f64), a, x, y, rows, n);
 }
 
 /*
@@ -333,18 +341,7 @@ ISA(mv_rows_f32)(const float *a, const float *x, float *y, size_t n, const int R
 
 static TGT void ISA(matvec_f32)(const float *a, const float *x, float *y, size_t rows, size_t n)
 {
-	size_t i = 0;
-#if WD == 8
-	/* As for f64 (the same reason). Against four rows, in one process,
-	 * N = 8000-12000, one and two threads: eight 0.99-1.01 x, twelve
-	 * 1.18-1.19 x. */
-	for (; i + 12 <= rows; i += 12)
-		ISA(mv_rows_f32)(a + i * n, x, y + i, n, 12);
-#endif
-	for (; i + 4 <= rows; i += 4)
-		ISA(mv_rows_f32)(a + i * n, x, y + i, n, 4);
-	for (; i < rows; i++)
-		ISA(mv_rows_f32)(a + i * n, x, y + i, n, 1);
+	MV_PASSES(ISA(mv_rows_f32), a, x, y, rows, n);
 }
 
 /* ---- matmul micro-kernels ------------------------------------------------------- */
