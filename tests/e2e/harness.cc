@@ -3,8 +3,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,6 +19,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 extern "C" {
 #include "hpc/client.h"
@@ -32,11 +35,38 @@ std::string runfile(const std::string &rel)
 	return base + rel;
 }
 
+namespace
+{
+// Every folder temp_dir() made, removed with what is in it when the test
+// process exits (tests that keep a folder to the end, or fail half-way, left
+// them in /tmp). Only by the process that made them: a forked child that
+// exits must not take its parent's files with it.
+struct TempDirs {
+	pid_t owner = getpid();
+	std::vector<std::string> dirs;
+	~TempDirs()
+	{
+		if (getpid() != owner)
+			return;
+		for (const auto &d : dirs)
+			nftw(
+			    d.c_str(),
+			    [](const char *path, const struct stat *, int, struct FTW *) {
+				    remove(path);
+				    return 0;
+			    },
+			    16, FTW_DEPTH | FTW_PHYS);
+	}
+};
+TempDirs temp_dirs;
+} // namespace
+
 std::string temp_dir()
 {
 	char tmpl[] = "/tmp/hpcd-e2e-XXXXXX";
 	if (!mkdtemp(tmpl))
 		throw std::runtime_error("mkdtemp failed");
+	temp_dirs.dirs.push_back(tmpl);
 	return tmpl;
 }
 

@@ -19,7 +19,8 @@ namespace hpce
 // Path of a file in this test's runfiles, e.g. runfile("daemon/hpcd").
 std::string runfile(const std::string &rel);
 
-// A fresh temporary folder (short path: Unix socket paths are limited).
+// A fresh temporary folder (short path: Unix socket paths are limited), removed
+// with its contents when the test process exits.
 std::string temp_dir();
 
 void write_file(const std::string &path, const std::string &text);
