@@ -37,28 +37,39 @@ std::string runfile(const std::string &rel)
 
 namespace
 {
-// Every folder temp_dir() made, removed with what is in it when the test
-// process exits (tests that keep a folder to the end, or fail half-way, left
-// them in /tmp). Only by the process that made them: a forked child that
-// exits must not take its parent's files with it.
+// A folder and what is in it (links not followed); gone already is fine.
+void remove_tree(const std::string &dir)
+{
+	nftw(
+	    dir.c_str(),
+	    [](const char *path, const struct stat *, int, struct FTW *) {
+		    remove(path);
+		    return 0;
+	    },
+	    16, FTW_DEPTH | FTW_PHYS);
+}
+
+// Every folder temp_dir() made, removed when the test process exits (tests
+// that keep a folder to the end, or fail half-way, left them in /tmp). Only
+// by the process that made them: a forked child that exits must not take
+// its parent's files with it.
 struct TempDirs {
 	pid_t owner = getpid();
 	std::vector<std::string> dirs;
 	~TempDirs()
 	{
-		if (getpid() != owner)
-			return;
-		for (const auto &d : dirs)
-			nftw(
-			    d.c_str(),
-			    [](const char *path, const struct stat *, int, struct FTW *) {
-				    remove(path);
-				    return 0;
-			    },
-			    16, FTW_DEPTH | FTW_PHYS);
+		if (getpid() == owner)
+			for (const auto &d : dirs)
+				remove_tree(d);
 	}
 };
-TempDirs temp_dirs;
+
+// Constructed on first use, so that a temp_dir() from any static initialiser finds it.
+TempDirs &temp_dirs()
+{
+	static TempDirs t;
+	return t;
+}
 } // namespace
 
 std::string temp_dir()
@@ -66,7 +77,7 @@ std::string temp_dir()
 	char tmpl[] = "/tmp/hpcd-e2e-XXXXXX";
 	if (!mkdtemp(tmpl))
 		throw std::runtime_error("mkdtemp failed");
-	temp_dirs.dirs.push_back(tmpl);
+	temp_dirs().dirs.push_back(tmpl);
 	return tmpl;
 }
 
@@ -191,9 +202,7 @@ Daemon::~Daemon()
 		kill(pid_, SIGKILL);
 		waitpid(pid_, nullptr, 0);
 	}
-	std::string cmd = "rm -rf '" + dir_ + "'";
-	int rc = system(cmd.c_str());
-	(void)rc;
+	remove_tree(dir_);
 }
 
 bool Daemon::start()
